@@ -1,0 +1,117 @@
+"""The pieces every validation rule uses: the request context and how to refuse."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, NoReturn
+
+from attrs import field, frozen
+
+from ._models import ModelRules
+
+__all__ = [
+    "Ctx",
+    "RejectedError",
+    "as_dict",
+    "check_cache_control",
+    "check_keys",
+    "check_str",
+    "is_int",
+    "reject",
+]
+
+
+class RejectedError(Exception):
+    """The fake refuses a request, as the API would, with this status and text."""
+
+    def __init__(self, status: int, error_type: str, message: str) -> None:
+        """Keep the HTTP *status*, the API's *error_type* and its *message*."""
+        super().__init__(message)
+        self.status = status
+        self.error_type = error_type
+        self.message = message
+
+
+def reject(message: str) -> NoReturn:
+    """Refuse the request with a 400 ``invalid_request_error`` saying *message*."""
+    raise RejectedError(400, "invalid_request_error", message)
+
+
+@frozen
+class Ctx:
+    """One request being checked, with what the rules need to know about it.
+
+    Attributes:
+        body: the parsed JSON body.
+        rules: the model's rules.
+        version: the ``anthropic-version`` header.
+        betas: the names in the ``anthropic-beta`` header.
+        endpoint: ``messages`` or ``count_tokens``.
+        verify: checks a thinking block's signature: ``verify(thinking, signature)``.
+    """
+
+    body: dict[str, Any] = field(repr=False)
+    rules: ModelRules
+    version: str
+    betas: frozenset[str]
+    endpoint: str
+    verify: Callable[[str, str], bool] = field(repr=False)
+
+    @property
+    def thinking_type(self) -> str | None:
+        """The effective ``thinking.type``: explicit, or the model's default."""
+        thinking = self.body.get("thinking")
+        if isinstance(thinking, Mapping):
+            kind = thinking.get("type")
+            return kind if isinstance(kind, str) else None
+        return "adaptive" if self.rules.thinking_by_default else None
+
+    @property
+    def thinking_on(self) -> bool:
+        """Whether the model thinks for this request."""
+        return self.thinking_type in ("enabled", "adaptive", "between_tools")
+
+    @property
+    def new_api(self) -> bool:
+        """Whether the request uses API version 2026-10-21."""
+        return self.version == "2026-10-21"
+
+
+def check_keys(
+    value: Mapping[str, Any], path: str, required: tuple[str, ...], allowed: Any
+) -> None:
+    """Reject missing *required* keys, then keys outside *allowed*."""
+    for key in required:
+        if key not in value:
+            reject(f"{path}.{key}: Field required")
+    for key in value:
+        if key not in required and key not in allowed:
+            reject(f"{path}.{key}: Extra inputs are not permitted")
+
+
+def as_dict(value: Any, path: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        reject(f"{path}: Input should be a valid dictionary")
+    return value
+
+
+def check_str(value: Any, path: str, *, nullable: bool = False) -> None:
+    if not (isinstance(value, str) or (nullable and value is None)):
+        reject(f"{path}: Input should be a valid string")
+
+
+def check_cache_control(value: Any, path: str) -> None:
+    """Check a ``cache_control`` object: ``{type: "ephemeral", ttl?: 5m|1h}``."""
+    if value is None:
+        return
+    control = as_dict(value, path)
+    check_keys(control, path, ("type",), ("ttl",))
+    if control["type"] != "ephemeral":
+        reject(f"{path}.type: Input should be 'ephemeral'")
+    if "ttl" in control and control["ttl"] not in ("5m", "1h"):
+        reject(f"{path}.ttl: Input should be '5m' or '1h'")
+
+
+def is_int(value: Any) -> bool:
+    """Whether *value* is a JSON integer (``true`` is not one)."""
+    return isinstance(value, int) and not isinstance(value, bool)
