@@ -29,6 +29,7 @@ __all__ = [
     "Usage",
     "UsageTotals",
     "blocks_to_json",
+    "find_secret",
     "new_id",
     "reply_id_for",
     "utcnow",
@@ -242,8 +243,47 @@ def _strip_secrets(value: Any) -> Any:
     return value
 
 
+def find_secret(value: Any, path: str = "") -> str | None:
+    """Return the path of the first secret-named key inside *value*, if any."""
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            here = f"{path}.{k}" if path else str(k)
+            if str(k).lower() in SECRET_KEYS:
+                return here
+            found = find_secret(v, here)
+            if found:
+                return found
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            found = find_secret(v, f"{path}[{i}]")
+            if found:
+                return found
+    return None
+
+
+def _redacted(value: Any) -> str:
+    """Repr *value* with secrets replaced: an MCP token may ride in `extra`."""
+    return repr(_mask_secrets(value))
+
+
+def _mask_secrets(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {
+            k: "<redacted>" if k.lower() in SECRET_KEYS else _mask_secrets(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_mask_secrets(v) for v in value]
+    return value
+
+
 def _opt_tuple(value: Any) -> tuple[Any, ...] | None:
     return None if value is None else tuple(value)
+
+
+def _str_tuple(value: Iterable[str]) -> tuple[str, ...]:
+    # A named, typed converter: with `converter=tuple` mypy cannot type the argument.
+    return tuple(value)
 
 
 def _positive(_: Any, attribute: Any, value: object) -> None:
@@ -273,8 +313,8 @@ class RequestParams:
     output_config: Mapping[str, Any] | None = field(default=None, hash=False)
     stop_sequences: tuple[str, ...] | None = field(default=None, converter=_opt_tuple)
     metadata: Mapping[str, Any] | None = field(default=None, hash=False)
-    betas: tuple[str, ...] = field(default=(), converter=tuple)
-    extra: Mapping[str, Any] = field(factory=dict, hash=False)
+    betas: tuple[str, ...] = field(default=(), converter=_str_tuple)
+    extra: Mapping[str, Any] = field(factory=dict, hash=False, repr=_redacted)
 
     def merged(self, overrides: Mapping[str, Any]) -> RequestParams:
         """Return these params with per-call *overrides*; unknown names go to `extra`."""
