@@ -29,11 +29,31 @@ error texts, answers from a script of replies and faults, and records everything
 
 Calls with nothing scripted get a deterministic default reply. Streaming
 (``"stream": true``) sends the same Message as server-sent events.
+
+**Prompt caching** is simulated as MESSAGES_API.md §9 describes, per API key and
+workspace: entries are written at breakpoints (``cache_control`` blocks and the
+automatic top-level one) for prefixes of at least the model's minimum cacheable
+length, read back with a 20-block lookback, and kept 5 minutes or 1 hour on the
+fake's clock, refreshed on each hit. ``usage`` splits the input as the API does:
+``cache_read_input_tokens`` (the longest cached prefix found),
+``cache_creation_input_tokens`` (written beyond it, split by TTL in
+``cache_creation``) and ``input_tokens`` (after the last breakpoint); together
+they are `FakeMessagesAPI.count_tokens` of the request. Pass
+``clock=`` to move time without sleeping, ``cache=False`` to turn it off, and
+read `FakeMessagesAPI.cache_stats`. A request with ``diagnostics`` gets the
+§11 ``cache_miss_reason`` against the reply it names.
+
+**Message Batches** (§8) work under ``/v1/messages/batches``: every request's
+result is computed at creation from the same script (or per ``custom_id`` with
+`FakeMessagesAPI.script_batch`; `fault.expired` expires one); a batch stays
+``in_progress`` for ``batch_polls`` retrievals, or until
+`FakeMessagesAPI.advance_batches`, and its results come back in reverse order.
 """
 
 from __future__ import annotations
 
 from ._builders import ReplyBuilders, reply
+from ._cache import CacheStats
 from ._fake import FakeMessagesAPI
 from ._faults import Fault, FaultBuilders, fault
 from ._models import ModelRules
@@ -42,6 +62,7 @@ from ._replies import Reply
 from ._tokens import png_base64
 
 __all__ = [
+    "CacheStats",
     "FakeMessagesAPI",
     "Fault",
     "FaultBuilders",

@@ -1,38 +1,46 @@
 """`FakeMessagesAPI`: a strict, deterministic Messages API behind an httpx transport.
 
-One queue of scripted steps serves every ``POST /v1/messages`` call, streamed or
-not. Edge faults fire first, before the request is looked at; then the request is
-validated (a rejected request is recorded but consumes no step); then the next
-reply step (or the default reply) is rendered and sent as JSON or as SSE events.
-Sync and async clients share one implementation: `handle_request` and
-`handle_async_request` only read the body and call `_respond`.
+One queue of scripted steps serves every message the fake generates: each
+``POST /v1/messages`` call, streamed or not, and each request of a Message Batch
+(at batch creation, in request order, unless `script_batch` names a step for its
+``custom_id``). Edge faults fire first, before the request is looked at; then the
+request is validated (a rejected request is recorded but consumes no step); then
+the next reply step (or the default reply) is rendered and sent as JSON or as SSE
+events. Every generated message goes through the prompt cache (`_cache`) and,
+when asked, cache diagnostics (`_diagnostics`). Sync and async clients share one
+implementation: `handle_request` and `handle_async_request` only read the body
+and call `_respond`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import threading
+import time
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import httpx
-from attrs import define, field
+from attrs import define, field, setters, validators
 
-from ._faults import Fault, error_body, status_for
+from ._answers import (
+    JSON,
+    NOT_FOUND,
+    api_headers,
+    broken,
+    error_answer,
+    json_answer,
+    make_id,
+    partition_of,
+    record,
+)
+from ._batch_routes import BatchRoutes, Services
+from ._batches import BatchBook
+from ._cache import CacheStats, Partition
+from ._faults import Fault, status_for
+from ._generate import MessageFactory
 from ._models import ModelRules, rules_for
 from ._recorded import Answer, RecordedRequest, Step
-from ._replies import (
-    Limits,
-    Rendering,
-    Reply,
-    build_message,
-    default_reply,
-    prefill_of,
-    skeleton,
-    topic_of,
-)
 from ._signing import Signer
 from ._stream import EventStream, encode, encode_json, message_events
 from ._tokens import count_request
@@ -41,17 +49,7 @@ from ._validate_base import Ctx, RejectedError
 
 __all__ = ["FakeMessagesAPI"]
 
-_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-_RESET = "2026-01-01T00:00:00Z"
-_NOT_FOUND = "The requested resource could not be found."
-_JSON = "application/json"
-
-
-def _json_or_none(content: bytes) -> Any:
-    try:
-        return json.loads(content)
-    except ValueError:
-        return None
+MAX_BATCH_BYTES = 256 * 1024 * 1024
 
 
 def _to_ids(ids: Iterable[str]) -> frozenset[str]:
@@ -62,14 +60,6 @@ def _to_models(models: Mapping[str, ModelRules]) -> dict[str, ModelRules]:
     return dict(models)
 
 
-def _broken(request: httpx.Request) -> httpx.RemoteProtocolError:
-    return httpx.RemoteProtocolError(
-        "peer closed connection without sending complete message body "
-        "(incomplete chunked read)",
-        request=request,
-    )
-
-
 @define(eq=False)
 class FakeMessagesAPI(httpx.BaseTransport, httpx.AsyncBaseTransport):
     """A strict, deterministic fake of the Messages API, usable as an httpx transport.
@@ -77,8 +67,10 @@ class FakeMessagesAPI(httpx.BaseTransport, httpx.AsyncBaseTransport):
     Script replies and faults with `script`; unscripted calls get a deterministic
     default reply derived from the request. Every request is validated as the API
     would (an invalid one gets the API's 4xx error, text included) and recorded in
-    `requests`. The same object serves `httpx.Client` and `httpx.AsyncClient`, and
-    is safe to share between threads.
+    `requests`. Prompt caching is simulated (MESSAGES_API.md §9) and reported in
+    ``usage`` as the API does; the Message Batches endpoints work too (§8). The
+    same object serves `httpx.Client` and `httpx.AsyncClient`, and is safe to
+    share between threads.
 
     Args:
         seed: makes ids (``msg_…``, ``req_…``, ``toolu_…``) and thinking
@@ -87,6 +79,13 @@ class FakeMessagesAPI(httpx.BaseTransport, httpx.AsyncBaseTransport):
             built-in table (which already covers Claude 4.6+, Fable and Mythos).
         models: rules for model ids, replacing the built-in table's.
         max_request_bytes: bodies larger than this get 413 ``request_too_large``.
+        max_batch_bytes: the same for batch creation (256 MB by default).
+        clock: returns the time in seconds; cache lifetimes and batch timestamps
+            follow it, so a test can move time on without sleeping.
+        cache: whether to simulate prompt caching; when off, every input token
+            is reported as ``input_tokens`` and nothing is cached.
+        batch_polls: how many retrievals of a batch answer ``in_progress``
+            before it ends (see `advance_batches`).
     """
 
     seed: int = field(default=0, kw_only=True)
@@ -97,25 +96,66 @@ class FakeMessagesAPI(httpx.BaseTransport, httpx.AsyncBaseTransport):
         factory=dict, converter=_to_models, kw_only=True
     )
     max_request_bytes: int = field(default=MAX_BODY_BYTES, kw_only=True)
+    max_batch_bytes: int = field(default=MAX_BATCH_BYTES, kw_only=True)
+    # Read once, at construction: they cannot be changed afterwards.
+    clock: Callable[[], float] = field(
+        default=time.monotonic, kw_only=True, on_setattr=setters.frozen
+    )
+    cache: bool = field(default=True, kw_only=True, on_setattr=setters.frozen)
+    batch_polls: int = field(
+        default=1,
+        kw_only=True,
+        validator=validators.ge(0),
+        on_setattr=setters.frozen,
+    )
     _lock: threading.Lock = field(init=False, factory=threading.Lock, repr=False)
     _steps: deque[Step] = field(init=False, factory=deque, repr=False)
+    _batch_steps: dict[str, Step] = field(init=False, factory=dict, repr=False)
     _log: list[RecordedRequest] = field(init=False, factory=list, repr=False)
     _ids: int = field(init=False, default=0, repr=False)
-    _replies: int = field(init=False, default=0, repr=False)
-    _signer: Signer = field(init=False, repr=False)
+    _gen: MessageFactory = field(init=False, repr=False)
+    _batches: BatchRoutes = field(init=False, repr=False)
 
-    @_signer.default
-    def _make_signer(self) -> Signer:
-        return Signer(self.seed)
+    @_gen.default
+    def _make_generator(self) -> MessageFactory:
+        return MessageFactory(Signer(self.seed), self._new_id, self.clock, self.cache)
+
+    @_batches.default
+    def _make_batches(self) -> BatchRoutes:
+        def check(request: httpx.Request, content: bytes) -> tuple[str, frozenset[str]]:
+            # Only batch creation sends a JSON body (cancel is a bare POST).
+            limit, has_body = self.max_batch_bytes, bool(content)
+            return check_headers(
+                request.headers, len(content), limit, has_body=has_body
+            )
+
+        def context(body: dict[str, Any], version: str, betas: frozenset[str]) -> Ctx:
+            return self._context(body, version, betas, "messages")
+
+        services = Services(
+            check, context, self._batch_message, self._headers, self._new_id, self.clock
+        )
+        return BatchRoutes(BatchBook(self.batch_polls, self.clock()), services)
 
     def script(self, *steps: Step) -> None:
-        """Queue *steps* (replies and faults), consumed in order by message calls."""
+        """Queue *steps* (replies and faults), consumed in order by generated messages."""
         with self._lock:
             self._steps.extend(steps)
 
+    def script_batch(self, steps: Mapping[str, Step]) -> None:
+        """Give batch requests their own steps, by ``custom_id``.
+
+        Each step is used once, by the next batch request with that
+        ``custom_id``, instead of the queue's next step. A reply makes the request succeed;
+        `fault.expired` makes it expire; any other fault makes it ``errored``
+        with the fault's error.
+        """
+        with self._lock:
+            self._batch_steps.update(steps)
+
     @property
     def pending(self) -> tuple[Step, ...]:
-        """The scripted steps not consumed yet."""
+        """The scripted steps not consumed yet (the queue, not `script_batch`)."""
         with self._lock:
             return tuple(self._steps)
 
@@ -138,20 +178,39 @@ class FakeMessagesAPI(httpx.BaseTransport, httpx.AsyncBaseTransport):
                 raise LookupError(msg)
             return self._log[-1]
 
+    @property
+    def cache_stats(self) -> CacheStats:
+        """What the prompt cache holds and did so far."""
+        with self._lock:
+            return self._gen.stats()
+
+    def advance_batches(self) -> None:
+        """End every batch still running, as if processing finished now.
+
+        ``in_progress`` batches end with every result; ``canceling`` ones keep
+        the results of requests already done and cancel the rest.
+        """
+        with self._lock:
+            self._batches.book.advance(self.clock())
+
     def reset(self) -> None:
-        """Forget the script, the recorded requests and the id counters."""
+        """Forget the scripts, requests, id counters, prompt cache and batches."""
         with self._lock:
             self._steps.clear()
+            self._batch_steps.clear()
             self._log.clear()
             self._ids = 0
-            self._replies = 0
+            self._gen.reset()
+            self._batches.book.clear()
 
     @staticmethod
     def count_tokens(body: Mapping[str, Any]) -> int:
         """Return the fake tokenizer's input count for a request *body*.
 
-        It equals ``usage.input_tokens`` of a reply and the ``input_tokens`` that
-        count_tokens answers for the same system, tools and messages.
+        It equals the ``input_tokens`` that count_tokens answers for the same
+        system, tools and messages, and, in a reply's ``usage``, the sum of
+        ``input_tokens``, ``cache_read_input_tokens`` and
+        ``cache_creation_input_tokens``.
         """
         return count_request(body)
 
@@ -166,7 +225,7 @@ class FakeMessagesAPI(httpx.BaseTransport, httpx.AsyncBaseTransport):
     def _respond(self, request: httpx.Request, content: bytes) -> httpx.Response:
         with self._lock:
             answer = self._route(request, content)
-            self._log.append(self._record(request, content, answer))
+            self._log.append(record(request, content, answer))
         if answer.raised is not None:
             raise answer.raised
         return httpx.Response(
@@ -176,47 +235,23 @@ class FakeMessagesAPI(httpx.BaseTransport, httpx.AsyncBaseTransport):
             request=request,
         )
 
-    def _record(
-        self, request: httpx.Request, content: bytes, answer: Answer
-    ) -> RecordedRequest:
-        body = _json_or_none(content)
-        error = answer.raised or answer.body_error
-        raised = answer.status is None
-        return RecordedRequest(
-            method=request.method,
-            url=str(request.url),
-            path=request.url.path,
-            headers=httpx.Headers(request.headers),
-            content=content,
-            body=body,
-            status_code=answer.status,
-            response_headers=None if raised else httpx.Headers(list(answer.headers)),
-            response_json=answer.json,
-            stream=isinstance(body, dict) and body.get("stream") is True,
-            events=answer.events,
-            error=type(error).__name__ if error is not None else None,
-            step=answer.step,
-        )
-
     def _new_id(self, prefix: str) -> str:
-        # prefix + 24 base62 characters from (seed, prefix, counter): realistic
-        # looking, deterministic per fake, distinct across calls.
         self._ids += 1
-        digest = hashlib.sha256(f"{self.seed}:{prefix}:{self._ids}".encode()).digest()
-        number = int.from_bytes(digest, "big")
-        chars = []
-        for _ in range(24):
-            number, rest = divmod(number, 62)
-            chars.append(_BASE62[rest])
-        return prefix + "".join(chars)
+        return make_id(self.seed, prefix, self._ids)
 
     def _route(self, request: httpx.Request, content: bytes) -> Answer:
         route = (request.method, request.url.path)
-        if route == ("POST", "/v1/messages"):
-            return self._create(request, content)
-        if route == ("POST", "/v1/messages/count_tokens"):
-            return self._count(request, content)
-        return self._error(RejectedError(404, "not_found_error", _NOT_FOUND))
+        try:
+            if route == ("POST", "/v1/messages"):
+                return self._create(request, content)
+            if route == ("POST", "/v1/messages/count_tokens"):
+                return self._count(request, content)
+            answer = self._batches.route(request, content)
+            if answer is not None:
+                return answer
+        except RejectedError as rejection:
+            return self._error(rejection)
+        return self._error(RejectedError(404, "not_found_error", NOT_FOUND))
 
     def _error(
         self,
@@ -227,59 +262,37 @@ class FakeMessagesAPI(httpx.BaseTransport, httpx.AsyncBaseTransport):
         details: Mapping[str, Any] | None = None,
     ) -> Answer:
         request_id = self._new_id("req_")
-        body = error_body(rejection.error_type, rejection.message, request_id)
-        if details:
-            body["error"]["details"] = dict(details)
-        headers = (("content-type", _JSON), ("request-id", request_id), *extra)
-        return Answer(rejection.status, headers, body, (encode_json(body),), step=step)
-
-    def _headers(self, content_type: str) -> tuple[tuple[str, str], ...]:
-        remaining = str(max(4000 - len(self._log) - 1, 0))
-        limits = [("requests", "4000", remaining)] + [
-            (kind, limit, limit)
-            for kind, limit in (
-                ("input-tokens", "2000000"),
-                ("output-tokens", "400000"),
-                ("tokens", "2400000"),
-            )
-        ]
-        rate = [
-            (f"anthropic-ratelimit-{kind}-{name}", value)
-            for kind, limit, left in limits
-            for name, value in (
-                ("limit", limit),
-                ("remaining", left),
-                ("reset", _RESET),
-            )
-        ]
-        return (
-            ("content-type", content_type),
-            ("request-id", self._new_id("req_")),
-            ("anthropic-organization-id", "00000000-0000-4000-8000-00000000fa4e"),
-            *rate,
+        return error_answer(
+            rejection, request_id, extra=extra, step=step, details=details
         )
 
-    def _checked(self, request: httpx.Request, content: bytes, endpoint: str) -> Ctx:
-        limit = self.max_request_bytes
-        version, betas = check_headers(request.headers, len(content), limit)
-        body = parse_body(content)
+    def _headers(self, content_type: str) -> tuple[tuple[str, str], ...]:
+        remaining = 4000 - len(self._log) - 1
+        return api_headers(content_type, self._new_id("req_"), remaining)
+
+    def _context(
+        self, body: dict[str, Any], version: str, betas: frozenset[str], endpoint: str
+    ) -> Ctx:
         model = body.get("model")
         rules = rules_for(
             model if isinstance(model, str) else "",
             overrides=self.models,
             prefill_rejecting=self.prefill_rejecting_models,
         )
-        ctx = Ctx(body, rules, version, betas, endpoint, self._signer.verify)
+        ctx = Ctx(body, rules, version, betas, endpoint, self._gen.signer.verify)
         validate(ctx)
         return ctx
 
+    def _checked(self, request: httpx.Request, content: bytes, endpoint: str) -> Ctx:
+        limit = self.max_request_bytes
+        version, betas = check_headers(request.headers, len(content), limit)
+        return self._context(parse_body(content), version, betas, endpoint)
+
     def _count(self, request: httpx.Request, content: bytes) -> Answer:
-        try:
-            ctx = self._checked(request, content, "count_tokens")
-        except RejectedError as rejection:
-            return self._error(rejection)
-        body = {"input_tokens": count_request(ctx.body)}
-        return Answer(200, self._headers(_JSON), body, (encode_json(body),))
+        ctx = self._checked(request, content, "count_tokens")
+        return json_answer(
+            {"input_tokens": count_request(ctx.body)}, self._headers(JSON)
+        )
 
     def _edge(self, step: Fault, request: httpx.Request) -> Answer:
         if step.kind == "timeout":
@@ -300,17 +313,14 @@ class FakeMessagesAPI(httpx.BaseTransport, httpx.AsyncBaseTransport):
         if isinstance(head, Fault) and head.at_edge:
             self._steps.popleft()
             return self._edge(head, request)
-        try:
-            ctx = self._checked(request, content, "messages")
-        except RejectedError as rejection:
-            return self._error(rejection)
+        ctx = self._checked(request, content, "messages")
+        partition = partition_of(request.headers)
         step = self._steps.popleft() if self._steps else None
         if isinstance(step, Fault):
-            return self._faulty(request, ctx, step)
-        message = self._message(ctx, step)
+            return self._faulty(request, ctx, step, partition)
+        message = self._gen.message(ctx, step, partition)
         if ctx.body.get("stream") is not True:
-            data = encode_json(message)
-            return Answer(200, self._headers(_JSON), message, (data,), step=step)
+            return json_answer(message, self._headers(JSON), step)
         events = message_events(message)
         chunks = tuple(map(encode, events))
         return Answer(
@@ -321,63 +331,44 @@ class FakeMessagesAPI(httpx.BaseTransport, httpx.AsyncBaseTransport):
         sse = self._headers("text/event-stream; charset=utf-8")
         return (*sse, ("cache-control", "no-cache"))
 
-    def _faulty(self, request: httpx.Request, ctx: Ctx, step: Fault) -> Answer:
-        message = self._message(ctx, step.reply)
+    def _faulty(
+        self, request: httpx.Request, ctx: Ctx, step: Fault, partition: Partition
+    ) -> Answer:
         streamed = ctx.body.get("stream") is True
+        if step.kind == "expired":
+            msg = "fault.expired() only applies to batch requests, not /v1/messages"
+            raise ValueError(msg)
         if step.kind == "stream_error" and not streamed:
             # Without SSE the API reports the same trouble as an HTTP error.
             status = status_for(step.error_type)
             rejection = RejectedError(status, step.error_type, step.message)
             return self._error(rejection, step=step)
+        message = self._gen.message(ctx, step.reply, partition)
         if not streamed:
             data = encode_json(message)
             half = (data[: len(data) // 2],)
-            headers = self._headers(_JSON)
+            headers = self._headers(JSON)
             return Answer(
-                200, headers, None, half, body_error=_broken(request), step=step
+                200, headers, None, half, body_error=broken(request), step=step
             )
         sent = message_events(message)[: step.after_events]
-        broken = None
+        cut = None
         if step.kind == "stream_error":
             error = {"type": step.error_type, "message": step.message}
             sent.append(("error", {"type": "error", "error": error}))
         else:
-            broken = _broken(request)
+            cut = broken(request)
         chunks = tuple(map(encode, sent))
         headers = self._sse_headers()
-        return Answer(200, headers, None, chunks, tuple(sent), broken, step=step)
+        return Answer(200, headers, None, chunks, tuple(sent), cut, step=step)
 
-    def _message(self, ctx: Ctx, step: Reply | None) -> dict[str, Any]:
-        body = ctx.body
-        self._replies += 1
-        rendering = Rendering(
-            thinking=ctx.thinking_on,
-            prefill=prefill_of(body["messages"]),
-            number=self._replies,
-            topic=topic_of(body["messages"]),
-            new_id=self._new_id,
-        )
-        input_tokens = count_request(body)
-        display = (body.get("thinking") or {}).get("display")
-        omit = display == "omitted" or (
-            display is None and ctx.rules.omit_thinking_by_default
-        )
-
-        def finish(blocks: list[dict[str, Any]]) -> None:
-            for block in blocks:
-                if block["type"] == "thinking":
-                    nonce = self._new_id("sig_")
-                    block["signature"] = self._signer.sign(
-                        block["thinking"], nonce=nonce, omitted=omit
-                    )
-                    if omit:
-                        block["thinking"] = ""
-
-        message = skeleton(body, self._new_id("msg_"), input_tokens)
-        limits = Limits(
-            body["max_tokens"],
-            ctx.rules.context_window - input_tokens,
-            tuple(body.get("stop_sequences", ())),
-        )
-        step = step if step is not None else default_reply(rendering)
-        return build_message(step, rendering, limits, skeleton=message, finish=finish)
+    def _batch_message(
+        self, ctx: Ctx, custom_id: str, partition: Partition
+    ) -> Fault | dict[str, Any]:
+        # A batch request's step: its own (script_batch), else the queue's next.
+        step = self._batch_steps.pop(custom_id, None)
+        if step is None and self._steps:
+            step = self._steps.popleft()
+        if isinstance(step, Fault):
+            return step
+        return self._gen.message(ctx, step, partition, tier="batch")

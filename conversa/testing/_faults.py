@@ -1,9 +1,11 @@
-"""Scripted failures: HTTP errors, transport errors and broken streams.
+"""Scripted failures: HTTP errors, transport errors, broken streams, expired batch requests.
 
 Edge faults (`fault.status`, `fault.timeout`, `fault.connect_error`) fire before
 the request is looked at, like a rate limiter in front of the API. Stream faults
 (`fault.break_stream`, `fault.stream_error`) happen while a reply is sent, so a
-request must pass validation to reach them.
+request must pass validation to reach them. In a Message Batch, a fault consumed
+by a request makes its result ``errored`` (with the fault's error, ``api_error``
+for transport faults), and `fault.expired` makes it ``expired``.
 """
 
 from __future__ import annotations
@@ -80,8 +82,8 @@ class Fault:
     """A scripted failure; build one with the `fault` helpers.
 
     Attributes:
-        kind: ``status``, ``timeout``, ``connect_error``, ``break_stream`` or
-            ``stream_error``.
+        kind: ``status``, ``timeout``, ``connect_error``, ``break_stream``,
+            ``stream_error`` or ``expired`` (batch requests only).
         status_code: the HTTP status of a ``status`` fault.
         error_type: the ``error.type`` of a ``status`` or ``stream_error`` fault.
         message: the ``error.message``.
@@ -212,6 +214,16 @@ class FaultBuilders:
             after_events=after_events,
             reply=reply,
         )
+
+    @staticmethod
+    def expired() -> Fault:
+        """Make a batch request expire: its result is ``{"type": "expired"}``.
+
+        Only batch requests can expire; give it to `FakeMessagesAPI.script_batch`
+        for a ``custom_id``, or queue it for the batch request that comes next.
+        A plain ``/v1/messages`` call that reaches it raises `ValueError`.
+        """
+        return Fault("expired")
 
 
 fault: Final = FaultBuilders()

@@ -43,6 +43,8 @@ class ModelRules:
         max_images: images allowed in one request.
         disabled_needs_low_effort: whether ``thinking.type: "disabled"`` is only
             accepted at ``output_config.effort`` high or lower.
+        min_cacheable_tokens: the shortest prefix (by the fake tokenizer) the
+            prompt cache stores; shorter ones are silently not cached (§2.3).
     """
 
     accepts_prefill: bool = field(default=True, kw_only=True)
@@ -55,6 +57,20 @@ class ModelRules:
     default_sampling_only: bool = field(default=False, kw_only=True)
     max_images: int = field(default=600, kw_only=True)
     disabled_needs_low_effort: bool = field(default=False, kw_only=True)
+    min_cacheable_tokens: int = field(default=1024, kw_only=True)
+
+
+def _min_cacheable(family: str, version: tuple[int, int]) -> int:
+    # MESSAGES_API.md §2.3; later versions of a family inherit the newest listed.
+    if version >= (5, 0) and family in ("opus", "fable", "mythos"):
+        return 512
+    if family == "mythos" or (family, version) == ("opus", (4, 7)):
+        return 2048
+    if family == "haiku":
+        return 4096 if version >= (4, 5) else 2048
+    if family == "opus" and (4, 5) <= version <= (4, 6):
+        return 4096
+    return 1024
 
 
 def _known(family: str, version: tuple[int, int]) -> ModelRules:
@@ -64,6 +80,7 @@ def _known(family: str, version: tuple[int, int]) -> ModelRules:
             max_output_tokens=64_000 if version >= (4, 5) else 32_000,
             thinking_types=frozenset({"enabled", "disabled"}),
             max_images=100,
+            min_cacheable_tokens=_min_cacheable(family, version),
         )
     always_thinking = family in ("fable", "mythos")
     gen5 = version >= (5, 0) or always_thinking
@@ -85,6 +102,7 @@ def _known(family: str, version: tuple[int, int]) -> ModelRules:
         or (family == "opus" and version >= (4, 7))
         or version >= (5, 0),
         disabled_needs_low_effort=family == "opus" and version >= (5, 0),
+        min_cacheable_tokens=_min_cacheable(family, version),
     )
 
 

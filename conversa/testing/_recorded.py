@@ -29,9 +29,10 @@ class RecordedRequest:
         body: the body parsed as JSON (key order kept), or None if not JSON.
         status_code: the response status, or None when the call raised.
         response_headers: the response headers, or None when the call raised.
-        response_json: the JSON answered: a Message, an error, or
-            ``{"input_tokens": n}``; for a stream, the Message it carries (None
-            when a stream fault cut it short).
+        response_json: the JSON answered: a Message, an error,
+            ``{"input_tokens": n}``, a MessageBatch (or a page of them), or the
+            list of a batch's result lines; for a stream, the Message it carries
+            (None when a stream fault cut it short).
         stream: whether the request asked for SSE (``"stream": true``).
         events: the SSE events sent, as ``(name, data)`` pairs.
         error: the name of the exception the call raised (``ReadTimeout``,

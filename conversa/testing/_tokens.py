@@ -17,12 +17,13 @@ import re
 import struct
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = [
     "BLOCK_OVERHEAD",
     "IMAGE_FALLBACK_TOKENS",
     "MESSAGE_OVERHEAD",
+    "PromptItem",
     "block_tokens",
     "count_request",
     "count_text",
@@ -30,8 +31,10 @@ __all__ = [
     "image_size",
     "output_tokens",
     "png_base64",
+    "prompt_items",
     "sniff_image",
     "text_pieces",
+    "tool_tokens",
 ]
 
 MESSAGE_OVERHEAD = 3
@@ -166,29 +169,85 @@ _CONTENT_TYPES: dict[str, tuple[str, ...]] = {
 _NESTED_TYPES = {*_CONTENT_TYPES, "image"}
 
 
-def _content_tokens(content: Any) -> int:
+class PromptItem(NamedTuple):
+    """One block of a prompt in prefix order, with its share of the token count.
+
+    Attributes:
+        section: ``tools``, ``system`` or ``messages``.
+        parent: the number of the tool or message it belongs to (0 for system).
+        role: the message's role ("" for tools and system).
+        block: the block (a string becomes a text block), or None for a message
+            with no blocks, which still costs its framing.
+        tokens: the block's tokens; a message's (or the system prompt's) framing
+            is counted on its first block.
+    """
+
+    section: str
+    parent: int
+    role: str
+    block: Mapping[str, Any] | None
+    tokens: int
+
+
+def _content_items(
+    section: str, index: int, role: str, content: Any
+) -> Iterator[PromptItem]:
     if isinstance(content, str):
-        return BLOCK_OVERHEAD + count_text(content)
-    if isinstance(content, list):
-        return sum(block_tokens(b) for b in content if isinstance(b, Mapping))
-    return 0
+        if not content:
+            yield PromptItem(
+                section, index, role, None, MESSAGE_OVERHEAD + BLOCK_OVERHEAD
+            )
+            return
+        text = {"type": "text", "text": content}
+        tokens = MESSAGE_OVERHEAD + BLOCK_OVERHEAD + count_text(content)
+        yield PromptItem(section, index, role, text, tokens)
+        return
+    blocks = (
+        [b for b in content if isinstance(b, Mapping)]
+        if isinstance(content, list)
+        else []
+    )
+    if not blocks:
+        yield PromptItem(section, index, role, None, MESSAGE_OVERHEAD)
+    for n, block in enumerate(blocks):
+        framing = MESSAGE_OVERHEAD if n == 0 else 0
+        yield PromptItem(section, index, role, block, framing + block_tokens(block))
+
+
+def tool_tokens(tool: Mapping[str, Any]) -> int:
+    """Return the tokens of a tool definition: its JSON text, cache marker aside."""
+    bare = {k: v for k, v in tool.items() if k != "cache_control"}
+    return count_text(json.dumps(bare, ensure_ascii=False))
+
+
+def prompt_items(body: Mapping[str, Any]) -> Iterator[PromptItem]:
+    """Yield the prompt's blocks in prefix order: tools, then system, then messages.
+
+    The tokens of all items add up to `count_request`, so a split of the prompt at
+    any block (the prompt cache's) adds up too.
+    """
+    tools = body.get("tools")
+    if isinstance(tools, list):
+        for n, tool in enumerate(tools):
+            if isinstance(tool, Mapping):
+                yield PromptItem("tools", n, "", tool, tool_tokens(tool))
+            else:
+                junk = count_text(json.dumps(tool, ensure_ascii=False))
+                yield PromptItem("tools", n, "", None, junk)
+    system = body.get("system")
+    if system:
+        yield from _content_items("system", 0, "", system)
+    messages = body.get("messages")
+    if isinstance(messages, list):
+        for n, message in enumerate(messages):
+            if isinstance(message, Mapping):
+                role = str(message.get("role", ""))
+                yield from _content_items("messages", n, role, message.get("content"))
 
 
 def count_request(body: Mapping[str, Any]) -> int:
     """Return the input tokens of a request: tools, then system, then messages."""
-    total = 0
-    tools = body.get("tools")
-    if isinstance(tools, list):
-        total += sum(count_text(json.dumps(t, ensure_ascii=False)) for t in tools)
-    system = body.get("system")
-    if system:
-        total += MESSAGE_OVERHEAD + _content_tokens(system)
-    messages = body.get("messages")
-    if isinstance(messages, list):
-        for message in messages:
-            if isinstance(message, Mapping):
-                total += MESSAGE_OVERHEAD + _content_tokens(message.get("content"))
-    return total
+    return sum(item.tokens for item in prompt_items(body))
 
 
 def output_tokens(content: Iterable[Mapping[str, Any]]) -> int:

@@ -65,9 +65,12 @@ _BETA_FIELDS = {
 
 
 def check_headers(
-    headers: httpx.Headers, size: int, limit: int
+    headers: httpx.Headers, size: int, limit: int, *, has_body: bool = True
 ) -> tuple[str, frozenset[str]]:
-    """Check size, auth and version headers; return the version and the betas."""
+    """Check size, auth and version headers; return the version and the betas.
+
+    *has_body* is False for GET and DELETE calls, which send no JSON body.
+    """
     if size > limit:
         raise RejectedError(
             413,
@@ -86,7 +89,7 @@ def check_headers(
             + ", ".join(VERSIONS)
         )
     content_type = headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != "application/json":
+    if has_body and content_type != "application/json":
         reject("content-type: the request body must be application/json")
     betas = frozenset(
         b.strip() for b in headers.get("anthropic-beta", "").split(",") if b.strip()

@@ -1,4 +1,4 @@
-"""Helpers shared by the fake's tests: request bodies, SSE parsing, a §5 fold."""
+"""Helpers shared by the fake's tests: request bodies, SSE parsing, a §5 fold, a clock."""
 
 from __future__ import annotations
 
@@ -121,3 +121,24 @@ def _apply(
         buffers[data["index"]] = buffer
         if buffer:
             block["input"] = jiter.from_json(buffer, partial_mode=True)
+
+
+class Clock:
+    """A clock for `FakeMessagesAPI(clock=...)` that moves only when told to."""
+
+    def __init__(self) -> None:
+        """Start at 1000 seconds, so no reading is ever zero."""
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        """Return the current reading."""
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock *seconds* forward."""
+        self.now += seconds
+
+
+def words(count: int, word: str = "word") -> str:
+    """Return a text of *count* short words: exactly *count* fake tokens."""
+    return " ".join([word] * count)

@@ -16,6 +16,7 @@ from conversa.testing._tokens import (
     count_text,
     image_size,
     output_tokens,
+    prompt_items,
     sniff_image,
 )
 
@@ -135,6 +136,57 @@ def test_request_and_output_counts() -> None:
     assert output_tokens([{"type": "text", "text": "two words"}]) == 2
     unknown = {"type": "mystery", "note": "x y"}
     assert block_tokens(unknown) == 2 + 2
+
+
+def test_count_request_tolerates_unvalidated_bodies() -> None:
+    """count_tokens on a raw body counts junk by its JSON text and never raises."""
+    junk = {
+        "tools": ["t"],
+        "system": [7],
+        "messages": [
+            "x",
+            {"role": "user", "content": 5},
+            {"role": "user", "content": ""},
+        ],
+    }
+    assert count_request(junk) == count_text('"t"') + 3 + 3 + (3 + 2)
+
+
+def test_tool_cache_markers_cost_nothing() -> None:
+    """A tool's cache_control marker is not counted, so moving it changes no count."""
+    tool = {"name": "t", "input_schema": {"type": "object"}}
+    marked = {**tool, "cache_control": {"type": "ephemeral"}}
+    assert count_request({"tools": [marked]}) == count_request({"tools": [tool]})
+
+
+def test_prompt_items_add_up_and_carry_framing_on_first_blocks() -> None:
+    """prompt_items lists blocks in prefix order; their tokens sum to count_request."""
+    body = {
+        "tools": [{"name": "t", "input_schema": {"type": "object"}}],
+        "system": "Be brief",
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "a"},
+                    {"type": "text", "text": "b"},
+                ],
+            },
+            {"role": "assistant", "content": ""},
+        ],
+    }
+    items = list(prompt_items(body))
+    assert [(i.section, i.parent, i.role) for i in items] == [
+        ("tools", 0, ""),
+        ("system", 0, ""),
+        ("messages", 0, "user"),
+        ("messages", 0, "user"),
+        ("messages", 1, "assistant"),
+    ]
+    assert [i.tokens for i in items[2:]] == [3 + 2 + 1, 2 + 1, 3 + 2]
+    assert items[1].block == {"type": "text", "text": "Be brief"}
+    assert items[-1].block is None
+    assert sum(i.tokens for i in items) == count_request(body)
 
 
 @pytest.mark.parametrize(

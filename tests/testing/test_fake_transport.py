@@ -128,7 +128,11 @@ def test_unknown_path_is_404() -> None:
     with httpx.Client(transport=fake, base_url="https://api.anthropic.com") as http:
         for response in (
             http.get("/v1/messages", headers=HEADERS),
-            http.post("/v1/messages/batches", headers=HEADERS, json={}),
+            http.get("/v1/models", headers=HEADERS),
+            http.put("/v1/messages/batches", headers=HEADERS, json={}),
+            http.post("/v1/messages/batches/msgbatch_1", headers=HEADERS, json={}),
+            http.get("/v1/messages/batches/msgbatch_1/cancel", headers=HEADERS),
+            http.get("/v1/messages/batches/a/b/c", headers=HEADERS),
         ):
             assert response.status_code == 404
             assert response.json()["error"] == {
