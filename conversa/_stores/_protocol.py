@@ -42,7 +42,7 @@ __all__ = [
 
 #: The record fields `update` may change. Everything else is the store's to keep.
 UPDATABLE_FIELDS = frozenset(
-    {"model", "system", "params", "metadata", "capabilities", "window_start"}
+    {"model", "system", "params", "metadata", "capabilities", "window_start", "flags"}
 )
 
 #: The default wait for a conversation's exclusive section, in seconds.

@@ -1,0 +1,147 @@
+"""SQLiteStore: the embedded default, one file (or `":memory:"`), many processes.
+
+Settings, applied to every connection:
+
+- `journal_mode=WAL`: readers never block the writer nor the writer readers.
+- `synchronous=NORMAL` by default: in WAL mode a commit survives a crash of the
+  process or the application, and the database stays consistent on power loss,
+  where the last commits may be lost; pass `synchronous="FULL"` to fsync every
+  commit.
+- a busy timeout (`busy_timeout`, 30 s by default): a writer waits for another
+  process's write transaction instead of failing at once.
+- `foreign_keys=ON`.
+
+Transactions: the driver runs in autocommit mode and conversa issues BEGIN
+itself, `BEGIN IMMEDIATE` for anything that writes. So a write transaction takes
+the database's write lock when it starts, and two appends cannot both read
+`last_seq` before either writes it: seqs stay gapless without retry loops. Reads
+use a deferred BEGIN and run alongside writers (WAL).
+
+Async: SQLite's driver is blocking, so the `a`-methods run the same sync code in a
+worker thread (`anyio.to_thread`), as openai-agents' SQLiteSession does, rather than
+adding aiosqlite as a dependency; aiosqlite runs a thread per connection anyway.
+
+`":memory:"` keeps one connection (`StaticPool`) for the store's lifetime, guarded
+by a lock, since each new connection would see an empty database.
+
+The exclusive section is a lease row (see `_runners.py`): no write transaction
+stays open while a send waits for the API.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any, Literal, cast
+
+from sqlalchemy import URL, Connection, Engine, create_engine, event
+from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
+
+from .._exceptions import InvalidInputError
+from ._migrations import migrate
+from ._protocol import DEFAULT_LEASE_SECONDS
+from ._runners import WRITE_OPTION, SyncRunner, ThreadRunner
+from ._sqlstore import SQLStore
+
+__all__ = ["SQLiteStore"]
+
+Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
+
+
+def sqlite_engine(
+    path: str | os.PathLike[str],
+    *,
+    busy_timeout: float = 30.0,
+    synchronous: Synchronous = "NORMAL",
+) -> Engine:
+    """Create an engine for the SQLite database at *path* with conversa's settings."""
+    if synchronous not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+        msg = f"synchronous must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}"
+        raise InvalidInputError(msg)
+    memory = str(path) == ":memory:"
+    options: dict[str, Any] = {
+        "connect_args": {"timeout": busy_timeout, "check_same_thread": False}
+    }
+    if memory:
+        options["poolclass"] = StaticPool
+    url = URL.create("sqlite", database=None if memory else str(path))
+    engine = create_engine(url, **options)
+
+    @event.listens_for(engine, "connect")
+    def _connect(
+        dbapi_connection: sqlite3.Connection, record: ConnectionPoolEntry
+    ) -> None:
+        # Autocommit at the driver level; `_begin` below issues BEGIN itself.
+        dbapi_connection.isolation_level = None
+        for pragma in (
+            "PRAGMA journal_mode=WAL",
+            f"PRAGMA synchronous={synchronous}",
+            f"PRAGMA busy_timeout={int(busy_timeout * 1000)}",
+            "PRAGMA foreign_keys=ON",
+        ):
+            dbapi_connection.execute(pragma).close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get(WRITE_OPTION, False)
+        # Straight to the driver: BEGIN needs none of SQLAlchemy's statement handling.
+        driver = cast(sqlite3.Connection, conn.connection.driver_connection)
+        driver.execute("BEGIN IMMEDIATE" if write else "BEGIN").close()
+
+    return engine
+
+
+def migrate_engine(engine: Engine) -> None:
+    """Apply missing migrations in one write transaction (`BEGIN IMMEDIATE`)."""
+    with engine.connect() as conn:
+        conn = conn.execution_options(**{WRITE_OPTION: True})
+        with conn.begin():
+            migrate(conn)
+
+
+class SQLiteStore(SQLStore):
+    """Store conversations in a SQLite file; implements `Store` and `AsyncStore`.
+
+    Example::
+
+        store = SQLiteStore("chats.db")
+        conv = Conversation.create(store, client=client, model="claude-sonnet-4-5")
+
+    Args:
+        path: the database file (created if missing), or `":memory:"`.
+        lease_seconds: how long a lock outlives a process that died holding it.
+        busy_timeout: seconds a writer waits for another's write transaction.
+        synchronous: SQLite's `synchronous` pragma; NORMAL (default) or FULL.
+
+    Raises:
+        SchemaVersionError: the file was written by a newer conversa.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        busy_timeout: float = 30.0,
+        synchronous: Synchronous = "NORMAL",
+    ) -> None:
+        self.path = path if str(path) == ":memory:" else Path(path)
+        self.engine = sqlite_engine(
+            path, busy_timeout=busy_timeout, synchronous=synchronous
+        )
+        try:
+            migrate_engine(self.engine)
+        except BaseException:
+            self.engine.dispose()
+            raise
+        mutex = threading.RLock() if str(path) == ":memory:" else None
+        runner = SyncRunner(self.engine, mutex=mutex)
+        super().__init__(
+            runner, ThreadRunner(runner), dialect="sqlite", lease_seconds=lease_seconds
+        )
+
+    def __repr__(self) -> str:
+        owner = f", owner={self._owner!r}" if self._owner is not None else ""
+        return f"SQLiteStore({str(self.path)!r}{owner})"

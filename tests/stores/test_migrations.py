@@ -1,0 +1,158 @@
+"""Schema versioning: the migrated schema, refusing newer ones, and racing openers."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, create_engine, inspect, text
+from sqlmodel import SQLModel
+
+from conversa._exceptions import SchemaVersionError
+from conversa._stores._migrations import MIGRATIONS, SCHEMA_VERSION
+from conversa._stores._postgres import psycopg_url
+from conversa._stores._schema import ConversationRow, LockRow, TurnRow
+from tests.stores.workers import open_store
+
+ROOT = Path(__file__).resolve().parents[2]
+TABLES = [ConversationRow.__table__, TurnRow.__table__, LockRow.__table__]  # type: ignore[attr-defined]
+
+
+def _engine(backend: str, target: str) -> Engine:
+    if backend == "sqlite":
+        return create_engine(f"sqlite:///{target}")
+    return create_engine(psycopg_url(target))
+
+
+def describe(engine: Engine) -> dict[str, Any]:
+    """The conversa tables as the database reports them: columns, keys, indexes."""
+    insp = inspect(engine)
+    out: dict[str, Any] = {}
+    for table in sorted(insp.get_table_names()):
+        if not table.startswith("conversa_") or table == "conversa_migrations":
+            continue
+        out[table] = {
+            "columns": [
+                (c["name"], str(c["type"]), c["nullable"])
+                for c in insp.get_columns(table)
+            ],
+            "primary_key": insp.get_pk_constraint(table)["constrained_columns"],
+            "unique": sorted(
+                (u["name"], tuple(u["column_names"]))
+                for u in insp.get_unique_constraints(table)
+            ),
+            "indexes": sorted(
+                (i["name"], tuple(i["column_names"]), bool(i["unique"]))
+                for i in insp.get_indexes(table)
+            ),
+            "foreign_keys": sorted(
+                (f["name"], tuple(f["constrained_columns"]), f["referred_table"])
+                for f in insp.get_foreign_keys(table)
+            ),
+        }
+    return out
+
+
+def test_migrated_schema_equals_the_models(
+    sql_backend: str, fresh_target: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """The DDL the migrations run builds exactly the tables SQLModel describes."""
+    open_store(sql_backend, fresh_target).close()
+    if sql_backend == "sqlite":
+        models = str(tmp_path / "models.db")
+    else:
+        from tests.stores.helpers import fresh_pg_schema
+
+        schema_cm = fresh_pg_schema(request.getfixturevalue("pg_server"))
+        models = schema_cm.__enter__()
+        request.addfinalizer(lambda: schema_cm.__exit__(None, None, None))
+    migrated_engine, models_engine = (
+        _engine(sql_backend, fresh_target),
+        _engine(sql_backend, models),
+    )
+    try:
+        SQLModel.metadata.create_all(models_engine, tables=TABLES)
+        migrated, expected = describe(migrated_engine), describe(models_engine)
+    finally:
+        migrated_engine.dispose()
+        models_engine.dispose()
+    assert set(expected) == {
+        "conversa_conversations",
+        "conversa_turns",
+        "conversa_locks",
+    }
+    assert migrated == expected
+
+
+def test_reopening_applies_nothing_twice(sql_backend: str, fresh_target: str) -> None:
+    """A second open finds the schema current and records each version once."""
+    open_store(sql_backend, fresh_target).close()
+    open_store(sql_backend, fresh_target).close()
+    engine = _engine(sql_backend, fresh_target)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT version, name FROM conversa_migrations")
+            ).all()
+    finally:
+        engine.dispose()
+    assert sorted(rows) == [(v, MIGRATIONS[v].__name__) for v in sorted(MIGRATIONS)]
+    assert max(v for v, _ in rows) == SCHEMA_VERSION
+
+
+def test_newer_schema_is_refused(sql_backend: str, fresh_target: str) -> None:
+    """A database written by a newer conversa raises SchemaVersionError on open."""
+    open_store(sql_backend, fresh_target).close()
+    engine = _engine(sql_backend, fresh_target)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO conversa_migrations (version, name, applied_at) "
+                    "VALUES (:v, 'm999_future', '2030-01-01 00:00:00')"
+                ),
+                {"v": SCHEMA_VERSION + 1},
+            )
+    finally:
+        engine.dispose()
+    with pytest.raises(SchemaVersionError) as info:
+        open_store(sql_backend, fresh_target)
+    assert (info.value.found, info.value.known) == (SCHEMA_VERSION + 1, SCHEMA_VERSION)
+    assert "upgrade conversa" in str(info.value)
+
+
+def test_processes_opening_at_once_do_not_race(
+    sql_backend: str, fresh_target: str
+) -> None:
+    """Six processes opening an empty database together all succeed, migrating it once."""
+    procs = [
+        subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [
+                sys.executable,
+                "-m",
+                "tests.stores.workers",
+                "migrate",
+                sql_backend,
+                fresh_target,
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(6)
+    ]
+    results = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 6, [err for _, err in results]
+    engine = _engine(sql_backend, fresh_target)
+    try:
+        with engine.connect() as conn:
+            versions = conn.execute(
+                text("SELECT version FROM conversa_migrations")
+            ).scalars()
+            assert sorted(versions) == sorted(MIGRATIONS)
+    finally:
+        engine.dispose()

@@ -1,0 +1,161 @@
+"""PostgresStore specifics: URLs, engines, the pool, and connections killed mid-append."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from conversa._stores import PostgresStore
+from conversa._stores._postgres import psycopg_url
+from conversa._turns import ConversationRecord
+from tests.stores.helpers import SyncAsAsync, assistant, plain_url, user
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("postgresql://u@h/db", "postgresql+psycopg://u@h/db"),
+        ("postgres://u@h:5433/db", "postgresql+psycopg://u@h:5433/db"),
+        ("postgresql+psycopg://u@h/db", "postgresql+psycopg://u@h/db"),
+        ("postgresql+psycopg2://u@h/db", "postgresql+psycopg2://u@h/db"),
+    ],
+)
+def test_plain_urls_are_rewritten_to_psycopg3(given: str, expected: str) -> None:
+    """A plain postgresql:// URL gets psycopg 3's driver; an explicit driver is kept."""
+    assert psycopg_url(given).render_as_string(hide_password=False) == expected
+
+
+def test_missing_psycopg_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without psycopg, opening a PostgresStore says which extra to install."""
+    monkeypatch.setitem(sys.modules, "psycopg", None)
+    with pytest.raises(ImportError, match=r"pip install 'conversa\[postgres\]'"):
+        PostgresStore("postgresql://nobody@127.0.0.1:1/none")
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("given", ["engine", "async_engine", "pair"])
+async def test_accepts_engines(pg_url: str, given: str) -> None:
+    """A sync engine, an async engine or both serve both twins."""
+    engines: dict[str, Any] = {
+        "engine": create_engine(psycopg_url(pg_url)),
+        "async_engine": create_async_engine(psycopg_url(pg_url)),
+    }
+    arg = (
+        engines[given]
+        if given != "pair"
+        else (engines["engine"], engines["async_engine"])
+    )
+    store = PostgresStore(arg)
+    try:
+        record = store.create(ConversationRecord(model="m"))
+        await store.aappend(record.id, [user()])
+        assert len(store.read(record.id)) == 1
+        assert "postgresql+psycopg" in repr(store)
+    finally:
+        await store.aclose()
+        engines["engine"].dispose()
+        await engines["async_engine"].dispose()
+
+
+@pytest.mark.postgres
+async def test_no_pooled_connection_is_held_inside_the_section(pg_url: str) -> None:
+    """While a send holds the lock, the pools have every connection back."""
+    store = PostgresStore(pg_url)
+    try:
+        record = store.create(ConversationRecord(model="m"))
+        with store.lock(record.id):
+            assert store.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+        async with store.alock(record.id):
+            assert store.async_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    finally:
+        await store.aclose()
+
+
+def _wait_until_gone(admin: psycopg.Connection[Any], pid: int) -> None:
+    deadline = time.monotonic() + 30
+    while admin.execute(
+        "SELECT 1 FROM pg_stat_activity WHERE pid = %s", [pid]
+    ).fetchone():
+        assert time.monotonic() < deadline, "the backend did not terminate"
+        time.sleep(0.01)
+
+
+@pytest.fixture(name="killer")
+def _killer(pg_url: str) -> Iterator[Any]:
+    """Arm an engine so its next *n* turn INSERTs have their connection terminated after."""
+    admin = psycopg.connect(plain_url(pg_url).split("?")[0], autocommit=True)
+    armed: list[tuple[Engine, Any]] = []
+
+    def arm(engine: Engine, n: int) -> list[int]:
+        left = [n]
+
+        def kill(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            if left[0] and statement.startswith("INSERT INTO conversa_turns"):
+                left[0] -= 1
+                pid = conn.connection.driver_connection.info.backend_pid
+                admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+                _wait_until_gone(admin, pid)
+
+        event.listen(engine, "after_cursor_execute", kill)
+        armed.append((engine, kill))
+        return left
+
+    yield arm
+    for engine, kill in armed:
+        event.remove(engine, "after_cursor_execute", kill)
+    admin.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("twin", ["sync", "async"])
+async def test_connection_killed_mid_append_is_retried_once(
+    pg_url: str, killer: Any, twin: str
+) -> None:
+    """A backend killed after the turn INSERT rolls back; the retry stores each turn once."""
+    store = PostgresStore(pg_url)
+    try:
+        record = store.create(ConversationRecord(model="m"))
+        turns = [user("q"), assistant("a")]
+        engine = store.engine if twin == "sync" else store.async_engine.sync_engine
+        left = killer(engine, 1)
+        view = SyncAsAsync(store) if twin == "sync" else store
+        stored = await view.aappend(record.id, turns)
+        assert left == [0]
+        assert [t.seq for t in stored] == [1, 2]
+        assert store.read(record.id) == stored
+        assert store.get(record.id).last_seq == 2
+    finally:
+        await store.aclose()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("twin", ["sync", "async"])
+async def test_connection_killed_twice_leaves_no_partial_turn(
+    pg_url: str, killer: Any, twin: str
+) -> None:
+    """When the retry dies too, the append fails whole and the next call succeeds."""
+    store = PostgresStore(pg_url)
+    try:
+        record = store.create(ConversationRecord(model="m"))
+        engine = store.engine if twin == "sync" else store.async_engine.sync_engine
+        killer(engine, 2)
+        turns = [user("q"), assistant("a")]
+        view = SyncAsAsync(store) if twin == "sync" else store
+        with pytest.raises(DBAPIError):
+            await view.aappend(record.id, turns)
+        assert store.read(record.id) == ()
+        assert store.get(record.id).last_seq == 0
+        stored = await store.aappend(record.id, [user("again")])
+        assert [t.seq for t in stored] == [1]
+    finally:
+        await store.aclose()
