@@ -8,6 +8,8 @@ Every error conversa raises is a `ConversaError`::
     │   ├── PrefillNotSupportedError         prefill on a model (or with thinking) that rejects it
     │   └── PendingToolUseError              a tool_use is still unanswered
     ├── ContextBudgetError                   the newest exchange does not fit the budget
+    ├── ContextWindowExceededError           the model stopped: the context window is full
+    ├── ToolLoopLimitError                   run() reached its step limit
     ├── StoreError
     │   ├── ConversationNotFoundError(LookupError)
     │   ├── TurnIdConflictError              a turn id already stored with other content
@@ -45,6 +47,7 @@ __all__ = [
     "BillingError",
     "ConflictError",
     "ContextBudgetError",
+    "ContextWindowExceededError",
     "ConversaError",
     "ConversationBusyError",
     "ConversationNotFoundError",
@@ -62,6 +65,7 @@ __all__ = [
     "SeqConflictError",
     "StoreError",
     "StreamError",
+    "ToolLoopLimitError",
     "TurnIdConflictError",
     "UnrepairableHistoryError",
     "status_error",
@@ -148,6 +152,34 @@ class ContextBudgetError(ConversaError):
         extra = f" ({detail})" if detail else ""
         super().__init__(
             f"the newest exchange needs {needed} tokens but the budget is {budget}{extra}"
+        )
+
+
+class ContextWindowExceededError(ConversaError):
+    """The model stopped because input plus output reached its context window.
+
+    The reply is stored (`turn`); continuing would overflow again. Lower
+    `max_tokens`, or the budget (`BudgetConfig`), so the window leaves more room.
+    """
+
+    def __init__(self, *, turn_seq: int | None, model: str | None) -> None:
+        self.turn_seq = turn_seq
+        self.model = model
+        super().__init__(
+            f"the reply at seq {turn_seq} stopped at {model!r}'s context window "
+            "(stop_reason model_context_window_exceeded): lower max_tokens or the "
+            "budget so the window leaves room for the output"
+        )
+
+
+class ToolLoopLimitError(ConversaError):
+    """`run()` took its maximum number of steps and the model still wanted more."""
+
+    def __init__(self, *, steps: int) -> None:
+        self.steps = steps
+        super().__init__(
+            f"run() stopped after {steps} model calls without a final answer; every "
+            "step is stored: call run() again to resume, or raise max_steps"
         )
 
 

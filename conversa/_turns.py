@@ -363,6 +363,9 @@ class ConversationRecord:
         window_start: the first seq replayed (0: from the start); see the context budget.
         last_seq: the seq of the newest turn (0: no turns yet).
         parent_id, forked_at: the conversation this was forked from, and the seq.
+        flags: conversa's own per-conversation settings and bookkeeping (the
+            budget and cache configuration, exact system+tools token counts,
+            pinned exchanges), one JSON object so later features need no migration.
     """
 
     id: str = field(factory=new_id)
@@ -378,6 +381,7 @@ class ConversationRecord:
     last_seq: int = field(default=0, kw_only=True)
     parent_id: str | None = field(default=None, kw_only=True)
     forked_at: int | None = field(default=None, kw_only=True)
+    flags: Mapping[str, Any] = field(factory=dict, kw_only=True, hash=False)
     created_at: datetime = field(factory=utcnow, kw_only=True, eq=False)
     updated_at: datetime = field(factory=utcnow, kw_only=True, eq=False)
 

@@ -143,9 +143,9 @@ def test_default_margin() -> None:
 def test_budget_config_defaults_and_budget() -> None:
     """BudgetConfig defaults, its budget() and its storage form round-trip."""
     config = BudgetConfig()
-    assert (config.fixed, config.margin, config.low_watermark) == (None, None, 0.75)
+    assert (config.fixed, config.margin, config.low_watermark) == (None, None, 0.8)
     assert config.pin_first_exchange is True
-    assert DEFAULT_LOW_WATERMARK == 0.75
+    assert DEFAULT_LOW_WATERMARK == 0.8
     params = RequestParams(max_tokens=4096)
     assert BudgetConfig(margin=0).budget(CAPS, params) == 200_000 - 4096
     assert BudgetConfig(fixed=1000).budget(CAPS, params) == 1000
@@ -283,7 +283,7 @@ def test_hysteresis_keeps_the_start_until_overflow() -> None:
         budget=1000,
         current_start=7,
     )
-    assert (big.moved, big.start, big.dropped) == (True, 15, (7, 14))
+    assert (big.moved, big.start, big.dropped) == (True, 13, (7, 12))
 
 
 def test_pinned_first_exchange_is_replayed_before_the_window() -> None:

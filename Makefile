@@ -1,0 +1,30 @@
+# The two commands of the README: `make demo` runs a conversation, `make test` the tests.
+# Both build the virtualenv first when it is missing (Python >= 3.10 as python3).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint bench clean
+
+$(BIN)/conversa-installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev,postgres]"
+	touch $@
+
+demo: $(BIN)/conversa-installed
+	$(BIN)/python examples/quickstart.py
+
+test: $(BIN)/conversa-installed
+	$(BIN)/python -m pytest --cov=conversa --cov-report=term-missing:skip-covered -q
+
+lint: $(BIN)/conversa-installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy conversa tests/typing
+
+bench: $(BIN)/conversa-installed
+	$(BIN)/python benchmarks/stores.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .coverage

@@ -1,0 +1,174 @@
+"""conversa: durable, replay-correct conversation state for Anthropic's Messages API.
+
+The Messages API is stateless: every call carries the whole conversation. conversa
+keeps that state in a store (memory, SQLite, PostgreSQL), normalizes it the way the
+API expects, replays it over httpx, and folds each reply back in with its usage::
+
+    from conversa import Client, Conversation, MemoryStore
+
+    conv = Conversation.create(MemoryStore(), client=Client(), model="claude-sonnet-4-5")
+    print(conv.send("Hello!").text)
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from ._async_conversation import AsyncConversation
+from ._blocks import (
+    Block,
+    DocumentBlock,
+    ImageBlock,
+    RawBlock,
+    RedactedThinkingBlock,
+    SearchResultBlock,
+    TextBlock,
+    ThinkingBlock,
+    ToolResultBlock,
+    ToolUseBlock,
+    block_from_api,
+    blocks_from_api,
+)
+from ._config import ClientConfig
+from ._conversation import Conversation
+from ._exceptions import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    BillingError,
+    ConflictError,
+    ContextBudgetError,
+    ContextWindowExceededError,
+    ConversaError,
+    ConversationBusyError,
+    ConversationNotFoundError,
+    InternalServerError,
+    InvalidInputError,
+    NotFoundError,
+    OverloadedError,
+    PendingToolUseError,
+    PermissionDeniedError,
+    PrefillNotSupportedError,
+    PrefillRejectedError,
+    RateLimitError,
+    RequestTooLargeError,
+    SchemaVersionError,
+    SeqConflictError,
+    StoreError,
+    StreamError,
+    ToolLoopLimitError,
+    TurnIdConflictError,
+    UnrepairableHistoryError,
+)
+from ._http import APIResponse, AsyncClient, Client
+from ._models import ModelCapabilities, capabilities_for
+from ._plan import CacheConfig, ModelSummarizer
+from ._pricing import Cost, Ledger, Price, cost
+from ._retry import RetryPolicy
+from ._stores import MemoryStore, PostgresStore, SQLiteStore
+from ._stores._protocol import AsyncStore, Page, Store, TurnUpdate
+from ._streams import AsyncReplyStream, ReplyStream
+from ._summaries import AsyncSummarizer, Summarizer
+from ._tools import Tool, ToolSet, aexecute, execute, tool
+from ._turns import (
+    DEFAULT_MAX_TOKENS,
+    ConversationRecord,
+    RequestParams,
+    Turn,
+    Usage,
+    UsageTotals,
+)
+from ._window import BudgetConfig, WindowPlan
+
+try:
+    __version__ = version("conversa")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0"
+
+__all__ = [
+    "DEFAULT_MAX_TOKENS",
+    "APIConnectionError",
+    "APIError",
+    "APIResponse",
+    "APIStatusError",
+    "APITimeoutError",
+    "AsyncClient",
+    "AsyncConversation",
+    "AsyncReplyStream",
+    "AsyncStore",
+    "AsyncSummarizer",
+    "AuthenticationError",
+    "BadRequestError",
+    "BillingError",
+    "Block",
+    "BudgetConfig",
+    "CacheConfig",
+    "Client",
+    "ClientConfig",
+    "ConflictError",
+    "ContextBudgetError",
+    "ContextWindowExceededError",
+    "ConversaError",
+    "Conversation",
+    "ConversationBusyError",
+    "ConversationNotFoundError",
+    "ConversationRecord",
+    "Cost",
+    "DocumentBlock",
+    "ImageBlock",
+    "InternalServerError",
+    "InvalidInputError",
+    "Ledger",
+    "MemoryStore",
+    "ModelCapabilities",
+    "ModelSummarizer",
+    "NotFoundError",
+    "OverloadedError",
+    "Page",
+    "PendingToolUseError",
+    "PermissionDeniedError",
+    "PostgresStore",
+    "PrefillNotSupportedError",
+    "PrefillRejectedError",
+    "Price",
+    "RateLimitError",
+    "RawBlock",
+    "RedactedThinkingBlock",
+    "ReplyStream",
+    "RequestParams",
+    "RequestTooLargeError",
+    "RetryPolicy",
+    "SQLiteStore",
+    "SchemaVersionError",
+    "SearchResultBlock",
+    "SeqConflictError",
+    "Store",
+    "StoreError",
+    "StreamError",
+    "Summarizer",
+    "TextBlock",
+    "ThinkingBlock",
+    "Tool",
+    "ToolLoopLimitError",
+    "ToolResultBlock",
+    "ToolSet",
+    "ToolUseBlock",
+    "Turn",
+    "TurnIdConflictError",
+    "TurnUpdate",
+    "UnrepairableHistoryError",
+    "Usage",
+    "UsageTotals",
+    "WindowPlan",
+    "__version__",
+    "aexecute",
+    "block_from_api",
+    "blocks_from_api",
+    "capabilities_for",
+    "cost",
+    "execute",
+    "tool",
+]
