@@ -1,0 +1,8 @@
+"""Run the command line: `python -m conversa`."""
+
+import sys
+
+from ._cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())
