@@ -15,6 +15,16 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from ._async_conversation import AsyncConversation
+from ._batch_flows import (
+    BatchEntry,
+    BatchJob,
+    BatchOutcome,
+    BatchStatus,
+    CollectReport,
+    custom_id_for,
+)
+from ._batches import Batches, BatchPage
+from ._batches_async import AsyncBatches
 from ._blocks import (
     Block,
     DocumentBlock,
@@ -95,6 +105,7 @@ __all__ = [
     "APIResponse",
     "APIStatusError",
     "APITimeoutError",
+    "AsyncBatches",
     "AsyncClient",
     "AsyncConversation",
     "AsyncReplyStream",
@@ -102,12 +113,19 @@ __all__ = [
     "AsyncSummarizer",
     "AuthenticationError",
     "BadRequestError",
+    "BatchEntry",
+    "BatchJob",
+    "BatchOutcome",
+    "BatchPage",
+    "BatchStatus",
+    "Batches",
     "BillingError",
     "Block",
     "BudgetConfig",
     "CacheConfig",
     "Client",
     "ClientConfig",
+    "CollectReport",
     "ConflictError",
     "ContextBudgetError",
     "ContextWindowExceededError",
@@ -169,6 +187,7 @@ __all__ = [
     "blocks_from_api",
     "capabilities_for",
     "cost",
+    "custom_id_for",
     "execute",
     "tool",
 ]

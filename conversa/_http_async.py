@@ -186,8 +186,9 @@ class AsyncClient:
         params: Mapping[str, str | int] | None = None,
         betas: Sequence[str] = (),
         headers: Mapping[str, str] | None = None,
+        jsonl: bool = False,
     ) -> APIResponse:
-        """Send any JSON call to the API, retried, and return its decoded body."""
+        """Send any call to the API, retried; return its decoded body (or *jsonl* lines)."""
         request = build_request(
             self.config,
             method,
@@ -198,7 +199,7 @@ class AsyncClient:
             headers=headers,
         )
         response, attempts = await self._send(request)
-        return result_from_response(response, attempts=attempts)
+        return result_from_response(response, attempts=attempts, jsonl=jsonl)
 
     async def _send(self, request: httpx.Request) -> tuple[httpx.Response, int]:
         """Send *request* (its body read) until it succeeds or the policy stops."""

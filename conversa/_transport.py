@@ -76,6 +76,8 @@ class APIResponse:
         headers: the headers worth keeping: ``request-id``, ``retry-after*``,
             and every ``anthropic-*`` (rate limits, organization, workspace).
         attempts: how many attempts the call took (1 when not retried).
+        lines: for a JSON Lines answer (batch results): its records, in order;
+            *body* is then empty.
     """
 
     body: dict[str, Any] = field(hash=False)
@@ -83,6 +85,7 @@ class APIResponse:
     status_code: int
     headers: Mapping[str, str] = field(hash=False)
     attempts: int = 1
+    lines: tuple[dict[str, Any], ...] = field(default=(), hash=False)
 
 
 def make_config(
@@ -179,13 +182,23 @@ def kept_headers(headers: httpx.Headers) -> dict[str, str]:
     }
 
 
-def result_from_response(response: httpx.Response, *, attempts: int) -> APIResponse:
+def result_from_response(
+    response: httpx.Response, *, attempts: int, jsonl: bool = False
+) -> APIResponse:
     """Turn a successful, read response into an `APIResponse`.
 
+    With *jsonl* the body is JSON Lines (batch results): one object a line.
+
     Raises:
-        APIError: the body is not a JSON object.
+        APIError: the body is not a JSON object (or a line is not one).
     """
     request_id = response.headers.get("request-id")
+    if jsonl:
+        lines = _json_lines(response.text, request_id)
+        headers = kept_headers(response.headers)
+        return APIResponse(
+            {}, request_id, response.status_code, headers, attempts, lines
+        )
     try:
         body = jsonlib.loads(response.content)
     except ValueError:
@@ -196,6 +209,22 @@ def result_from_response(response: httpx.Response, *, attempts: int) -> APIRespo
     return APIResponse(
         body, request_id, response.status_code, kept_headers(response.headers), attempts
     )
+
+
+def _json_lines(text: str, request_id: str | None) -> tuple[dict[str, Any], ...]:
+    lines = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        try:
+            item = jsonlib.loads(line)
+        except ValueError:
+            item = None
+        if not isinstance(item, dict):
+            msg = "the API answered with a JSON Lines body holding a line that is not a JSON object"
+            raise APIError(msg, request_id=request_id)
+        lines.append(item)
+    return tuple(lines)
 
 
 def error_from_response(response: httpx.Response) -> APIStatusError:
