@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 $(BIN)/conversa-installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev,postgres]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,postgres,examples]"
 	touch $@
 
 demo: $(BIN)/conversa-installed
