@@ -1,4 +1,4 @@
-"""The `conversa` command line: list, show, export, import, chat and stats.
+"""The `conversa` command line: list, show, export, import, chat, stats and batch.
 
 A thin shell: argparse and printing; everything else goes through the public API.
 Exit codes: 0 success, 1 a conversa error (its message, never a traceback), 2 a
@@ -8,15 +8,18 @@ usage error (bad arguments, a store URL conversa cannot open by scheme).
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TextIO
 
+import httpx
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from ._cli_batch import add_batch_parser
 from ._cli_format import ledger_line, listing_line, sum_ledgers, transcript, usage_line
 from ._cli_io import export_line, parse_line
 from ._conversation import Conversation
@@ -179,7 +182,15 @@ def _cmd_import(store: Store, args: argparse.Namespace) -> int:
     return 0
 
 
-def _client(*, offline: bool) -> Client:
+def _client(
+    *,
+    offline: bool,
+    command: str = "chat",
+    transport: httpx.BaseTransport | None = None,
+) -> Client:
+    """The client a command talks through: injected, offline (the fake) or live."""
+    if transport is not None:
+        return Client(api_key="sk-injected", transport=transport)
     if offline:
         from .testing import FakeMessagesAPI  # only --offline needs the fake
 
@@ -187,7 +198,7 @@ def _client(*, offline: bool) -> Client:
     if not (
         os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_AUTH_TOKEN")
     ):
-        msg = "chat needs ANTHROPIC_API_KEY (or ANTHROPIC_AUTH_TOKEN) set, or --offline"
+        msg = f"{command} needs ANTHROPIC_API_KEY (or ANTHROPIC_AUTH_TOKEN) set, or --offline"
         raise UsageError(msg)
     return Client()
 
@@ -214,7 +225,7 @@ def _chat_loop(conv: Conversation, stdin: TextIO) -> None:
 
 
 def _cmd_chat(store: Store, args: argparse.Namespace) -> int:
-    with _client(offline=args.offline) as client:
+    with args.make_client(offline=args.offline) as client:
         if args.id:
             conv = Conversation.load(store, args.id, client=client)
             if args.model:
@@ -255,8 +266,12 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--store", default=argparse.SUPPRESS, help=store_help)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add(name: str, help_text: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, help=help_text, parents=[common])
+    def add(
+        name: str, help_text: str, description: str | None = None
+    ) -> argparse.ArgumentParser:
+        return sub.add_parser(
+            name, help=help_text, description=description, parents=[common]
+        )
 
     def filters(p: argparse.ArgumentParser) -> None:
         p.add_argument("--owner", help="only this owner's conversations")
@@ -302,6 +317,8 @@ def _parser() -> argparse.ArgumentParser:
     stats.add_argument("id", nargs="?")
     filters(stats)
     stats.set_defaults(run=_cmd_stats)
+
+    add_batch_parser(add, common)
     return parser
 
 
@@ -310,8 +327,15 @@ def _error(message: str, code: int) -> int:
     return code
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None, *, transport: httpx.BaseTransport | None = None
+) -> int:
     """Run the command line with *argv* (default: `sys.argv[1:]`).
+
+    Args:
+        argv: the arguments after the program name.
+        transport: where API calls go instead of the network or `--offline`'s fake
+            (tests pass one fake to several runs, so a batch outlives one command).
 
     Returns:
         The exit code: 0 success, 1 a conversa error, 2 a usage error.
@@ -321,6 +345,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse has printed the usage or the help
         return exc.code if isinstance(exc.code, int) else 2
+    args.make_client = functools.partial(_client, transport=transport)
     try:
         store = open_store(args.store)
     except UsageError as exc:

@@ -291,3 +291,97 @@ def test_python_m_conversa_runs(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(cid)
+
+
+def pending(store: SQLiteStore, text: str = "Hello") -> str:
+    """Store a conversation that ends with an unanswered user turn."""
+    with Client(api_key="sk-test", transport=FakeMessagesAPI()) as client:
+        conv = Conversation.create(store, client=client, model=MODEL)
+        conv.add("user", text)
+        return conv.id
+
+
+def test_batch_submit_status_collect_share_one_api(
+    url: str, store: SQLiteStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Submit prints the batch id; status draws progress; collect reports each outcome."""
+    fake = FakeMessagesAPI(batch_polls=1)
+    ids = [pending(store, f"Question {n}") for n in range(3)]
+    code = main(["--store", url, "batch", "submit", *ids], transport=fake)
+    out, err = capsys.readouterr()
+    assert code == 0
+    batch_id = out.strip()
+    assert batch_id.startswith("msgbatch_")
+    assert "submitted 3 requests in 1 batch(es)" in err
+    Conversation.load(store, ids[0]).add("user", "And another thing")
+    code = main(["--store", url, "batch", "status", batch_id], transport=fake)
+    out, _ = capsys.readouterr()
+    assert code == 0
+    assert out.startswith(f"{batch_id}  in_progress  [")
+    assert "/3 done" in out
+    argv = ["batch", "status", batch_id, "--wait", "--interval", "0", "--store", url]
+    assert main(argv, transport=fake) == 0
+    out, _ = capsys.readouterr()
+    assert out.splitlines()[-1] == (
+        f"{batch_id}  ended  [{'#' * 20}] 3/3 done (succeeded 3)"
+    )
+    code = main(["--store", url, "batch", "collect", batch_id], transport=fake)
+    out, _ = capsys.readouterr()
+    assert code == 0
+    assert f"{ids[0]}  conflict  (succeeded)" in out
+    assert f"{ids[1]}  appended  (succeeded)" in out
+    assert "collected 3 results: 2 appended, 1 conflicts, 0 failed" in out
+    assert [t.role for t in store.read(ids[2])] == ["user", "assistant"]
+    assert main(["--store", url, "batch", "collect", batch_id], transport=fake) == 0
+    assert capsys.readouterr().out.count("already_collected") == 3
+
+
+def test_batch_submit_offline_waits_and_collects(
+    url: str, store: SQLiteStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`batch submit --offline --collect` runs a batch end to end in one process."""
+    ids = [pending(store, f"Question {n}") for n in range(2)]
+    argv = ["--store", url, "batch", "submit", *ids, "--offline", "--collect"]
+    code, out, _ = run(capsys, *argv, "--interval", "0")
+    assert code == 0
+    assert "ended  [" in out
+    assert "2 appended" in out
+    for cid in ids:
+        assert [t.role for t in store.read(cid)] == ["user", "assistant"]
+
+
+def test_batch_without_a_key_is_a_usage_error(
+    url: str,
+    store: SQLiteStore,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without --offline and without credentials, batch names the fix; exit code 2."""
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    monkeypatch.delenv("ANTHROPIC_AUTH_TOKEN", raising=False)
+    cid = pending(store)
+    for argv in (["submit", cid], ["status", "msgbatch_1"], ["collect", "msgbatch_1"]):
+        code, _, err = run(capsys, "--store", url, "batch", *argv)
+        assert code == 2
+        assert "batch needs ANTHROPIC_API_KEY" in err
+        assert "--offline" in err
+    assert "batch" not in store.get(cid).flags
+
+
+def test_batch_unknown_id_and_nothing_pending_exit_1(
+    url: str, store: SQLiteStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An unknown batch id or a conversation with nothing pending is one message, exit 1."""
+    fake = FakeMessagesAPI()
+    for action in ("status", "collect"):
+        code = main(["--store", url, "batch", action, "msgbatch_nope"], transport=fake)
+        err = capsys.readouterr().err
+        assert code == 1
+        assert err.startswith("conversa: error: no batch 'msgbatch_nope'")
+        assert "Traceback" not in err
+    answered = seed(store)
+    code = main(["--store", url, "batch", "submit", answered], transport=fake)
+    err = capsys.readouterr().err
+    assert code == 1
+    assert answered in err
+    assert "sk-injected" not in err
