@@ -311,8 +311,10 @@ class Batches(_Base):
                 return store.read(cid, start=start, stop=stop)
             case GetTurns(cid, ids):
                 return store.get_turns(cid, ids)
-            case Append(cid, turns, expected):
-                return store.append(cid, turns, expected_last_seq=expected)
+            case Append(cid, turns, expected, updates):
+                return store.append(
+                    cid, turns, expected_last_seq=expected, updates=updates
+                )
             case UpdateRecord(cid, changes):
                 return store.update(cid, changes)
         raise AssertionError(effect)  # pragma: no cover - batch flows yield no other

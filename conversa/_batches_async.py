@@ -200,8 +200,10 @@ class AsyncBatches(_Base):
                 return await store.aread(cid, start=start, stop=stop)
             case GetTurns(cid, ids):
                 return await store.aget_turns(cid, ids)
-            case Append(cid, turns, expected):
-                return await store.aappend(cid, turns, expected_last_seq=expected)
+            case Append(cid, turns, expected, updates):
+                return await store.aappend(
+                    cid, turns, expected_last_seq=expected, updates=updates
+                )
             case UpdateRecord(cid, changes):
                 return await store.aupdate(cid, changes)
         raise AssertionError(effect)  # pragma: no cover - batch flows yield no other

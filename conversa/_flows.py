@@ -29,7 +29,7 @@ from typing import Any, TypeAlias, TypeVar
 from attrs import evolve, field, frozen
 
 from ._blocks import ToolUseBlock
-from ._calibrate import TOKENS_FLAG, learn, with_fixed_exact
+from ._calibrate import TOKENS_FLAG, Learned, learn, with_fixed_exact
 from ._estimate import BLOCK_OVERHEAD, MESSAGE_OVERHEAD
 from ._exceptions import (
     BadRequestError,
@@ -111,11 +111,15 @@ class GetTurns:
 
 @frozen
 class Append:
-    """Append turns, only if the conversation's last seq is *expected_last_seq*."""
+    """Append turns, only if the conversation's last seq is *expected_last_seq*.
+
+    *updates* change stored turns' bookkeeping in the same transaction.
+    """
 
     conversation_id: str
     turns: tuple[Turn, ...]
     expected_last_seq: int | None = None
+    updates: tuple[TurnUpdate, ...] = ()
 
 
 @frozen
@@ -288,24 +292,27 @@ def _summarize(
     return stored[0]
 
 
-def _learn_total(
-    record: ConversationRecord, plan: Plan, stored_new: tuple[Turn, ...], total: int
-) -> Flow[None]:
-    """Make token counts exact from a call's input total (= the size of what was sent)."""
+def _learned(plan: Plan, stored_new: tuple[Turn, ...], total: int) -> Learned:
+    """What a call's input total (= the size of what was sent) makes exact."""
     by_id = {t.id: t for t in stored_new}
     sent = tuple(by_id.get(t.id, t) for t in plan.window.turns)
-    learned = learn(sent, total, tokenizer=plan.tokenizer, fixed=plan.fixed)
-    if learned.updates:
-        yield UpdateTurns(record.id, learned.updates)
-    if learned.fixed is not None and plan.fixed.exact is None:
-        counts = with_fixed_exact(
-            record.flags.get(FIXED_FLAG),
-            tokenizer=plan.tokenizer,
-            key=plan.fixed_key,
-            tokens=learned.fixed,
-        )
-        latest: ConversationRecord = yield GetRecord(record.id)
-        yield UpdateRecord(record.id, {"flags": {**latest.flags, FIXED_FLAG: counts}})
+    return learn(sent, total, tokenizer=plan.tokenizer, fixed=plan.fixed)
+
+
+def _store_fixed(
+    record: ConversationRecord, plan: Plan, learned: Learned
+) -> Flow[None]:
+    """Keep the system+tools count the first call taught (once per content)."""
+    if learned.fixed is None or plan.fixed.exact is not None:
+        return
+    counts = with_fixed_exact(
+        record.flags.get(FIXED_FLAG),
+        tokenizer=plan.tokenizer,
+        key=plan.fixed_key,
+        tokens=learned.fixed,
+    )
+    latest: ConversationRecord = yield GetRecord(record.id)
+    yield UpdateRecord(record.id, {"flags": {**latest.flags, FIXED_FLAG: counts}})
 
 
 def _store_partial(
@@ -380,11 +387,16 @@ def send_flow(spec: SendSpec) -> Flow[Turn]:
         request_id=response.request_id,
     )
     expected = record.last_seq + len(plan.new_turns)
-    stored = yield Append(record.id, (_sized_reply(reply, plan.tokenizer),), expected)
+    learned = (
+        _learned(plan, stored_new, reply.usage.total_input_tokens)
+        if reply.usage is not None
+        else Learned()
+    )
+    # One transaction stores the reply and the exact counts its usage taught.
+    sized = _sized_reply(reply, plan.tokenizer)
+    stored = yield Append(record.id, (sized,), expected, learned.updates)
+    yield from _store_fixed(record, plan, learned)
     result: Turn = stored[0]
-    if result.usage is not None:
-        total = result.usage.total_input_tokens
-        yield from _learn_total(record, plan, stored_new, total)
     return result
 
 
@@ -412,7 +424,10 @@ def count_flow(spec: SendSpec) -> Flow[int]:
             return plan.window.total_tokens
     body = {k: v for k, v in plan.body.items() if k not in _NOT_COUNTED}
     total: int = yield CountTokens(body, plan.betas)
-    yield from _learn_total(record, plan, (), total)
+    learned = _learned(plan, (), total)
+    if learned.updates:
+        yield UpdateTurns(record.id, learned.updates)
+    yield from _store_fixed(record, plan, learned)
     return total
 
 

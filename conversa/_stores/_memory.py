@@ -151,10 +151,13 @@ class MemoryStore:
         turns: Sequence[Turn],
         *,
         expected_last_seq: int | None = None,
+        updates: Sequence[TurnUpdate] = (),
     ) -> tuple[Turn, ...]:
         """Store *turns* atomically after the last seq and return them as stored."""
         with self._data.mutex:
             record = self._record(conversation_id)
+            existing = range(1, len(self._data.turns[conversation_id]) + 1)
+            check_updates(conversation_id, updates, existing)
             by_id = self._data.by_id[conversation_id]
             stored = {t.id: by_id[t.id] for t in turns if t.id in by_id}
             plan = plan_append(
@@ -164,6 +167,7 @@ class MemoryStore:
                 last_seq=record.last_seq,
                 expected_last_seq=expected_last_seq,
             )
+            self._apply_updates(conversation_id, updates)
             if plan.new:
                 self._data.turns[conversation_id].extend(plan.new)
                 by_id.update((t.id, t) for t in plan.new)
@@ -211,10 +215,17 @@ class MemoryStore:
             self._record(conversation_id)
             turns = self._data.turns[conversation_id]
             check_updates(conversation_id, updates, range(1, len(turns) + 1))
-            for update in updates:
-                turn = apply_turn_update(turns[update.seq - 1], update)
-                turns[update.seq - 1] = turn
-                self._data.by_id[conversation_id][turn.id] = turn
+            self._apply_updates(conversation_id, updates)
+
+    def _apply_updates(
+        self, conversation_id: str, updates: Sequence[TurnUpdate]
+    ) -> None:
+        """Apply checked bookkeeping updates; the caller holds the mutex."""
+        turns = self._data.turns[conversation_id]
+        for update in updates:
+            turn = apply_turn_update(turns[update.seq - 1], update)
+            turns[update.seq - 1] = turn
+            self._data.by_id[conversation_id][turn.id] = turn
 
     def list(
         self,
@@ -337,9 +348,12 @@ class MemoryStore:
         turns: Sequence[Turn],
         *,
         expected_last_seq: int | None = None,
+        updates: Sequence[TurnUpdate] = (),
     ) -> tuple[Turn, ...]:
         """See `append`."""
-        return self.append(conversation_id, turns, expected_last_seq=expected_last_seq)
+        return self.append(
+            conversation_id, turns, expected_last_seq=expected_last_seq, updates=updates
+        )
 
     async def aread(
         self, conversation_id: str, *, start: int = 1, stop: int | None = None

@@ -98,8 +98,13 @@ class Store(Protocol):
         turns: Sequence[Turn],
         *,
         expected_last_seq: int | None = None,
+        updates: Sequence[TurnUpdate] = (),
     ) -> tuple[Turn, ...]:
-        """Store *turns* atomically after the last seq and return them as stored."""
+        """Store *turns* atomically after the last seq and return them as stored.
+
+        *updates* change the bookkeeping of turns already stored, in the same
+        transaction (a send records the exact counts it learned with its reply).
+        """
         ...
 
     def read(
@@ -192,6 +197,7 @@ class AsyncStore(Protocol):
         turns: Sequence[Turn],
         *,
         expected_last_seq: int | None = None,
+        updates: Sequence[TurnUpdate] = (),
     ) -> tuple[Turn, ...]:
         """See `Store.append`."""
         ...

@@ -250,9 +250,14 @@ def append_flow(
     turns: Sequence[Turn],
     expected_last_seq: int | None,
     owner: str | None,
+    updates: Sequence[TurnUpdate] = (),
 ) -> Flow[tuple[Turn, ...]]:
-    """Append turns with gapless seqs under the conversation row's lock."""
+    """Append turns with gapless seqs under the conversation row's lock.
+
+    *updates* (bookkeeping of turns already stored) go in the same transaction.
+    """
     row = yield from record_row(conversation_id, owner, for_update=True)
+    yield from _apply_updates(conversation_id, updates)
     if not turns:
         return ()
     ids = sorted({t.id for t in turns})
@@ -335,6 +340,11 @@ def update_turns_flow(
 ) -> Flow[None]:
     """Apply bookkeeping updates, all or none, with the turn rows locked."""
     yield from record_row(conversation_id, owner)
+    yield from _apply_updates(conversation_id, updates)
+
+
+def _apply_updates(conversation_id: str, updates: Sequence[TurnUpdate]) -> Flow[None]:
+    """Apply bookkeeping updates within the caller's transaction."""
     if not updates:
         return
     seqs = sorted({u.seq for u in updates})

@@ -121,10 +121,13 @@ class SQLStore:
         turns: Sequence[Turn],
         *,
         expected_last_seq: int | None = None,
+        updates: Sequence[TurnUpdate] = (),
     ) -> tuple[Turn, ...]:
         """Store *turns* atomically after the last seq and return them as stored."""
         return self._runner.run(
-            lambda: append_flow(conversation_id, turns, expected_last_seq, self._owner),
+            lambda: append_flow(
+                conversation_id, turns, expected_last_seq, self._owner, updates
+            ),
             write=True,
         )
 
@@ -263,10 +266,13 @@ class SQLStore:
         turns: Sequence[Turn],
         *,
         expected_last_seq: int | None = None,
+        updates: Sequence[TurnUpdate] = (),
     ) -> tuple[Turn, ...]:
         """See `append`."""
         return await self._arunner.run(
-            lambda: append_flow(conversation_id, turns, expected_last_seq, self._owner),
+            lambda: append_flow(
+                conversation_id, turns, expected_last_seq, self._owner, updates
+            ),
             write=True,
         )
 

@@ -432,6 +432,34 @@ async def test_update_turns_of_unknown_seq_fails_whole(
     assert a.tokens != 1
 
 
+async def test_append_with_updates_writes_both_at_once(
+    store: AsyncStore, record: ConversationRecord
+) -> None:
+    """An append can carry bookkeeping updates of stored turns: one transaction."""
+    await store.aappend(record.id, [user("a")])
+    await store.aappend(
+        record.id,
+        [assistant("b")],
+        expected_last_seq=1,
+        updates=[TurnUpdate(1, tokens=7, tokens_exact=True)],
+    )
+    a, b = await store.aread(record.id)
+    assert (a.tokens, a.tokens_exact, b.text) == (7, True, "b")
+
+
+async def test_an_append_with_a_bad_update_writes_nothing(
+    store: AsyncStore, record: ConversationRecord
+) -> None:
+    """If an update names an unknown seq, the append fails whole: no turn is added."""
+    await store.aappend(record.id, [user("a")])
+    with pytest.raises(StoreError):
+        await store.aappend(
+            record.id, [assistant("b")], updates=[TurnUpdate(9, tokens=1)]
+        )
+    assert [t.text for t in await store.aread(record.id)] == ["a"]
+    assert (await store.aget(record.id)).last_seq == 1
+
+
 # -- listing ---------------------------------------------------------------------
 
 
