@@ -199,11 +199,19 @@ class Raw:
         ).fetchone()
 
     def append(
-        self, cid: str, role: str, content: list[dict[str, Any]], tokens: int
+        self,
+        cid: str,
+        role: str,
+        content: list[dict[str, Any]],
+        tokens: int,
+        *,
+        exact: tuple[int, ...] = (),
     ) -> int:
         turn_id = new_id()
         with self.tx(write=True):
             last = self.record(cid, lock=True)[8]
+            if exact:  # bookkeeping of stored turns, in the same transaction
+                self.exact_counts(cid, exact)
             self.q(
                 "SELECT * FROM conversa_turns WHERE conversation_id = ? AND turn_id IN (?)",
                 (cid, turn_id),
@@ -233,6 +241,25 @@ class Raw:
                 (last + 1, now, cid),
             )
         return last + 1
+
+    def exact_counts(self, cid: str, seqs: tuple[int, ...]) -> None:
+        """Mark turns' counts exact, as a send does with what the usage taught."""
+        lock = " FOR UPDATE" if self.postgres else ""
+        marks = ", ".join("?" for _ in seqs)
+        self.q(
+            "SELECT seq, tokens, tokens_exact, status, flags FROM conversa_turns "
+            f"WHERE conversation_id = ? AND seq IN ({marks}){lock}",
+            (cid, *seqs),
+        ).fetchall()
+        update = (
+            "UPDATE conversa_turns SET tokens = ?, tokens_exact = ?, status = ?, "
+            "flags = ? WHERE conversation_id = ? AND seq = ?"
+        )
+        if self.postgres:
+            update = update.replace("?", "%s")
+        self.conn.cursor().executemany(
+            update, [(300, True, "complete", "{}", cid, s) for s in seqs]
+        )
 
     def window(self, cid: str, budget: int) -> list[Any]:
         with self.tx(write=False):
@@ -291,27 +318,14 @@ class Raw:
         user_seq = self.append(cid, "user", user, 300)
         body = {"model": MODEL, "max_tokens": 4096, "messages": [*pinned, *messages]}
         reply = http.post("/v1/messages", json=body).json()
-        reply_seq = self.append(
-            cid, "assistant", reply["content"], reply["usage"]["output_tokens"]
+        # The reply, and the exact count its usage gave the user turn: one transaction.
+        self.append(
+            cid,
+            "assistant",
+            reply["content"],
+            reply["usage"]["output_tokens"],
+            exact=(user_seq,),
         )
-        with self.tx(write=True):  # exact token counts learned from the usage
-            self.record(cid)
-            lock = " FOR UPDATE" if self.postgres else ""
-            self.q(
-                "SELECT seq, tokens, tokens_exact, status, flags FROM conversa_turns "
-                f"WHERE conversation_id = ? AND seq IN (?, ?){lock}",
-                (cid, user_seq, reply_seq),
-            ).fetchall()
-            update = (
-                "UPDATE conversa_turns SET tokens = ?, tokens_exact = ?, status = ?, "
-                "flags = ? WHERE conversation_id = ? AND seq = ?"
-            )
-            if self.postgres:
-                update = update.replace("?", "%s")
-            self.conn.cursor().executemany(
-                update,
-                [(300, True, "complete", "{}", cid, s) for s in (user_seq, reply_seq)],
-            )
         with self.tx(write=True):
             self.q(
                 "DELETE FROM conversa_locks WHERE conversation_id = ? AND holder = ?",
