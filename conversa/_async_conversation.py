@@ -21,21 +21,16 @@ from ._edit_flows import (
     tool_results_turn,
     update_flow,
 )
+from ._effects import NOT_A_STORE_EFFECT, arun_store_effect
 from ._exceptions import StreamError
 from ._flows import (
-    Append,
     Call,
     CountTokens,
     Effect,
     Flow,
-    GetRecord,
-    GetTurns,
     Interrupted,
-    ReadTurns,
     RunTools,
     Summarize,
-    UpdateRecord,
-    UpdateTurns,
     count_flow,
     request_flow,
     send_flow,
@@ -382,22 +377,10 @@ class AsyncConversation(_Base[AsyncStore, "AsyncClient"]):
                     error = exc
 
     async def _do(self, effect: Effect) -> Any:
-        store = self.store
+        result = await arun_store_effect(self.store, effect)
+        if result is not NOT_A_STORE_EFFECT:
+            return result
         match effect:
-            case GetRecord(cid):
-                return await store.aget(cid)
-            case ReadTurns(cid, start, stop):
-                return await store.aread(cid, start=start, stop=stop)
-            case GetTurns(cid, ids):
-                return await store.aget_turns(cid, ids)
-            case Append(cid, turns, expected, updates):
-                return await store.aappend(
-                    cid, turns, expected_last_seq=expected, updates=updates
-                )
-            case UpdateRecord(cid, changes):
-                return await store.aupdate(cid, changes)
-            case UpdateTurns(cid, updates):
-                return await store.aupdate_turns(cid, updates)
             case Summarize(request):
                 text = self.summarizer(request.turns)
                 return await text if inspect.isawaitable(text) else text

@@ -37,7 +37,8 @@ from ._batch_flows import (
     plan_flow,
     split,
 )
-from ._flows import Append, Effect, Flow, GetRecord, GetTurns, ReadTurns, UpdateRecord
+from ._effects import NOT_A_STORE_EFFECT, run_store_effect
+from ._flows import Effect, Flow
 from ._request import DEFAULT_API_VERSION, params_from_kwargs
 from ._stores._protocol import DEFAULT_LOCK_TIMEOUT, Store
 from ._transport import APIResponse
@@ -303,18 +304,7 @@ class Batches(_Base):
                 value, error = None, exc
 
     def _do(self, effect: Effect) -> Any:
-        store = self.store
-        match effect:
-            case GetRecord(cid):
-                return store.get(cid)
-            case ReadTurns(cid, start, stop):
-                return store.read(cid, start=start, stop=stop)
-            case GetTurns(cid, ids):
-                return store.get_turns(cid, ids)
-            case Append(cid, turns, expected, updates):
-                return store.append(
-                    cid, turns, expected_last_seq=expected, updates=updates
-                )
-            case UpdateRecord(cid, changes):
-                return store.update(cid, changes)
+        result = run_store_effect(self.store, effect)
+        if result is not NOT_A_STORE_EFFECT:
+            return result
         raise AssertionError(effect)  # pragma: no cover - batch flows yield no other

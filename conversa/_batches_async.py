@@ -35,7 +35,8 @@ from ._batches import (
     _list_params,
     _page,
 )
-from ._flows import Append, Effect, Flow, GetRecord, GetTurns, ReadTurns, UpdateRecord
+from ._effects import NOT_A_STORE_EFFECT, arun_store_effect
+from ._flows import Effect, Flow
 from ._stores._protocol import DEFAULT_LOCK_TIMEOUT, AsyncStore
 from ._transport import APIResponse
 
@@ -192,18 +193,7 @@ class AsyncBatches(_Base):
                 value, error = None, exc
 
     async def _do(self, effect: Effect) -> Any:
-        store = self.store
-        match effect:
-            case GetRecord(cid):
-                return await store.aget(cid)
-            case ReadTurns(cid, start, stop):
-                return await store.aread(cid, start=start, stop=stop)
-            case GetTurns(cid, ids):
-                return await store.aget_turns(cid, ids)
-            case Append(cid, turns, expected, updates):
-                return await store.aappend(
-                    cid, turns, expected_last_seq=expected, updates=updates
-                )
-            case UpdateRecord(cid, changes):
-                return await store.aupdate(cid, changes)
+        result = await arun_store_effect(self.store, effect)
+        if result is not NOT_A_STORE_EFFECT:
+            return result
         raise AssertionError(effect)  # pragma: no cover - batch flows yield no other

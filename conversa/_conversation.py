@@ -18,21 +18,16 @@ from ._edit_flows import (
     tool_results_turn,
     update_flow,
 )
+from ._effects import NOT_A_STORE_EFFECT, run_store_effect
 from ._exceptions import StreamError
 from ._flows import (
-    Append,
     Call,
     CountTokens,
     Effect,
     Flow,
-    GetRecord,
-    GetTurns,
     Interrupted,
-    ReadTurns,
     RunTools,
     Summarize,
-    UpdateRecord,
-    UpdateTurns,
     count_flow,
     request_flow,
     send_flow,
@@ -431,22 +426,10 @@ class Conversation(_Base[Store, "Client"]):
                 error = exc
 
     def _do(self, effect: Effect) -> Any:
-        store = self.store
+        result = run_store_effect(self.store, effect)
+        if result is not NOT_A_STORE_EFFECT:
+            return result
         match effect:
-            case GetRecord(cid):
-                return store.get(cid)
-            case ReadTurns(cid, start, stop):
-                return store.read(cid, start=start, stop=stop)
-            case GetTurns(cid, ids):
-                return store.get_turns(cid, ids)
-            case Append(cid, turns, expected, updates):
-                return store.append(
-                    cid, turns, expected_last_seq=expected, updates=updates
-                )
-            case UpdateRecord(cid, changes):
-                return store.update(cid, changes)
-            case UpdateTurns(cid, updates):
-                return store.update_turns(cid, updates)
             case Summarize(request):
                 return self.summarizer(request.turns)
             case RunTools(uses, tools):
