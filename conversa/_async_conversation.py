@@ -18,7 +18,6 @@ from ._edit_flows import (
     regenerate_flow,
     retract_flow,
     set_flag_flow,
-    tool_results_turn,
     update_flow,
 )
 from ._effects import NOT_A_STORE_EFFECT, arun_store_effect
@@ -127,7 +126,12 @@ class AsyncConversation(_Base[AsyncStore, "AsyncClient"]):
     ) -> Turn:
         """See `Conversation.send`."""
         spec = self._spec(
-            content, prefill=prefill, turn_id=turn_id, overrides=overrides, stream=False
+            "send",
+            content,
+            prefill=prefill,
+            turn_id=turn_id,
+            overrides=overrides,
+            stream=False,
         )
         return await self._locked(send_flow(spec))
 
@@ -147,7 +151,12 @@ class AsyncConversation(_Base[AsyncStore, "AsyncClient"]):
         if toolset.tools:
             overrides.setdefault("tools", toolset.to_api())
         spec = self._spec(
-            content, prefill=prefill, turn_id=turn_id, overrides=overrides, stream=False
+            "run",
+            content,
+            prefill=prefill,
+            turn_id=turn_id,
+            overrides=overrides,
+            stream=False,
         )
         flow = run_flow(
             spec, tools=toolset, max_steps=max_steps, continue_cut=continue_cut
@@ -163,21 +172,31 @@ class AsyncConversation(_Base[AsyncStore, "AsyncClient"]):
     async def edit(self, seq: int, content: Any, **overrides: Any) -> Turn:
         """See `Conversation.edit`."""
         spec = self._spec(
-            content, prefill=None, turn_id=None, overrides=overrides, stream=False
+            "edit",
+            content,
+            prefill=None,
+            turn_id=None,
+            overrides=overrides,
+            stream=False,
         )
         return await self._locked(edit_flow(spec, seq))
 
     async def regenerate(self, **overrides: Any) -> Turn:
         """See `Conversation.regenerate`."""
         spec = self._spec(
-            None, prefill=None, turn_id=None, overrides=overrides, stream=False
+            "regenerate",
+            None,
+            prefill=None,
+            turn_id=None,
+            overrides=overrides,
+            stream=False,
         )
         return await self._locked(regenerate_flow(spec))
 
     async def retry(self, **overrides: Any) -> Turn:
         """See `Conversation.retry`."""
         spec = self._spec(
-            None, prefill=None, turn_id=None, overrides=overrides, stream=False
+            "retry", None, prefill=None, turn_id=None, overrides=overrides, stream=False
         )
         return await self._locked(send_flow(spec))
 
@@ -191,7 +210,12 @@ class AsyncConversation(_Base[AsyncStore, "AsyncClient"]):
     ) -> AsyncReplyStream:
         """See `Conversation.stream`: `async with aconv.stream(...) as s: async for text in s`."""
         spec = self._spec(
-            content, prefill=prefill, turn_id=turn_id, overrides=overrides, stream=True
+            "stream",
+            content,
+            prefill=prefill,
+            turn_id=turn_id,
+            overrides=overrides,
+            stream=True,
         )
         return AsyncReplyStream(self, send_flow(spec))
 
@@ -205,7 +229,12 @@ class AsyncConversation(_Base[AsyncStore, "AsyncClient"]):
     ) -> dict[str, Any]:
         """See `Conversation.request`."""
         spec = self._spec(
-            content, prefill=prefill, turn_id=turn_id, overrides=overrides, stream=False
+            "request",
+            content,
+            prefill=prefill,
+            turn_id=turn_id,
+            overrides=overrides,
+            stream=False,
         )
         return await self._run(request_flow(spec))
 
@@ -214,7 +243,12 @@ class AsyncConversation(_Base[AsyncStore, "AsyncClient"]):
     ) -> int:
         """See `Conversation.count_tokens`."""
         spec = self._spec(
-            content, prefill=prefill, turn_id=None, overrides=overrides, stream=False
+            "count_tokens",
+            content,
+            prefill=prefill,
+            turn_id=None,
+            overrides=overrides,
+            stream=False,
         )
         return await self._locked(count_flow(spec))
 
@@ -233,15 +267,18 @@ class AsyncConversation(_Base[AsyncStore, "AsyncClient"]):
         )
         return (await self._locked(flow))[0]
 
+    async def add_turns(self, turns: Iterable[Any]) -> tuple[Turn, ...]:
+        """See `Conversation.add_turns`."""
+        new = self._turns_in(turns, entry="add_turns")
+        flow = add_flow(self.id, new, api_version=self._api_version())
+        return await self._locked(flow)
+
     async def add_tool_results(
         self, results: Mapping[str, Any], *, is_error: bool = False
     ) -> Turn:
         """See `Conversation.add_tool_results`."""
-        flow = add_flow(
-            self.id,
-            (tool_results_turn(results, is_error=is_error),),
-            api_version=self._api_version(),
-        )
+        turn = self._results_turn(results, is_error=is_error)
+        flow = add_flow(self.id, (turn,), api_version=self._api_version())
         return (await self._locked(flow))[0]
 
     async def pending_tool_uses(self) -> tuple[ToolUseBlock, ...]:

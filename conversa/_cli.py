@@ -21,9 +21,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ._cli_batch import add_batch_parser
 from ._cli_format import ledger_line, listing_line, sum_ledgers, transcript, usage_line
-from ._cli_io import export_line, parse_line
+from ._cli_io import check_import, export_line, parse_line
 from ._conversation import Conversation
-from ._exceptions import ConversaError, ConversationNotFoundError
+from ._exceptions import ConversaError, ConversationNotFoundError, InvalidInputError
 from ._http import Client
 from ._stores import PostgresStore, SQLiteStore, Store
 from ._turns import ConversationRecord
@@ -156,7 +156,9 @@ def _exists(store: Store, conversation_id: str) -> bool:
 
 
 def _cmd_import(store: Store, args: argparse.Namespace) -> int:
-    lines = Path(args.file).read_text(encoding="utf-8").splitlines()
+    # JSON Lines end at "\n" only (a "\r" before it is JSON whitespace):
+    # splitlines() would also cut at U+2028, U+0085..., which exports hold raw.
+    lines = Path(args.file).read_bytes().decode("utf-8").split("\n")
     wanted = set(args.ids or ())
     items = []
     for number, line in enumerate(lines, 1):
@@ -172,6 +174,12 @@ def _cmd_import(store: Store, args: argparse.Namespace) -> int:
     if missing:
         return _error(f"not in {args.file}: {', '.join(sorted(missing))}", 1)
     # Refuse before writing anything, so a failed import leaves the store as it was.
+    try:
+        for record, turns in items if not args.trust else ():
+            check_import(record, turns)
+    except InvalidInputError as exc:
+        hint = "conversa import --trust stores it as it is: you vouch for it"
+        return _error(f"{args.file}: {exc} ({hint})", 1)
     taken = [record.id for record, _ in items if _exists(store, record.id)]
     if taken:
         return _error(f"already in the store (delete first): {', '.join(taken)}", 1)
@@ -301,6 +309,11 @@ def _parser() -> argparse.ArgumentParser:
     imp = add("import", "store conversations from a JSONL export")
     imp.add_argument("file")
     imp.add_argument("ids", nargs="*", metavar="ID", help="only these (default: all)")
+    imp.add_argument(
+        "--trust",
+        action="store_true",
+        help="store turns without checking them against the API's rules",
+    )
     imp.set_defaults(run=_cmd_import)
 
     chat = add("chat", "talk in a new or an existing conversation")

@@ -20,10 +20,20 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from ._api_rules import check_stored_turns, check_system, check_tools
+from ._models import capabilities_for
+from ._normalize import to_messages
 from ._stores import Store
 from ._turns import ConversationRecord, RequestParams, Turn, Usage
 
-__all__ = ["FORMAT", "ExportedConversation", "dump_line", "export_line", "parse_line"]
+__all__ = [
+    "FORMAT",
+    "ExportedConversation",
+    "check_import",
+    "dump_line",
+    "export_line",
+    "parse_line",
+]
 
 #: The format tag of every exported line; a later format gets a new number.
 FORMAT = "conversa.export/1"
@@ -146,3 +156,30 @@ def parse_line(line: str) -> ExportedConversation:
         msg = f"missing field {exc.args[0]!r}"
         raise ValueError(msg) from None
     return record, turns
+
+
+def check_import(record: ConversationRecord, turns: tuple[Turn, ...]) -> None:
+    """Refuse an exported conversation that conversa would not have stored.
+
+    The system prompt, tools and every block a caller supplied are checked as the
+    door checks them (`check_stored_turns` says what is taken as it is: replies
+    from the API, retracted turns, vouched blocks); then the messages, as a history
+    being stored (roles, tool pairs, duplicate ids). Summaries stand where they
+    were written, which is not where they replay, so the pairing check leaves them
+    out.
+
+    Raises:
+        InvalidInputError: naming the conversation, the turn and the rule.
+    """
+    entry = f"import {record.id}"
+    check_system(record.system_to_api(), entry=entry)
+    check_tools(record.params.tools, entry=entry)
+    check_stored_turns(turns, entry=entry)
+    messages = tuple(t for t in turns if t.kind in ("message", "retraction"))
+    if any(t.kind == "message" for t in messages):
+        to_messages(
+            messages,
+            model=record.model,
+            caps=capabilities_for(record.model, record.capabilities),
+            open_end=True,
+        )

@@ -15,7 +15,6 @@ from ._edit_flows import (
     regenerate_flow,
     retract_flow,
     set_flag_flow,
-    tool_results_turn,
     update_flow,
 )
 from ._effects import NOT_A_STORE_EFFECT, run_store_effect
@@ -155,7 +154,12 @@ class Conversation(_Base[Store, "Client"]):
             **overrides: request parameters for this call only.
         """
         spec = self._spec(
-            content, prefill=prefill, turn_id=turn_id, overrides=overrides, stream=False
+            "send",
+            content,
+            prefill=prefill,
+            turn_id=turn_id,
+            overrides=overrides,
+            stream=False,
         )
         return self._locked(send_flow(spec))
 
@@ -188,7 +192,12 @@ class Conversation(_Base[Store, "Client"]):
         if toolset.tools:
             overrides.setdefault("tools", toolset.to_api())
         spec = self._spec(
-            content, prefill=prefill, turn_id=turn_id, overrides=overrides, stream=False
+            "run",
+            content,
+            prefill=prefill,
+            turn_id=turn_id,
+            overrides=overrides,
+            stream=False,
         )
         flow = run_flow(
             spec, tools=toolset, max_steps=max_steps, continue_cut=continue_cut
@@ -204,21 +213,31 @@ class Conversation(_Base[Store, "Client"]):
     def edit(self, seq: int, content: Any, **overrides: Any) -> Turn:
         """Replace user turn *seq* (retracting it and what followed) and send anew."""
         spec = self._spec(
-            content, prefill=None, turn_id=None, overrides=overrides, stream=False
+            "edit",
+            content,
+            prefill=None,
+            turn_id=None,
+            overrides=overrides,
+            stream=False,
         )
         return self._locked(edit_flow(spec, seq))
 
     def regenerate(self, **overrides: Any) -> Turn:
         """Retract the last reply and send again for a new one."""
         spec = self._spec(
-            None, prefill=None, turn_id=None, overrides=overrides, stream=False
+            "regenerate",
+            None,
+            prefill=None,
+            turn_id=None,
+            overrides=overrides,
+            stream=False,
         )
         return self._locked(regenerate_flow(spec))
 
     def retry(self, **overrides: Any) -> Turn:
         """Resend the pending user turn(s) of a send that failed, alone."""
         spec = self._spec(
-            None, prefill=None, turn_id=None, overrides=overrides, stream=False
+            "retry", None, prefill=None, turn_id=None, overrides=overrides, stream=False
         )
         return self._locked(send_flow(spec))
 
@@ -235,7 +254,12 @@ class Conversation(_Base[Store, "Client"]):
         After the loop, `s.turn` is the stored reply, exactly what `send` stores.
         """
         spec = self._spec(
-            content, prefill=prefill, turn_id=turn_id, overrides=overrides, stream=True
+            "stream",
+            content,
+            prefill=prefill,
+            turn_id=turn_id,
+            overrides=overrides,
+            stream=True,
         )
         return ReplyStream(self, send_flow(spec))
 
@@ -249,7 +273,12 @@ class Conversation(_Base[Store, "Client"]):
     ) -> dict[str, Any]:
         """Return the exact JSON body `send` would POST for the same arguments; write nothing."""
         spec = self._spec(
-            content, prefill=prefill, turn_id=turn_id, overrides=overrides, stream=False
+            "request",
+            content,
+            prefill=prefill,
+            turn_id=turn_id,
+            overrides=overrides,
+            stream=False,
         )
         return self._run(request_flow(spec))
 
@@ -263,7 +292,12 @@ class Conversation(_Base[Store, "Client"]):
         writes no turn.
         """
         spec = self._spec(
-            content, prefill=prefill, turn_id=None, overrides=overrides, stream=False
+            "count_tokens",
+            content,
+            prefill=prefill,
+            turn_id=None,
+            overrides=overrides,
+            stream=False,
         )
         return self._locked(count_flow(spec))
 
@@ -282,15 +316,26 @@ class Conversation(_Base[Store, "Client"]):
         )
         return self._locked(flow)[0]
 
+    def add_turns(self, turns: Iterable[Any]) -> tuple[Turn, ...]:
+        """Store a sequence of turns in one transaction, without calling the API.
+
+        Each item is a `(role, content)` pair, an API-form message
+        (`{"role": ..., "content": ...}`) or a `Turn`. The whole sequence is
+        checked first (every block, then roles and tool pairs with the stored
+        history before it), so a history with tool calls can be built or imported:
+        an assistant turn with `tool_use` blocks, then the user turn with their
+        `tool_result`s, and so on. It may end with unanswered tool calls. Nothing is
+        stored unless all of it is valid.
+        """
+        new = self._turns_in(turns, entry="add_turns")
+        return self._locked(add_flow(self.id, new, api_version=self._api_version()))
+
     def add_tool_results(
         self, results: Mapping[str, Any], *, is_error: bool = False
     ) -> Turn:
         """Answer pending tool calls: `{tool_use_id: result content}`."""
-        flow = add_flow(
-            self.id,
-            (tool_results_turn(results, is_error=is_error),),
-            api_version=self._api_version(),
-        )
+        turn = self._results_turn(results, is_error=is_error)
+        flow = add_flow(self.id, (turn,), api_version=self._api_version())
         return self._locked(flow)[0]
 
     def pending_tool_uses(self) -> tuple[ToolUseBlock, ...]:

@@ -12,6 +12,7 @@ from typing import Any
 
 from attrs import asdict, evolve
 
+from ._api_rules import check_system
 from ._blocks import Block, ToolResultBlock, ToolUseBlock, to_blocks
 from ._exceptions import InvalidInputError
 from ._flows import Append, Flow, GetRecord, ReadTurns, UpdateRecord, send_flow
@@ -44,7 +45,13 @@ _PIN_LOOKAROUND = 64
 def add_flow(
     conversation_id: str, turns: Sequence[Turn], *, api_version: str
 ) -> Flow[tuple[Turn, ...]]:
-    """Append turns without calling the API, after checking the history stays valid."""
+    """Append turns without calling the API, in one transaction.
+
+    The turns' blocks were checked at the door; this checks that the history stays
+    one the API accepts with them at its end (roles, tool pairs, duplicate ids). It
+    may end with a reply whose tool calls are not answered yet, as a stored reply
+    asking for tools does.
+    """
     record: ConversationRecord = yield GetRecord(conversation_id)
     window = yield ReadTurns(record.id, max(record.window_start, 1))
     caps = capabilities_for(record.model, record.capabilities)
@@ -57,8 +64,8 @@ def add_flow(
         model=record.model,
         caps=caps,
         api_version=api_version,
-        thinking=thinking_enabled(caps, record.params.thinking),
         new_turn_ids=frozenset(t.id for t in new),
+        open_end=True,
     )
     stored: tuple[Turn, ...] = yield Append(record.id, new, record.last_seq)
     return stored
@@ -225,6 +232,7 @@ def update_flow(
         refuse_stored_secrets(changes["params"])
     record: ConversationRecord = yield GetRecord(conversation_id)
     candidate = evolve(record, **changes)
+    check_system(candidate.system_to_api(), entry="update")
     check_params(
         candidate.params,
         model=candidate.model,

@@ -4,6 +4,7 @@ Every error conversa raises is a `ConversaError`::
 
     ConversaError
     ├── InvalidInputError(ValueError)        bad arguments or content; raised before any I/O
+    │   ├── InvalidContentError              a supplied block breaks an API rule; names entry and path
     │   ├── UnrepairableHistoryError         a stored history the API would reject; names the turn
     │   ├── PrefillNotSupportedError         prefill on a model (or with thinking) that rejects it
     │   └── PendingToolUseError              a tool_use is still unanswered
@@ -15,7 +16,11 @@ Every error conversa raises is a `ConversaError`::
     │   ├── TurnIdConflictError              a turn id already stored with other content
     │   ├── SeqConflictError                 optimistic concurrency: the history moved on
     │   ├── ConversationBusyError            the exclusive section was not had in time
-    │   └── SchemaVersionError               the database has a schema this version can't use
+    │   ├── SchemaVersionError               the database has a schema this version can't use
+    │   ├── StoreConfigError(ValueError)     a store URL or setup conversa can't use (.target)
+    │   │   └── StoreDriverMissingError(ImportError)   the driver is not installed; names the extra
+    │   ├── StoreUnavailableError            can't connect, or the connection broke (.target, .operation)
+    │   └── StoreCorruptError                not a (conversa) database, or a damaged one (.target)
     └── APIError (.request_id)
         ├── APIConnectionError
         │   └── APITimeoutError
@@ -52,6 +57,7 @@ __all__ = [
     "ConversationBusyError",
     "ConversationNotFoundError",
     "InternalServerError",
+    "InvalidContentError",
     "InvalidInputError",
     "NotFoundError",
     "OverloadedError",
@@ -63,7 +69,11 @@ __all__ = [
     "RequestTooLargeError",
     "SchemaVersionError",
     "SeqConflictError",
+    "StoreConfigError",
+    "StoreCorruptError",
+    "StoreDriverMissingError",
     "StoreError",
+    "StoreUnavailableError",
     "StreamError",
     "ToolLoopLimitError",
     "TurnIdConflictError",
@@ -78,6 +88,25 @@ class ConversaError(Exception):
 
 class InvalidInputError(ConversaError, ValueError):
     """Input that conversa refuses before anything is written or sent."""
+
+
+class InvalidContentError(InvalidInputError):
+    """A block, system prompt, tool or request that a caller supplied breaks an API rule.
+
+    Raised at the door, before anything is written or sent.
+
+    Attributes:
+        rule: the rule, in the API's own words where the API has them.
+        entry: the entry point that refused it (`send`, `add`, `import`, ...).
+        path: where, in the API's terms (`content.0.source.data`, `tools.1.name`,
+            `messages.3.content.0.cache_control` for a rule of the whole request).
+    """
+
+    def __init__(self, rule: str, *, entry: str, path: str) -> None:
+        self.rule = rule
+        self.entry = entry
+        self.path = path
+        super().__init__(f"{entry}: {path}: {rule}")
 
 
 class UnrepairableHistoryError(InvalidInputError):
@@ -240,6 +269,73 @@ class SchemaVersionError(StoreError):
         super().__init__(
             f"the database has conversa schema version {found}, but this conversa "
             f"knows versions up to {known}: upgrade conversa to open it"
+        )
+
+
+class StoreConfigError(StoreError, ValueError):
+    """A store that cannot be opened as given, whatever the database's state.
+
+    A URL conversa cannot parse, a scheme the store does not serve (`mysql://`), or
+    a driver that is not installed (`StoreDriverMissingError`).
+
+    Attributes:
+        target: the URL (its password masked) or the path.
+        reason: what is wrong, and what to do about it.
+    """
+
+    def __init__(self, reason: str, *, target: str) -> None:
+        self.target = target
+        self.reason = reason
+        super().__init__(f"store {target!r}: {reason}")
+
+
+class StoreDriverMissingError(StoreConfigError, ImportError):
+    """The store's database driver is not installed; the message names what to install.
+
+    Also an `ImportError`, which is what `PostgresStore` raised without psycopg before.
+    """
+
+
+class StoreUnavailableError(StoreError):
+    """The database could not be reached, or stopped answering during a call.
+
+    Raised when a store opens (a server that is down or refuses the login, a
+    directory that does not exist) and by the call that failed later (the server
+    went away mid-call and the one retry failed too, a SQLite file locked past the
+    busy timeout, or deleted or replaced under the open store). Nothing of a
+    failed call is committed. The password is never part of the message.
+
+    Attributes:
+        target: the SQLite file, or the database URL with its password masked.
+        operation: `"open"`, or the store call that failed (`"append"`, `"lock"`, ...).
+        reason: the driver's own account, first line, password masked.
+    """
+
+    def __init__(self, reason: str, *, target: str, operation: str) -> None:
+        self.target = target
+        self.operation = operation
+        self.reason = reason
+        super().__init__(f"store {target!r} is unavailable ({operation}): {reason}")
+
+
+class StoreCorruptError(StoreError):
+    """The file or database is not a usable conversa database.
+
+    A file that is not SQLite, a damaged one, or a database whose conversa tables
+    are gone (a SQLite file replaced, a PostgreSQL schema dropped).
+
+    Attributes:
+        target: the SQLite file, or the database URL with its password masked.
+        operation: `"open"`, or the store call that failed.
+        reason: the driver's own account, first line, password masked.
+    """
+
+    def __init__(self, reason: str, *, target: str, operation: str) -> None:
+        self.target = target
+        self.operation = operation
+        self.reason = reason
+        super().__init__(
+            f"store {target!r} is not a usable conversa database ({operation}): {reason}"
         )
 
 

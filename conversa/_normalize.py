@@ -144,6 +144,7 @@ def normalize(
     api_version: str = DEFAULT_API_VERSION,
     thinking: bool = False,
     new_turn_ids: Collection[str] = frozenset(),
+    open_end: bool = False,
 ) -> Normalized:
     """Turn *turns* into the `messages` array, applying the module's rules.
 
@@ -159,6 +160,9 @@ def normalize(
         new_turn_ids: ids of the turns not stored yet. An unanswered tool_use
             followed by one of them raises `PendingToolUseError`, and one of them
             left with no content raises instead of vanishing.
+        open_end: the turns are a history being stored, not a request: it may end
+            with an assistant turn whose tool calls are not answered yet (what a
+            reply asking for tools looks like).
 
     Returns:
         The messages and, for each block, the turn it came from.
@@ -205,6 +209,7 @@ def normalize(
         messages,
         turns,
         new_positions=new_positions,
+        open_end=open_end,
         thinking=thinking,
         rules_2026=rules_2026,
         max_images=caps.max_images,
@@ -226,6 +231,7 @@ def to_messages(
     api_version: str = DEFAULT_API_VERSION,
     thinking: bool = False,
     new_turn_ids: Collection[str] = frozenset(),
+    open_end: bool = False,
 ) -> list[dict[str, Any]]:
     """Return the `messages` array for *turns*; see `normalize` for the arguments."""
     normalized = normalize(
@@ -235,6 +241,7 @@ def to_messages(
         api_version=api_version,
         thinking=thinking,
         new_turn_ids=new_turn_ids,
+        open_end=open_end,
     )
     return list(normalized.messages)
 

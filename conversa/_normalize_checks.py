@@ -48,6 +48,7 @@ def check_messages(
     turns: Sequence[Turn],
     *,
     new_positions: Collection[int],
+    open_end: bool = False,
     thinking: bool,
     rules_2026: bool,
     max_images: int,
@@ -59,6 +60,8 @@ def check_messages(
         turns: the turns the messages came from (for naming the turn at fault).
         new_positions: positions of the turns not stored yet (the new user turn);
             an unanswered tool_use followed by one of those is pending, not broken.
+        open_end: an unanswered tool_use in the last message is allowed (a history
+            being stored may end with a reply that asks for tools).
         thinking: whether the request has thinking on.
         rules_2026: whether the rules of anthropic-version 2026-10-21 apply.
         max_images: the most images the model takes in one request.
@@ -75,7 +78,7 @@ def check_messages(
             _check_assistant_blocks(
                 entries, turns, seen_tool_use_ids, rules_2026=rules_2026
             )
-            _check_answered(messages, index, turns, new_positions)
+            _check_answered(messages, index, turns, new_positions, open_end=open_end)
             _check_server_tools(messages, index, turns)
         else:
             _check_user_blocks(messages, index, turns)
@@ -180,13 +183,15 @@ def _check_answered(
     index: int,
     turns: Sequence[Turn],
     new_positions: Collection[int],
+    *,
+    open_end: bool,
 ) -> None:
     """Check that the next message answers every tool_use of assistant message *index*."""
     uses = [(b.id, p) for b, p in messages[index][1] if isinstance(b, ToolUseBlock)]
     following = messages[index + 1][1] if index + 1 < len(messages) else []
     answered = {b.tool_use_id for b, _ in following if isinstance(b, ToolResultBlock)}
     missing = [(use_id, p) for use_id, p in uses if use_id not in answered]
-    if not missing:
+    if not missing or (open_end and index + 1 == len(messages)):
         return
     ids = tuple(use_id for use_id, _ in missing)
     if not following or any(p in new_positions for _, p in following):

@@ -21,13 +21,14 @@ from typing import Any, Literal
 
 from attrs import asdict, evolve, field, fields, frozen, validators
 
+from ._api_rules import check_request, vouched_flags
 from ._blocks import TextBlock
 from ._cache import last_write_point, place_breakpoints, stable_prefix_index
 from ._calibrate import Part, estimate_fixed, fixed_exact, fixed_key
 from ._estimate import estimate_blocks
-from ._exceptions import InvalidInputError
+from ._exceptions import InvalidContentError, InvalidInputError
 from ._models import capabilities_for, thinking_enabled
-from ._normalize import normalize, replayed
+from ._normalize import Normalized, normalize, replayed
 from ._request import DEFAULT_API_VERSION, build_body, check_params, check_prefill
 from ._summaries import SUMMARY_INSTRUCTIONS, SummaryRequest, transcript
 from ._turns import ConversationRecord, Turn, new_id, reply_id_for
@@ -116,6 +117,7 @@ class SendSpec:
             `ModelSummarizer` to summarize through the API.
         resume: continue the last assistant turn (a max_tokens cut or a pause_turn):
             it goes back as the final message and the reply continues it.
+        entry: the public method the send came through, for error messages.
     """
 
     conversation_id: str
@@ -127,6 +129,7 @@ class SendSpec:
     stream: bool = False
     summarizer: Literal["callable"] | ModelSummarizer | None = None
     resume: bool = False
+    entry: str = "send"
 
 
 @frozen
@@ -258,7 +261,13 @@ def plan_send(
     new: tuple[Turn, ...] = ()
     if spec.content is not None:
         check_content(spec.content)
-        new = (estimated(Turn("user", spec.content, id=spec.turn_id or new_id())),)
+        turn = Turn(
+            "user",
+            spec.content,
+            id=spec.turn_id or new_id(),
+            flags=vouched_flags(spec.content),
+        )
+        new = (estimated(turn),)
         answering = new[0]
     elif spec.resume:
         last = next(
@@ -315,6 +324,10 @@ def plan_send(
         previous_end=None if plan.moved else last_write_point(body["messages"]),
         enabled=cache.enabled,
     )
+    try:
+        check_request(body, entry=spec.entry)
+    except InvalidContentError as exc:
+        raise _at_turn(exc, normalized, plan.turns) from None
     if cache.diagnostics and "diagnostics" not in body:
         body["diagnostics"] = {"previous_message_id": _previous_message_id(window)}
     return Plan(
@@ -329,6 +342,24 @@ def plan_send(
         fixed,
         key,
     )
+
+
+def _at_turn(
+    exc: InvalidContentError, normalized: Normalized, turns: Sequence[Turn]
+) -> InvalidContentError:
+    """Name the turn a request-wide refusal points at, and the way out."""
+    positions = normalized.locate(exc.path)
+    if not positions:
+        return exc
+    turn = turns[positions[0]]
+    if turn.seq is None:
+        where = f"{exc.path} (the new turn)"
+    else:
+        where = (
+            f"{exc.path} (turn seq {turn.seq}, id {turn.id!r}: take it out of "
+            f"the replay with conv.retract({turn.seq}), or edit it)"
+        )
+    return InvalidContentError(exc.rule, entry=exc.entry, path=where)
 
 
 def summary_body(

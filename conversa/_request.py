@@ -13,6 +13,7 @@ from typing import Any
 
 from attrs import evolve
 
+from ._api_rules import check_tools
 from ._blocks import TextBlock, blocks_from_api
 from ._exceptions import (
     BadRequestError,
@@ -141,6 +142,7 @@ def check_params(
             f"of {caps.max_output}"
         )
         raise InvalidInputError(msg)
+    check_tools(params.tools, entry="params")
     _check_thinking(params, model=model, caps=caps)
 
 

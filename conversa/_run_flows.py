@@ -28,6 +28,7 @@ from typing import Any
 
 from attrs import evolve
 
+from ._api_rules import check_blocks
 from ._blocks import TextBlock, ToolUseBlock
 from ._edit_flows import add_flow
 from ._exceptions import (
@@ -84,6 +85,8 @@ def _follow_up(
         )
         if uses:
             results = yield RunTools(uses, tools)
+            # What a tool returns reaches the API: check it as any caller's block.
+            check_blocks(results, role="user", entry=spec.entry)
             turn = Turn("user", tuple(results))
             yield from add_flow(record.id, (turn,), api_version=spec.api_version)
         return _next_spec(spec, record, resume=False)

@@ -12,9 +12,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Generic, Literal, TypeVar
 
-from ._blocks import Block, to_blocks
-from ._edit_flows import refuse_stored_secrets
-from ._exceptions import InvalidInputError
+from attrs import evolve
+
+from ._api_rules import (
+    check_blocks,
+    check_caller_content,
+    check_system,
+    check_tools,
+    vouched_flags,
+)
+from ._edit_flows import refuse_stored_secrets, tool_results_turn
+from ._exceptions import InvalidContentError, InvalidInputError
 from ._plan import (
     BUDGET_FLAG,
     CACHE_FLAG,
@@ -34,12 +42,6 @@ C = TypeVar("C")
 
 #: The message a cancelled tool call answers with.
 CANCELLED = "The user cancelled this tool call."
-
-
-def _content(
-    content: str | Block | Mapping[str, Any] | Iterable[Any],
-) -> tuple[Block, ...]:
-    return to_blocks(content)
 
 
 class _Base(Generic[S, C]):
@@ -89,7 +91,7 @@ class _Base(Generic[S, C]):
             flags[BUDGET_FLAG] = budget.to_json_dict()
         if cache is not None:
             flags[CACHE_FLAG] = cache.to_json_dict()
-        return ConversationRecord(
+        record = ConversationRecord(
             model=model,
             system=system,
             params=request_params,
@@ -99,6 +101,9 @@ class _Base(Generic[S, C]):
             flags=flags,
             **fields,
         )
+        check_system(record.system_to_api(), entry="create")
+        check_tools(request_params.tools, entry="create")
+        return record
 
     def _api_version(self) -> str:
         config = getattr(self.client, "config", None)
@@ -112,6 +117,7 @@ class _Base(Generic[S, C]):
 
     def _spec(
         self,
+        entry: str,
         content: Any,
         *,
         prefill: str | None,
@@ -121,13 +127,16 @@ class _Base(Generic[S, C]):
     ) -> SendSpec:
         return SendSpec(
             self.id,
-            None if content is None else _content(content),
+            None
+            if content is None
+            else check_caller_content(content, role="user", entry=entry),
             turn_id=turn_id,
             prefill=prefill,
             overrides=params_from_kwargs(overrides),
             api_version=self._api_version(),
             stream=stream,
             summarizer=self._summarizer_kind(),
+            entry=entry,
         )
 
     def _summarizer_kind(self) -> Literal["callable"] | ModelSummarizer | None:
@@ -138,4 +147,73 @@ class _Base(Generic[S, C]):
     def _turn(
         self, role: Literal["user", "assistant"], content: Any, turn_id: str | None
     ) -> Turn:
-        return Turn(role, _content(content), id=turn_id or new_id())
+        blocks = check_caller_content(content, role=_role(role, "add"), entry="add")
+        return Turn(role, blocks, id=turn_id or new_id(), flags=vouched_flags(blocks))
+
+    @staticmethod
+    def _turns_in(turns: Iterable[Any], *, entry: str) -> tuple[Turn, ...]:
+        """Check a caller's sequence of turns, block by block, and build them."""
+        out: list[Turn] = []
+        for index, item in enumerate(turns):
+            path = f"turns.{index}"
+            if isinstance(item, Turn):
+                out.append(_checked_turn(item, entry=entry, path=path))
+                continue
+            if isinstance(item, Mapping):
+                extra = sorted(set(item) - {"role", "content"})
+                if extra:
+                    rule = "Extra inputs are not permitted"
+                    raise InvalidContentError(
+                        rule, entry=entry, path=f"{path}.{extra[0]}"
+                    )
+                if "role" not in item or "content" not in item:
+                    missing = "role" if "role" not in item else "content"
+                    msg = "Field required"
+                    raise InvalidContentError(
+                        msg, entry=entry, path=f"{path}.{missing}"
+                    )
+                role, content = item["role"], item["content"]
+            elif isinstance(item, tuple | list) and len(item) == 2:
+                role, content = item
+            else:
+                msg = f"{entry}: {path}: a turn is a (role, content) pair, an API-form message or a Turn, not {type(item).__name__}"
+                raise InvalidInputError(msg)
+            blocks = check_caller_content(
+                content,
+                role=_role(role, entry, f"{path}.role"),
+                entry=entry,
+                path=f"{path}.content",
+            )
+            out.append(Turn(role, blocks, flags=vouched_flags(blocks)))
+        if not out:
+            msg = f"{entry}: no turns to add"
+            raise InvalidInputError(msg)
+        ids = [t.id for t in out]
+        if len(set(ids)) != len(ids):
+            msg = f"{entry}: two turns share one id"
+            raise InvalidInputError(msg)
+        return tuple(out)
+
+    @staticmethod
+    def _results_turn(results: Mapping[str, Any], *, is_error: bool) -> Turn:
+        """The user turn answering tool calls, each result checked at the door."""
+        turn = tool_results_turn(results, is_error=is_error)
+        check_blocks(turn.blocks, role="user", entry="add_tool_results")
+        return turn
+
+
+def _role(role: Any, entry: str, path: str = "role") -> str:
+    if role not in ("user", "assistant"):
+        rule = f"Input should be 'user' or 'assistant', not {role!r}"
+        raise InvalidContentError(rule, entry=entry, path=path)
+    return str(role)
+
+
+def _checked_turn(turn: Turn, *, entry: str, path: str) -> Turn:
+    """A caller's `Turn`: a reply from the API (message id and model) is kept verbatim."""
+    if turn.kind != "message":
+        msg = f"{entry}: {path}: only message turns can be added, not {turn.kind!r}"
+        raise InvalidInputError(msg)
+    if not (turn.role == "assistant" and turn.message_id and turn.model):
+        check_blocks(turn.blocks, role=turn.role, entry=entry, path=f"{path}.content")
+    return evolve(turn, seq=None)
