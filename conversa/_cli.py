@@ -2,7 +2,8 @@
 
 A thin shell: argparse and printing; everything else goes through the public API.
 Exit codes: 0 success, 1 a conversa error (its message, never a traceback), 2 a
-usage error (bad arguments, a store URL conversa cannot open by scheme).
+usage error (bad arguments, a store URL conversa cannot open by scheme, or whose
+driver is not installed).
 """
 
 from __future__ import annotations
@@ -23,10 +24,18 @@ from ._cli_batch import add_batch_parser
 from ._cli_format import ledger_line, listing_line, sum_ledgers, transcript, usage_line
 from ._cli_io import check_import, export_line, parse_line
 from ._conversation import Conversation
-from ._exceptions import ConversaError, ConversationNotFoundError, InvalidInputError
+from ._exceptions import (
+    ConversaError,
+    ConversationNotFoundError,
+    HistoryRejectedError,
+    InvalidInputError,
+    StoreConfigError,
+    StoreCorruptError,
+    StoreUnavailableError,
+)
 from ._http import Client
 from ._stores import PostgresStore, SQLiteStore, Store
-from ._turns import ConversationRecord
+from ._turns import ConversationRecord, Turn
 
 __all__ = ["DEFAULT_STORE", "UsageError", "main", "open_store"]
 
@@ -58,7 +67,9 @@ def open_store(url: str) -> Store:
 
     Raises:
         UsageError: the URL names no store conversa knows.
-        ConversaError: the store could not be opened (e.g. a newer schema).
+        StoreConfigError: the store's driver is not installed (exit code 2).
+        ConversaError: the store could not be opened (`StoreUnavailableError`,
+            `StoreCorruptError`, a newer schema).
     """
     if url.startswith(_SQLITE):
         path = url.removeprefix(_SQLITE)
@@ -222,14 +233,40 @@ def _chat_loop(conv: Conversation, stdin: TextIO) -> None:
         text = line.rstrip("\n")
         if not text.strip():
             continue
-        with conv.stream(text) as stream:
-            print("claude> ", end="", flush=True)
-            for piece in stream:
-                print(piece, end="", flush=True)
-        print()
-        turn = stream.turn
+        try:
+            with conv.stream(text) as stream:
+                print("claude> ", end="", flush=True)
+                for piece in stream:
+                    print(piece, end="", flush=True)
+            print()
+            turn = stream.turn
+        except HistoryRejectedError as exc:
+            print()
+            recovered = _recover(conv, exc, stdin)
+            if recovered is None:
+                continue
+            turn = recovered
+            print(f"claude> {turn.text}")
         if turn.usage is not None:
             print(f"({usage_line(turn.usage, turn.model)})", file=sys.stderr)
+
+
+def _recover(
+    conv: Conversation, exc: HistoryRejectedError, stdin: TextIO
+) -> Turn | None:
+    """Offer the way out of a stored turn the API refuses: retract it, send again."""
+    print(f"conversa: {exc}", file=sys.stderr)
+    print(
+        f"retract turn {exc.turn_seq} (it stays stored, hidden from the replay) "
+        "and send again? [y/N] ",
+        end="",
+        file=sys.stderr,
+        flush=True,
+    )
+    if stdin.readline().strip().lower() not in {"y", "yes"}:
+        return None
+    conv.retract(exc.turn_seq)
+    return conv.retry()
 
 
 def _cmd_chat(store: Store, args: argparse.Namespace) -> int:
@@ -361,11 +398,12 @@ def main(
     args.make_client = functools.partial(_client, transport=transport)
     try:
         store = open_store(args.store)
-    except UsageError as exc:
+    except (UsageError, StoreConfigError) as exc:  # a bad URL, a missing driver
         return _error(str(exc), 2)
-    except (ConversaError, ImportError, SQLAlchemyError, OSError) as exc:
-        first = str(exc).splitlines()[0]  # SQLAlchemy appends a "Background" link
-        return _error(f"cannot open store {_safe_url(args.store)!r}: {first}", 1)
+    except (StoreUnavailableError, StoreCorruptError) as exc:  # they name the store
+        return _error(str(exc), 1)
+    except (ConversaError, OSError) as exc:
+        return _error(f"cannot open store {_safe_url(args.store)!r}: {exc}", 1)
     try:
         code: int = args.run(store, args)
     except UsageError as exc:

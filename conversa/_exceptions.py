@@ -25,7 +25,8 @@ Every error conversa raises is a `ConversaError`::
         ├── APIConnectionError
         │   └── APITimeoutError
         ├── APIStatusError (.status_code, .error_type, .retry_after, .body)
-        │   ├── BadRequestError 400          (PrefillRejectedError: the API's prefill 400)
+        │   ├── BadRequestError 400          (PrefillRejectedError: the API's prefill 400;
+        │   │                                 HistoryRejectedError: a stored turn refused, with the way out)
         │   ├── AuthenticationError 401 · BillingError 402 · PermissionDeniedError 403
         │   ├── NotFoundError 404 · ConflictError 409 · RequestTooLargeError 413
         │   ├── RateLimitError 429
@@ -56,6 +57,7 @@ __all__ = [
     "ConversaError",
     "ConversationBusyError",
     "ConversationNotFoundError",
+    "HistoryRejectedError",
     "InternalServerError",
     "InvalidContentError",
     "InvalidInputError",
@@ -399,6 +401,45 @@ class APIStatusError(APIError):
 
 class BadRequestError(APIStatusError):
     """400: the API rejected the request (invalid_request_error)."""
+
+
+class HistoryRejectedError(BadRequestError):
+    """The API rejected a stored turn that conversa replayed (a 400 naming `messages.N`).
+
+    conversa checks everything it can before sending; this is what is left: a turn
+    stored before a rule existed, or one a caller vouched for. The error maps the
+    API's path back to the stored turn and says how to get the conversation going
+    again: `conv.retract(seq)` hides the turn from every later replay (nothing is
+    deleted), `conv.edit(seq, ...)` replaces a user turn.
+
+    Attributes:
+        turn_seq: the stored turn's seq.
+        turn_id: its id.
+        turn_role: "user" or "assistant".
+        path: the API's path (`messages.3.content.0`).
+    """
+
+    def __init__(
+        self,
+        *,
+        turn_seq: int,
+        turn_id: str,
+        turn_role: str,
+        path: str,
+        **status: Any,
+    ) -> None:
+        self.turn_seq = turn_seq
+        self.turn_id = turn_id
+        self.turn_role = turn_role
+        self.path = path
+        BadRequestError.__init__(self, **status)
+        how = f"conv.retract({turn_seq})"
+        if turn_role == "user":
+            how += f" or replace it with conv.edit({turn_seq}, ...)"
+        self.args = (
+            f"{self.args[0]}; the API refused stored turn seq {turn_seq} "
+            f"(id {turn_id!r}, at {path}): take it out of the replay with {how}",
+        )
 
 
 class PrefillRejectedError(BadRequestError, PrefillNotSupportedError):

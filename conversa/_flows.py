@@ -368,8 +368,14 @@ def send_flow(spec: SendSpec) -> Flow[Turn]:
     try:
         response = yield Call(plan.body, plan.betas, spec.stream)
     except BadRequestError as exc:
+        stored_ids = {t.id: t for t in stored_new}
+
+        def locate(path: str) -> Turn | None:
+            turn = plan.turn_at(path)
+            return None if turn is None else stored_ids.get(turn.id, turn)
+
         mapped = map_api_error(
-            exc, model=plan.model, prefilled=plan.prefill is not None
+            exc, model=plan.model, prefilled=plan.prefill is not None, locate=locate
         )
         if mapped is exc:
             raise

@@ -146,6 +146,8 @@ class Plan:
         window: the window plan (its start is stored when it moved).
         tokenizer: the model's tokenizer family, for exact counts.
         fixed: system+tools as one calibration part; *fixed_key* names its content.
+        normalized: the messages and the turn each block came from (to map an
+            API error's `messages.N.content.M` back to a stored turn).
     """
 
     body: dict[str, Any] = field(hash=False)
@@ -158,6 +160,12 @@ class Plan:
     tokenizer: str
     fixed: Part
     fixed_key: str
+    normalized: Normalized = field(hash=False)
+
+    def turn_at(self, path: str) -> Turn | None:
+        """Return the turn an API error's *path* (`messages.3.content.1`) points at."""
+        positions = self.normalized.locate(path)
+        return self.window.turns[positions[0]] if positions else None
 
 
 def budget_config(record: ConversationRecord) -> BudgetConfig:
@@ -341,6 +349,7 @@ def plan_send(
         caps.tokenizer,
         fixed,
         key,
+        normalized,
     )
 
 

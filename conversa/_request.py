@@ -8,7 +8,8 @@ Message into the assistant `Turn` a store keeps.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from attrs import evolve
@@ -17,6 +18,7 @@ from ._api_rules import check_tools
 from ._blocks import TextBlock, blocks_from_api
 from ._exceptions import (
     BadRequestError,
+    HistoryRejectedError,
     InvalidInputError,
     PrefillNotSupportedError,
     PrefillRejectedError,
@@ -50,6 +52,8 @@ _FOLDED = frozenset(
 # The API's wording for a refused prefill (its texts may change; this one is stable
 # enough to map to PrefillRejectedError, and a miss only means a plain BadRequestError).
 _PREFILL_REJECTED = "does not support assistant message prefill"
+# The API starts a 400 about one message or block with its path.
+_MESSAGE_PATH = re.compile(r"(messages\.\d+(?:\.content\.\d+)?)\b")
 
 
 # Request parameters conversa models, by the keyword a caller uses. `api_metadata` is
@@ -296,20 +300,39 @@ def fold_partial(
 
 
 def map_api_error(
-    exc: BadRequestError, *, model: str, prefilled: bool
+    exc: BadRequestError,
+    *,
+    model: str,
+    prefilled: bool,
+    locate: Callable[[str], Turn | None] = lambda _: None,
 ) -> BadRequestError:
-    """Map the API's prefill 400 to `PrefillRejectedError`; other errors pass through.
+    """Map a 400 to the error that says what to do; other errors pass through.
 
-    For a model conversa does not know, the API is the one to refuse a prefill; the
-    mapped error is a `PrefillNotSupportedError` too, so callers catch one thing.
+    For a model conversa does not know, the API is the one to refuse a prefill: that
+    becomes `PrefillRejectedError`, a `PrefillNotSupportedError` too, so callers
+    catch one thing. A 400 whose message starts with a `messages.N` path becomes
+    `HistoryRejectedError` when *locate* maps the path to a stored turn.
     """
+    status: dict[str, Any] = {
+        "status_code": exc.status_code,
+        "error_type": exc.error_type,
+        "error_message": exc.error_message,
+        "request_id": exc.request_id,
+        "body": exc.body,
+    }
+    found = _MESSAGE_PATH.match(exc.error_message or "")
+    if found is not None and not (
+        prefilled and _PREFILL_REJECTED in (exc.error_message or "")
+    ):
+        turn = locate(found[1])
+        if turn is not None and turn.seq is not None:
+            return HistoryRejectedError(
+                turn_seq=turn.seq,
+                turn_id=turn.id,
+                turn_role=turn.role,
+                path=found[1],
+                **status,
+            )
     if prefilled and _PREFILL_REJECTED in (exc.error_message or ""):
-        return PrefillRejectedError(
-            model=model,
-            status_code=exc.status_code,
-            error_type=exc.error_type,
-            error_message=exc.error_message,
-            request_id=exc.request_id,
-            body=exc.body,
-        )
+        return PrefillRejectedError(model=model, **status)
     return exc

@@ -84,6 +84,34 @@ def test_export_import_round_trip_is_byte_exact(
     )
 
 
+def test_import_splits_lines_only_at_newline(
+    tmp_path: Path, url: str, store: SQLiteStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An export holding U+2028, U+2029 and U+0085 raw (and saved with CRLF line
+    endings) imports whole: lines end at "\\n" only, a "\\r" before it is tolerated."""
+    fake = FakeMessagesAPI()
+    odd = "one\u2028two\u2029three\x85four"
+    fake.script(reply.text(odd))
+    with Client(api_key="sk-test", transport=fake) as client:
+        conv = Conversation.create(store, client=client, model=MODEL)
+        conv.send("Say it")
+    cids = [conv.id, seed(store)]
+    path = tmp_path / "odd.jsonl"
+    run(capsys, "--store", url, "export", "-o", str(path))
+    exported = path.read_bytes()
+    assert "\u2028".encode() in exported
+    path.write_bytes(exported.replace(b"\n", b"\r\n"))
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    code, out, err = run(capsys, "--store", other, "import", str(path))
+    assert (code, out, err) == (0, "imported 2 conversations\n", "")
+    with SQLiteStore(tmp_path / "other.db") as copy:
+        for cid in cids:
+            assert [t.content_json() for t in copy.read(cid)] == [
+                t.content_json() for t in store.read(cid)
+            ]
+        assert copy.read(cids[0])[-1].text == odd
+
+
 def test_import_refuses_existing_ids_and_writes_nothing(
     tmp_path: Path, url: str, store: SQLiteStore, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -385,3 +413,49 @@ def test_batch_unknown_id_and_nothing_pending_exit_1(
     assert code == 1
     assert answered in err
     assert "sk-injected" not in err
+
+
+def test_import_refuses_a_block_the_api_would_reject(
+    url: str, store: SQLiteStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """import checks user blocks like the door does; --trust stores them as they are."""
+    cid = seed(store)
+    path = tmp_path / "x.jsonl"
+    assert run(capsys, "--store", url, "export", cid, "-o", str(path))[0] == 0
+    data = json.loads(path.read_text())
+    first = json.loads(data["turns"][0]["content"])
+    first[0]["foo"] = 1  # an unknown key on the first user text block
+    data["turns"][0]["content"] = json.dumps(first)
+    path.write_text(json.dumps(data) + "\n")
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    code, _, err = run(capsys, "--store", other, "import", str(path))
+    assert code == 1
+    assert "turn seq 1" in err
+    assert "content.0.foo: Extra inputs are not permitted" in err
+    assert "--trust" in err
+    with SQLiteStore(tmp_path / "other.db") as fresh:
+        assert fresh.list().items == ()
+    assert run(capsys, "--store", other, "import", str(path), "--trust")[0] == 0
+
+
+def test_chat_offers_to_retract_a_turn_the_api_refuses(
+    url: str,
+    store: SQLiteStore,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """When the API refuses a stored turn, chat names it and retracts it on 'y'."""
+    from conversa import RawBlock
+
+    with Client(api_key="sk-test", transport=FakeMessagesAPI()) as client:
+        conv = Conversation.create(store, client=client, model=MODEL)
+        conv.add("user", [RawBlock({"type": "brand_new_kind"}), "hi"])
+        conv.add("assistant", "hello")
+    monkeypatch.setattr(sys, "stdin", io.StringIO("again\ny\n"))
+    code, out, err = run(capsys, "--store", url, "chat", conv.id, "--offline")
+    assert code == 0
+    assert "the API refused stored turn seq 1" in err
+    assert "retract turn 1" in err
+    assert "claude> (fake reply" in out
+    kinds = [t.kind for t in store.read(conv.id)]
+    assert kinds == ["message", "message", "message", "retraction", "message"]

@@ -11,6 +11,7 @@ import pytest
 
 from conversa import (
     ImageBlock,
+    HistoryRejectedError,
     InvalidContentError,
     InvalidInputError,
     PendingToolUseError,
@@ -580,3 +581,40 @@ async def test_add_turns_keeps_api_replies_verbatim(harness: Harness) -> None:
     stored = await other.add_turns(original)
     assert [t.content_json() for t in stored] == [t.content_json() for t in original]
     assert stored[1].message_id == original[1].message_id
+
+
+async def test_a_stored_turn_the_api_refuses_names_the_way_out(
+    harness: Harness,
+) -> None:
+    """A 400 naming messages.N maps to the stored turn; retract() gets it going again."""
+    conv = await harness.create()
+    await conv.add("user", [RawBlock({"type": "brand_new_kind"}), TextBlock("hi")])
+    await conv.add("assistant", "hello")
+    with pytest.raises(HistoryRejectedError) as caught:
+        await conv.send("next")
+    error = caught.value
+    assert (error.turn_seq, error.turn_role, error.path) == (
+        1,
+        "user",
+        "messages.0.content.0",
+    )
+    assert error.status_code == 400
+    assert "conv.retract(1) or replace it with conv.edit(1, ...)" in str(error)
+    assert len(await conv.turns()) == 3  # the new user turn is stored, pending
+    await conv.retract(1)
+    harness.fake.script(reply.text("Back on track."))
+    assert (await conv.retry()).text == "Back on track."
+    bodies = harness.bodies()
+    assert "brand_new_kind" not in str(bodies[-1])
+
+
+async def test_a_rejected_assistant_turn_is_named(harness: Harness) -> None:
+    """An assistant turn the API refuses is named too; only retract() is offered."""
+    conv = await harness.create()
+    await conv.add("user", "hi")
+    await conv.add("assistant", [RawBlock({"type": "brand_new_kind"}), TextBlock("x")])
+    with pytest.raises(HistoryRejectedError) as caught:
+        await conv.send("next")
+    assert caught.value.turn_seq == 2
+    assert "conv.retract(2)" in str(caught.value)
+    assert "conv.edit" not in str(caught.value)
