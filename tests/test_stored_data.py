@@ -131,23 +131,13 @@ def test_the_migrated_store_exports_what_f872a30_exported(
         capsys, "--store", f"sqlite:///{db}", "export", conversation_id
     )
     assert (code, err) == (0, "")
-    line = next(
+    assert out == f"{_line_of(conversation_id)}\n"
+
+
+def _line_of(conversation_id: str) -> str:
+    return next(
         x for x in EXPORT_LINES if json.loads(x)["record"]["id"] == conversation_id
     )
-    assert out == f"{line}\n"
-
-
-def _reexported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> list[str]:
-    """Import export.jsonl into a fresh store with the CLI, and export it again."""
-    url = f"sqlite:///{tmp_path / 'fresh.db'}"
-    code, out, err = run(
-        capsys, "--store", url, "import", str(FIXTURE / "export.jsonl")
-    )
-    assert (code, out, err) == (0, f"imported {len(IDS)} conversations\n", "")
-    again = tmp_path / "again.jsonl"
-    code, _, _ = run(capsys, "--store", url, "export", "-o", str(again))
-    assert code == 0
-    return again.read_text(encoding="utf-8").split("\n")[:-1]
 
 
 def _without_updated_at(line: str) -> str:
@@ -156,13 +146,38 @@ def _without_updated_at(line: str) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
-def test_export_import_export_keeps_every_field_but_updated_at(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+#: Reported, not papered over: each mark names the behaviour that breaks the rule
+#: "an export of any conversation conversa stored imports back unchanged".
+IMPORT_BUGS = {
+    "lax-input": "import refuses a text block's unknown key that f872a30 stored "
+    "(needs --trust); issue 8: an export of any stored conversation imports back",
+}
+
+
+@pytest.mark.parametrize(
+    "conversation_id",
+    [
+        pytest.param(
+            cid,
+            marks=[pytest.mark.xfail(reason=IMPORT_BUGS[cid], strict=True)]
+            if cid in IMPORT_BUGS
+            else [],
+        )
+        for cid in IDS
+    ],
+)
+def test_import_then_export_keeps_every_field_but_updated_at(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], conversation_id: str
 ) -> None:
-    """Import then export gives the same lines, turn contents byte for byte, but updated_at."""
-    lines = _reexported(tmp_path, capsys)
-    assert list(map(_without_updated_at, lines)) == list(
-        map(_without_updated_at, EXPORT_LINES)
+    """`conversa import` of the export line, exported again: same line but updated_at."""
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    source = str(FIXTURE / "export.jsonl")
+    code, out, err = run(capsys, "--store", url, "import", source, conversation_id)
+    assert (code, out, err) == (0, "imported 1 conversations\n", "")
+    code, again, _ = run(capsys, "--store", url, "export", conversation_id)
+    assert code == 0
+    assert _without_updated_at(again.removesuffix("\n")) == _without_updated_at(
+        _line_of(conversation_id)
     )
 
 
@@ -174,7 +189,15 @@ def test_export_import_export_gives_the_same_lines(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Importing export.jsonl into a fresh store and exporting it again: same bytes."""
-    assert _reexported(tmp_path, capsys) == EXPORT_LINES
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    code, out, err = run(
+        capsys, "--store", url, "import", str(FIXTURE / "export.jsonl")
+    )
+    assert (code, out, err) == (0, f"imported {len(IDS)} conversations\n", "")
+    again = tmp_path / "again.jsonl"
+    code, _, _ = run(capsys, "--store", url, "export", "-o", str(again))
+    assert code == 0
+    assert again.read_text(encoding="utf-8").split("\n")[:-1] == EXPORT_LINES
 
 
 @pytest.mark.parametrize("conversation_id", IDS)
