@@ -18,6 +18,7 @@ from ._edit_flows import (
     regenerate_flow,
     retract_flow,
     set_flag_flow,
+    set_params_flow,
     update_flow,
 )
 from ._effects import NOT_A_STORE_EFFECT, arun_store_effect
@@ -36,7 +37,6 @@ from ._flows import (
 )
 from ._plan import BUDGET_FLAG, CACHE_FLAG, CacheConfig
 from ._pricing import Ledger, ledger_of
-from ._request import params_from_kwargs
 from ._run_flows import DEFAULT_MAX_STEPS, run_flow
 from ._shell import CANCELLED, _Base
 from ._sse import TextDelta
@@ -312,8 +312,8 @@ class AsyncConversation(_Base[AsyncStore, "AsyncClient"]):
 
     async def set_params(self, **params: Any) -> ConversationRecord:
         """See `Conversation.set_params`."""
-        current = (await self.store.aget(self.id)).params
-        return await self.update(params=current.merged(params_from_kwargs(params)))
+        flow = set_params_flow(self.id, params, api_version=self._api_version())
+        return await self._locked(flow)
 
     async def fork(self, at_seq: int) -> AsyncConversation:
         """See `Conversation.fork`."""

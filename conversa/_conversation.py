@@ -15,6 +15,7 @@ from ._edit_flows import (
     regenerate_flow,
     retract_flow,
     set_flag_flow,
+    set_params_flow,
     update_flow,
 )
 from ._effects import NOT_A_STORE_EFFECT, run_store_effect
@@ -33,7 +34,6 @@ from ._flows import (
 )
 from ._plan import BUDGET_FLAG, CACHE_FLAG, CacheConfig
 from ._pricing import Ledger, ledger_of
-from ._request import params_from_kwargs
 from ._run_flows import DEFAULT_MAX_STEPS, run_flow
 from ._shell import CANCELLED, _Base
 from ._sse import TextDelta
@@ -369,9 +369,14 @@ class Conversation(_Base[Store, "Client"]):
         return self.update(system=system)
 
     def set_params(self, **params: Any) -> ConversationRecord:
-        """Change default request parameters (max_tokens, tools, thinking, ...)."""
-        current = self.store.get(self.id).params
-        return self.update(params=current.merged(params_from_kwargs(params)))
+        """Change default request parameters (max_tokens, tools, thinking, ...).
+
+        Atomic (read and written under the conversation's lock). None leaves a
+        field as it is; an empty value (`tools=[]`) clears it; `extra={...}`
+        replaces the extra body fields as a whole, and `extra={}` clears them.
+        """
+        flow = set_params_flow(self.id, params, api_version=self._api_version())
+        return self._locked(flow)
 
     def fork(self, at_seq: int) -> Conversation:
         """Copy turns 1..*at_seq* into a new conversation and return it."""

@@ -19,7 +19,7 @@ from ._flows import Append, Flow, GetRecord, ReadTurns, UpdateRecord, send_flow
 from ._models import capabilities_for, thinking_enabled
 from ._normalize import pending_tool_use_ids, replayed, to_messages
 from ._plan import PINNED_FLAG, SendSpec, check_content, estimated, pinned_ranges
-from ._request import check_params
+from ._request import check_params, updated_params
 from ._stores._protocol import UPDATABLE_FIELDS
 from ._summaries import exchange_starts, is_real_user_turn
 from ._turns import ConversationRecord, RequestParams, Turn, find_secret
@@ -34,6 +34,7 @@ __all__ = [
     "regenerate_flow",
     "retract_flow",
     "set_flag_flow",
+    "set_params_flow",
     "tool_results_turn",
     "update_flow",
 ]
@@ -218,6 +219,23 @@ def refuse_stored_secrets(params: RequestParams) -> None:
             "e.g. conv.send(..., mcp_servers=[...])"
         )
         raise InvalidInputError(msg)
+
+
+def set_params_flow(
+    conversation_id: str, kwargs: Mapping[str, Any], *, api_version: str
+) -> Flow[ConversationRecord]:
+    """Change default request parameters: read, change and write under the lock.
+
+    Reading the record inside the flow (which the shell runs holding the
+    conversation's lock) makes it atomic: two workers' changes never lose each other.
+    """
+    record: ConversationRecord = yield GetRecord(conversation_id)
+    params = updated_params(record.params, kwargs)
+    return (
+        yield from update_flow(
+            conversation_id, {"params": params}, api_version=api_version
+        )
+    )
 
 
 def update_flow(

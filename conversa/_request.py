@@ -114,6 +114,24 @@ def params_from_kwargs(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def updated_params(params: RequestParams, kwargs: Mapping[str, Any]) -> RequestParams:
+    """Return *params* changed the way `set_params(**kwargs)` documents.
+
+    None leaves a field as it is (every field); `extra=` replaces the extra body
+    fields as a whole (`extra={}` clears them); a body field passed by name
+    (`service_tier=...`) sets that one extra field. An empty value (`tools=[]`,
+    `thinking={}`) clears a field.
+
+    Raises:
+        InvalidInputError: an unknown parameter name.
+    """
+    changes = {k: v for k, v in kwargs.items() if v is not None}
+    mapped = params_from_kwargs({k: v for k, v in changes.items() if k != "extra"})
+    extra = dict(changes["extra"]) if "extra" in changes else dict(params.extra)
+    extra.update(mapped.pop("extra", {}))
+    return evolve(params, **mapped, extra=extra)
+
+
 def check_params(
     params: RequestParams, *, model: str, caps: ModelCapabilities, api_version: str
 ) -> None:
