@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 from attrs import define, field
+from httpx_sse import EventSource, ServerSentEvent
 from tenacity import Retrying
 
 from ._config import ClientConfig
@@ -290,7 +291,7 @@ class MessageStream:
         self._request = request
         self._policy = policy
         self._response: httpx.Response | None = None
-        self._lines: Iterator[str] = iter(())
+        self._events: Iterator[ServerSentEvent] = iter(())
         self._reader: StreamReader | None = None
         self._first: Delta | None = None
         self._error: StreamError | None = None
@@ -362,7 +363,8 @@ class MessageStream:
         self._error = None
         response = self._sendfn(self._request)
         self._response = response
-        self._lines = response.iter_lines()
+        # httpx-sse splits lines only on CR, LF and CRLF, as the spec says.
+        self._events = EventSource(response).iter_sse()
         reader = StreamReader(response)
         self._first = self._next_delta(reader)
         return reader
@@ -376,12 +378,12 @@ class MessageStream:
                 if self._response is None:
                     raise reader.closed()
                 try:
-                    line = next(self._lines)
+                    event = next(self._events)
                 except StopIteration:
                     raise reader.ended() from None
                 except httpx.RequestError as exc:
                     raise reader.broken(exc) from exc
-                delta = reader.feed(line)
+                delta = reader.add(event)
                 if delta is not None:
                     return delta
         except StreamError as exc:

@@ -7,7 +7,7 @@ for the retries. Everything else is in ``_transport.py`` and ``_sse.py``.
 from __future__ import annotations
 
 from collections.abc import (
-    AsyncIterator,
+    AsyncGenerator,
     Awaitable,
     Callable,
     Iterable,
@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 from attrs import define, field
+from httpx_sse import EventSource, ServerSentEvent
 from tenacity import AsyncRetrying
 
 from ._config import ClientConfig
@@ -250,7 +251,7 @@ class AsyncMessageStream:
         self._request = request
         self._policy = policy
         self._response: httpx.Response | None = None
-        self._lines: AsyncIterator[str] | None = None
+        self._events: AsyncGenerator[ServerSentEvent, None] | None = None
         self._reader: StreamReader | None = None
         self._first: Delta | None = None
         self._error: StreamError | None = None
@@ -307,9 +308,16 @@ class AsyncMessageStream:
 
     async def aclose(self) -> None:
         """Close the HTTP response; reading on raises `StreamError`."""
-        if self._response is not None:
-            await self._response.aclose()
-            self._response = None
+        events, self._events = self._events, None
+        try:
+            # Finalized here, not by the event loop later; a read in progress (in
+            # another task) ends when the response closes under it instead.
+            if events is not None and not getattr(events, "ag_running", False):
+                await events.aclose()
+        finally:
+            if self._response is not None:
+                await self._response.aclose()
+                self._response = None
 
     async def _open(self) -> StreamReader:
         if self._reader is None:
@@ -329,7 +337,8 @@ class AsyncMessageStream:
         self._error = None
         response = await self._sendfn(self._request)
         self._response = response
-        self._lines = response.aiter_lines()
+        # httpx-sse splits lines only on CR, LF and CRLF, as the spec says.
+        self._events = EventSource(response).aiter_sse()
         reader = StreamReader(response)
         self._first = await self._next_delta(reader)
         return reader
@@ -340,15 +349,15 @@ class AsyncMessageStream:
             raise self._error
         try:
             while not reader.fold.done:
-                if self._response is None or self._lines is None:
+                if self._response is None or self._events is None:
                     raise reader.closed()
                 try:
-                    line = await self._lines.__anext__()
+                    event = await self._events.__anext__()
                 except StopAsyncIteration:
                     raise reader.ended() from None
                 except httpx.RequestError as exc:
                     raise reader.broken(exc) from exc
-                delta = reader.feed(line)
+                delta = reader.add(event)
                 if delta is not None:
                     return delta
         except StreamError as exc:

@@ -1,9 +1,11 @@
-"""Server-sent events, decoded and folded into a Message. Pure: no I/O.
+"""Server-sent events folded into a Message. Pure: no I/O.
 
-`SSEDecoder` turns lines into events (the WHATWG event-stream rules);
 `StreamFold` folds the Messages API's events into the message body a
 non-streamed call returns, and tells the caller what it may show as it goes.
-The shells in ``_http.py`` only pump lines through them.
+The events come from httpx-sse, whose decoder splits lines only on CR, LF and
+CRLF, as the event-stream spec says (``str.splitlines``, which httpx's
+``iter_lines`` uses, also splits on U+2028, U+0085 and others, which a JSON
+string may hold raw). The shells in ``_http.py`` only pump events through.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any, TypeAlias
 
 from attrs import field, frozen
+from httpx_sse import ServerSentEvent
 
 from ._exceptions import StreamError
 
@@ -20,86 +23,10 @@ __all__ = [
     "CitationDelta",
     "Delta",
     "InputJSONDelta",
-    "SSEDecoder",
-    "ServerSentEvent",
     "StreamFold",
     "TextDelta",
     "ThinkingDelta",
 ]
-
-
-@frozen
-class ServerSentEvent:
-    """One event of an event stream.
-
-    Attributes:
-        event: the ``event:`` field (None when the event had none).
-        data: the ``data:`` lines, joined with newlines.
-        id: the last event id seen on the stream, if any.
-        retry: the ``retry:`` field in milliseconds, if this event had one.
-    """
-
-    event: str | None
-    data: str
-    id: str | None = None
-    retry: int | None = None
-
-    def json(self) -> Any:
-        """Return *data* decoded as JSON."""
-        return json.loads(self.data)
-
-
-class SSEDecoder:
-    """Turn the lines of an event stream into events, one line at a time.
-
-    Lines come without their line ending (as ``httpx.Response.iter_lines``
-    gives them); a trailing ``\\r`` or ``\\n`` is dropped anyway. Comments (lines
-    starting with ``:``) and unknown fields are ignored; a blank line ends an
-    event. An event cut off by the end of the stream is never dispatched.
-    """
-
-    def __init__(self) -> None:
-        """Start with no event in progress."""
-        self._event: str | None = None
-        self._data: list[str] = []
-        self._last_id: str | None = None
-        self._retry: int | None = None
-        self._pending = False
-
-    def feed(self, line: str) -> ServerSentEvent | None:
-        """Take one *line*; return the event it completes, if it completes one."""
-        line = line.rstrip("\r\n")
-        if not line:
-            return self._dispatch()
-        if line.startswith(":"):
-            return None
-        name, colon, value = line.partition(":")
-        if colon and value.startswith(" "):
-            value = value[1:]
-        if name == "event":
-            self._event = value
-        elif name == "data":
-            self._data.append(value)
-        elif name == "id":
-            # The spec ignores an id holding NULL, which would corrupt the header.
-            if "\0" not in value:
-                self._last_id = value
-        elif name == "retry":
-            if value.isdigit():
-                self._retry = int(value)
-        else:
-            return None
-        self._pending = True
-        return None
-
-    def _dispatch(self) -> ServerSentEvent | None:
-        if not self._pending:
-            return None
-        event = ServerSentEvent(
-            self._event, "\n".join(self._data), self._last_id, self._retry
-        )
-        self._event, self._data, self._retry, self._pending = None, [], None, False
-        return event
 
 
 @frozen
@@ -209,8 +136,9 @@ class StreamFold:
                 (bad JSON, a block that does not exist, nothing before
                 ``message_start``).
         """
-        kind = event.event
-        if kind is None or kind == "message":
+        kind: str | None = event.event
+        if kind == "message":
+            # The spec's default type: the stream sent no ``event:`` field.
             kind = self._type_of(event)
         if kind not in _MESSAGE_EVENTS or self.done:
             return None

@@ -2,7 +2,7 @@
 
 It builds ``httpx.Request`` objects (URL, auth, version and beta headers),
 turns responses into `APIResponse` values or typed errors, maps httpx's
-exceptions onto conversa's, reads a stream's lines through the SSE fold, and
+exceptions onto conversa's, folds a stream's events (decoded by httpx-sse), and
 logs. `Client` and `AsyncClient` only send, retry and read.
 """
 
@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 from attrs import evolve, field, frozen
+from httpx_sse import ServerSentEvent, SSEError
 
 from ._config import ClientConfig
 from ._exceptions import (
@@ -28,7 +29,7 @@ from ._exceptions import (
     status_error,
 )
 from ._retry import RetryPolicy, parse_retry_after
-from ._sse import Delta, SSEDecoder, StreamFold
+from ._sse import Delta, StreamFold
 
 __all__ = [
     "USER_AGENT",
@@ -213,7 +214,10 @@ def result_from_response(
 
 def _json_lines(text: str, request_id: str | None) -> tuple[dict[str, Any], ...]:
     lines = []
-    for line in text.splitlines():
+    # JSON Lines end at "\n" only (a "\r" before it is JSON whitespace):
+    # str.splitlines would also cut at U+2028, U+0085..., which a JSON string
+    # may hold raw.
+    for line in text.split("\n"):
         if not line.strip():
             continue
         try:
@@ -299,9 +303,10 @@ def log_response(request: httpx.Request, response: httpx.Response) -> None:
 
 
 class StreamReader:
-    """One streamed response, read through the SSE decoder and the fold.
+    """One streamed response, its events folded.
 
-    Pure: the shells hand it lines and ask it for the errors to raise.
+    Pure: the shells hand it the events httpx-sse decodes (``EventSource``)
+    and ask it for the errors to raise.
     """
 
     def __init__(self, response: httpx.Response) -> None:
@@ -309,16 +314,26 @@ class StreamReader:
         self.status_code = response.status_code
         self.headers = kept_headers(response.headers)
         self.request_id = response.headers.get("request-id")
-        self.decoder = SSEDecoder()
+        self.content_type = response.headers.get("content-type")
         self.fold = StreamFold(request_id=self.request_id)
 
-    def feed(self, line: str) -> Delta | None:
-        """Take one line; return what the caller may show, if anything."""
-        event = self.decoder.feed(line)
-        return self.fold.add(event) if event is not None else None
+    def add(self, event: ServerSentEvent) -> Delta | None:
+        """Take one event; return what the caller may show, if anything."""
+        return self.fold.add(event)
 
     def broken(self, exc: httpx.RequestError) -> StreamError:
-        """Return the error for a connection that broke while reading."""
+        """Return the error for a connection that broke while reading.
+
+        httpx-sse raises `SSEError` (an ``httpx.TransportError``) for a body
+        that is not ``text/event-stream``: that one says so.
+        """
+        if isinstance(exc, SSEError):
+            return StreamError(
+                f"the API answered HTTP {self.status_code} with content-type "
+                f"{self.content_type!r}, not an event stream",
+                request_id=self.request_id,
+                partial=self.fold.has_content,
+            )
         return StreamError(
             f"the stream broke after HTTP {self.status_code} ({type(exc).__name__}: {exc})",
             request_id=self.request_id,

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from anthropic.types import Message
+from httpx_sse import ServerSentEvent
 from tenacity import RetryCallState, Retrying
 
 from conversa._config import ClientConfig
@@ -601,6 +602,34 @@ async def test_stream_retries_run_out(twin: Twin, fake: FakeMessagesAPI) -> None
     assert len(fake.requests) == 3
 
 
+@pytest.mark.parametrize(
+    "content_type", ["application/json", "text/plain", None], ids=str
+)
+async def test_a_200_that_is_not_an_event_stream(
+    make_twin: MakeTwin, content_type: str | None
+) -> None:
+    """A stream answered without text/event-stream (a gateway that ignored
+    "stream": true, say) is a StreamError naming the content type, retried like
+    a broken stream before content; nothing is folded from the body."""
+    frame = b'event: message_stop\ndata: {"type": "message_stop"}\n\n'
+    calls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        headers = {"request-id": "req_ct"}
+        if content_type is not None:
+            headers["content-type"] = content_type
+        return httpx.Response(200, content=frame, headers=headers)
+
+    twin = make_twin(transport=httpx.MockTransport(handler))
+    with pytest.raises(StreamError, match="not an event stream") as info:
+        await twin.stream(body(), [])
+    assert repr(content_type) in str(info.value)
+    assert info.value.partial is False
+    assert info.value.request_id == "req_ct"
+    assert len(calls) == 3
+
+
 # --- the streams' own methods, per twin
 
 
@@ -809,7 +838,7 @@ def test_error_body_with_odd_shapes() -> None:
 def test_stream_that_ends_early() -> None:
     """A stream ending without message_stop is a StreamError, retryable until content arrived."""
     reader = StreamReader(_response(200, b"", **{"request-id": "req_s"}))
-    assert reader.feed("event: ping") is None
+    assert reader.add(ServerSentEvent("ping", '{"type": "ping"}')) is None
     error = reader.ended()
     assert error.partial is False
     assert error.request_id == "req_s"

@@ -1,14 +1,18 @@
-"""The SSE decoder and the stream fold: events in, the non-streamed Message out."""
+"""Events as conversa reads them (httpx-sse), and the stream fold: events in, the
+non-streamed Message out."""
 
 from __future__ import annotations
 
 import copy
+import itertools
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import httpx
 import pytest
 from anthropic.types import Message
+from httpx_sse import EventSource, ServerSentEvent
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -17,12 +21,13 @@ from conversa._sse import (
     CitationDelta,
     Delta,
     InputJSONDelta,
-    ServerSentEvent,
-    SSEDecoder,
     StreamFold,
     TextDelta,
     ThinkingDelta,
 )
+
+#: Every character str.splitlines breaks on besides LF and CR (CRLF aside).
+SPLITLINES_ONLY = "\v\f\x1c\x1d\x1e\x85\u2028\u2029"
 
 # --- fixtures: the SSE text of a stream, and the body the same reply has unstreamed
 
@@ -81,24 +86,38 @@ def _end(stop_reason: str, output_tokens: int, **usage: Any) -> list[dict[str, A
     ]
 
 
-def _sse(events: Iterable[Mapping[str, Any]], *, named: bool = True) -> list[str]:
-    """Write *events* as the lines of an event stream, as the API sends them."""
-    lines: list[str] = []
+def _sse(events: Iterable[Mapping[str, Any]], *, named: bool = True) -> str:
+    """Write *events* as an event stream, as the API sends them (raw UTF-8 JSON)."""
+    text = ""
     for event in events:
         if named:
-            lines.append(f"event: {event['type']}")
-        lines += [f"data: {json.dumps(event)}", ""]
-    return lines
+            text += f"event: {event['type']}\n"
+        text += f"data: {json.dumps(event, ensure_ascii=False)}\n\n"
+    return text
 
 
-def _fold(lines: Iterable[str]) -> tuple[StreamFold, list[Delta]]:
-    decoder, fold, deltas = SSEDecoder(), StreamFold(), []
-    for line in lines:
-        event = decoder.feed(line)
-        if event is not None:
-            delta = fold.add(event)
-            if delta is not None:
-                deltas.append(delta)
+def _events(body: str | Sequence[bytes]) -> list[ServerSentEvent]:
+    """Decode an event stream the way the clients do: httpx-sse's EventSource over
+    a response, *body* given whole or as the chunks the network delivers."""
+    chunks = [body.encode()] if isinstance(body, str) else list(body)
+    response = httpx.Response(
+        200,
+        headers={"content-type": "text/event-stream; charset=utf-8"},
+        content=iter(chunks),
+    )
+    return list(EventSource(response).iter_sse())
+
+
+def _fields(event: ServerSentEvent) -> tuple[str, str, str, int | None]:
+    return (event.event, event.data, event.id, event.retry)
+
+
+def _fold(body: str | Sequence[bytes]) -> tuple[StreamFold, list[Delta]]:
+    fold, deltas = StreamFold(), []
+    for event in _events(body):
+        delta = fold.add(event)
+        if delta is not None:
+            deltas.append(delta)
     return fold, deltas
 
 
@@ -224,74 +243,101 @@ THINKING_MESSAGE = {
 }
 
 
-# --- SSEDecoder
+# --- the event layer (httpx-sse), as the clients use it
 
 
 @pytest.mark.parametrize(
-    ("lines", "expected"),
+    ("text", "expected"),
     [
         (
-            ["event: ping", 'data: {"type": "ping"}', ""],
-            [ServerSentEvent("ping", '{"type": "ping"}')],
+            'event: ping\ndata: {"type": "ping"}\n\n',
+            [("ping", '{"type": "ping"}', "", None)],
         ),
-        (["data: a", "data: b", ""], [ServerSentEvent(None, "a\nb")]),
+        ("data: a\ndata: b\n\n", [("message", "a\nb", "", None)]),
+        ("data:no-space\ndata:  two\n\n", [("message", "no-space\n two", "", None)]),
+        ("data\n\n", [("message", "", "", None)]),
+        (": a comment\ndata: x\n: another\n\n", [("message", "x", "", None)]),
+        ("\n\ndata: x\n\n\n", [("message", "x", "", None)]),
+        ("bogus: field\n\n", []),
+        ("retry: 1500\ndata: x\n\n", [("message", "x", "", 1500)]),
+        ("retry: soon\ndata: x\n\n", [("message", "x", "", None)]),
         (
-            ["data:no-space", "data:  two", ""],
-            [ServerSentEvent(None, "no-space\n two")],
-        ),
-        (["data", ""], [ServerSentEvent(None, "")]),
-        ([": a comment", "data: x", ": another", ""], [ServerSentEvent(None, "x")]),
-        (["", "", "data: x", "", ""], [ServerSentEvent(None, "x")]),
-        (["bogus: field", ""], []),
-        (["data: x\r\n", "\r\n"], [ServerSentEvent(None, "x")]),
-        (["retry: 1500", "data: x", ""], [ServerSentEvent(None, "x", retry=1500)]),
-        (["retry: soon", "data: x", ""], [ServerSentEvent(None, "x")]),
-        (
+            "id: 7\ndata: a\n\ndata: b\nretry: 10\n\nid: bad\0id\ndata: c\n\n",
             [
-                "id: 7",
-                "data: a",
-                "",
-                "data: b",
-                "retry: 10",
-                "",
-                "id: bad\0id",
-                "data: c",
-                "",
-            ],
-            [
-                ServerSentEvent(None, "a", "7"),
-                ServerSentEvent(None, "b", "7", 10),
-                ServerSentEvent(None, "c", "7"),
+                ("message", "a", "7", None),
+                ("message", "b", "7", 10),
+                ("message", "c", "7", None),
             ],
         ),
         (
-            ["event: a", "event: b", "data: x", "", "data: y", ""],
-            [
-                ServerSentEvent("b", "x"),
-                ServerSentEvent(None, "y"),
-            ],
+            "event: a\nevent: b\ndata: x\n\ndata: y\n\n",
+            [("b", "x", "", None), ("message", "y", "", None)],
         ),
-        (["data: cut off at the end"], []),
+        ("data: cut off at the end", []),
+        ("data: cut off at the end\n", []),
     ],
 )
-def test_decoder(lines: list[str], expected: list[ServerSentEvent]) -> None:
-    """The decoder follows the event-stream rules: fields, comments, blank-line dispatch."""
-    decoder = SSEDecoder()
-    events = [e for e in map(decoder.feed, lines) if e is not None]
-    assert events == expected
+def test_event_stream_rules(
+    text: str, expected: list[tuple[str, str, str, int | None]]
+) -> None:
+    """Fields, comments and blank-line dispatch follow the event-stream rules."""
+    assert [_fields(e) for e in _events(text)] == expected
 
 
-def test_event_json() -> None:
-    """An event's data decodes as JSON."""
-    assert ServerSentEvent("x", '{"a": [1]}').json() == {"a": [1]}
+@pytest.mark.parametrize("newline", ["\n", "\r", "\r\n"], ids=["LF", "CR", "CRLF"])
+def test_lines_end_at_cr_lf_and_crlf(newline: str) -> None:
+    """Each of the spec's three line endings ends a line; a frame's blank line too."""
+    text = f"event: a{newline}data: 1{newline}{newline}data: 2{newline}{newline}"
+    assert [_fields(e) for e in _events(text)] == [
+        ("a", "1", "", None),
+        ("message", "2", "", None),
+    ]
 
 
-@given(st.lists(st.text(alphabet=st.characters(exclude_characters="\r\n")), max_size=5))
-def test_decoder_round_trips_data(values: list[str]) -> None:
-    """Any data lines come back joined by newlines, exactly."""
-    decoder = SSEDecoder()
-    lines = [f"data: {v}" for v in values] + [""]
-    events = [e for e in map(decoder.feed, lines) if e is not None]
+def test_crlf_split_across_chunks_is_one_line_ending() -> None:
+    """A CRLF cut between two network chunks is one line ending, not two (which
+    would dispatch the event early)."""
+    chunks = [b"data: a\r", b"\ndata: b\r", b"\n\r", b"\n"]
+    assert [_fields(e) for e in _events(chunks)] == [("message", "a\nb", "", None)]
+
+
+@pytest.mark.parametrize("char", list(SPLITLINES_ONLY), ids=ascii)
+def test_unicode_line_boundaries_stay_inside_a_line(char: str) -> None:
+    """U+2028, U+2029, U+0085, \\v, \\f and \\x1c-\\x1e end no line: the data
+    keeps them (httpx's iter_lines would cut the line there)."""
+    text = f"event: ping\ndata: a{char}b\ndata: {char}\n\n"
+    assert [_fields(e) for e in _events(text)] == [
+        ("ping", f"a{char}b\n{char}", "", None)
+    ]
+
+
+@pytest.mark.parametrize("char", ["\x85", "\u2028", "\u2029"], ids=ascii)
+def test_raw_json_with_unicode_line_boundaries_decodes(char: str) -> None:
+    """The three a JSON encoder leaves raw reach the fold's JSON decoding whole."""
+    data = json.dumps({"type": "ping", "text": f"a{char}b"}, ensure_ascii=False)
+    assert char in data
+    (event,) = _events(f"event: ping\ndata: {data}\n\n")
+    assert event.json()["text"] == f"a{char}b"
+
+
+@given(
+    st.lists(
+        st.text(
+            alphabet=st.characters(exclude_characters="\r\n", exclude_categories=["Cs"])
+        ),
+        max_size=5,
+    ),
+    st.lists(st.integers(min_value=0), max_size=6),
+)
+def test_data_round_trips_however_the_bytes_are_cut(
+    values: list[str], cuts: list[int]
+) -> None:
+    """Any data lines come back joined by newlines, exactly, whatever the chunking
+    (cuts inside a UTF-8 sequence included)."""
+    raw = ("".join(f"data: {v}\n" for v in values) + "\n").encode()
+    points = sorted({c % (len(raw) + 1) for c in cuts} | {0, len(raw)})
+    chunks = [raw[a:b] for a, b in itertools.pairwise(points) if a < b]
+    events = _events(chunks)
     assert [e.data for e in events] == (["\n".join(values)] if values else [])
 
 
@@ -413,8 +459,8 @@ def test_unknown_events_and_deltas_are_ignored() -> None:
             "content_block_start", index=1, content_block={"type": "text", "text": ""}
         ),
     ]
-    lines = [*_sse(events), "event: not_json", "data: {{{", ""]
-    fold, deltas = _fold(lines)
+    text = _sse(events) + "event: not_json\ndata: {{{\n\n"
+    fold, deltas = _fold(text)
     assert deltas == []
     assert fold.message["content"] == [{"type": "fallback", "model": "m"}]
     untyped = ServerSentEvent(None, "not json at all")
@@ -437,11 +483,8 @@ def test_error_event_raises_stream_error(partial: bool) -> None:
     events = TEXT_EVENTS[:3] + (TEXT_EVENTS[3:4] if partial else [])
     error = _event("error", error={"type": "overloaded_error", "message": "Overloaded"})
     fold = StreamFold(request_id="req_1")
-    decoder = SSEDecoder()
-    for line in _sse(events):
-        event = decoder.feed(line)
-        if event:
-            fold.add(event)
+    for event in _events(_sse(events)):
+        fold.add(event)
     with pytest.raises(StreamError) as info:
         fold.add(ServerSentEvent("error", json.dumps(error)))
     assert info.value.error_type == "overloaded_error"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, cast
 
 import httpx
@@ -207,3 +208,49 @@ async def test_async_client_streams() -> None:
         lines = [line async for line in response.aiter_lines()]
     folded = fold(parse_sse("\n".join(lines) + "\n"))
     assert folded["content"] == [{"type": "text", "text": "async hello world"}]
+
+
+# --- raw UTF-8 on the wire, as the API sends it
+
+
+@pytest.mark.parametrize("char", ["\u2028", "\u2029", "\x85"], ids=ascii)
+def test_json_is_sent_as_raw_utf8(char: str) -> None:
+    """SSE data lines, JSON bodies and batch JSON Lines carry U+2028, U+2029 and
+    U+0085 as raw UTF-8, not as \\u escapes, as the real API does: a client that
+    splits lines on them (str.splitlines) breaks on the fake too."""
+    text, query = f"one{char}two", {"q": f"x{char}y"}
+    raw, escaped = char.encode(), json.dumps(char).strip('"').encode()
+    assert escaped.startswith(b"\\u")
+    fake = FakeMessagesAPI()
+    scripted = reply.thinking(
+        f"think{char}", then=reply.tool_use("get_weather", query, text=text)
+    )
+    extra = {"thinking": ENABLED, "max_tokens": 2048, "tools": [TOOL]}
+    fake.script(scripted, scripted)
+    streamed = post(fake, body(stream=True, **extra))
+    plain = post(fake, body(**extra))
+    with httpx.Client(transport=fake, base_url="https://api.anthropic.com") as http:
+        fake.script(scripted)
+        params = body(**extra)
+        created = http.post(
+            "/v1/messages/batches",
+            headers=HEADERS,
+            json={"requests": [{"custom_id": "c1", "params": params}]},
+        ).json()
+        fake.advance_batches()
+        results = http.get(
+            f"/v1/messages/batches/{created['id']}/results", headers=HEADERS
+        )
+    for response in (streamed, plain, results):
+        assert response.status_code == 200, response.text
+        assert raw in response.content
+        assert escaped not in response.content
+    assert len(results.content.split(b"\n")) == 2  # one line, and the final "\n"
+    batched = json.loads(results.content)["result"]["message"]
+    for message in (plain.json(), fold(parse_sse(streamed.text)), batched):
+        blocks = message["content"]
+        assert (blocks[0]["thinking"], blocks[1]["text"], blocks[2]["input"]) == (
+            f"think{char}",
+            text,
+            query,
+        )
