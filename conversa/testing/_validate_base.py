@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NoReturn
 
 from attrs import field, frozen
@@ -15,9 +16,12 @@ __all__ = [
     "as_dict",
     "check_cache_control",
     "check_keys",
+    "check_length",
+    "check_pattern",
     "check_str",
     "is_int",
     "reject",
+    "reject_tag",
 ]
 
 
@@ -100,8 +104,38 @@ def check_str(value: Any, path: str, *, nullable: bool = False) -> None:
         reject(f"{path}: Input should be a valid string")
 
 
+def check_pattern(value: Any, path: str, pattern: re.Pattern[str]) -> None:
+    """Reject a string that does not match *pattern*, as pydantic words it."""
+    check_str(value, path)
+    if not pattern.match(value):
+        reject(f"{path}: String should match pattern '{pattern.pattern}'")
+
+
+def check_length(value: Any, path: str, low: int, high: int) -> None:
+    """Reject a string shorter than *low* or longer than *high* characters."""
+    check_str(value, path)
+    if len(value) < low:
+        unit = "character" if low == 1 else "characters"
+        reject(f"{path}: String should have at least {low} {unit}")
+    if len(value) > high:
+        reject(f"{path}: String should have at most {high} characters")
+
+
+def reject_tag(path: str, kind: Any, tags: Iterable[str]) -> NoReturn:
+    """Refuse a value whose ``type`` names none of *tags* (pydantic's union_tag_invalid)."""
+    expected = ", ".join(f"'{tag}'" for tag in tags)
+    reject(
+        f"{path}: Input tag '{kind}' found using 'type' does not match any of the "
+        f"expected tags: {expected}"
+    )
+
+
 def check_cache_control(value: Any, path: str) -> None:
-    """Check a ``cache_control`` object: ``{type: "ephemeral", ttl?: 5m|1h}``."""
+    """Check a ``cache_control`` object: ``{type: "ephemeral", ttl?: 5m|1h}``.
+
+    The shape is the SDK's ``CacheControlEphemeralParam``: ``ephemeral`` is the only
+    type and ``5m``/``1h`` the only TTLs (MESSAGES_API.md §2.3); ``null`` means none.
+    """
     if value is None:
         return
     control = as_dict(value, path)

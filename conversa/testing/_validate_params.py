@@ -22,6 +22,9 @@ __all__ = [
     "check_tools",
 ]
 
+# "tools.73.custom.name: String should match pattern '^[a-zA-Z0-9_-]{1,128}$'"
+# (jedisct1/openapi-mcp#9, 2025-06; modelcontextprotocol#1345, 2025-08); until
+# mid-2025 the API said {1,64} (apify/tester-mcp-client#11, 2025-03).
 _TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
 _SERVER_TOOL = re.compile(
     r"^(bash|code_execution|browser_toolset|computer_toolset|memory|text_editor"
@@ -38,6 +41,40 @@ _TOOL_KEYS = (
     "eager_input_streaming",
     "input_examples",
 )
+# Each server tool's keys, from the SDK's tool params (anthropic 2.x,
+# types/*_tool_*_param.py); "type" and "name" are required where they exist.
+_COMMON_TOOL = ("allowed_callers", "cache_control", "defer_loading", "strict")
+_DOMAINS = ("allowed_domains", "blocked_domains", "max_uses")
+_SERVER_TOOL_KEYS: dict[str, tuple[str, ...]] = {
+    "bash": (*_COMMON_TOOL, "input_examples"),
+    "code_execution": _COMMON_TOOL,
+    "browser_toolset": ("cache_control", "configs"),
+    "computer_toolset": ("cache_control", "configs"),
+    "memory": (*_COMMON_TOOL, "input_examples"),
+    "text_editor": (*_COMMON_TOOL, "input_examples"),
+    "web_search": (*_COMMON_TOOL, *_DOMAINS, "user_location"),
+    "web_fetch": (
+        *_COMMON_TOOL,
+        *_DOMAINS,
+        "citations",
+        "max_content_tokens",
+        "url_sources",
+    ),
+    "tool_search_tool_bm25": _COMMON_TOOL,
+    "tool_search_tool_regex": _COMMON_TOOL,
+}
+_SERVER_TOOL_EXTRA: dict[str, tuple[str, ...]] = {
+    "text_editor_20250728": ("max_characters",),
+    "web_search_20260318": ("response_inclusion",),
+    "web_fetch_20260309": ("use_cache",),
+    "web_fetch_20260318": ("use_cache", "response_inclusion"),
+}
+# The name each server tool must carry, where it differs from its type's stem.
+_SERVER_TOOL_NAMES = {
+    "text_editor": "str_replace_based_edit_tool",
+    "text_editor_20250124": "str_replace_editor",
+    "text_editor_20241022": "str_replace_editor",
+}
 _EFFORTS = ("low", "medium", "high", "xhigh", "max")
 _NOT_ENABLED = (
     '"thinking.type.enabled" is not supported for this model. Use '
@@ -55,7 +92,10 @@ def check_system(ctx: Ctx) -> None:
         return
     if not isinstance(system, list):
         reject("system: Input should be a valid string or list of text blocks")
-    check_content(ctx, system, "system", "user", {"text": MESSAGE_SPECS["text"]})
+    # A list of TextBlockParam, not a union: "system.0.id: Extra inputs are not
+    # permitted" (langchain-ai/langchain#39100) names no tag.
+    text = {"text": MESSAGE_SPECS["text"]}
+    check_content(ctx, system, "system", "user", text, tagged=False)
 
 
 def check_tools(ctx: Ctx) -> None:
@@ -70,21 +110,36 @@ def check_tools(ctx: Ctx) -> None:
             reject(f"tools.{n}: Input should be a valid dictionary")
         kind = tool.get("type")
         if kind in (None, "custom"):
-            _custom_tool(tool, f"tools.{n}.custom")
+            where = f"tools.{n}.custom"
+            _custom_tool(tool, where)
         elif not (isinstance(kind, str) and _SERVER_TOOL.match(kind)):
             reject(
                 f"tools.{n}: Input tag '{kind}' found using 'type' does not match any "
                 "of the expected tags"
             )
-        elif ctx.endpoint == "count_tokens" and not kind.startswith(
-            ("memory", "bash", "text_editor")
-        ):
-            reject(f"tools.{n}: count_tokens does not support server tools")
-        check_cache_control(tool.get("cache_control"), f"tools.{n}.cache_control")
+        else:
+            where = f"tools.{n}.{kind}"
+            _server_tool(tool, kind, where)
+            if ctx.endpoint == "count_tokens" and not kind.startswith(
+                ("memory", "bash", "text_editor")
+            ):
+                reject(f"tools.{n}: count_tokens does not support server tools")
+        check_cache_control(tool.get("cache_control"), f"{where}.cache_control")
         if isinstance(tool.get("name"), str):
             names.append(tool["name"])
     if len(set(names)) != len(names):
         reject("tools: Tool names must be unique.")
+
+
+def _server_tool(tool: Mapping[str, Any], kind: str, path: str) -> None:
+    family = _SERVER_TOOL.match(kind)
+    name = family.group(1) if family else kind
+    keys = _SERVER_TOOL_KEYS[name] + _SERVER_TOOL_EXTRA.get(kind, ())
+    required = ("type",) if name.endswith("_toolset") else ("type", "name")
+    check_keys(tool, path, required, keys)
+    expected = _SERVER_TOOL_NAMES.get(kind, _SERVER_TOOL_NAMES.get(name, name))
+    if "name" in required and tool["name"] != expected:
+        reject(f"{path}.name: Input should be '{expected}'")
 
 
 def _custom_tool(tool: Mapping[str, Any], path: str) -> None:

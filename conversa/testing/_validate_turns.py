@@ -76,8 +76,11 @@ def check_messages(ctx: Ctx) -> None:
         role = message["role"]
         if role not in (roles or ("user", "assistant")):
             reject(f"{path}.role: Input should be {allowed}")
-        specs = {"text": MESSAGE_SPECS["text"]} if role == "system" else MESSAGE_SPECS
-        check_content(ctx, message["content"], f"{path}.content", role, specs)
+        system = role == "system"
+        specs = {"text": MESSAGE_SPECS["text"]} if system else MESSAGE_SPECS
+        check_content(
+            ctx, message["content"], f"{path}.content", role, specs, tagged=not system
+        )
 
 
 def _non_empty(ctx: Ctx) -> None:
@@ -257,15 +260,18 @@ def iter_blocks(messages: list[Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
 
 
 def _nested(path: str, blocks: list[Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    # Nested locations name the holder's tag, as the API's do:
+    # messages.2.content.0.tool_result.content.1.image.source.base64.
     for position, block in enumerate(blocks):
         where = f"{path}.{position}"
         yield where, block
         inner = block.get("content")
+        holder = f"{where}.{block['type']}"
         if block["type"] == "document":
             inner = block["source"].get("content")
-            where = f"{where}.source"
+            holder = f"{holder}.source.content"
         if isinstance(inner, list) and block["type"] not in SERVER_RESULTS:
-            yield from _nested(f"{where}.content", inner)
+            yield from _nested(f"{holder}.content", inner)
 
 
 def _ttl(control: Mapping[str, Any]) -> str:
@@ -303,12 +309,13 @@ def _breakpoints(ctx: Ctx) -> None:
         if explicit is None:
             points.append(("cache_control", _ttl(auto)))
         elif _ttl(explicit) != _ttl(auto):
+            # Quoted from the API in vellum-ai/vellum-assistant#23414 (2026-04).
             reject(
-                f"cache_control: the automatic breakpoint's ttl '{_ttl(auto)}' "
-                f"conflicts with the explicit ttl '{_ttl(explicit)}' on the last "
-                "cacheable block"
+                f"Top-level cache_control has ttl='{_ttl(auto)}' but the target "
+                f"block already has cache_control with ttl='{_ttl(explicit)}'"
             )
     if len(points) > 4:
+        # MESSAGES_API.md §2.3 [FS]; the automatic breakpoint takes a slot.
         reject(
             "A maximum of 4 blocks with cache_control may be provided. "
             f"Found {len(points)}."
@@ -316,9 +323,15 @@ def _breakpoints(ctx: Ctx) -> None:
     shorter_seen = False
     for path, ttl in points:
         if ttl == "1h" and shorter_seen:
+            # "messages.0.content.4.cache_control.ttl: a ttl='1h' cache_control
+            # block must not come after a ttl='5m' cache_control block. Note that
+            # blocks are processed in the following order: `tools`, `system`,
+            # `messages`." (cnighswonger/claude-code-cache-fix#44, 2026-04;
+            # kristianvast/hermes-claude-auth#31 with system.1, 2026-08).
             reject(
-                f"{path}.ttl: a cache_control block with ttl '1h' cannot come after "
-                "one with ttl '5m'; longer TTLs must come first"
+                f"{path}.ttl: a ttl='1h' cache_control block must not come after a "
+                "ttl='5m' cache_control block. Note that blocks are processed in "
+                "the following order: `tools`, `system`, `messages`."
             )
         shorter_seen = shorter_seen or ttl == "5m"
 
@@ -341,8 +354,9 @@ def _images(ctx: Ctx) -> None:
         raw = decode_base64(source["data"]) if source["type"] == "base64" else None
         dims = image_size(raw) if raw is not None else None
         if dims is not None and max(dims) > MANY_IMAGES_SIDE:
+            # anthropics/claude-code#9375 (2025-10), verbatim with this location.
             reject(
-                f"{path}.source.base64.data: At least one of the image dimensions "
+                f"{path}.image.source.base64.data: At least one of the image dimensions "
                 "exceed max allowed size for many-image requests: "
                 f"{MANY_IMAGES_SIDE} pixels"
             )

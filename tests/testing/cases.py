@@ -222,12 +222,12 @@ _INVALID: list[tuple[Any, ...]] = [
     (
         "cache-control-not-object",
         body(user([text("a", cache_control="yes")])),
-        "messages.0.content.0.cache_control: Input should be a valid dictionary",
+        "messages.0.content.0.text.cache_control: Input should be a valid dictionary",
     ),
     (
         "cache-control-extra",
         body(user([text("a", cache_control={"type": "ephemeral", "x": 1})])),
-        "messages.0.content.0.cache_control.x: Extra inputs are not permitted",
+        "messages.0.content.0.text.cache_control.x: Extra inputs are not permitted",
     ),
     (
         "temperature-range",
@@ -348,7 +348,7 @@ _INVALID: list[tuple[Any, ...]] = [
     (
         "tool-cache-control",
         body(tools=[{**TOOL, "cache_control": {"type": "x"}}]),
-        "tools.0.cache_control.type: Input should be 'ephemeral'",
+        "tools.0.custom.cache_control.type: Input should be 'ephemeral'",
     ),
     (
         "tool-choice-type",
@@ -544,17 +544,17 @@ _INVALID: list[tuple[Any, ...]] = [
     (
         "block-extra",
         body(user([text("hi", color="red")])),
-        "messages.0.content.0.color: Extra inputs are not permitted",
+        "messages.0.content.0.text.color: Extra inputs are not permitted",
     ),
     (
         "text-missing",
         body(user([{"type": "text"}])),
-        "messages.0.content.0.text: Field required",
+        "messages.0.content.0.text.text: Field required",
     ),
     (
         "text-type",
         body(user([text(5)])),
-        "messages.0.content.0.text: Input should be a valid string",
+        "messages.0.content.0.text.text: Input should be a valid string",
     ),
     (
         "text-empty",
@@ -574,17 +574,17 @@ _INVALID: list[tuple[Any, ...]] = [
     (
         "text-empty-cached",
         body(user([text("", cache_control=CACHE)])),
-        "messages.0.content.0: cache_control cannot be set for empty text blocks",
+        "messages.0.content.0.text: cache_control cannot be set for empty text blocks",
     ),
     (
         "text-citations-type",
         body(user([text("a", citations="x")])),
-        "messages.0.content.0.citations: Input should be a valid list",
+        "messages.0.content.0.text.citations: Input should be a valid list",
     ),
     (
         "user-citations-new-api",
         body(user([text("a", citations=[CITATION])])),
-        "messages.0.content.0.citations: citations are not permitted on text blocks in `user` messages",
+        "messages.0.content.0.text.citations: citations are not permitted on text blocks in `user` messages",
         V2,
     ),
     (
@@ -601,7 +601,7 @@ _INVALID: list[tuple[Any, ...]] = [
                 ]
             )
         ),
-        "messages.0.content.0.content.0.citations: citations are not permitted on text blocks in `user` messages",
+        "messages.0.content.0.search_result.content.0.citations: citations are not permitted on text blocks in `user` messages",
         V2,
     ),
     (
@@ -628,17 +628,17 @@ _INVALID: list[tuple[Any, ...]] = [
     (
         "image-source-type",
         body(user([{"type": "image", "source": "x"}])),
-        "messages.0.content.0.source: Input should be a valid dictionary",
+        "messages.0.content.0.image.source: Input should be a valid dictionary",
     ),
     (
         "image-source-kind",
         body(user([{"type": "image", "source": {"type": "path"}}])),
-        "messages.0.content.0.source: Input tag 'path' found using 'type' does not match any of the expected tags: 'base64', 'url', 'file'",
+        "messages.0.content.0.image.source: Input tag 'path' found using 'type' does not match any of the expected tags: 'base64', 'file', 'url'",
     ),
     (
         "image-media-type",
         body(user([image(media_type="image/bmp")])),
-        "messages.0.content.0.source.base64.media_type: Input should be 'image/jpeg', 'image/png', 'image/gif' or 'image/webp'",
+        "messages.0.content.0.image.source.base64.media_type: Input should be 'image/jpeg', 'image/png', 'image/gif' or 'image/webp'",
     ),
     (
         "image-data-type",
@@ -656,42 +656,42 @@ _INVALID: list[tuple[Any, ...]] = [
                 ]
             )
         ),
-        "messages.0.content.0.source.base64.data: Input should be a valid string",
+        "messages.0.content.0.image.source.base64.data: Input should be a valid string",
     ),
     (
         "image-not-base64",
         body(user([image(data="not base64!")])),
-        "messages.0.content.0.source.base64.data: Could not process image",
+        "messages.0.content.0.image.source.base64: invalid base64 data",
     ),
     (
         "image-not-image",
         body(user([image(data=base64.b64encode(b"hello").decode())])),
-        "messages.0.content.0.source.base64.data: Could not process image",
+        "Could not process image",
     ),
     (
         "image-wrong-media-type",
         body(user([image(media_type="image/jpeg")])),
-        "messages.0.content.0.source.base64.data: The image was specified using the image/jpeg media type, but the image appears to be a image/png image",
+        "messages.0.content.0.image.source.base64: The image was specified using the image/jpeg media type, but the image appears to be a image/png image",
     ),
     (
         "image-too-large-side",
         body(user([image(png_base64(8001, 1))])),
-        "messages.0.content.0.source.base64.data: At least one of the image dimensions exceed max allowed size: 8000 pixels",
+        "messages.0.content.0.image.source.base64.data: At least one of the image dimensions exceed max allowed size: 8000 pixels",
     ),
     (
         "image-url-missing",
         body(user([{"type": "image", "source": {"type": "url"}}])),
-        "messages.0.content.0.source.url.url: Field required",
+        "messages.0.content.0.image.source.url.url: Field required",
     ),
     (
         "image-url-type",
         body(user([{"type": "image", "source": {"type": "url", "url": 1}}])),
-        "messages.0.content.0.source.url.url: Input should be a valid string",
+        "messages.0.content.0.image.source.url.url: Input should be a valid string",
     ),
     (
         "many-images-large",
         body(user([image(png_base64(2001, 1))] + [image() for _ in range(20)])),
-        "messages.0.content.0.source.base64.data: At least one of the image dimensions exceed max allowed size for many-image requests: 2000 pixels",
+        "messages.0.content.0.image.source.base64.data: At least one of the image dimensions exceed max allowed size for many-image requests: 2000 pixels",
     ),
     (
         "too-many-images",
@@ -714,7 +714,7 @@ _INVALID: list[tuple[Any, ...]] = [
                 ]
             )
         ),
-        "messages.0.content.0.source.base64.media_type: Input should be 'application/pdf'",
+        "messages.0.content.0.document.source.base64.media_type: Input should be 'application/pdf'",
     ),
     (
         "document-pdf-invalid",
@@ -732,7 +732,7 @@ _INVALID: list[tuple[Any, ...]] = [
                 ]
             )
         ),
-        "messages.0.content.0.source.base64.data: The PDF specified was not valid.",
+        "messages.0.content.0.pdf.source.base64.data: The PDF specified was not valid.",
     ),
     (
         "document-text-media-type",
@@ -750,7 +750,7 @@ _INVALID: list[tuple[Any, ...]] = [
                 ]
             )
         ),
-        "messages.0.content.0.source.text.media_type: Input should be 'text/plain'",
+        "messages.0.content.0.document.source.text.media_type: Input should be 'text/plain'",
     ),
     (
         "document-title",
@@ -769,7 +769,7 @@ _INVALID: list[tuple[Any, ...]] = [
                 ]
             )
         ),
-        "messages.0.content.0.title: Input should be a valid string",
+        "messages.0.content.0.document.title: Input should be a valid string",
     ),
     (
         "document-content-block",
@@ -786,7 +786,7 @@ _INVALID: list[tuple[Any, ...]] = [
                 ]
             )
         ),
-        "messages.0.content.0.source.content.0: Input tag 'tool_use' found using 'type' does not match any of the expected tags: 'text', 'image'",
+        "messages.0.content.0.document.source.content.content.0: Input tag 'tool_use' found using 'type' does not match any of the expected tags: 'text', 'image'",
     ),
     (
         "search-result-content",
@@ -795,7 +795,7 @@ _INVALID: list[tuple[Any, ...]] = [
                 [{"type": "search_result", "source": "s", "title": "t", "content": "x"}]
             )
         ),
-        "messages.0.content.0.content: Input should be a valid list",
+        "messages.0.content.0.search_result.content: Input should be a valid list",
     ),
     (
         "tool-use-in-user",
@@ -810,17 +810,17 @@ _INVALID: list[tuple[Any, ...]] = [
     (
         "tool-use-input",
         body(user("a"), assistant([{**USE, "input": []}]), user([RESULT])),
-        "messages.1.content.0.input: Input should be a valid dictionary",
+        "messages.1.content.0.tool_use.input: Input should be a valid dictionary",
     ),
     (
         "tool-result-id-missing",
         body(user([{"type": "tool_result", "content": "x"}])),
-        "messages.0.content.0.tool_use_id: Field required",
+        "messages.0.content.0.tool_result.tool_use_id: Field required",
     ),
     (
         "tool-result-is-error",
         body(user("a"), assistant([USE]), user([{**RESULT, "is_error": "no"}])),
-        "messages.2.content.0.is_error: Input should be a valid boolean",
+        "messages.2.content.0.tool_result.is_error: Input should be a valid boolean",
     ),
     (
         "tool-result-nested-unknown",
@@ -829,7 +829,7 @@ _INVALID: list[tuple[Any, ...]] = [
             assistant([USE]),
             user([{**RESULT, "content": [{"type": "tool_use"}]}]),
         ),
-        "messages.2.content.0.content.0: Input tag 'tool_use' found using 'type' does not match any of the expected tags: 'text', 'image', 'search_result', 'document', 'tool_reference', 'browser_state'",
+        "messages.2.content.0.tool_result.content.0: Input tag 'tool_use' found using 'type' does not match any of the expected tags: 'text', 'image', 'search_result', 'document', 'tool_reference', 'browser_state'",
     ),
     (
         "tool-result-nested-empty-text",
@@ -839,12 +839,12 @@ _INVALID: list[tuple[Any, ...]] = [
     (
         "server-tool-name",
         body(user("a"), assistant([{**SEARCH, "name": "browse"}])),
-        "messages.1.content.0.name: Input should be 'web_search', 'web_fetch', 'code_execution', 'bash_code_execution', 'text_editor_code_execution', 'tool_search_tool_regex', 'tool_search_tool_bm25'",
+        "messages.1.content.0.server_tool_use.name: Input should be 'web_search', 'web_fetch', 'code_execution', 'bash_code_execution', 'text_editor_code_execution', 'tool_search_tool_regex' or 'tool_search_tool_bm25'",
     ),
     (
         "server-result-content",
         body(user("a"), assistant([SEARCH, {**SEARCH_RESULT, "content": "x"}])),
-        "messages.1.content.1.content: Input should be a valid list or dictionary",
+        "messages.1.content.1.web_search_tool_result.content: Input should be a valid list or dictionary",
     ),
     (
         "thinking-in-user",
@@ -858,12 +858,12 @@ _INVALID: list[tuple[Any, ...]] = [
             assistant([{**SIGNED, "cache_control": CACHE}, text("b")]),
             user("c"),
         ),
-        "messages.1.content.0.cache_control: Extra inputs are not permitted",
+        "messages.1.content.0.thinking.cache_control: Extra inputs are not permitted",
     ),
     (
         "thinking-signature-type",
         body(user("a"), assistant([{**SIGNED, "signature": 1}, text("b")]), user("c")),
-        "messages.1.content.0.signature: Input should be a valid string",
+        "messages.1.content.0.thinking.signature: Input should be a valid string",
     ),
     (
         "redacted-thinking-data",
@@ -872,7 +872,7 @@ _INVALID: list[tuple[Any, ...]] = [
             assistant([{"type": "redacted_thinking", "data": 1}, text("b")]),
             user("c"),
         ),
-        "messages.1.content.0.data: Input should be a valid string",
+        "messages.1.content.0.redacted_thinking.data: Input should be a valid string",
     ),
     ("empty-content-user", body(user("")), "messages.0: " + EMPTY),
     (
@@ -991,12 +991,12 @@ _INVALID: list[tuple[Any, ...]] = [
     (
         "cache-auto-ttl-conflict",
         body(user([text("a", cache_control=HOUR)]), cache_control=CACHE),
-        "cache_control: the automatic breakpoint's ttl '5m' conflicts with the explicit ttl '1h' on the last cacheable block",
+        "Top-level cache_control has ttl='5m' but the target block already has cache_control with ttl='1h'",
     ),
     (
         "cache-ttl-order",
         body(user([text("a", cache_control=CACHE), text("b", cache_control=HOUR)])),
-        "messages.0.content.1.cache_control.ttl: a cache_control block with ttl '1h' cannot come after one with ttl '5m'; longer TTLs must come first",
+        "messages.0.content.1.cache_control.ttl: a ttl='1h' cache_control block must not come after a ttl='5m' cache_control block. Note that blocks are processed in the following order: `tools`, `system`, `messages`.",
     ),
     (
         "system-message-first",
@@ -1033,12 +1033,116 @@ _INVALID: list[tuple[Any, ...]] = [
     (
         "image-over-10mb",
         body(user([image(data="A" * (10 * 1024 * 1024 + 4))])),
-        "messages.0.content.0.source.base64: image exceeds 10 MB maximum: 10485764 bytes > 10485760 bytes",
+        "messages.0.content.0.image.source.base64: image exceeds 10 MB maximum: 10485764 bytes > 10485760 bytes",
     ),
     (
         "tool-names-unique-with-server-tool",
-        body(tools=[{"type": "web_search_20250305"}, TOOL, TOOL]),
+        body(tools=[{"type": "web_search_20250305", "name": "web_search"}, TOOL, TOOL]),
         "tools: Tool names must be unique.",
+    ),
+    (
+        "image-truncated-jpeg",
+        body(
+            user(
+                [
+                    image(
+                        base64.b64encode(b"\xff\xd8\xff\xe0\x00").decode(), "image/jpeg"
+                    )
+                ]
+            )
+        ),
+        "Could not process image",
+    ),
+    (
+        "image-empty-before-base64",
+        body(user([image(data="")])),
+        "messages.0.content.0.image.source.base64: image cannot be empty",
+    ),
+    (
+        "pdf-in-tool-result-invalid",
+        body(
+            user("a"),
+            assistant([USE]),
+            user(
+                [
+                    {
+                        **RESULT,
+                        "content": [
+                            {
+                                "type": "document",
+                                "source": {
+                                    "type": "base64",
+                                    "media_type": "application/pdf",
+                                    "data": PNG,
+                                },
+                            }
+                        ],
+                    }
+                ]
+            ),
+        ),
+        "messages.2.content.0.tool_result.content.0.pdf.source.base64.data: The PDF specified was not valid.",
+    ),
+    (
+        "text-editor-old-name",
+        body(tools=[{"type": "text_editor_20250728", "name": "str_replace_editor"}]),
+        "tools.0.text_editor_20250728.name: Input should be 'str_replace_based_edit_tool'",
+    ),
+    (
+        "text-editor-max-characters-on-old-version",
+        body(
+            tools=[
+                {
+                    "type": "text_editor_20250124",
+                    "name": "str_replace_editor",
+                    "max_characters": 10,
+                }
+            ]
+        ),
+        "tools.0.text_editor_20250124.max_characters: Extra inputs are not permitted",
+    ),
+    (
+        "toolset-extra-name",
+        body(tools=[{"type": "computer_toolset_20260801", "name": "computer"}]),
+        "tools.0.computer_toolset_20260801.name: Extra inputs are not permitted",
+    ),
+    (
+        "server-result-caller-not-allowed",
+        body(
+            user("a"),
+            assistant(
+                [
+                    {**SEARCH, "name": "code_execution", "input": {"code": "1"}},
+                    {
+                        "type": "code_execution_tool_result",
+                        "tool_use_id": "srvtoolu_1",
+                        "content": [],
+                        "caller": {"type": "direct"},
+                    },
+                ]
+            ),
+            user("b"),
+        ),
+        "messages.1.content.1.code_execution_tool_result.caller: Extra inputs are not permitted",
+    ),
+    (
+        "document-citations-type",
+        body(
+            user(
+                [
+                    {
+                        "type": "document",
+                        "source": {
+                            "type": "text",
+                            "media_type": "text/plain",
+                            "data": "d",
+                        },
+                        "citations": {"enabled": "yes"},
+                    }
+                ]
+            )
+        ),
+        "messages.0.content.0.document.citations.enabled: Input should be a valid boolean",
     ),
     (
         "too-many-messages",
@@ -1392,6 +1496,43 @@ _VALID: list[tuple[Any, ...]] = [
     (
         "server-tool-pending-with-results",
         body(user("a"), assistant([SEARCH, USE]), user([RESULT])),
+        "2023-06-01",
+    ),
+    (
+        "server-tools-with-their-names",
+        body(
+            tools=[
+                {"type": "bash_20250124", "name": "bash"},
+                {"type": "code_execution_20250825", "name": "code_execution"},
+                {"type": "memory_20250818", "name": "memory"},
+                {"type": "text_editor_20250124", "name": "str_replace_editor"},
+                {
+                    "type": "text_editor_20250728",
+                    "name": "str_replace_based_edit_tool",
+                    "max_characters": 1000,
+                },
+                {
+                    "type": "web_fetch_20260318",
+                    "name": "web_fetch",
+                    "use_cache": True,
+                    "max_uses": 2,
+                },
+                {
+                    "type": "tool_search_tool_regex_20251119",
+                    "name": "tool_search_tool_regex",
+                },
+                {"type": "computer_toolset_20260801"},
+            ]
+        ),
+        "2023-06-01",
+    ),
+    (
+        "web-search-result-with-caller",
+        body(
+            user("a"),
+            assistant([SEARCH, {**SEARCH_RESULT, "caller": {"type": "direct"}}]),
+            user("b"),
+        ),
         "2023-06-01",
     ),
     (
