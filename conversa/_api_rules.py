@@ -65,7 +65,10 @@ MAX_BREAKPOINTS = 4
 VOUCHED_FLAG = "vouched"
 
 _ID = re.compile(r"[a-zA-Z0-9_-]+")
-_TOOL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+_SERVER_ID = re.compile(r"srvtoolu_[a-zA-Z0-9_]+")
+_TOOL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,128}")
+#: A tool_use block's name is checked for length only (1 to 200 characters).
+_MAX_TOOL_USE_NAME = 200
 _CACHE = ("cache_control",)
 _MAGIC: dict[str, Callable[[bytes], bool]] = {
     "image/png": lambda b: b.startswith(b"\x89PNG\r\n\x1a\n"),
@@ -154,7 +157,7 @@ def _base64(data: str, path: str) -> bytes:
     try:
         return base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
-        _refuse(path, "Invalid base64 data")
+        _refuse(path, "invalid base64 data")
 
 
 def _object(value: Any, path: str) -> None:
@@ -184,7 +187,7 @@ def _image_source(source: Any, path: str) -> None:
             )
         data = _str(source, "data", path)
         if not data:
-            _refuse(f"{path}.data", "Could not process image")
+            _refuse(f"{path}.data", "image cannot be empty")
         if len(data) > MAX_IMAGE_BYTES:
             _refuse(
                 path,
@@ -192,15 +195,24 @@ def _image_source(source: Any, path: str) -> None:
                 f"{MAX_IMAGE_BYTES} bytes",
             )
         raw = _base64(data, f"{path}.data")
-        if not raw:
-            _refuse(f"{path}.data", "Could not process image")
-        if not _MAGIC[media_type](raw[:16]):
-            _refuse(path, f"Image does not match the provided media type {media_type}")
-        size = image_size(source)
-        if size is not None and max(size) > MAX_IMAGE_SIDE:
+        actual = next((m for m, test in _MAGIC.items() if test(raw[:16])), None)
+        if actual is None:
+            _refuse(path, "Could not process image")
+        if actual != media_type:
             _refuse(
                 path,
-                f"image dimensions exceed max allowed size: {MAX_IMAGE_SIDE} pixels",
+                f"The image was specified using the {media_type} media type, but "
+                f"the image appears to be a {actual} image",
+            )
+        size = image_size(source)
+        if size is None:
+            # Its header does not say how large it is: the API cannot read it either.
+            _refuse(path, "Could not process image")
+        if max(size) > MAX_IMAGE_SIDE:
+            _refuse(
+                path,
+                "At least one of the image dimensions exceed max allowed size: "
+                f"{MAX_IMAGE_SIDE} pixels",
             )
     elif kind == "url":
         _keys(source, path, ("url",), ())
@@ -220,6 +232,8 @@ def _document_source(source: Any, path: str) -> None:
         if source["media_type"] != "application/pdf":
             _refuse(f"{path}.media_type", "Input should be 'application/pdf'")
         data = _str(source, "data", path)
+        if not data:
+            _refuse(f"{path}.data", "PDF cannot be empty")
         raw = _base64(data, f"{path}.data")
         if not raw.startswith(b"%PDF-"):
             _refuse(f"{path}.data", "The PDF specified was not valid.")
@@ -260,11 +274,33 @@ def _citations_config(value: Any, path: str) -> None:
 # --- blocks -------------------------------------------------------------------
 
 
+_CITATION_KINDS = (
+    "char_location",
+    "page_location",
+    "content_block_location",
+    "web_search_result_location",
+    "search_result_location",
+)
+
+
 def _text(block: Mapping[str, Any], path: str, role: str) -> None:
     _str(block, "text", path)
     citations = block.get("citations")
-    if citations is not None and not isinstance(citations, list):
+    if citations is None:
+        return
+    if not isinstance(citations, list):
         _refuse(f"{path}.citations", "Input should be a valid list")
+    for index, citation in enumerate(citations):
+        at = f"{path}.citations.{index}"
+        _object(citation, at)
+        kind = citation.get("type")
+        if kind not in _CITATION_KINDS:
+            expected = ", ".join(f"'{k}'" for k in _CITATION_KINDS)
+            _refuse(
+                at,
+                f"Input tag '{kind}' found using 'type' does not match any of the "
+                f"expected tags: {expected}",
+            )
 
 
 def _image(block: Mapping[str, Any], path: str, role: str) -> None:
@@ -291,14 +327,22 @@ def _search_result(block: Mapping[str, Any], path: str, role: str) -> None:
 
 def _tool_use(block: Mapping[str, Any], path: str, role: str) -> None:
     use_id = _str(block, "id", path)
-    if not _ID.fullmatch(use_id):
-        _refuse(f"{path}.id", "String should match pattern '^[a-zA-Z0-9_-]+$'")
     name = _str(block, "name", path)
     if block.get("type") == "server_tool_use":
+        if not _SERVER_ID.fullmatch(use_id):
+            _refuse(
+                f"{path}.id", "String should match pattern '^srvtoolu_[a-zA-Z0-9_]+$'"
+            )
         if name not in _SERVER_TOOLS:
             _refuse(f"{path}.name", f"unknown server tool {name!r}")
-    elif not _TOOL_NAME.fullmatch(name):
-        _refuse(f"{path}.name", "String should match pattern '^[a-zA-Z0-9_-]{1,64}$'")
+    else:
+        if not _ID.fullmatch(use_id):
+            _refuse(f"{path}.id", "String should match pattern '^[a-zA-Z0-9_-]+$'")
+        if not 1 <= len(name) <= _MAX_TOOL_USE_NAME:
+            _refuse(
+                f"{path}.name",
+                f"String should have between 1 and {_MAX_TOOL_USE_NAME} characters",
+            )
     _object(block["input"], f"{path}.input")
 
 
@@ -381,9 +425,15 @@ _KINDS: dict[str, _Kind] = {
     "server_tool_use": _Kind(
         ("id", "name", "input"), (*_CACHE, "caller"), _tool_use, _ASSISTANT
     ),
+    # `caller` (programmatic tool calling) only on web search and fetch results.
     **{
         kind: _Kind(
-            ("tool_use_id", "content"), (*_CACHE, "caller"), _server_result, _ASSISTANT
+            ("tool_use_id", "content"),
+            (*_CACHE, "caller")
+            if kind in ("web_search_tool_result", "web_fetch_tool_result")
+            else _CACHE,
+            _server_result,
+            _ASSISTANT,
         )
         for kind in sorted(_SERVER_RESULTS)
     },
@@ -552,16 +602,65 @@ def check_system(system: Any, *, entry: str) -> None:
         raise _error(entry, refused) from None
 
 
+# Anthropic-defined tools: a type is a family and a date (web_search_20250305).
+# Their keys and fixed names are the SDK's tool params (types/*_tool_*_param.py).
+_VERSIONED = re.compile(
+    r"(bash|code_execution|memory|text_editor|web_search|web_fetch"
+    r"|tool_search_tool_bm25|tool_search_tool_regex)_\d{8}"
+)
+_TOOL_COMMON = ("allowed_callers", "cache_control", "defer_loading", "strict")
+_TOOL_DOMAINS = ("allowed_domains", "blocked_domains", "max_uses")
+_FAMILY_KEYS: dict[str, tuple[str, ...]] = {
+    "bash": (*_TOOL_COMMON, "input_examples"),
+    "code_execution": _TOOL_COMMON,
+    "memory": (*_TOOL_COMMON, "input_examples"),
+    "text_editor": (*_TOOL_COMMON, "input_examples"),
+    "web_search": (*_TOOL_COMMON, *_TOOL_DOMAINS, "user_location"),
+    "web_fetch": (
+        *_TOOL_COMMON,
+        *_TOOL_DOMAINS,
+        "citations",
+        "max_content_tokens",
+        "url_sources",
+    ),
+    "tool_search_tool_bm25": _TOOL_COMMON,
+    "tool_search_tool_regex": _TOOL_COMMON,
+}
+_VERSION_KEYS: dict[str, tuple[str, ...]] = {
+    "text_editor_20250728": ("max_characters",),
+    "web_search_20260318": ("response_inclusion",),
+    "web_fetch_20260309": ("use_cache",),
+    "web_fetch_20260318": ("use_cache", "response_inclusion"),
+}
+_FIXED_NAMES = {
+    "text_editor": "str_replace_based_edit_tool",
+    "text_editor_20250124": "str_replace_editor",
+    "text_editor_20241022": "str_replace_editor",
+}
+
+
+def _versioned_tool(tool: Mapping[str, Any], kind: str, path: str) -> None:
+    """An Anthropic-defined tool: its own keys, and the name it must carry."""
+    family = kind.rsplit("_", 1)[0]
+    where = f"{path}.{kind}"
+    _keys(tool, where, ("name",), (*_FAMILY_KEYS[family], *_VERSION_KEYS.get(kind, ())))
+    expected = _FIXED_NAMES.get(kind, _FIXED_NAMES.get(family, family))
+    if tool["name"] != expected:
+        _refuse(f"{where}.name", f"Input should be '{expected}'")
+    _cache_control(tool.get("cache_control"), f"{where}.cache_control")
+
+
 def _tool(tool: Any, path: str) -> None:
     _object(tool, path)
     kind = tool.get("type")
     if kind not in (None, "custom"):
-        # A server or versioned tool (web_search_20250305, bash_20250124, ...):
-        # its fields are the API's to check; it needs a string type and name.
         if not isinstance(kind, str):
             _refuse(f"{path}.type", "Input should be a valid string")
-        if "name" in tool:
-            _str(tool, "name", path)
+        if _VERSIONED.fullmatch(kind):
+            _versioned_tool(tool, kind, path)
+            return
+        # A tool type conversa does not know (a beta toolset, an MCP toolset):
+        # its fields are the API's to check.
         _cache_control(tool.get("cache_control"), f"{path}.cache_control")
         return
     _keys(
@@ -580,7 +679,7 @@ def _tool(tool: Any, path: str) -> None:
     )
     name = _str(tool, "name", path)
     if not _TOOL_NAME.fullmatch(name):
-        _refuse(f"{path}.name", "String should match pattern '^[a-zA-Z0-9_-]{1,64}$'")
+        _refuse(f"{path}.name", "String should match pattern '^[a-zA-Z0-9_-]{1,128}$'")
     if tool.get("description") is not None:
         _str(tool, "description", path)
     schema = tool["input_schema"]
@@ -641,9 +740,51 @@ def _marks(body: Mapping[str, Any]) -> list[tuple[str, str]]:
                 visit(f"messages.{m}.content.{b}", block)
     control = body.get("cache_control")
     if isinstance(control, Mapping):
-        # The automatic breakpoint sits on the last block: it comes last.
-        found.append(("cache_control", str(control.get("ttl", "5m"))))
+        # The automatic breakpoint sits on the last block, so it comes last; on a
+        # block already marked with its TTL it takes no slot of its own.
+        target = _automatic_target(body)
+        if target is None or target.get("cache_control") is None:
+            found.append(("cache_control", str(control.get("ttl", "5m"))))
     return found
+
+
+def _automatic_target(body: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The block the automatic breakpoint marks: the last one that can be cached."""
+    for message in reversed(body.get("messages") or ()):
+        content = message.get("content")
+        if not isinstance(content, list):
+            continue
+        for block in reversed(content):
+            if not isinstance(block, Mapping):
+                continue
+            kind = block.get("type")
+            if kind in ("thinking", "redacted_thinking"):
+                continue
+            if kind == "text" and not str(block.get("text", "")).strip():
+                continue
+            return block
+    return None
+
+
+def _check_automatic(body: Mapping[str, Any], entry: str) -> None:
+    """The top-level `cache_control`: its shape, and its TTL against the target's."""
+    control = body.get("cache_control")
+    if control is None:
+        return
+    try:
+        _cache_control(control, "cache_control")
+    except _RuleError as refused:
+        raise _error(entry, refused) from None
+    target = _automatic_target(body)
+    marked = None if target is None else target.get("cache_control")
+    if isinstance(marked, Mapping):
+        ttl, theirs = control.get("ttl", "5m"), marked.get("ttl", "5m")
+        if ttl != theirs:
+            rule = (
+                f"Top-level cache_control has ttl='{ttl}' but the target block "
+                f"already has cache_control with ttl='{theirs}'"
+            )
+            raise InvalidContentError(rule, entry=entry, path="cache_control")
 
 
 def check_request(body: Mapping[str, Any], *, entry: str) -> None:
@@ -660,6 +801,7 @@ def check_request(body: Mapping[str, Any], *, entry: str) -> None:
     Raises:
         InvalidContentError: naming the path in the request body.
     """
+    _check_automatic(body, entry)
     marks = _marks(body)
     if len(marks) > MAX_BREAKPOINTS:
         paths = ", ".join(path for path, _ in marks)

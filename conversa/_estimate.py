@@ -76,7 +76,7 @@ def _b64_head(data: str, n: int = 64) -> bytes:
 
 
 def image_size(source: Mapping[str, Any]) -> tuple[int, int] | None:
-    """Read (width, height) from a base64 PNG, GIF or JPEG source, if possible."""
+    """Read (width, height) from a base64 PNG, GIF, JPEG or WebP source, if possible."""
     if source.get("type") != "base64" or not isinstance(source.get("data"), str):
         return None
     data: str = source["data"]
@@ -88,7 +88,31 @@ def image_size(source: Mapping[str, Any]) -> tuple[int, int] | None:
         w, h = struct.unpack("<HH", head[6:10])
         return int(w), int(h)
     if head[:2] == b"\xff\xd8":
-        return _jpeg_size(_b64_head(data, 1 << 16))
+        # The frame header usually sits in the first 64 KB; large metadata can
+        # push it further, and then the whole image is read.
+        found = _jpeg_size(_b64_head(data, 1 << 16))
+        if found is None and len(data) > 4 * ((1 << 16) // 3):
+            found = _jpeg_size(_b64_head(data, len(data)))
+        return found
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return _webp_size(head)
+    return None
+
+
+def _webp_size(head: bytes) -> tuple[int, int] | None:
+    """Read a WebP's size from its first chunk: VP8X, VP8L (lossless) or VP8 (lossy)."""
+    chunk = head[12:16]
+    if chunk == b"VP8X" and len(head) >= 30:
+        width = int.from_bytes(head[24:27], "little") + 1
+        height = int.from_bytes(head[27:30], "little") + 1
+        return width, height
+    if chunk == b"VP8L" and len(head) >= 25 and head[20] == 0x2F:
+        bits = int.from_bytes(head[21:25], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if chunk == b"VP8 " and len(head) >= 30 and head[23:26] == b"\x9d\x01\x2a":
+        width = int.from_bytes(head[26:28], "little") & 0x3FFF
+        height = int.from_bytes(head[28:30], "little") & 0x3FFF
+        return width, height
     return None
 
 

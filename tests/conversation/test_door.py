@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from conversa import (
-    ImageBlock,
     HistoryRejectedError,
+    ImageBlock,
     InvalidContentError,
     InvalidInputError,
     PendingToolUseError,
@@ -89,17 +89,17 @@ BAD_USER_BLOCKS: list[tuple[str, dict[str, Any], str]] = [
     (
         "png labelled jpeg",
         image("image/jpeg"),
-        "content.0.source: Image does not match the provided media type image/jpeg",
+        "content.0.source: The image was specified using the image/jpeg media type, but the image appears to be a image/png image",
     ),
     (
         "not base64",
         image(data="not base64!!"),
-        "content.0.source.data: Invalid base64 data",
+        "content.0.source.data: invalid base64 data",
     ),
     (
         "empty image data",
         image(data=""),
-        "content.0.source.data: Could not process image",
+        "content.0.source.data: image cannot be empty",
     ),
     ("image/bmp", image("image/bmp"), "content.0.source.media_type: Input should be"),
     (
@@ -110,7 +110,7 @@ BAD_USER_BLOCKS: list[tuple[str, dict[str, Any], str]] = [
     (
         "image too large a side",
         image(data=b64(png(8001, 1))),
-        "image dimensions exceed max allowed size: 8000 pixels",
+        "At least one of the image dimensions exceed max allowed size: 8000 pixels",
     ),
     (
         "image url without url",
@@ -179,8 +179,8 @@ BAD_ASSISTANT_BLOCKS: list[tuple[str, dict[str, Any], str]] = [
     ),
     (
         "tool_use name",
-        {"type": "tool_use", "id": "t1", "name": "no spaces", "input": {}},
-        "content.0.name: String should match pattern",
+        {"type": "tool_use", "id": "t1", "name": "", "input": {}},
+        "content.0.name: String should have between 1 and 200 characters",
     ),
     (
         "tool_use input not an object",

@@ -417,9 +417,12 @@ ROWS = [
         id="continuation-only-last-block-stripped",
     ),
     pytest.param(
-        [u("q", seq=1), a("searching ", server_use("srv1"), seq=2)],
+        [u("q", seq=1), a("searching ", server_use("srvtoolu_1"), seq=2)],
         {},
-        [msg("user", tx("q")), msg("assistant", tx("searching "), server_use("srv1"))],
+        [
+            msg("user", tx("q")),
+            msg("assistant", tx("searching "), server_use("srvtoolu_1")),
+        ],
         id="pause-turn-continuation-ending-in-server-tool-use",
     ),
     pytest.param(
@@ -432,13 +435,18 @@ ROWS = [
     pytest.param(
         [
             u("q", seq=1),
-            a(server_use("srv1"), server_result("srv1"), "found", seq=2),
+            a(server_use("srvtoolu_1"), server_result("srvtoolu_1"), "found", seq=2),
             u("ok"),
         ],
         {},
         [
             msg("user", tx("q")),
-            msg("assistant", server_use("srv1"), server_result("srv1"), tx("found")),
+            msg(
+                "assistant",
+                server_use("srvtoolu_1"),
+                server_result("srvtoolu_1"),
+                tx("found"),
+            ),
             msg("user", tx("ok")),
         ],
         id="server-tool-use-with-result",
@@ -446,24 +454,29 @@ ROWS = [
     pytest.param(
         [
             u("q", seq=1),
-            a(server_use("srv1"), seq=2),
-            a(server_result("srv1"), "found", seq=3),
+            a(server_use("srvtoolu_1"), seq=2),
+            a(server_result("srvtoolu_1"), "found", seq=3),
             u("ok"),
         ],
         {},
         [
             msg("user", tx("q")),
-            msg("assistant", server_use("srv1"), server_result("srv1"), tx("found")),
+            msg(
+                "assistant",
+                server_use("srvtoolu_1"),
+                server_result("srvtoolu_1"),
+                tx("found"),
+            ),
             msg("user", tx("ok")),
         ],
         id="pause-turn-continuation-merges-with-its-result",
     ),
     pytest.param(
-        [u("q", seq=1), a(server_use("srv1"), use("t1"), seq=2), u(result("t1"))],
+        [u("q", seq=1), a(server_use("srvtoolu_1"), use("t1"), seq=2), u(result("t1"))],
         {},
         [
             msg("user", tx("q")),
-            msg("assistant", server_use("srv1"), use("t1")),
+            msg("assistant", server_use("srvtoolu_1"), use("t1")),
             msg("user", result("t1")),
         ],
         id="pending-server-call-followed-by-only-tool-results",
@@ -518,9 +531,9 @@ ROWS = [
     ),
     # Thinking on: a final assistant message that starts with thinking is fine.
     pytest.param(
-        [u("q", seq=1), a(think(), server_use("srv1"), seq=2, model=MODEL)],
+        [u("q", seq=1), a(think(), server_use("srvtoolu_1"), seq=2, model=MODEL)],
         {"thinking": True},
-        [msg("user", tx("q")), msg("assistant", think(), server_use("srv1"))],
+        [msg("user", tx("q")), msg("assistant", think(), server_use("srvtoolu_1"))],
         id="thinking-on-continuation-starting-with-thinking",
     ),
 ]
@@ -661,7 +674,7 @@ ERRORS = [
         id="thinking-in-user",
     ),
     pytest.param(
-        [u(server_result("srv1"), "q", seq=1, id="u1")],
+        [u(server_result("srvtoolu_1"), "q", seq=1, id="u1")],
         {},
         UnrepairableHistoryError,
         "`web_search_tool_result` blocks are not allowed in `user` messages",
@@ -699,22 +712,22 @@ ERRORS = [
         id="final-assistant-thinking-dropped-by-model-change",
     ),
     pytest.param(
-        [u("q", seq=1), a(server_use("srv1"), seq=2, id="a1"), u("more")],
+        [u("q", seq=1), a(server_use("srvtoolu_1"), seq=2, id="a1"), u("more")],
         {},
         UnrepairableHistoryError,
-        "`server_tool_use` block with id srv1 was found without a corresponding web_search_tool_result block",
+        "`server_tool_use` block with id srvtoolu_1 was found without a corresponding web_search_tool_result block",
         (1, 2, "a1"),
         id="server-call-without-result-not-final",
     ),
     pytest.param(
         [
             u("q", seq=1),
-            a(server_use("srv1", "tool_search_tool_bm25"), seq=2, id="a1"),
+            a(server_use("srvtoolu_1", "tool_search_tool_bm25"), seq=2, id="a1"),
             u("more"),
         ],
         {},
         UnrepairableHistoryError,
-        "`server_tool_use` block with id srv1 was found without a corresponding tool_search_tool_result block",
+        "`server_tool_use` block with id srvtoolu_1 was found without a corresponding tool_search_tool_result block",
         (1, 2, "a1"),
         id="tool-search-call-without-result",
     ),
@@ -743,10 +756,14 @@ ERRORS = [
         id="mcp-call-without-result",
     ),
     pytest.param(
-        [u("q", seq=1), a("text", server_result("srv9"), seq=2, id="a1"), u("more")],
+        [
+            u("q", seq=1),
+            a("text", server_result("srvtoolu_9"), seq=2, id="a1"),
+            u("more"),
+        ],
         {},
         UnrepairableHistoryError,
-        "unexpected `tool_use_id` found in `web_search_tool_result` blocks: srv9. "
+        "unexpected `tool_use_id` found in `web_search_tool_result` blocks: srvtoolu_9. "
         "Each `web_search_tool_result` block must have a corresponding `server_tool_use` block before it.",
         (1, 2, "a1"),
         id="orphan-server-result",
