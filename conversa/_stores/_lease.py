@@ -38,10 +38,9 @@ from contextlib import asynccontextmanager, contextmanager
 
 import anyio
 from sqlalchemy import Float, cast, delete, extract, func, or_, update
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.elements import ColumnElement
 
-from .._exceptions import ConversationBusyError
+from .._exceptions import ConversationBusyError, StoreError
 from ._schema import LOCKS
 from ._sql import Flow, dialect_insert, record_row
 
@@ -214,7 +213,7 @@ def hold_lease(
         renewer.discard(conversation_id, holder)
         try:
             release()
-        except DBAPIError:
+        except StoreError:
             logger.warning(
                 "conversa: could not release the lock on %r; it expires with its lease",
                 conversation_id,
@@ -256,7 +255,7 @@ async def ahold_lease(
         with anyio.CancelScope(shield=True):
             try:
                 await release()
-            except DBAPIError:
+            except StoreError:
                 logger.warning(
                     "conversa: could not release the lock on %r; it expires with its lease",
                     conversation_id,

@@ -18,6 +18,10 @@ Semantics every implementation keeps (the conformance suite checks them):
   transaction open, and a process that dies inside it does not leave it locked.
 - A handle from `for_owner(owner)` sees only that owner's conversations; the others
   raise `ConversationNotFoundError` as if they did not exist.
+- Every error is a `StoreError`, never a driver's: a database that cannot be
+  reached or stops answering is `StoreUnavailableError`, a damaged one
+  `StoreCorruptError`, both naming the file or the URL (password masked), at open
+  or at the call that failed.
 """
 
 from __future__ import annotations

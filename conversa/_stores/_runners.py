@@ -6,7 +6,8 @@ the sync runner in a worker thread (SQLite). If the connection turns out dead (a
 restarted server, a backend killed mid-transaction), the transaction was rolled
 back, and the call is retried once on a fresh connection; every flow retried this
 way is idempotent (appends by turn id, updates by value, leases by holder), while
-create, delete and fork, which are not, are never retried.
+create, delete and fork, which are not, are never retried. What still fails
+becomes a conversa `StoreError` here, once for every call (see `_errors.py`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from ._errors import Where, operation_of, store_errors
 from ._sql import Flow
 
 __all__ = [
@@ -68,11 +70,19 @@ class SyncRunner:
     """Run flows on a sync engine, one transaction per flow.
 
     *mutex*, if given, serializes every run (SQLite `":memory:"` has one connection).
+    *where* names the store in errors (default: the engine's URL, password masked).
     """
 
-    def __init__(self, engine: Engine, *, mutex: threading.RLock | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        mutex: threading.RLock | None = None,
+        where: Where | None = None,
+    ) -> None:
         self.engine = engine
         self._mutex = mutex
+        self.where = where or Where.for_engine(engine)
 
     def _once(self, flow: Flow[T], *, write: bool) -> T:
         guard: AbstractContextManager[Any] = (
@@ -87,14 +97,20 @@ class SyncRunner:
     def run(
         self, make: Callable[[], Flow[T]], *, write: bool = False, retry: bool = True
     ) -> T:
-        """Run the flow *make* builds; retry once if the connection was dead."""
-        try:
+        """Run the flow *make* builds; retry once if the connection was dead.
+
+        Raises:
+            StoreError: a subclass naming the store for what the driver raised.
+        """
+        flow = make()
+        with store_errors(self.where, operation_of(flow)):
+            try:
+                return self._once(flow, write=write)
+            except DBAPIError as exc:
+                if not (retry and exc.connection_invalidated):
+                    raise
+            logger.warning("conversa: retrying a store call on a fresh connection")
             return self._once(make(), write=write)
-        except DBAPIError as exc:
-            if not (retry and exc.connection_invalidated):
-                raise
-        logger.warning("conversa: retrying a store call on a fresh connection")
-        return self._once(make(), write=write)
 
 
 class AsyncRunnerLike(Protocol):
@@ -114,8 +130,9 @@ class AsyncRunnerLike(Protocol):
 class AsyncRunner:
     """Run flows on an async engine (PostgreSQL with psycopg's async driver)."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, where: Where | None = None) -> None:
         self.engine = engine
+        self.where = where or Where.for_engine(engine.sync_engine)
 
     async def _once(self, flow: Flow[T]) -> T:
         async with AsyncSession(self.engine) as session:
@@ -127,15 +144,21 @@ class AsyncRunner:
     async def run(
         self, make: Callable[[], Flow[T]], *, write: bool = False, retry: bool = True
     ) -> T:
-        """Run the flow *make* builds; retry once if the connection was dead."""
+        """Run the flow *make* builds; retry once if the connection was dead.
+
+        Raises:
+            StoreError: a subclass naming the store for what the driver raised.
+        """
         del write  # PostgreSQL needs no special BEGIN
-        try:
+        flow = make()
+        with store_errors(self.where, operation_of(flow)):
+            try:
+                return await self._once(flow)
+            except DBAPIError as exc:
+                if not (retry and exc.connection_invalidated):
+                    raise
+            logger.warning("conversa: retrying a store call on a fresh connection")
             return await self._once(make())
-        except DBAPIError as exc:
-            if not (retry and exc.connection_invalidated):
-                raise
-        logger.warning("conversa: retrying a store call on a fresh connection")
-        return await self._once(make())
 
     async def aclose(self) -> None:
         """Dispose of the async engine's pool."""

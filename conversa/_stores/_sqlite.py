@@ -26,6 +26,11 @@ by a lock, since each new connection would see an empty database.
 
 The exclusive section is a lease row (see `_runners.py`): no write transaction
 stays open while a send waits for the API.
+
+Errors: a store is bound to the file it opened (`FileBinding`). A file that is
+not a database, a directory that does not exist, a file locked past the busy
+timeout, or deleted or replaced under the open store, raise `StoreError`
+subclasses naming the path (see `_errors.py`), at open or at the failing call.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from sqlalchemy import URL, Connection, Engine, create_engine, event
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
 from .._exceptions import InvalidInputError
+from ._errors import FileBinding, Where, store_errors
 from ._migrations import migrate
 from ._protocol import DEFAULT_LEASE_SECONDS
 from ._runners import WRITE_OPTION, SyncRunner, ThreadRunner
@@ -55,8 +61,12 @@ def sqlite_engine(
     *,
     busy_timeout: float = 30.0,
     synchronous: Synchronous = "NORMAL",
+    binding: FileBinding | None = None,
 ) -> Engine:
-    """Create an engine for the SQLite database at *path* with conversa's settings."""
+    """Create an engine for the SQLite database at *path* with conversa's settings.
+
+    *binding*, if given, ties the engine's connections to the file once it is bound.
+    """
     if synchronous not in ("OFF", "NORMAL", "FULL", "EXTRA"):
         msg = f"synchronous must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}"
         raise InvalidInputError(msg)
@@ -68,6 +78,25 @@ def sqlite_engine(
         options["poolclass"] = StaticPool
     url = URL.create("sqlite", database=None if memory else str(path))
     engine = create_engine(url, **options)
+
+    if binding is not None:
+
+        @event.listens_for(engine, "do_connect")
+        def _do_connect(
+            dialect: object,
+            record: ConnectionPoolEntry,
+            cargs: list[Any],
+            cparams: dict[str, Any],
+        ) -> None:
+            binding.connect_args(cargs, cparams)
+
+        @event.listens_for(engine, "checkout")
+        def _checkout(
+            dbapi_connection: sqlite3.Connection,
+            record: ConnectionPoolEntry,
+            proxy: object,
+        ) -> None:
+            binding.check()
 
     @event.listens_for(engine, "connect")
     def _connect(
@@ -117,6 +146,10 @@ class SQLiteStore(SQLStore):
 
     Raises:
         SchemaVersionError: the file was written by a newer conversa.
+        StoreUnavailableError: the file cannot be opened (its directory does not
+            exist, it is locked past *busy_timeout*, ...); later, also from a call
+            on a file deleted or replaced under the open store.
+        StoreCorruptError: the file is not a SQLite database, or a damaged one.
     """
 
     def __init__(
@@ -127,17 +160,23 @@ class SQLiteStore(SQLStore):
         busy_timeout: float = 30.0,
         synchronous: Synchronous = "NORMAL",
     ) -> None:
-        self.path = path if str(path) == ":memory:" else Path(path)
+        memory = str(path) == ":memory:"
+        self.path = path if memory else Path(path)
+        where = Where.for_path(path)
+        binding = None if memory else FileBinding(str(path))
         self.engine = sqlite_engine(
-            path, busy_timeout=busy_timeout, synchronous=synchronous
+            path, busy_timeout=busy_timeout, synchronous=synchronous, binding=binding
         )
         try:
-            migrate_engine(self.engine)
+            with store_errors(where, "open"):
+                migrate_engine(self.engine)
         except BaseException:
             self.engine.dispose()
             raise
-        mutex = threading.RLock() if str(path) == ":memory:" else None
-        runner = SyncRunner(self.engine, mutex=mutex)
+        if binding is not None:
+            binding.bind()
+        mutex = threading.RLock() if memory else None
+        runner = SyncRunner(self.engine, mutex=mutex, where=where)
         super().__init__(
             runner, ThreadRunner(runner), dialect="sqlite", lease_seconds=lease_seconds
         )

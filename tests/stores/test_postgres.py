@@ -10,9 +10,9 @@ from typing import Any
 import psycopg
 import pytest
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from conversa._exceptions import StoreUnavailableError
 from conversa._stores import PostgresStore
 from conversa._stores._postgres import psycopg_url
 from conversa._turns import ConversationRecord
@@ -151,7 +151,7 @@ async def test_connection_killed_twice_leaves_no_partial_turn(
         killer(engine, 2)
         turns = [user("q"), assistant("a")]
         view = SyncAsAsync(store) if twin == "sync" else store
-        with pytest.raises(DBAPIError):
+        with pytest.raises(StoreUnavailableError):
             await view.aappend(record.id, turns)
         assert store.read(record.id) == ()
         assert store.get(record.id).last_seq == 0
