@@ -173,6 +173,16 @@ def _bool(block: Mapping[str, Any], key: str, path: str) -> None:
 # --- sources ------------------------------------------------------------------
 
 
+#: Sources that point at content elsewhere, and the one key each holds.
+_REFERENCES = {"url": "url", "file": "file_id"}
+
+
+def _reference(source: Mapping[str, Any], kind: str, path: str) -> None:
+    """A url or file source: its one key, a string."""
+    _keys(source, path, (_REFERENCES[kind],), ())
+    _str(source, _REFERENCES[kind], path)
+
+
 def _image_source(source: Any, path: str) -> None:
     _object(source, path)
     kind = source.get("type")
@@ -214,12 +224,8 @@ def _image_source(source: Any, path: str) -> None:
                 "At least one of the image dimensions exceed max allowed size: "
                 f"{MAX_IMAGE_SIDE} pixels",
             )
-    elif kind == "url":
-        _keys(source, path, ("url",), ())
-        _str(source, "url", path)
-    elif kind == "file":
-        _keys(source, path, ("file_id",), ())
-        _str(source, "file_id", path)
+    elif kind in _REFERENCES:
+        _reference(source, kind, path)
     else:
         _refuse(f"{path}.type", "Input should be 'base64', 'url' or 'file'")
 
@@ -248,12 +254,8 @@ def _document_source(source: Any, path: str) -> None:
         if isinstance(content, str):
             return
         _content_list(content, f"{path}.content", "user", _DOC_CONTENT)
-    elif kind == "url":
-        _keys(source, path, ("url",), ())
-        _str(source, "url", path)
-    elif kind == "file":
-        _keys(source, path, ("file_id",), ())
-        _str(source, "file_id", path)
+    elif kind in _REFERENCES:
+        _reference(source, kind, path)
     else:
         _refuse(
             f"{path}.type",
