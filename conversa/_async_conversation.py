@@ -13,7 +13,7 @@ from ._edit_flows import (
     add_flow,
     cancel_flow,
     edit_flow,
-    pending_tool_uses,
+    pending_flow,
     pin_flow,
     regenerate_flow,
     retract_flow,
@@ -283,10 +283,7 @@ class AsyncConversation(_Base[AsyncStore, "AsyncClient"]):
 
     async def pending_tool_uses(self) -> tuple[ToolUseBlock, ...]:
         """See `Conversation.pending_tool_uses`."""
-        record = await self.store.aget(self.id)
-        return pending_tool_uses(
-            await self.store.aread(self.id, start=max(record.window_start, 1))
-        )
+        return await self._run(pending_flow(self.id))
 
     async def cancel_tool_uses(self, reason: str = CANCELLED) -> tuple[Turn, ...]:
         """See `Conversation.cancel_tool_uses`."""

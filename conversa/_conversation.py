@@ -10,7 +10,7 @@ from ._edit_flows import (
     add_flow,
     cancel_flow,
     edit_flow,
-    pending_tool_uses,
+    pending_flow,
     pin_flow,
     regenerate_flow,
     retract_flow,
@@ -340,10 +340,7 @@ class Conversation(_Base[Store, "Client"]):
 
     def pending_tool_uses(self) -> tuple[ToolUseBlock, ...]:
         """Return the tool calls of the last reply that still await results."""
-        record = self.store.get(self.id)
-        return pending_tool_uses(
-            self.store.read(self.id, start=max(record.window_start, 1))
-        )
+        return self._run(pending_flow(self.id))
 
     def cancel_tool_uses(self, reason: str = CANCELLED) -> tuple[Turn, ...]:
         """Answer every pending tool call with an is_error result; return what was stored."""

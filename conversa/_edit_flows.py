@@ -15,7 +15,15 @@ from attrs import asdict, evolve
 from ._api_rules import check_system
 from ._blocks import Block, ToolResultBlock, ToolUseBlock, to_blocks
 from ._exceptions import InvalidInputError
-from ._flows import Append, Flow, GetRecord, ReadTurns, UpdateRecord, send_flow
+from ._flows import (
+    Append,
+    Flow,
+    GetRecord,
+    ReadTurns,
+    UpdateRecord,
+    send_flow,
+    tail_flow,
+)
 from ._models import capabilities_for, thinking_enabled
 from ._normalize import pending_tool_use_ids, replayed, to_messages
 from ._plan import PINNED_FLAG, SendSpec, check_content, estimated, pinned_ranges
@@ -28,6 +36,7 @@ __all__ = [
     "add_flow",
     "cancel_flow",
     "edit_flow",
+    "pending_flow",
     "pending_tool_uses",
     "pin_flow",
     "refuse_stored_secrets",
@@ -54,7 +63,7 @@ def add_flow(
     asking for tools does.
     """
     record: ConversationRecord = yield GetRecord(conversation_id)
-    window = yield ReadTurns(record.id, max(record.window_start, 1))
+    window = yield from tail_flow(record)
     caps = capabilities_for(record.model, record.capabilities)
     new = tuple(estimated(t) for t in turns)
     for turn in new:
@@ -91,12 +100,18 @@ def cancel_flow(
 ) -> Flow[tuple[Turn, ...]]:
     """Answer every pending tool call with an is_error result saying it was cancelled."""
     record: ConversationRecord = yield GetRecord(conversation_id)
-    window = yield ReadTurns(record.id, max(record.window_start, 1))
+    window = yield from tail_flow(record)
     ids = pending_tool_use_ids(window)
     if not ids:
         return ()
     turn = tool_results_turn(dict.fromkeys(ids, reason), is_error=True)
     return (yield from add_flow(conversation_id, (turn,), api_version=api_version))
+
+
+def pending_flow(conversation_id: str) -> Flow[tuple[ToolUseBlock, ...]]:
+    """The tool calls of the last reply that still await results (a tail read)."""
+    record: ConversationRecord = yield GetRecord(conversation_id)
+    return pending_tool_uses((yield from tail_flow(record)))
 
 
 def pending_tool_uses(window: Sequence[Turn]) -> tuple[ToolUseBlock, ...]:
@@ -156,7 +171,7 @@ def edit_flow(spec: SendSpec, seq: int) -> Flow[Turn]:
 def regenerate_flow(spec: SendSpec) -> Flow[Turn]:
     """Retract the last reply (the assistant turns after the last user turn); send again."""
     record: ConversationRecord = yield GetRecord(spec.conversation_id)
-    window = yield ReadTurns(record.id, max(record.window_start, 1))
+    window = yield from tail_flow(record)
     visible = [t for _, t in replayed(window) if t.kind == "message"]
     reply: list[int] = []
     while visible and visible[-1].role == "assistant":

@@ -75,6 +75,7 @@ __all__ = [
     "UpdateTurns",
     "request_flow",
     "send_flow",
+    "tail_flow",
 ]
 
 T = TypeVar("T")
@@ -197,6 +198,54 @@ Effect: TypeAlias = (
     | Summarize
 )
 Flow: TypeAlias = Generator[Effect, Any, T]
+
+
+#: How many of the newest turns a tail read takes first (it widens when needed).
+_TAIL_READ = 8
+
+
+def tail_flow(record: ConversationRecord) -> Flow[tuple[Turn, ...]]:
+    """Read the stored tail: from the start of the last reply to the newest turn.
+
+    The last assistant run (one message to the API) and the user turns after it
+    are all that an append is checked against (tool calls still open, their
+    results, the trailing role), so this reads the newest few turns, widening
+    until the tail is whole or the window start is reached: O(tail), not
+    O(history). A retraction only hides earlier turns, so the turns it returns
+    replay exactly as they would in the whole history.
+    """
+    floor = max(record.window_start, 1)
+    size = _TAIL_READ
+    while True:
+        first = max(record.last_seq - size + 1, floor)
+        turns: tuple[Turn, ...] = yield ReadTurns(record.id, first)
+        cut = _last_reply_start(turns)
+        if cut is not None:
+            return turns[cut:]
+        if first <= floor:
+            return turns
+        size *= 4
+
+
+def _last_reply_start(turns: Sequence[Turn]) -> int | None:
+    """Where the last visible run of assistant turns starts, if *turns* show it whole.
+
+    None when there is no assistant turn, or when the run reaches back to the
+    first visible turn (it may begin before what was read).
+    """
+    visible = [(p, t) for p, t in replayed(turns) if t.kind in ("message", "summary")]
+    replies = [i for i, (_, t) in enumerate(visible) if _is_reply(t)]
+    if not replies:
+        return None
+    index = replies[-1]
+    while index > 0 and _is_reply(visible[index - 1][1]):
+        index -= 1
+    return None if index == 0 else visible[index][0]
+
+
+def _is_reply(turn: Turn) -> bool:
+    # A summary replays as user text.
+    return turn.role == "assistant" and turn.kind == "message"
 
 
 def _answered(

@@ -36,7 +36,7 @@ from ._exceptions import (
     InvalidInputError,
     ToolLoopLimitError,
 )
-from ._flows import Flow, GetRecord, ReadTurns, RunTools, send_flow
+from ._flows import Flow, GetRecord, RunTools, send_flow, tail_flow
 from ._models import capabilities_for, thinking_enabled
 from ._normalize import pending_tool_use_ids, replayed
 from ._plan import SendSpec
@@ -78,7 +78,7 @@ def _follow_up(
     """Store what the reply calls for and return the next call's spec; None when done."""
     record: ConversationRecord = yield GetRecord(spec.conversation_id)
     if reply.stop_reason == "tool_use":
-        window = yield ReadTurns(record.id, max(record.window_start, 1))
+        window = yield from tail_flow(record)
         pending = set(pending_tool_use_ids(window))
         uses = tuple(
             b for b in reply.blocks if isinstance(b, ToolUseBlock) and b.id in pending
@@ -107,7 +107,7 @@ def _follow_up(
 def _resume(spec: SendSpec, *, tools: Any, continue_cut: bool) -> Flow[SendSpec | Turn]:
     """Work out where a stored conversation stands: the next call, or the final reply."""
     record: ConversationRecord = yield GetRecord(spec.conversation_id)
-    window = yield ReadTurns(record.id, max(record.window_start, 1))
+    window = yield from tail_flow(record)
     visible = [t for _, t in replayed(window) if t.kind == "message"]
     if not visible:
         msg = "nothing to run: the conversation is empty; pass content to run()"
