@@ -232,7 +232,13 @@ def plan_flow(
             msg = f"conversation {cid!r} is listed twice: a batch sends it once"
             raise InvalidInputError(msg)
         seen.add(cid)
-        spec = SendSpec(cid, None, overrides=overrides, api_version=api_version)
+        spec = SendSpec(
+            cid,
+            None,
+            overrides=overrides,
+            api_version=api_version,
+            entry="batch submit",
+        )
         try:
             record, prepared, _ = yield from _prepare(spec)
         except InvalidInputError as exc:

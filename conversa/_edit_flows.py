@@ -21,6 +21,7 @@ from ._flows import (
     GetRecord,
     ReadTurns,
     UpdateRecord,
+    check_plan_flow,
     send_flow,
     tail_flow,
 )
@@ -163,8 +164,9 @@ def edit_flow(spec: SendSpec, seq: int) -> Flow[Turn]:
     if not window or window[0].role != "user" or window[0].kind != "message":
         msg = f"turn {seq} is not a user turn of conversation {record.id!r}: only user turns can be edited"
         raise InvalidInputError(msg)
-    later = range(seq, record.last_seq + 1)
-    yield from retract_flow(record.id, list(later), api_version=spec.api_version)
+    later = list(range(seq, record.last_seq + 1))
+    yield from check_plan_flow(spec, (_retraction(later),))
+    yield from retract_flow(record.id, later, api_version=spec.api_version)
     return (yield from send_flow(spec))
 
 
@@ -179,8 +181,10 @@ def regenerate_flow(spec: SendSpec) -> Flow[Turn]:
     if not reply:
         msg = "nothing to regenerate: the conversation does not end with a reply"
         raise InvalidInputError(msg)
+    spec = evolve(spec, content=None)
+    yield from check_plan_flow(spec, (_retraction(reply),))
     yield from retract_flow(record.id, reply, api_version=spec.api_version)
-    return (yield from send_flow(evolve(spec, content=None)))
+    return (yield from send_flow(spec))
 
 
 def set_flag_flow(

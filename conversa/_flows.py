@@ -73,6 +73,7 @@ __all__ = [
     "Summarize",
     "UpdateRecord",
     "UpdateTurns",
+    "check_plan_flow",
     "request_flow",
     "send_flow",
     "tail_flow",
@@ -316,6 +317,22 @@ def _prepare(
     window: tuple[Turn, ...] = yield ReadTurns(record.id, max(record.window_start, 1))
     pinned = yield from _pinned(record, window)
     return record, plan_send(record, window, spec, pinned=pinned), window
+
+
+def check_plan_flow(spec: SendSpec, staged: tuple[Turn, ...]) -> Flow[None]:
+    """Plan *spec* as if *staged* turns were stored first; write nothing.
+
+    A procedure that writes before it sends (edit and regenerate store a
+    retraction first) runs this before its first write, so anything the send would
+    refuse is refused while the store is still as it was.
+    """
+    record: ConversationRecord = yield GetRecord(spec.conversation_id)
+    window: tuple[Turn, ...] = yield ReadTurns(record.id, max(record.window_start, 1))
+    last = record.last_seq
+    staged = tuple(evolve(t, seq=last + i) for i, t in enumerate(staged, 1))
+    record = evolve(record, last_seq=last + len(staged))
+    window = (*window, *staged)
+    plan_send(record, window, spec, pinned=(yield from _pinned(record, window)))
 
 
 def _summarize(

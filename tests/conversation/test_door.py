@@ -618,3 +618,19 @@ async def test_a_rejected_assistant_turn_is_named(harness: Harness) -> None:
     assert caught.value.turn_seq == 2
     assert "conv.retract(2)" in str(caught.value)
     assert "conv.edit" not in str(caught.value)
+
+
+async def test_edit_and_regenerate_refuse_before_retracting(harness: Harness) -> None:
+    """A replacement the send would refuse leaves no retraction behind."""
+    conv = await harness.create()
+    await conv.send("first")
+    before = await conv.turns()
+    with pytest.raises(InvalidInputError, match="non-empty content"):
+        await conv.edit(1, "   ")
+    with pytest.raises(InvalidInputError, match="unknown request parameter"):
+        await conv.regenerate(temprature=1)
+    with pytest.raises(InvalidContentError, match=r"tools.0.name"):
+        await conv.regenerate(
+            tools=[{"name": "bad name", "input_schema": {"type": "object"}}]
+        )
+    assert await conv.turns() == before
