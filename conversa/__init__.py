@@ -14,33 +14,18 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from ._async_conversation import AsyncConversation
-from ._batch_flows import (
-    BatchEntry,
-    BatchJob,
-    BatchOutcome,
-    BatchStatus,
-    CollectReport,
-    custom_id_for,
-)
-from ._batches import Batches, BatchPage
-from ._batches_async import AsyncBatches
-from ._blocks import (
-    Block,
-    DocumentBlock,
-    ImageBlock,
-    RawBlock,
-    RedactedThinkingBlock,
-    SearchResultBlock,
-    TextBlock,
-    ThinkingBlock,
-    ToolResultBlock,
-    ToolUseBlock,
-    block_from_api,
-    blocks_from_api,
-)
-from ._config import ClientConfig
-from ._conversation import Conversation
+from ._client.client import APIResponse, AsyncClient, Client
+from ._client.config import ClientConfig
+from ._client.retry import RetryPolicy
+from ._conversation.async_batches import AsyncBatches
+from ._conversation.async_conversation import AsyncConversation
+from ._conversation.batches import Batches, BatchPage
+from ._conversation.conversation import Conversation
+from ._conversation.streams import AsyncReplyStream, ReplyStream
+from ._core.plan import CacheConfig, ModelSummarizer
+from ._core.pricing import Cost, Ledger, Price, cost
+from ._core.summaries import AsyncSummarizer, Summarizer
+from ._core.window import BudgetConfig, WindowPlan
 from ._exceptions import (
     APIConnectionError,
     APIError,
@@ -79,17 +64,33 @@ from ._exceptions import (
     TurnIdConflictError,
     UnrepairableHistoryError,
 )
-from ._http import APIResponse, AsyncClient, Client
-from ._models import ModelCapabilities, capabilities_for
-from ._plan import CacheConfig, ModelSummarizer
-from ._pricing import Cost, Ledger, Price, cost
-from ._retry import RetryPolicy
+from ._flows.batch import (
+    BatchEntry,
+    BatchJob,
+    BatchOutcome,
+    BatchStatus,
+    CollectReport,
+    custom_id_for,
+)
 from ._stores import MemoryStore, PostgresStore, SQLiteStore
-from ._stores._protocol import AsyncStore, Page, Store, TurnUpdate
-from ._streams import AsyncReplyStream, ReplyStream
-from ._summaries import AsyncSummarizer, Summarizer
-from ._tools import Tool, ToolSet, aexecute, execute, tool
-from ._turns import (
+from ._stores.protocol import AsyncStore, Page, Store, TurnUpdate
+from ._values.blocks import (
+    Block,
+    DocumentBlock,
+    ImageBlock,
+    RawBlock,
+    RedactedThinkingBlock,
+    SearchResultBlock,
+    TextBlock,
+    ThinkingBlock,
+    ToolResultBlock,
+    ToolUseBlock,
+    block_from_api,
+    blocks_from_api,
+)
+from ._values.capabilities import ModelCapabilities, capabilities_for
+from ._values.tools import Tool, ToolSet, aexecute, execute, tool
+from ._values.turns import (
     DEFAULT_MAX_TOKENS,
     ConversationRecord,
     RequestParams,
@@ -97,7 +98,6 @@ from ._turns import (
     Usage,
     UsageTotals,
 )
-from ._window import BudgetConfig, WindowPlan
 
 try:
     __version__ = version("conversa")

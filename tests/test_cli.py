@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conversa import Client, Conversation, SQLiteStore
-from conversa._cli import main
+from conversa._cli.main import main
 from conversa.testing import FakeMessagesAPI, reply
 
 MODEL = "claude-sonnet-4-5"

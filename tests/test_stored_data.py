@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from conversa import AsyncConversation, Conversation, SQLiteStore, Turn
-from conversa._cli import main
+from conversa._cli.main import main
 
 pytestmark = pytest.mark.anyio
 

@@ -1,8 +1,7 @@
 """Stores: where conversations and their turns live."""
 
-from ._memory import MemoryStore
-from ._postgres import PostgresStore
-from ._protocol import (
+from .memory import MemoryStore
+from .protocol import (
     DEFAULT_LEASE_SECONDS,
     DEFAULT_LOCK_TIMEOUT,
     UPDATABLE_FIELDS,
@@ -11,8 +10,9 @@ from ._protocol import (
     Store,
     TurnUpdate,
 )
-from ._sqlite import SQLiteStore
-from ._sqlstore import SQLStore
+from .sql.postgres import PostgresStore
+from .sql.sqlite import SQLiteStore
+from .sql.store import SQLStore
 
 __all__ = [
     "DEFAULT_LEASE_SECONDS",

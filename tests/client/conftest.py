@@ -9,10 +9,10 @@ from typing import Any, Protocol
 
 import pytest
 
-from conversa._http import AsyncClient, Client
-from conversa._retry import RetryPolicy
-from conversa._sse import Delta
-from conversa._transport import APIResponse
+from conversa._client.client import AsyncClient, Client
+from conversa._client.retry import RetryPolicy
+from conversa._client.sse import Delta
+from conversa._client.wire import APIResponse
 from conversa.testing import FakeMessagesAPI
 
 KEY = "sk-ant-api03-NEVER-LOG-THIS-KEY"

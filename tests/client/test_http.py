@@ -14,7 +14,20 @@ from anthropic.types import Message
 from httpx_sse import ServerSentEvent
 from tenacity import RetryCallState, Retrying
 
-from conversa._config import ClientConfig
+from conversa._client.client import (
+    AsyncClient,
+    AsyncMessageStream,
+    Client,
+    MessageStream,
+)
+from conversa._client.config import ClientConfig
+from conversa._client.retry import RetryPolicy, RetryWait
+from conversa._client.sse import InputJSONDelta, TextDelta
+from conversa._client.wire import (
+    StreamReader,
+    error_from_response,
+    result_from_response,
+)
 from conversa._exceptions import (
     APIConnectionError,
     APIError,
@@ -30,10 +43,6 @@ from conversa._exceptions import (
     RequestTooLargeError,
     StreamError,
 )
-from conversa._http import AsyncClient, AsyncMessageStream, Client, MessageStream
-from conversa._retry import RetryPolicy, RetryWait
-from conversa._sse import InputJSONDelta, TextDelta
-from conversa._transport import StreamReader, error_from_response, result_from_response
 from conversa.testing import FakeMessagesAPI, RecordedRequest, fault, reply
 
 from .conftest import KEY, TOKEN, MakeTwin, Twin, body

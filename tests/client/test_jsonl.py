@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from conversa import APIError
-from conversa._transport import result_from_response
+from conversa._client.wire import result_from_response
 
 
 def _response(text: str) -> httpx.Response:

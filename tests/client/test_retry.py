@@ -9,6 +9,13 @@ from email.utils import formatdate
 import pytest
 from tenacity import RetryCallState, Retrying
 
+from conversa._client.retry import (
+    RetryPolicy,
+    RetryWait,
+    is_retryable,
+    parse_retry_after,
+    tenacity_kwargs,
+)
 from conversa._exceptions import (
     APIConnectionError,
     APITimeoutError,
@@ -16,13 +23,6 @@ from conversa._exceptions import (
     InvalidInputError,
     StreamError,
     status_error,
-)
-from conversa._retry import (
-    RetryPolicy,
-    RetryWait,
-    is_retryable,
-    parse_retry_after,
-    tenacity_kwargs,
 )
 
 NOW = 1_800_000_000.0

@@ -16,7 +16,7 @@ from conversa import (
     InvalidInputError,
     custom_id_for,
 )
-from conversa._turns import reply_id_for
+from conversa._values.turns import reply_id_for
 from conversa.testing import fault
 from tests.conversation.conftest import Harness, SyncAsAsync
 from tests.sdk_check import check_message, check_request_body

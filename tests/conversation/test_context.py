@@ -16,7 +16,7 @@ from conversa import (
     ModelSummarizer,
     Turn,
 )
-from conversa._cache import breakpoint_count
+from conversa._core.cache import breakpoint_count
 from tests.conversation.conftest import Harness
 
 pytestmark = pytest.mark.anyio

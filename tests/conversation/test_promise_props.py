@@ -46,9 +46,9 @@ from conversa import (
     ToolUseBlock,
     Turn,
 )
-from conversa._blocks import to_blocks
-from conversa._cli import main as cli_main
-from conversa._cli_io import dump_line
+from conversa._cli.jsonl import dump_line
+from conversa._cli.main import main as cli_main
+from conversa._values.blocks import to_blocks
 from conversa.testing import FakeMessagesAPI, reply
 from tests.conversation.test_door import PDF, b64, png
 from tests.sdk_check import check_message, check_request_body

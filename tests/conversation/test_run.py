@@ -14,7 +14,7 @@ from conversa import (
     ToolResultBlock,
     tool,
 )
-from conversa._run_flows import CONTINUE_PROMPT
+from conversa._flows.run import CONTINUE_PROMPT
 from conversa.testing import reply
 from tests.conversation.conftest import Harness
 

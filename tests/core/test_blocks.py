@@ -19,7 +19,8 @@ from attrs import evolve
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conversa._blocks import (
+from conversa._exceptions import InvalidInputError
+from conversa._values.blocks import (
     DocumentBlock,
     ImageBlock,
     RawBlock,
@@ -33,8 +34,7 @@ from conversa._blocks import (
     blocks_from_api,
     to_blocks,
 )
-from conversa._exceptions import InvalidInputError
-from conversa._turns import (
+from conversa._values.turns import (
     DEFAULT_MAX_TOKENS,
     ConversationRecord,
     RequestParams,

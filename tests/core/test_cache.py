@@ -16,19 +16,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conversa._cache import (
+from conversa._core.cache import (
     LOOKBACK_BLOCKS,
     breakpoint_count,
     last_write_point,
     place_breakpoints,
     stable_prefix_index,
 )
+from conversa._core.normalize import normalize
+from conversa._core.request import build_body
+from conversa._core.window import plan_window
 from conversa._exceptions import InvalidInputError
-from conversa._models import capabilities_for
-from conversa._normalize import normalize
-from conversa._request import build_body
-from conversa._turns import ConversationRecord, RequestParams, Turn
-from conversa._window import plan_window
+from conversa._values.capabilities import capabilities_for
+from conversa._values.turns import ConversationRecord, RequestParams, Turn
 from conversa.testing import FakeMessagesAPI
 from tests.core.test_window_props import Case, cases
 from tests.sdk_check import check_request_body

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conversa._calibrate import (
+from conversa._core.calibrate import (
     TOOL_PROMPT_TOKENS,
     Learned,
     Part,
@@ -22,9 +22,9 @@ from conversa._calibrate import (
     with_counts,
     with_fixed_exact,
 )
-from conversa._estimate import estimate_blocks
-from conversa._stores._protocol import TurnUpdate
-from conversa._turns import Turn
+from conversa._core.estimate import estimate_blocks
+from conversa._stores.protocol import TurnUpdate
+from conversa._values.turns import Turn
 
 TOOL = {"name": "lookup", "description": "Look up", "input_schema": {"type": "object"}}
 

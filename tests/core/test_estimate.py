@@ -18,7 +18,7 @@ from conversa import (
     ToolResultBlock,
     ToolUseBlock,
 )
-from conversa._estimate import (
+from conversa._core.estimate import (
     BLOCK_OVERHEAD,
     MESSAGE_OVERHEAD,
     PDF_PAGE_TOKENS,

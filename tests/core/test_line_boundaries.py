@@ -24,7 +24,7 @@ from conversa import (
     Store,
     Turn,
 )
-from conversa._cli import main
+from conversa._cli.main import main
 from conversa.testing import FakeMessagesAPI, Reply, reply
 from tests.conversation.conftest import Harness, SyncAsAsync, check_exchanges
 

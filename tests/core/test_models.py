@@ -8,7 +8,7 @@ import pytest
 from anthropic.types import ModelParam
 
 from conversa._exceptions import InvalidInputError
-from conversa._models import (
+from conversa._values.capabilities import (
     THINKING_MODES,
     TOKENIZER_2026,
     TOKENIZER_CLASSIC,

@@ -13,7 +13,19 @@ from typing import Any
 import httpx
 import pytest
 
-from conversa._blocks import (
+from conversa._core.normalize import (
+    Normalized,
+    normalize,
+    pending_tool_use_ids,
+    replayed,
+    to_messages,
+)
+from conversa._exceptions import (
+    InvalidInputError,
+    PendingToolUseError,
+    UnrepairableHistoryError,
+)
+from conversa._values.blocks import (
     Block,
     DocumentBlock,
     ImageBlock,
@@ -26,20 +38,8 @@ from conversa._blocks import (
     ToolUseBlock,
     block_from_api,
 )
-from conversa._exceptions import (
-    InvalidInputError,
-    PendingToolUseError,
-    UnrepairableHistoryError,
-)
-from conversa._models import capabilities_for
-from conversa._normalize import (
-    Normalized,
-    normalize,
-    pending_tool_use_ids,
-    replayed,
-    to_messages,
-)
-from conversa._turns import Turn
+from conversa._values.capabilities import capabilities_for
+from conversa._values.turns import Turn
 from conversa.testing import FakeMessagesAPI, png_base64
 from tests.sdk_check import check_request_body
 

@@ -20,7 +20,13 @@ import pytest
 from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 
-from conversa._blocks import (
+from conversa._core.normalize import to_messages
+from conversa._exceptions import (
+    InvalidInputError,
+    PendingToolUseError,
+    UnrepairableHistoryError,
+)
+from conversa._values.blocks import (
     Block,
     DocumentBlock,
     ImageBlock,
@@ -33,14 +39,8 @@ from conversa._blocks import (
     ToolUseBlock,
     block_from_api,
 )
-from conversa._exceptions import (
-    InvalidInputError,
-    PendingToolUseError,
-    UnrepairableHistoryError,
-)
-from conversa._models import capabilities_for, thinking_enabled
-from conversa._normalize import to_messages
-from conversa._turns import Role, Turn
+from conversa._values.capabilities import capabilities_for, thinking_enabled
+from conversa._values.turns import Role, Turn
 from conversa.testing import FakeMessagesAPI, png_base64, reply
 from tests.sdk_check import check_request_body
 

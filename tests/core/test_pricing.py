@@ -7,10 +7,18 @@ from typing import Any
 
 import pytest
 
+from conversa._core.pricing import (
+    PRICES,
+    Cost,
+    Ledger,
+    Price,
+    cost,
+    ledger_of,
+    price_for,
+)
 from conversa._exceptions import InvalidInputError
-from conversa._models import known_models
-from conversa._pricing import PRICES, Cost, Ledger, Price, cost, ledger_of, price_for
-from conversa._turns import Turn, Usage
+from conversa._values.capabilities import known_models
+from conversa._values.turns import Turn, Usage
 
 D = Decimal
 M = 1_000_000

@@ -15,7 +15,7 @@ from conversa import (
     ToolUseBlock,
     capabilities_for,
 )
-from conversa._request import (
+from conversa._core.request import (
     check_params,
     check_prefill,
     fold_partial,

@@ -16,8 +16,7 @@ from httpx_sse import EventSource, ServerSentEvent
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conversa._exceptions import StreamError
-from conversa._sse import (
+from conversa._client.sse import (
     CitationDelta,
     Delta,
     InputJSONDelta,
@@ -25,6 +24,7 @@ from conversa._sse import (
     TextDelta,
     ThinkingDelta,
 )
+from conversa._exceptions import StreamError
 
 #: Every character str.splitlines breaks on besides LF and CR (CRLF aside).
 SPLITLINES_ONLY = "\v\f\x1c\x1d\x1e\x85\u2028\u2029"

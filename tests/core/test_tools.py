@@ -22,9 +22,9 @@ import pytest
 from anthropic.types import ToolParam
 from attrs import evolve
 
-from conversa._blocks import ImageBlock, TextBlock, ToolResultBlock, ToolUseBlock
 from conversa._exceptions import InvalidInputError
-from conversa._tools import Tool, ToolSet, execute, tool, tool_result
+from conversa._values.blocks import ImageBlock, TextBlock, ToolResultBlock, ToolUseBlock
+from conversa._values.tools import Tool, ToolSet, execute, tool, tool_result
 from conversa.testing import FakeMessagesAPI
 from tests.sdk_check import check_request_body
 

@@ -16,8 +16,8 @@ import anyio
 import anyio.from_thread
 import pytest
 
-from conversa._blocks import ToolResultBlock, ToolUseBlock
-from conversa._tools import Tool, ToolSet, aexecute
+from conversa._values.blocks import ToolResultBlock, ToolUseBlock
+from conversa._values.tools import Tool, ToolSet, aexecute
 
 pytestmark = pytest.mark.anyio
 

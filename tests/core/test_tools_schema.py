@@ -1,6 +1,6 @@
 """Tool schemas: each type hint gives its JSON Schema, and the input is checked by it.
 
-The table in `conversa/_schema_gen.py` is tested row by row: the schema a hint makes,
+The table in `conversa/_values/tool_schema.py` is tested row by row: the schema a hint makes,
 the value the function gets for valid input, and the message the model gets for
 invalid input. Unsupported hints are refused when the tool is made.
 """
@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 from typing_extensions import NotRequired, TypedDict  # typing's on 3.11+ only
 
 from conversa._exceptions import InvalidInputError
-from conversa._schema_gen import ArgumentError, parse_docstring
-from conversa._tools import Tool
+from conversa._values.tool_schema import ArgumentError, parse_docstring
+from conversa._values.tools import Tool
 
 # --- module-level types: the test functions' string annotations resolve here ---------
 

@@ -12,23 +12,8 @@ from typing import Any
 
 import pytest
 
-from conversa._blocks import (
-    DocumentBlock,
-    ImageBlock,
-    RawBlock,
-    TextBlock,
-    ThinkingBlock,
-    ToolResultBlock,
-    ToolUseBlock,
-)
-from conversa._exceptions import (
-    ContextBudgetError,
-    InvalidInputError,
-    UnrepairableHistoryError,
-)
-from conversa._models import capabilities_for
-from conversa._normalize import to_messages
-from conversa._summaries import (
+from conversa._core.normalize import to_messages
+from conversa._core.summaries import (
     SUMMARY_INSTRUCTIONS,
     AsyncSummarizer,
     Summarizer,
@@ -39,8 +24,7 @@ from conversa._summaries import (
     summary_turn,
     transcript,
 )
-from conversa._turns import RequestParams, Turn
-from conversa._window import (
+from conversa._core.window import (
     DEFAULT_LOW_WATERMARK,
     BudgetConfig,
     WindowPlan,
@@ -48,6 +32,22 @@ from conversa._window import (
     default_margin,
     plan_window,
 )
+from conversa._exceptions import (
+    ContextBudgetError,
+    InvalidInputError,
+    UnrepairableHistoryError,
+)
+from conversa._values.blocks import (
+    DocumentBlock,
+    ImageBlock,
+    RawBlock,
+    TextBlock,
+    ThinkingBlock,
+    ToolResultBlock,
+    ToolUseBlock,
+)
+from conversa._values.capabilities import capabilities_for
+from conversa._values.turns import RequestParams, Turn
 from conversa.testing import png_base64
 from tests.sdk_check import check_request_body
 

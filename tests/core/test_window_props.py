@@ -18,7 +18,26 @@ from attrs import frozen
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conversa._blocks import (
+from conversa._core.calibrate import token_count
+from conversa._core.estimate import image_size
+from conversa._core.normalize import replayed, to_messages
+from conversa._core.summaries import (
+    first_exchange,
+    is_real_user_turn,
+    summary_covers,
+    summary_turn,
+)
+from conversa._core.window import (
+    BudgetConfig,
+    WindowPlan,
+    plan_window,
+)
+from conversa._exceptions import (
+    ContextBudgetError,
+    InvalidInputError,
+    UnrepairableHistoryError,
+)
+from conversa._values.blocks import (
     Block,
     ImageBlock,
     TextBlock,
@@ -26,27 +45,8 @@ from conversa._blocks import (
     ToolResultBlock,
     ToolUseBlock,
 )
-from conversa._calibrate import token_count
-from conversa._estimate import image_size
-from conversa._exceptions import (
-    ContextBudgetError,
-    InvalidInputError,
-    UnrepairableHistoryError,
-)
-from conversa._models import capabilities_for
-from conversa._normalize import replayed, to_messages
-from conversa._summaries import (
-    first_exchange,
-    is_real_user_turn,
-    summary_covers,
-    summary_turn,
-)
-from conversa._turns import Turn
-from conversa._window import (
-    BudgetConfig,
-    WindowPlan,
-    plan_window,
-)
+from conversa._values.capabilities import capabilities_for
+from conversa._values.turns import Turn
 from conversa.testing import png_base64
 from conversa.testing._signing import Signer
 

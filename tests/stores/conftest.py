@@ -21,7 +21,7 @@ from typing import Any, cast
 import pytest
 
 from conversa._stores import AsyncStore, MemoryStore
-from conversa._turns import ConversationRecord, new_id
+from conversa._values.turns import ConversationRecord, new_id
 from tests.stores.helpers import SyncAsAsync, fresh_pg_schema, plain_url
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -83,10 +83,10 @@ def open_sync_store(
     if backend == "memory":
         return MemoryStore()
     if backend == "sqlite":
-        from conversa._stores._sqlite import SQLiteStore
+        from conversa._stores.sql.sqlite import SQLiteStore
 
         return SQLiteStore(tmp_path / "conversa.db", **options)
-    from conversa._stores._postgres import PostgresStore
+    from conversa._stores.sql.postgres import PostgresStore
 
     return PostgresStore(request.getfixturevalue("pg_url"), **options)
 

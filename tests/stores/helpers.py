@@ -17,7 +17,7 @@ from urllib.parse import quote
 import anyio.to_thread
 
 from conversa._stores import DEFAULT_LOCK_TIMEOUT, AsyncStore, Store
-from conversa._turns import Turn, Usage
+from conversa._values.turns import Turn, Usage
 
 
 class _ThreadedLock:

@@ -10,8 +10,7 @@ import anyio
 import pytest
 from attrs import evolve
 
-from conversa._blocks import RawBlock, TextBlock, ToolUseBlock, block_from_api
-from conversa._estimate import estimate_blocks
+from conversa._core.estimate import estimate_blocks
 from conversa._exceptions import (
     ConversationBusyError,
     ConversationNotFoundError,
@@ -21,7 +20,8 @@ from conversa._exceptions import (
     TurnIdConflictError,
 )
 from conversa._stores import AsyncStore, TurnUpdate
-from conversa._turns import (
+from conversa._values.blocks import RawBlock, TextBlock, ToolUseBlock, block_from_api
+from conversa._values.turns import (
     ConversationRecord,
     RequestParams,
     Turn,

@@ -32,10 +32,10 @@ from conversa import (
     StoreError,
     StoreUnavailableError,
 )
-from conversa._cli import main
+from conversa._cli.main import main
 from conversa._stores import AsyncStore, PostgresStore, SQLiteStore, TurnUpdate
-from conversa._stores._errors import mask_url
-from conversa._turns import ConversationRecord
+from conversa._stores.errors import mask_url
+from conversa._values.turns import ConversationRecord
 from tests.stores.helpers import SyncAsAsync, plain_url, user
 
 pytestmark = pytest.mark.anyio

@@ -10,8 +10,8 @@ import pytest
 
 from conversa._exceptions import InvalidInputError
 from conversa._stores import MemoryStore, SQLiteStore
-from conversa._stores._lease import LeaseRenewer
-from conversa._turns import ConversationRecord
+from conversa._stores.sql.lease import LeaseRenewer
+from conversa._values.turns import ConversationRecord
 
 pytestmark = pytest.mark.anyio
 

@@ -15,9 +15,9 @@ import pytest
 from sqlmodel import Session, col, select, update
 
 from conversa._exceptions import ConversationBusyError
-from conversa._stores._schema import LockRow
-from conversa._stores._sqlstore import SQLStore
-from conversa._turns import ConversationRecord
+from conversa._stores.sql.schema import LockRow
+from conversa._stores.sql.store import SQLStore
+from conversa._values.turns import ConversationRecord
 from tests.stores.conftest import open_sync_store
 from tests.stores.helpers import assistant, user
 from tests.stores.workers import open_store

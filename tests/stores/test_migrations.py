@@ -12,9 +12,9 @@ from sqlalchemy import Engine, create_engine, inspect, text
 from sqlmodel import SQLModel
 
 from conversa._exceptions import SchemaVersionError
-from conversa._stores._migrations import MIGRATIONS, SCHEMA_VERSION
-from conversa._stores._postgres import psycopg_url
-from conversa._stores._schema import ConversationRow, LockRow, TurnRow
+from conversa._stores.sql.migrations import MIGRATIONS, SCHEMA_VERSION
+from conversa._stores.sql.postgres import psycopg_url
+from conversa._stores.sql.schema import ConversationRow, LockRow, TurnRow
 from tests.stores.workers import open_store
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from conversa._exceptions import StoreUnavailableError
 from conversa._stores import PostgresStore
-from conversa._stores._postgres import psycopg_url
-from conversa._turns import ConversationRecord
+from conversa._stores.sql.postgres import psycopg_url
+from conversa._values.turns import ConversationRecord
 from tests.stores.helpers import SyncAsAsync, assistant, plain_url, user
 
 pytestmark = pytest.mark.anyio

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from conversa import Client, Conversation
-from conversa._turns import ConversationRecord, reply_id_for
+from conversa._values.turns import ConversationRecord, reply_id_for
 from conversa.testing import FakeMessagesAPI
 from tests.stores.helpers import user
 from tests.stores.workers import open_store

@@ -10,7 +10,7 @@ from sqlalchemy import event
 
 from conversa._exceptions import StoreError
 from conversa._stores import MemoryStore, SQLiteStore
-from conversa._turns import ConversationRecord, Turn
+from conversa._values.turns import ConversationRecord, Turn
 from tests.stores.workers import open_store
 
 #: One append call: (turn number, content variant) pairs, and an expected last seq.

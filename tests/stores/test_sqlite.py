@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conversa._stores import SQLiteStore
-from conversa._turns import ConversationRecord
+from conversa._values.turns import ConversationRecord
 from tests.stores.helpers import assistant, user
 
 pytestmark = pytest.mark.anyio

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 
 from conversa._stores import PostgresStore, SQLiteStore
-from conversa._stores._sqlstore import SQLStore
-from conversa._turns import Turn
+from conversa._stores.sql.store import SQLStore
+from conversa._values.turns import Turn
 
 #: How long a worker waits for something another process does before failing.
 PATIENCE = 60.0

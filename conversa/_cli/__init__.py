@@ -1,0 +1,1 @@
+"""The `conversa` command line."""

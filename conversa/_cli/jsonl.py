@@ -1,0 +1,185 @@
+"""The JSONL export format of the command line, and its reader.
+
+One line is one conversation, a JSON object::
+
+    {"format": "conversa.export/1",
+     "record": {"id": ..., "model": ..., "system": ..., "params": {...}, ...},
+     "turns": [{"role": ..., "kind": ..., "id": ..., "seq": 1,
+                "content": "[{\\"type\\":\\"text\\",...}]", "usage": {...}, ...}]}
+
+A turn's *content* is the JSON **text** a store keeps (`Turn.content_json`), held as
+a string so that importing it stores the same bytes, key order included: the prompt
+cache hashes those bytes. Datetimes are ISO 8601 with their UTC offset. The record's
+*params* are `RequestParams.to_json_dict`, which leaves secrets out.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from .._core.api_rules import check_stored_turns, check_system, check_tools
+from .._core.normalize import to_messages
+from .._stores import Store
+from .._values.capabilities import capabilities_for
+from .._values.turns import ConversationRecord, RequestParams, Turn, Usage
+
+__all__ = [
+    "FORMAT",
+    "ExportedConversation",
+    "check_import",
+    "dump_line",
+    "export_line",
+    "parse_line",
+]
+
+#: The format tag of every exported line; a later format gets a new number.
+FORMAT = "conversa.export/1"
+
+ExportedConversation = tuple[ConversationRecord, tuple[Turn, ...]]
+
+
+def _record_to_json(record: ConversationRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "model": record.model,
+        "system": record.system_to_api(),
+        "params": record.params.to_json_dict(),
+        "owner": record.owner,
+        "metadata": dict(record.metadata),
+        "capabilities": dict(record.capabilities),
+        "window_start": record.window_start,
+        "last_seq": record.last_seq,
+        "parent_id": record.parent_id,
+        "forked_at": record.forked_at,
+        "flags": dict(record.flags),
+        "created_at": record.created_at.isoformat(),
+        "updated_at": record.updated_at.isoformat(),
+    }
+
+
+def _turn_to_json(turn: Turn) -> dict[str, Any]:
+    return {
+        "role": turn.role,
+        "kind": turn.kind,
+        "id": turn.id,
+        "seq": turn.seq,
+        "content": turn.content_json(),
+        "usage": None if turn.usage is None else turn.usage.to_api(),
+        "model": turn.model,
+        "stop_reason": turn.stop_reason,
+        "stop_sequence": turn.stop_sequence,
+        "message_id": turn.message_id,
+        "request_id": turn.request_id,
+        "response_extra": dict(turn.response_extra),
+        "tokens": turn.tokens,
+        "tokens_exact": turn.tokens_exact,
+        "status": turn.status,
+        "flags": dict(turn.flags),
+        "created_at": turn.created_at.isoformat(),
+    }
+
+
+def dump_line(record: ConversationRecord, turns: tuple[Turn, ...]) -> str:
+    """Return one conversation as one JSONL line (without the newline)."""
+    obj = {
+        "format": FORMAT,
+        "record": _record_to_json(record),
+        "turns": [_turn_to_json(t) for t in turns],
+    }
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+def export_line(store: Store, conversation_id: str) -> str:
+    """Read a conversation and all its turns from *store* as one JSONL line."""
+    return dump_line(store.get(conversation_id), store.read(conversation_id))
+
+
+def _record_from_json(data: Mapping[str, Any]) -> ConversationRecord:
+    return ConversationRecord(
+        data["id"],
+        model=data["model"],
+        system=data["system"],
+        params=RequestParams.from_json_dict(data["params"]),
+        owner=data["owner"],
+        metadata=data["metadata"],
+        capabilities=data["capabilities"],
+        window_start=data["window_start"],
+        parent_id=data["parent_id"],
+        forked_at=data["forked_at"],
+        flags=data["flags"],
+        created_at=datetime.fromisoformat(data["created_at"]),
+        updated_at=datetime.fromisoformat(data["updated_at"]),
+    )
+
+
+def _turn_from_json(data: Mapping[str, Any]) -> Turn:
+    usage = data["usage"]
+    return Turn.from_content_json(
+        data["role"],
+        data["content"],
+        id=data["id"],
+        seq=data["seq"],
+        kind=data["kind"],
+        usage=None if usage is None else Usage.from_api(usage),
+        model=data["model"],
+        stop_reason=data["stop_reason"],
+        stop_sequence=data["stop_sequence"],
+        message_id=data["message_id"],
+        request_id=data["request_id"],
+        response_extra=data["response_extra"],
+        tokens=data["tokens"],
+        tokens_exact=data["tokens_exact"],
+        status=data["status"],
+        flags=data["flags"],
+        created_at=datetime.fromisoformat(data["created_at"]),
+    )
+
+
+def parse_line(line: str) -> ExportedConversation:
+    """Read one exported line back into a record and its turns.
+
+    Raises:
+        ValueError: the line is not JSON, not of this format, or misses a field
+            (the message says which).
+    """
+    data = json.loads(line)
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        msg = f"not a conversa export line (expected format {FORMAT!r})"
+        raise ValueError(msg)
+    try:
+        record = _record_from_json(data["record"])
+        turns = tuple(_turn_from_json(t) for t in data["turns"])
+    except KeyError as exc:
+        msg = f"missing field {exc.args[0]!r}"
+        raise ValueError(msg) from None
+    return record, turns
+
+
+def check_import(record: ConversationRecord, turns: tuple[Turn, ...]) -> None:
+    """Refuse an exported conversation that conversa would not have stored.
+
+    The system prompt, tools and every block a caller supplied are checked as the
+    door checks them (`check_stored_turns` says what is taken as it is: replies
+    from the API, retracted turns, vouched blocks); then the messages, as a history
+    being stored (roles, tool pairs, duplicate ids). Summaries stand where they
+    were written, which is not where they replay, so the pairing check leaves them
+    out.
+
+    Raises:
+        InvalidInputError: naming the conversation, the turn and the rule.
+    """
+    entry = f"import {record.id}"
+    check_system(record.system_to_api(), entry=entry)
+    check_tools(record.params.tools, entry=entry)
+    check_stored_turns(turns, entry=entry)
+    messages = tuple(t for t in turns if t.kind in ("message", "retraction"))
+    if any(t.kind == "message" for t in messages):
+        to_messages(
+            messages,
+            model=record.model,
+            caps=capabilities_for(record.model, record.capabilities),
+            open_end=True,
+        )

@@ -1,0 +1,415 @@
+"""The `conversa` command line: list, show, export, import, chat, stats and batch.
+
+A thin shell: argparse and printing; everything else goes through the public API.
+Exit codes: 0 success, 1 a conversa error (its message, never a traceback), 2 a
+usage error (bad arguments, a store URL conversa cannot open by scheme, or whose
+driver is not installed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TextIO
+
+import httpx
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from .._client.client import Client
+from .._conversation.conversation import Conversation
+from .._exceptions import (
+    ConversaError,
+    ConversationNotFoundError,
+    HistoryRejectedError,
+    InvalidInputError,
+    StoreConfigError,
+    StoreCorruptError,
+    StoreUnavailableError,
+)
+from .._stores import PostgresStore, SQLiteStore, Store
+from .._values.turns import ConversationRecord, Turn
+from .batch import add_batch_parser
+from .format import ledger_line, listing_line, sum_ledgers, transcript, usage_line
+from .jsonl import check_import, export_line, parse_line
+
+__all__ = ["DEFAULT_STORE", "UsageError", "main", "open_store"]
+
+#: The store used when neither --store nor CONVERSA_STORE names one.
+DEFAULT_STORE = "sqlite:///./conversa.db"
+DEFAULT_MODEL = "claude-sonnet-4-5"
+_SQLITE = "sqlite:///"
+_POSTGRES = ("postgresql://", "postgres://", "postgresql+psycopg://")
+
+
+class UsageError(Exception):
+    """The command line was used wrongly; exit code 2."""
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its password, fit for an error message."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (SQLAlchemyError, ValueError):
+        return url.split("@")[-1]
+
+
+def open_store(url: str) -> Store:
+    """Open the store a URL names.
+
+    Args:
+        url: `sqlite:///path` (relative or, with a fourth slash, absolute),
+            `sqlite:///:memory:`, or `postgresql://...`.
+
+    Raises:
+        UsageError: the URL names no store conversa knows.
+        StoreConfigError: the store's driver is not installed (exit code 2).
+        ConversaError: the store could not be opened (`StoreUnavailableError`,
+            `StoreCorruptError`, a newer schema).
+    """
+    if url.startswith(_SQLITE):
+        path = url.removeprefix(_SQLITE)
+        if not path:
+            msg = f"no file in store URL {url!r}: use sqlite:///path/to/file.db"
+            raise UsageError(msg)
+        return SQLiteStore(path)
+    if url.startswith(_POSTGRES):
+        return PostgresStore(url)
+    msg = (
+        f"unsupported store URL {_safe_url(url)!r}: use sqlite:///path, "
+        "sqlite:///:memory: or postgresql://user@host/db"
+    )
+    raise UsageError(msg)
+
+
+def _meta(values: Sequence[str] | None) -> dict[str, str] | None:
+    if not values:
+        return None
+    out: dict[str, str] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            msg = f"--meta wants key=value, not {item!r}"
+            raise UsageError(msg)
+        out[key] = value
+    return out
+
+
+def _all_records(
+    store: Store, args: argparse.Namespace
+) -> Iterator[ConversationRecord]:
+    """Every conversation the filters match, page after page."""
+    cursor: str | None = None
+    while True:
+        page = store.list(owner=args.owner, metadata=_meta(args.meta), cursor=cursor)
+        yield from page.items
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor
+
+
+def _cmd_ls(store: Store, args: argparse.Namespace) -> int:
+    page = store.list(
+        owner=args.owner,
+        metadata=_meta(args.meta),
+        limit=args.limit,
+        cursor=args.cursor,
+    )
+    for record in page.items:
+        print(listing_line(record))
+    if page.next_cursor is not None:
+        print(f"next cursor: {page.next_cursor}")
+    return 0
+
+
+def _cmd_show(store: Store, args: argparse.Namespace) -> int:
+    for line in transcript(store.get(args.id), store.read(args.id)):
+        print(line)
+    return 0
+
+
+def _cmd_stats(store: Store, args: argparse.Namespace) -> int:
+    if args.id:
+        print(ledger_line(Conversation.load(store, args.id).ledger()))
+        return 0
+    ledgers = []
+    for record in _all_records(store, args):
+        ledger = Conversation.load(store, record.id).ledger()
+        ledgers.append(ledger)
+        print(f"{record.id}  {ledger_line(ledger)}")
+    print(f"total ({len(ledgers)} conversations): {ledger_line(sum_ledgers(ledgers))}")
+    return 0
+
+
+def _cmd_export(store: Store, args: argparse.Namespace) -> int:
+    ids = args.ids or [r.id for r in _all_records(store, args)]
+    lines = [export_line(store, cid) for cid in ids]
+    if args.output is None:
+        for line in lines:
+            print(line)
+    else:
+        text = "".join(f"{line}\n" for line in lines)
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"exported {len(lines)} conversations to {args.output}", file=sys.stderr)
+    return 0
+
+
+def _exists(store: Store, conversation_id: str) -> bool:
+    try:
+        store.get(conversation_id)
+    except ConversationNotFoundError:
+        return False
+    return True
+
+
+def _cmd_import(store: Store, args: argparse.Namespace) -> int:
+    # JSON Lines end at "\n" only (a "\r" before it is JSON whitespace):
+    # splitlines() would also cut at U+2028, U+0085..., which exports hold raw.
+    lines = Path(args.file).read_bytes().decode("utf-8").split("\n")
+    wanted = set(args.ids or ())
+    items = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record, turns = parse_line(line)
+        except ValueError as exc:
+            return _error(f"{args.file}:{number}: {exc}", 1)
+        if not wanted or record.id in wanted:
+            items.append((record, turns))
+    missing = wanted - {record.id for record, _ in items}
+    if missing:
+        return _error(f"not in {args.file}: {', '.join(sorted(missing))}", 1)
+    # Refuse before writing anything, so a failed import leaves the store as it was.
+    try:
+        for record, turns in items if not args.trust else ():
+            check_import(record, turns)
+    except InvalidInputError as exc:
+        hint = "conversa import --trust stores it as it is: you vouch for it"
+        return _error(f"{args.file}: {exc} ({hint})", 1)
+    taken = [record.id for record, _ in items if _exists(store, record.id)]
+    if taken:
+        return _error(f"already in the store (delete first): {', '.join(taken)}", 1)
+    for record, turns in items:
+        store.create(record)
+        store.append(record.id, turns)
+    print(f"imported {len(items)} conversations")
+    return 0
+
+
+def _client(
+    *,
+    offline: bool,
+    command: str = "chat",
+    transport: httpx.BaseTransport | None = None,
+) -> Client:
+    """The client a command talks through: injected, offline (the fake) or live."""
+    if transport is not None:
+        return Client(api_key="sk-injected", transport=transport)
+    if offline:
+        from ..testing import FakeMessagesAPI  # only --offline needs the fake
+
+        return Client(api_key="sk-offline", transport=FakeMessagesAPI())
+    if not (
+        os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_AUTH_TOKEN")
+    ):
+        msg = f"{command} needs ANTHROPIC_API_KEY (or ANTHROPIC_AUTH_TOKEN) set, or --offline"
+        raise UsageError(msg)
+    return Client()
+
+
+def _chat_loop(conv: Conversation, stdin: TextIO) -> None:
+    interactive = stdin.isatty()
+    while True:
+        if interactive:
+            print("you> ", end="", flush=True)
+        line = stdin.readline()
+        if not line or line.strip() in {"/quit", "/exit"}:
+            return
+        text = line.rstrip("\n")
+        if not text.strip():
+            continue
+        try:
+            with conv.stream(text) as stream:
+                print("claude> ", end="", flush=True)
+                for piece in stream:
+                    print(piece, end="", flush=True)
+            print()
+            turn = stream.turn
+        except HistoryRejectedError as exc:
+            print()
+            recovered = _recover(conv, exc, stdin)
+            if recovered is None:
+                continue
+            turn = recovered
+            print(f"claude> {turn.text}")
+        if turn.usage is not None:
+            print(f"({usage_line(turn.usage, turn.model)})", file=sys.stderr)
+
+
+def _recover(
+    conv: Conversation, exc: HistoryRejectedError, stdin: TextIO
+) -> Turn | None:
+    """Offer the way out of a stored turn the API refuses: retract it, send again."""
+    print(f"conversa: {exc}", file=sys.stderr)
+    print(
+        f"retract turn {exc.turn_seq} (it stays stored, hidden from the replay) "
+        "and send again? [y/N] ",
+        end="",
+        file=sys.stderr,
+        flush=True,
+    )
+    if stdin.readline().strip().lower() not in {"y", "yes"}:
+        return None
+    conv.retract(exc.turn_seq)
+    return conv.retry()
+
+
+def _cmd_chat(store: Store, args: argparse.Namespace) -> int:
+    with args.make_client(offline=args.offline) as client:
+        if args.id:
+            conv = Conversation.load(store, args.id, client=client)
+            if args.model:
+                conv.set_model(args.model)
+            if args.system is not None:
+                conv.set_system(args.system)
+        else:
+            conv = Conversation.create(
+                store,
+                client=client,
+                model=args.model or DEFAULT_MODEL,
+                system=args.system,
+                owner=args.owner,
+            )
+        print(
+            f"conversation {conv.id} (/quit or end of input to leave)", file=sys.stderr
+        )
+        try:
+            _chat_loop(conv, sys.stdin)
+        except KeyboardInterrupt:
+            print()
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="conversa",
+        description="Inspect, move and continue conversations kept by conversa.",
+    )
+    store_help = (
+        "store URL: sqlite:///path, sqlite:///:memory: or postgresql://... "
+        f"(default: $CONVERSA_STORE or {DEFAULT_STORE})"
+    )
+    default = os.environ.get("CONVERSA_STORE", DEFAULT_STORE)
+    parser.add_argument("--store", default=default, help=store_help)
+    # --store is accepted after the command too (`conversa ls --store URL`).
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--store", default=argparse.SUPPRESS, help=store_help)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(
+        name: str, help_text: str, description: str | None = None
+    ) -> argparse.ArgumentParser:
+        return sub.add_parser(
+            name, help=help_text, description=description, parents=[common]
+        )
+
+    def filters(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--owner", help="only this owner's conversations")
+        p.add_argument(
+            "--meta",
+            action="append",
+            metavar="KEY=VALUE",
+            help="metadata equality (repeatable)",
+        )
+
+    ls = add("ls", "list conversations, newest first")
+    filters(ls)
+    ls.add_argument("--limit", type=int, default=50, help="page size (default 50)")
+    ls.add_argument("--cursor", help="the next cursor a previous page printed")
+    ls.set_defaults(run=_cmd_ls)
+
+    show = add("show", "print a conversation's transcript")
+    show.add_argument("id")
+    show.set_defaults(run=_cmd_show)
+
+    export = add("export", "write conversations as JSONL")
+    export.add_argument("ids", nargs="*", metavar="ID", help="default: all that match")
+    filters(export)
+    export.add_argument("-o", "--output", help="file to write (default: stdout)")
+    export.set_defaults(run=_cmd_export)
+
+    imp = add("import", "store conversations from a JSONL export")
+    imp.add_argument("file")
+    imp.add_argument("ids", nargs="*", metavar="ID", help="only these (default: all)")
+    imp.add_argument(
+        "--trust",
+        action="store_true",
+        help="store turns without checking them against the API's rules",
+    )
+    imp.set_defaults(run=_cmd_import)
+
+    chat = add("chat", "talk in a new or an existing conversation")
+    chat.add_argument("id", nargs="?")
+    chat.add_argument("--model", help=f"model (default for a new one: {DEFAULT_MODEL})")
+    chat.add_argument("--system", help="system prompt")
+    chat.add_argument("--owner", help="owner of a new conversation")
+    chat.add_argument(
+        "--offline", action="store_true", help="use conversa's fake API (no key)"
+    )
+    chat.set_defaults(run=_cmd_chat)
+
+    stats = add("stats", "tokens, cache read share and cost")
+    stats.add_argument("id", nargs="?")
+    filters(stats)
+    stats.set_defaults(run=_cmd_stats)
+
+    add_batch_parser(add, common)
+    return parser
+
+
+def _error(message: str, code: int) -> int:
+    print(f"conversa: error: {message}", file=sys.stderr)
+    return code
+
+
+def main(
+    argv: Sequence[str] | None = None, *, transport: httpx.BaseTransport | None = None
+) -> int:
+    """Run the command line with *argv* (default: `sys.argv[1:]`).
+
+    Args:
+        argv: the arguments after the program name.
+        transport: where API calls go instead of the network or `--offline`'s fake
+            (tests pass one fake to several runs, so a batch outlives one command).
+
+    Returns:
+        The exit code: 0 success, 1 a conversa error, 2 a usage error.
+    """
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse has printed the usage or the help
+        return exc.code if isinstance(exc.code, int) else 2
+    args.make_client = functools.partial(_client, transport=transport)
+    try:
+        store = open_store(args.store)
+    except (UsageError, StoreConfigError) as exc:  # a bad URL, a missing driver
+        return _error(str(exc), 2)
+    except (StoreUnavailableError, StoreCorruptError) as exc:  # they name the store
+        return _error(str(exc), 1)
+    except (ConversaError, OSError) as exc:
+        return _error(f"cannot open store {_safe_url(args.store)!r}: {exc}", 1)
+    try:
+        code: int = args.run(store, args)
+    except UsageError as exc:
+        return _error(str(exc), 2)
+    except (ConversaError, OSError) as exc:
+        return _error(str(exc), 1)
+    finally:
+        store.close()
+    return code

@@ -1,0 +1,1 @@
+"""The HTTP client: configuration, retries, SSE, the wire format, sync and async."""

@@ -1,0 +1,368 @@
+"""`AsyncClient`: the async twin of `Client`, method for method.
+
+Only the I/O differs from ``client.py``: ``await`` on httpx, ``AsyncRetrying``
+for the retries. Everything else is in ``wire.py`` and ``sse.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import (
+    AsyncGenerator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+    Sequence,
+)
+from types import TracebackType
+from typing import Any
+
+import httpx
+from attrs import define, field
+from httpx_sse import EventSource, ServerSentEvent
+from tenacity import AsyncRetrying
+
+from .._exceptions import InvalidInputError, StreamError
+from .config import ClientConfig
+from .retry import RetryPolicy, tenacity_kwargs
+from .sse import Delta
+from .wire import (
+    APIResponse,
+    StreamReader,
+    build_request,
+    check_http_args,
+    error_from_response,
+    error_from_transport,
+    log_request,
+    log_response,
+    make_config,
+    result_from_response,
+    stream_body,
+)
+
+__all__ = ["AsyncClient", "AsyncMessageStream"]
+
+_MESSAGES = "/v1/messages"
+_COUNT_TOKENS = "/v1/messages/count_tokens"
+
+
+@define(init=False)
+class AsyncClient:
+    """The async twin of `Client`: the same arguments, the same methods, awaited.
+
+    Attributes:
+        config: everything the client sends with, as one value.
+    """
+
+    config: ClientConfig
+    _http: httpx.AsyncClient = field(repr=False)
+    _owns_http: bool = field(repr=False, kw_only=True)
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        auth_token: str | None = None,
+        base_url: str | None = None,
+        api_version: str | None = None,
+        betas: Iterable[str] = (),
+        timeout: float | httpx.Timeout | None = None,
+        retry: RetryPolicy | None = None,
+        max_retries: int | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        default_headers: Mapping[str, str] | None = None,
+    ) -> None:
+        """Make a client; the arguments are `Client`'s, with async httpx objects."""
+        config = make_config(
+            api_key=api_key,
+            auth_token=auth_token,
+            base_url=base_url,
+            api_version=api_version,
+            betas=betas,
+            timeout=timeout,
+            retry=retry,
+            max_retries=max_retries,
+            default_headers=default_headers,
+        )
+        self._setup(config, transport, http_client)
+
+    @classmethod
+    def from_config(
+        cls,
+        config: ClientConfig,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        http_client: httpx.AsyncClient | None = None,
+    ) -> AsyncClient:
+        """Make a client from a ready `ClientConfig` (the environment is not read)."""
+        client = cls.__new__(cls)
+        cls._setup(client, config, transport, http_client)
+        return client
+
+    def _setup(
+        self,
+        config: ClientConfig,
+        transport: httpx.AsyncBaseTransport | None,
+        http_client: httpx.AsyncClient | None,
+    ) -> None:
+        check_http_args(transport, http_client)
+        http = (
+            http_client
+            if http_client is not None
+            else httpx.AsyncClient(transport=transport)
+        )
+        self.__attrs_init__(config, http, owns_http=http_client is None)
+
+    async def aclose(self) -> None:
+        """Close the connections (not those of an *http_client* passed in)."""
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def create_message(
+        self,
+        body: Mapping[str, Any],
+        *,
+        betas: Sequence[str] = (),
+        headers: Mapping[str, str] | None = None,
+    ) -> APIResponse:
+        """POST /v1/messages and return the reply; see `Client.create_message`."""
+        if body.get("stream"):
+            msg = 'the body has "stream": true; use stream_message() for a stream'
+            raise InvalidInputError(msg)
+        return await self._request(
+            "POST", _MESSAGES, json=body, betas=betas, headers=headers
+        )
+
+    async def count_tokens(
+        self,
+        body: Mapping[str, Any],
+        *,
+        betas: Sequence[str] = (),
+        headers: Mapping[str, str] | None = None,
+    ) -> int:
+        """POST /v1/messages/count_tokens and return ``input_tokens``."""
+        response = await self._request(
+            "POST", _COUNT_TOKENS, json=body, betas=betas, headers=headers
+        )
+        return int(response.body["input_tokens"])
+
+    def stream_message(
+        self,
+        body: Mapping[str, Any],
+        *,
+        betas: Sequence[str] = (),
+        headers: Mapping[str, str] | None = None,
+    ) -> AsyncMessageStream:
+        """POST /v1/messages with ``"stream": true``; use the result in ``async with``."""
+        request = build_request(
+            self.config,
+            "POST",
+            _MESSAGES,
+            json=stream_body(body),
+            betas=betas,
+            headers=headers,
+        )
+        return AsyncMessageStream(
+            lambda req: self._send_once(req, stream=True), request, self.config.retry
+        )
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Mapping[str, Any] | None = None,
+        params: Mapping[str, str | int] | None = None,
+        betas: Sequence[str] = (),
+        headers: Mapping[str, str] | None = None,
+        jsonl: bool = False,
+    ) -> APIResponse:
+        """Send any call to the API, retried; return its decoded body (or *jsonl* lines)."""
+        request = build_request(
+            self.config,
+            method,
+            path,
+            json=json,
+            params=params,
+            betas=betas,
+            headers=headers,
+        )
+        response, attempts = await self._send(request)
+        return result_from_response(response, attempts=attempts, jsonl=jsonl)
+
+    async def _send(self, request: httpx.Request) -> tuple[httpx.Response, int]:
+        """Send *request* (its body read) until it succeeds or the policy stops."""
+        label = f"{request.method} {request.url.path}"
+        async for attempt in AsyncRetrying(
+            **tenacity_kwargs(self.config.retry, label=label)
+        ):
+            with attempt:
+                response = await self._send_once(request)
+        return response, attempt.retry_state.attempt_number
+
+    async def _send_once(
+        self, request: httpx.Request, *, stream: bool = False
+    ) -> httpx.Response:
+        """Send *request* once; return a 2xx response or raise the typed error."""
+        log_request(request)
+        try:
+            response = await self._http.send(request, stream=stream)
+            if not response.is_success:
+                try:
+                    await response.aread()
+                finally:
+                    await response.aclose()
+        except httpx.RequestError as exc:
+            raise error_from_transport(exc) from exc
+        log_response(request, response)
+        if not response.is_success:
+            raise error_from_response(response)
+        return response
+
+
+class AsyncMessageStream:
+    """The async twin of `MessageStream`, with the same retry rule.
+
+    ``async for`` it for `Delta`s; `response` is synchronous, as in the sync
+    twin, so it needs the stream read to the end first (it cannot read from
+    a sync method).
+    """
+
+    def __init__(
+        self,
+        send: Callable[[httpx.Request], Awaitable[httpx.Response]],
+        request: httpx.Request,
+        policy: RetryPolicy,
+    ) -> None:
+        """Prepare a stream; `AsyncClient.stream_message` makes them."""
+        self._sendfn = send
+        self._request = request
+        self._policy = policy
+        self._response: httpx.Response | None = None
+        self._events: AsyncGenerator[ServerSentEvent, None] | None = None
+        self._reader: StreamReader | None = None
+        self._first: Delta | None = None
+        self._error: StreamError | None = None
+        self._attempts = 0
+
+    async def __aenter__(self) -> AsyncMessageStream:
+        await self._open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __aiter__(self) -> AsyncMessageStream:
+        return self
+
+    async def __anext__(self) -> Delta:
+        """Return the next thing the caller may show, as it arrives."""
+        reader = await self._open()
+        if self._first is not None:
+            first, self._first = self._first, None
+            return first
+        delta = await self._next_delta(reader)
+        if delta is None:
+            raise StopAsyncIteration
+        return delta
+
+    @property
+    def snapshot(self) -> dict[str, Any] | None:
+        """The message folded so far (None before ``message_start``)."""
+        reader = self._reader
+        return (
+            reader.fold.message if reader is not None and reader.fold.started else None
+        )
+
+    def response(self) -> APIResponse:
+        """Return the folded message, once the stream has been read to the end.
+
+        Raises:
+            StreamError: the stream failed (the same error iteration raised).
+            InvalidInputError: the stream has not been read to the end yet.
+        """
+        if self._error is not None:
+            raise self._error
+        reader = self._reader
+        if reader is None or not reader.fold.done or self._first is not None:
+            msg = "read the stream to the end (async for ...) before calling response()"
+            raise InvalidInputError(msg)
+        return reader.result(attempts=self._attempts)
+
+    async def aclose(self) -> None:
+        """Close the HTTP response; reading on raises `StreamError`."""
+        events, self._events = self._events, None
+        try:
+            # Finalized here, not by the event loop later; a read in progress (in
+            # another task) ends when the response closes under it instead.
+            if events is not None and not getattr(events, "ag_running", False):
+                await events.aclose()
+        finally:
+            if self._response is not None:
+                await self._response.aclose()
+                self._response = None
+
+    async def _open(self) -> StreamReader:
+        if self._reader is None:
+            label = f"{self._request.method} {self._request.url.path} (stream)"
+            async for attempt in AsyncRetrying(
+                **tenacity_kwargs(self._policy, label=label)
+            ):
+                with attempt:
+                    opened = await self._attempt()
+            self._attempts = attempt.retry_state.attempt_number
+            self._reader = opened
+        return self._reader
+
+    async def _attempt(self) -> StreamReader:
+        """Send once and read up to the first content; any failure may be retried."""
+        await self.aclose()
+        self._error = None
+        response = await self._sendfn(self._request)
+        self._response = response
+        # httpx-sse splits lines only on CR, LF and CRLF, as the spec says.
+        self._events = EventSource(response).aiter_sse()
+        reader = StreamReader(response)
+        self._first = await self._next_delta(reader)
+        return reader
+
+    async def _next_delta(self, reader: StreamReader) -> Delta | None:
+        """Read to the next delta; None once the message is done."""
+        if self._error is not None:
+            raise self._error
+        try:
+            while not reader.fold.done:
+                if self._response is None or self._events is None:
+                    raise reader.closed()
+                try:
+                    event = await self._events.__anext__()
+                except StopAsyncIteration:
+                    raise reader.ended() from None
+                except httpx.RequestError as exc:
+                    raise reader.broken(exc) from exc
+                delta = reader.add(event)
+                if delta is not None:
+                    return delta
+        except StreamError as exc:
+            self._error = exc
+            await self.aclose()
+            raise
+        await self.aclose()
+        return None

@@ -1,0 +1,363 @@
+"""The part of the HTTP clients that does no I/O, shared by both twins.
+
+It builds ``httpx.Request`` objects (URL, auth, version and beta headers),
+turns responses into `APIResponse` values or typed errors, maps httpx's
+exceptions onto conversa's, folds a stream's events (decoded by httpx-sse), and
+logs. `Client` and `AsyncClient` only send, retry and read.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json as jsonlib
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import httpx
+from attrs import evolve, field, frozen
+from httpx_sse import ServerSentEvent, SSEError
+
+from .._exceptions import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    InvalidInputError,
+    StreamError,
+    status_error,
+)
+from .config import ClientConfig
+from .retry import RetryPolicy, parse_retry_after
+from .sse import Delta, StreamFold
+
+__all__ = [
+    "USER_AGENT",
+    "APIResponse",
+    "StreamReader",
+    "build_request",
+    "check_http_args",
+    "error_from_response",
+    "error_from_transport",
+    "kept_headers",
+    "log_request",
+    "log_response",
+    "make_config",
+    "masked",
+    "result_from_response",
+    "stream_body",
+]
+
+logger = logging.getLogger("conversa")
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("conversa")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - a source tree
+        return "0+unknown"
+
+
+USER_AGENT = f"conversa/{_version()}"
+_SECRET_HEADERS = frozenset({"x-api-key", "authorization", "proxy-authorization"})
+_KEPT_HEADERS = frozenset(
+    {"request-id", "retry-after", "retry-after-ms", "x-should-retry"}
+)
+
+
+@frozen
+class APIResponse:
+    """A successful answer from the API.
+
+    Attributes:
+        body: the decoded JSON body, key order kept (for a stream: the folded
+            message, the same body a non-streamed call returns).
+        request_id: the ``request-id`` header, for support requests and logs.
+        status_code: the HTTP status.
+        headers: the headers worth keeping: ``request-id``, ``retry-after*``,
+            and every ``anthropic-*`` (rate limits, organization, workspace).
+        attempts: how many attempts the call took (1 when not retried).
+        lines: for a JSON Lines answer (batch results): its records, in order;
+            *body* is then empty.
+    """
+
+    body: dict[str, Any] = field(hash=False)
+    request_id: str | None
+    status_code: int
+    headers: Mapping[str, str] = field(hash=False)
+    attempts: int = 1
+    lines: tuple[dict[str, Any], ...] = field(default=(), hash=False)
+
+
+def make_config(
+    *,
+    api_key: str | None,
+    auth_token: str | None,
+    base_url: str | None,
+    api_version: str | None,
+    betas: Iterable[str],
+    timeout: float | httpx.Timeout | None,
+    retry: RetryPolicy | None,
+    max_retries: int | None,
+    default_headers: Mapping[str, str] | None,
+) -> ClientConfig:
+    """Build a client's config from its constructor's arguments and the environment."""
+    policy = retry if retry is not None else RetryPolicy()
+    if max_retries is not None:
+        policy = evolve(policy, max_retries=max_retries)
+    return ClientConfig.from_env(
+        api_key=api_key,
+        auth_token=auth_token,
+        base_url=base_url,
+        api_version=api_version,
+        betas=betas,
+        timeout=timeout,
+        retry=policy,
+        default_headers=default_headers,
+    )
+
+
+def check_http_args(transport: object | None, http_client: object | None) -> None:
+    """Refuse both a transport and a client: the client already has a transport."""
+    if transport is not None and http_client is not None:
+        msg = "pass transport= or http_client=, not both (give the transport to your client)"
+        raise InvalidInputError(msg)
+
+
+def build_request(
+    config: ClientConfig,
+    method: str,
+    path: str,
+    *,
+    json: Mapping[str, Any] | None = None,
+    params: Mapping[str, str | int] | None = None,
+    betas: Sequence[str] = (),
+    headers: Mapping[str, str] | None = None,
+) -> httpx.Request:
+    """Build the request for *method* *path*, headers and timeout included.
+
+    Headers, later ones winning: conversa's (auth, ``anthropic-version``,
+    ``anthropic-beta`` from the config's betas then *betas*, deduplicated in
+    order, ``user-agent``), then the config's ``default_headers``, then
+    *headers*.
+    """
+    sent: dict[str, str] = {
+        "accept": "application/json",
+        "anthropic-version": config.api_version,
+        "user-agent": USER_AGENT,
+    }
+    if json is not None:
+        sent["content-type"] = "application/json"
+    if config.api_key is not None:
+        sent["x-api-key"] = config.api_key
+    if config.auth_token is not None:
+        sent["authorization"] = f"Bearer {config.auth_token}"
+    all_betas = dict.fromkeys(b.strip() for b in (*config.betas, *betas) if b.strip())
+    if all_betas:
+        sent["anthropic-beta"] = ",".join(all_betas)
+    sent.update(config.default_headers)
+    sent.update(headers or {})
+    return httpx.Request(
+        method,
+        config.base_url + path,
+        headers=sent,
+        json=json,
+        params=params,
+        extensions={"timeout": config.timeout.as_dict()},
+    )
+
+
+def stream_body(body: Mapping[str, Any]) -> dict[str, Any]:
+    """Return a copy of *body* with ``"stream": true`` (the caller's is untouched)."""
+    sent = dict(body)
+    sent["stream"] = True
+    return sent
+
+
+def kept_headers(headers: httpx.Headers) -> dict[str, str]:
+    """Return the response headers worth keeping (see `APIResponse.headers`)."""
+    return {
+        k: v
+        for k, v in headers.items()
+        if k in _KEPT_HEADERS or k.startswith("anthropic-")
+    }
+
+
+def result_from_response(
+    response: httpx.Response, *, attempts: int, jsonl: bool = False
+) -> APIResponse:
+    """Turn a successful, read response into an `APIResponse`.
+
+    With *jsonl* the body is JSON Lines (batch results): one object a line.
+
+    Raises:
+        APIError: the body is not a JSON object (or a line is not one).
+    """
+    request_id = response.headers.get("request-id")
+    if jsonl:
+        lines = _json_lines(response.text, request_id)
+        headers = kept_headers(response.headers)
+        return APIResponse(
+            {}, request_id, response.status_code, headers, attempts, lines
+        )
+    try:
+        body = jsonlib.loads(response.content)
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        msg = f"the API answered HTTP {response.status_code} with a body that is not a JSON object"
+        raise APIError(msg, request_id=request_id)
+    return APIResponse(
+        body, request_id, response.status_code, kept_headers(response.headers), attempts
+    )
+
+
+def _json_lines(text: str, request_id: str | None) -> tuple[dict[str, Any], ...]:
+    lines = []
+    # JSON Lines end at "\n" only (a "\r" before it is JSON whitespace):
+    # str.splitlines would also cut at U+2028, U+0085..., which a JSON string
+    # may hold raw.
+    for line in text.split("\n"):
+        if not line.strip():
+            continue
+        try:
+            item = jsonlib.loads(line)
+        except ValueError:
+            item = None
+        if not isinstance(item, dict):
+            msg = "the API answered with a JSON Lines body holding a line that is not a JSON object"
+            raise APIError(msg, request_id=request_id)
+        lines.append(item)
+    return tuple(lines)
+
+
+def error_from_response(response: httpx.Response) -> APIStatusError:
+    """Turn an error response (already read) into the matching `APIStatusError`."""
+    try:
+        body: Mapping[str, Any] | str = jsonlib.loads(response.content)
+    except ValueError:
+        body = response.text
+    error_type = error_message = request_id = None
+    if isinstance(body, Mapping):
+        error = body.get("error")
+        if isinstance(error, Mapping):
+            error_type, error_message = error.get("type"), error.get("message")
+        request_id = body.get("request_id")
+    else:
+        body = str(body)
+    should_retry = {"true": True, "false": False}.get(
+        response.headers.get("x-should-retry", "").strip().lower()
+    )
+    return status_error(
+        status_code=response.status_code,
+        error_type=error_type,
+        error_message=error_message,
+        request_id=request_id or response.headers.get("request-id"),
+        retry_after=parse_retry_after(response.headers),
+        body=body,
+        should_retry=should_retry,
+    )
+
+
+def error_from_transport(exc: httpx.RequestError) -> APIConnectionError:
+    """Map an httpx error raised before a response onto conversa's (raise it ``from exc``)."""
+    if isinstance(exc, httpx.TimeoutException):
+        return APITimeoutError(f"the request timed out ({type(exc).__name__})")
+    return APIConnectionError(f"could not reach the API ({type(exc).__name__}: {exc})")
+
+
+def masked(headers: httpx.Headers) -> dict[str, str]:
+    """Return *headers* with every credential replaced, for logging."""
+    return {
+        k: ("<redacted>" if k in _SECRET_HEADERS else v) for k, v in headers.items()
+    }
+
+
+def log_request(request: httpx.Request) -> None:
+    """Log a request about to be sent, its credentials masked (DEBUG)."""
+    if logger.isEnabledFor(logging.DEBUG):
+        logger.debug(
+            "sending %s %s headers=%s",
+            request.method,
+            request.url,
+            masked(request.headers),
+        )
+
+
+def log_response(request: httpx.Request, response: httpx.Response) -> None:
+    """Log the status, request id and rate-limit headers of a response (DEBUG)."""
+    if logger.isEnabledFor(logging.DEBUG):
+        limits = {
+            k: v
+            for k, v in response.headers.items()
+            if k.startswith("anthropic-ratelimit-")
+        }
+        logger.debug(
+            "%s %s: HTTP %d, request id %s, rate limits %s",
+            request.method,
+            request.url.path,
+            response.status_code,
+            response.headers.get("request-id"),
+            limits,
+        )
+
+
+class StreamReader:
+    """One streamed response, its events folded.
+
+    Pure: the shells hand it the events httpx-sse decodes (``EventSource``)
+    and ask it for the errors to raise.
+    """
+
+    def __init__(self, response: httpx.Response) -> None:
+        """Start reading *response* (status and headers only are used here)."""
+        self.status_code = response.status_code
+        self.headers = kept_headers(response.headers)
+        self.request_id = response.headers.get("request-id")
+        self.content_type = response.headers.get("content-type")
+        self.fold = StreamFold(request_id=self.request_id)
+
+    def add(self, event: ServerSentEvent) -> Delta | None:
+        """Take one event; return what the caller may show, if anything."""
+        return self.fold.add(event)
+
+    def broken(self, exc: httpx.RequestError) -> StreamError:
+        """Return the error for a connection that broke while reading.
+
+        httpx-sse raises `SSEError` (an ``httpx.TransportError``) for a body
+        that is not ``text/event-stream``: that one says so.
+        """
+        if isinstance(exc, SSEError):
+            return StreamError(
+                f"the API answered HTTP {self.status_code} with content-type "
+                f"{self.content_type!r}, not an event stream",
+                request_id=self.request_id,
+                partial=self.fold.has_content,
+            )
+        return StreamError(
+            f"the stream broke after HTTP {self.status_code} ({type(exc).__name__}: {exc})",
+            request_id=self.request_id,
+            partial=self.fold.has_content,
+        )
+
+    def ended(self) -> StreamError:
+        """Return the error for a stream that ended without ``message_stop``."""
+        return StreamError(
+            "the stream ended before message_stop",
+            request_id=self.request_id,
+            partial=self.fold.has_content,
+        )
+
+    def closed(self) -> StreamError:
+        """Return the error for reading on after the stream was closed."""
+        return StreamError(
+            "the stream was closed before message_stop",
+            request_id=self.request_id,
+            partial=self.fold.has_content,
+        )
+
+    def result(self, *, attempts: int) -> APIResponse:
+        """Return the folded message as an `APIResponse`."""
+        return APIResponse(
+            self.fold.message, self.request_id, self.status_code, self.headers, attempts
+        )

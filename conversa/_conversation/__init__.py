@@ -1,0 +1,1 @@
+"""The shells: `Conversation`, `AsyncConversation`, their streams, and batches."""

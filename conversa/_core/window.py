@@ -1,0 +1,385 @@
+"""The context budget and the window: which turns a request replays (pure).
+
+**Budget.** `budget_for` is the model's context window (from the capability
+table; a conversation may override it) minus `max_tokens` (thinking is part of the
+output) minus a margin, or a fixed number. The default margin is
+`max(1,024, 2% of the window)`: exact counts are not perfectly additive (message
+framing costs a few tokens per message, and a window of a thousand messages on a
+1M model adds up), older models count an assistant turn's thinking only while it
+is the newest, and the hidden tool-use prompt is only estimated until the first
+call; 2% covers that on the largest windows and 1,024 on the smallest. A fixed
+budget is for cost control; it is never allowed above window minus `max_tokens`.
+
+**Window.** `plan_window` keeps the system prompt, tools and pinned turns (the
+first exchange by default, and any turn flagged `pinned`), then the newest whole
+exchanges that fit (`conversa._core.summaries` defines an exchange). So a window never
+splits a tool_use from its tool_result, always opens on a real user turn, and never
+trims inside the newest exchange (the last assistant turn's thinking stays). The
+newest summary that ends before the window goes between the pinned turns and the
+window; retracted turns are not replayed.
+
+**Hysteresis.** The start is stored on the conversation (`window_start`), so every
+worker replays the same prefix. While everything from the current start fits, it
+does not move, and the replayed prefix stays byte-identical call after call: the
+prompt cache keeps hitting. On overflow it moves forward in one step, to the
+earliest exchange from which the request is at most `low_watermark` of the budget
+(or to the newest exchange if nothing smaller fits). The default watermark is 0.8:
+between moves the window grows from 80% to 100% of the budget; a move rewrites the
+cached messages once (at 1.25x the input price) and comes once per fifth of a
+budget of new conversation, so most input is still read from cache. Measured with
+benchmarks/context.py (300 turns, history 5x the budget, counts by the fake API's
+own tokenizer): 0.75 gives 83% mean fill and 88% of input read from cache; 0.8
+gives 86% fill and 85% cache reads (at 12% more cost); 0.85 gives 87.5% and 83%.
+0.8 is the lowest that keeps the window at least 85% full on average. A lower
+watermark moves less often and costs less; a higher one keeps more context. The start only moves forward: to widen the window again (after switching
+to a larger model), set `window_start` back to 0.
+
+**Other limits.** Images count against the model's `max_images` (those inside
+tool results too); a request with more than 20 images may not hold one over 2000
+px a side (sizes read from base64 PNG/GIF/JPEG headers; others are assumed
+small), and the request body must stay under 32 MB (turn content measured as
+compact UTF-8 JSON, as httpx 0.28 sends it, plus *fixed_bytes* and a 256 KiB
+headroom). These move the start like the token budget does. PDF pages are not
+counted.
+
+**Errors.** When even the newest exchange with the pinned turns and system and
+tools exceeds the budget, `ContextBudgetError` names the sizes; when it breaks one
+of the other limits, `InvalidInputError` says which. Either way, before anything
+is sent. Trimming is a view: the stored history never changes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from attrs import asdict, field, fields, frozen
+
+from .._exceptions import ContextBudgetError, InvalidInputError
+from .._values.capabilities import ModelCapabilities
+from .._values.turns import RequestParams, Turn
+from .calibrate import MANY_IMAGES_SIDE, TurnSize, turn_size
+from .normalize import replayed
+from .summaries import exchange_starts, pair_closed, pick_summary
+
+__all__ = [
+    "DEFAULT_LOW_WATERMARK",
+    "MAX_REQUEST_BYTES",
+    "BudgetConfig",
+    "WindowPlan",
+    "budget_for",
+    "default_margin",
+    "plan_window",
+]
+
+DEFAULT_MARGIN_FLOOR = 1024
+DEFAULT_MARGIN_SHARE = 0.02
+DEFAULT_LOW_WATERMARK = 0.8
+#: The Messages API's request body limit (MESSAGES_API.md §3.5).
+MAX_REQUEST_BYTES = 32 * 1024 * 1024
+#: Room left under the body limit for the JSON around the turns.
+REQUEST_BYTES_HEADROOM = 256 * 1024
+#: Over this many images in a request, every image must be at most 2000 px a side.
+MANY_IMAGES = 20
+
+
+def default_margin(context_window: int) -> int:
+    """Return the default margin for a window: max(1,024, 2% of it)."""
+    return max(DEFAULT_MARGIN_FLOOR, math.ceil(context_window * DEFAULT_MARGIN_SHARE))
+
+
+def budget_for(
+    caps: ModelCapabilities,
+    params: RequestParams,
+    *,
+    margin: int | None = None,
+    fixed: int | None = None,
+) -> int:
+    """Return the input token budget of a request (never below 0).
+
+    Args:
+        caps: the model's capabilities, the conversation's overrides applied.
+        params: the request parameters (their `max_tokens`).
+        margin: tokens kept free; None for `default_margin`.
+        fixed: a budget chosen by the caller, capped at window minus max_tokens.
+    """
+    room = caps.context_window - params.max_tokens
+    if fixed is not None:
+        return max(0, min(fixed, room))
+    spare = default_margin(caps.context_window) if margin is None else margin
+    return max(0, room - spare)
+
+
+def _opt_int(minimum: int) -> Any:
+    def check(_: Any, attribute: Any, value: Any) -> None:
+        ok = isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+        if value is not None and not ok:
+            msg = f"{attribute.name} must be None or an integer >= {minimum}, not {value!r}"
+            raise InvalidInputError(msg)
+
+    return check
+
+
+def _fraction(_: Any, attribute: Any, value: float) -> None:
+    if not 0 < value <= 1:
+        msg = f"{attribute.name} must be in (0, 1], not {value!r}"
+        raise InvalidInputError(msg)
+
+
+@frozen(kw_only=True)
+class BudgetConfig:
+    """How a conversation sizes its window.
+
+    Attributes:
+        fixed: a fixed input budget in tokens, instead of window minus max_tokens
+            minus margin.
+        margin: tokens kept free under the window; None for `default_margin`.
+        low_watermark: the share of the budget a window is cut down to when it
+            overflows (see the module docstring).
+        pin_first_exchange: whether the first exchange is always replayed.
+    """
+
+    fixed: int | None = field(default=None, validator=_opt_int(1))
+    margin: int | None = field(default=None, validator=_opt_int(0))
+    low_watermark: float = field(default=DEFAULT_LOW_WATERMARK, validator=_fraction)
+    pin_first_exchange: bool = True
+
+    def budget(self, caps: ModelCapabilities, params: RequestParams) -> int:
+        """Return `budget_for` with this configuration."""
+        return budget_for(caps, params, margin=self.margin, fixed=self.fixed)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """Return the storage form."""
+        return asdict(self)
+
+    @classmethod
+    def from_json_dict(cls, data: Mapping[str, Any]) -> BudgetConfig:
+        """Rebuild a configuration from its storage form; missing keys take defaults."""
+        return cls(**{a.name: data[a.name] for a in fields(cls) if a.name in data})
+
+
+@frozen
+class WindowPlan:
+    """The turns a request replays, and where the window starts.
+
+    Attributes:
+        start: the seq the window starts at; store it as `window_start` when
+            `moved`.
+        turns: what to replay, in order: pinned turns before the window, the
+            summary, then the window (retractions and retracted turns left out).
+        moved: whether `start` differs from the current start.
+        total_tokens: system and tools plus every turn in `turns`.
+        dropped: the (first, last) seq of the turns this plan newly leaves out,
+            for a summarizer; None when nothing was dropped.
+        summary: the summary turn replayed, if any.
+        stable_turns: how many leading `turns` are pinned and so stay the same
+            when the window moves (the cache keeps a breakpoint after them).
+    """
+
+    start: int
+    turns: tuple[Turn, ...]
+    moved: bool
+    total_tokens: int
+    dropped: tuple[int, int] | None = None
+    summary: Turn | None = None
+    stable_turns: int = 0
+
+
+def _seqs(turns: Sequence[Turn], current_start: int) -> list[int]:
+    """Each turn's seq; turns held in memory get the seqs the store will give them."""
+    out = [max(current_start, 1) - 1]
+    for turn in turns:
+        out.append(turn.seq if turn.seq is not None else out[-1] + 1)
+    return out[1:]
+
+
+@frozen
+class _Candidate:
+    """A possible window: it starts at walk index *index*."""
+
+    index: int
+    pinned: tuple[Turn, ...]
+    summary: Turn | None
+    size: TurnSize
+
+
+class _Planner:
+    """One request's turns, sized once, and the limits they must keep."""
+
+    def __init__(
+        self,
+        turns: Sequence[Turn],
+        pinned: Sequence[Turn],
+        *,
+        current_start: int,
+        fixed_tokens: int,
+        fixed_bytes: int,
+        max_images: int,
+        max_bytes: int,
+        tokenizer: str | None,
+    ) -> None:
+        self.fixed, self.tokenizer = fixed_tokens, tokenizer
+        self.max_images, self.max_bytes = max_images, max_bytes
+        self.room = max_bytes - fixed_bytes - REQUEST_BYTES_HEADROOM
+        seqs, n = _seqs(turns, current_start), len(pinned)
+        visible = replayed([*pinned, *turns])
+        pins: dict[int, Turn] = {}
+        for p, t in visible:
+            if p < n and t.kind == "message":
+                if t.seq is None:
+                    msg = "pinned turns must be stored turns (with a seq)"
+                    raise InvalidInputError(msg)
+                pins[t.seq] = t
+        closed = pair_closed([pins[s] for s in sorted(pins)])
+        self.pins = [(t.seq or 0, t, turn_size(t, self.tokenizer)) for t in closed]
+        self.pin_seqs = {seq for seq, _, _ in self.pins}
+        later = [(p, t) for p, t in visible if p >= n]
+        self.walk = [(seqs[p - n], t) for p, t in later if t.kind != "summary"]
+        self.summaries = [t for _, t in later if t.kind == "summary"]
+        if not self.walk:
+            msg = "there is nothing to send: every turn is retracted or empty"
+            raise InvalidInputError(msg)
+        self.suffix = [TurnSize(tokens=self.fixed)] * (len(self.walk) + 1)
+        for i in range(len(self.walk) - 1, -1, -1):
+            # Pinned turns inside the window count as part of it, once.
+            self.suffix[i] = self.suffix[i + 1] + turn_size(
+                self.walk[i][1], self.tokenizer
+            )
+        self.bounds = exchange_starts([t for _, t in self.walk])
+
+    def candidate(self, index: int, *, with_summary: bool = True) -> _Candidate:
+        """The window from walk index *index*, with pinned turns, summary, system and tools."""
+        first = self.walk[index][0]
+        before = [(t, size) for seq, t, size in self.pins if seq < first]
+        summary = pick_summary(self.summaries, first) if with_summary else None
+        size = sum((size for _, size in before), self.suffix[index])
+        if summary is not None:
+            size += turn_size(summary, self.tokenizer)
+        return _Candidate(index, tuple(t for t, _ in before), summary, size)
+
+    def problem(self, c: _Candidate, limit: float) -> str | None:
+        """Why *c* does not fit under *limit* tokens and the other limits, or None."""
+        size = c.size
+        if size.tokens > limit:
+            return "tokens"
+        if size.images > self.max_images:
+            return f"{size.images} images, more than the {self.max_images} the model takes in one request"
+        if size.images > MANY_IMAGES and size.large:
+            return (
+                f"{size.images} images, {size.large} of them over {MANY_IMAGES_SIDE} px "
+                f"a side: a request with more than {MANY_IMAGES} images may not hold "
+                f"any image over {MANY_IMAGES_SIDE} px"
+            )
+        if size.bytes > self.room:
+            return (
+                f"{size.bytes} bytes of JSON, more than the {self.room} left of the "
+                f"{self.max_bytes}-byte request limit after system, tools and headroom"
+            )
+        return None
+
+    def refusal(self, c: _Candidate, why: str, budget: int) -> Exception:
+        """The error for a newest exchange that does not fit."""
+        if why != "tokens":
+            msg = f"the newest exchange, with the pinned turns, has {why}"
+            return InvalidInputError(msg)
+        first, last = self.walk[c.index][0], self.walk[-1][0]
+        pinned = sum(size.tokens for seq, _, size in self.pins if seq < first)
+        exchange = self.suffix[c.index].tokens - self.fixed
+        detail = (
+            f"system and tools {self.fixed}, pinned turns {pinned}, newest exchange "
+            f"{exchange} (seq {first} to {last})"
+        )
+        return ContextBudgetError(needed=c.size.tokens, budget=budget, detail=detail)
+
+    def result(self, c: _Candidate, current_start: int) -> WindowPlan:
+        """The plan for the chosen candidate."""
+        window = [t for _, t in self.walk[c.index :]]
+        out = (*c.pinned, *((c.summary,) if c.summary else ()), *window)
+        stable = next(
+            (
+                i
+                for i, t in enumerate(out)
+                if t.seq not in self.pin_seqs or t.kind != "message"
+            ),
+            len(out),
+        )
+        dropped = [s for s, _ in self.walk[: c.index] if s not in self.pin_seqs]
+        start = self.walk[c.index][0] if c.index else current_start
+        return WindowPlan(
+            start,
+            out,
+            start != current_start,
+            c.size.tokens,
+            (dropped[0], dropped[-1]) if dropped else None,
+            c.summary,
+            stable,
+        )
+
+
+def plan_window(
+    turns: Sequence[Turn],
+    *,
+    pinned: Sequence[Turn] = (),
+    fixed_tokens: int = 0,
+    budget: int,
+    current_start: int = 0,
+    config: BudgetConfig | None = None,
+    max_images: int,
+    max_request_bytes: int = MAX_REQUEST_BYTES,
+    fixed_bytes: int = 0,
+    tokenizer: str | None = None,
+) -> WindowPlan:
+    """Plan which turns a request replays (see the module docstring for the rules).
+
+    Args:
+        turns: the stored turns from *current_start* on, oldest first, then the
+            new turns held in memory (seq None; they get the seqs the store will
+            give them).
+        pinned: stored turns replayed before the window whatever it holds (the
+            `first_exchange`, turns flagged pinned); those inside the window are
+            not repeated. A pinned turn whose tool call or result is not pinned
+            with it is left out, so the prefix stays valid.
+        fixed_tokens: system prompt plus tools.
+        budget: the input token budget (`budget_for`).
+        current_start: the conversation's `window_start`.
+        config: where the low watermark comes from.
+        max_images: the model's image limit (`ModelCapabilities.max_images`).
+        max_request_bytes: the API's body limit.
+        fixed_bytes: the JSON size of system, tools and the other parameters.
+        tokenizer: read exact counts for this tokenizer (`token_count`); None to
+            take `Turn.tokens` as it is.
+
+    Raises:
+        ContextBudgetError: the newest exchange, with the pinned turns, system
+            and tools, exceeds the budget.
+        InvalidInputError: it breaks the image or request-size limits.
+        UnrepairableHistoryError: a retraction's flags are malformed.
+    """
+    watermark = (config or BudgetConfig()).low_watermark
+    plan = _Planner(
+        turns,
+        pinned,
+        fixed_tokens=fixed_tokens,
+        tokenizer=tokenizer,
+        max_images=max_images,
+        max_bytes=max_request_bytes,
+        fixed_bytes=fixed_bytes,
+        current_start=current_start,
+    )
+    chosen = plan.candidate(0)
+    if plan.problem(chosen, budget) is None:
+        return plan.result(chosen, current_start)
+    later = (plan.candidate(i) for i in plan.bounds[1:])
+    found = next(
+        (c for c in later if plan.problem(c, watermark * budget) is None), None
+    )
+    if found is None:
+        found = plan.candidate(plan.bounds[-1])
+        if plan.problem(found, budget) is not None:
+            # The summary is optional context: without it the newest may fit.
+            found = plan.candidate(plan.bounds[-1], with_summary=False)
+        why = plan.problem(found, budget)
+        if why is not None:
+            raise plan.refusal(found, why, budget)
+    return plan.result(found, current_start)

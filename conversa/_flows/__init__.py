@@ -1,0 +1,1 @@
+"""Flows: every multi-step procedure written once as a generator of effects."""

@@ -1,0 +1,514 @@
+"""Generator flows: every multi-step procedure, written once, driven by both twins.
+
+A flow yields *effects* (read the record, read turns, append, call the API) and gets
+their results sent back in; an effect that failed is thrown back in, so a flow can
+map or handle the error. `Conversation` and `AsyncConversation` each drive flows with
+a ~25-line loop; everything that decides anything lives here or in the pure modules
+(`_core.plan`, `_core.normalize`, `_core.window`, `_core.request`), so the twins cannot drift apart.
+
+A send, end to end (the shell holds the conversation's lock around it)::
+
+    record ─► [turn_id already stored? answered → return the stored reply]
+           ─► window (from record.window_start) + pinned turns
+           ─► plan: window, normalize, validate, body, cache breakpoints
+           ─► [the window dropped a span and there is a summarizer → store a
+               summary and plan again]
+           ─► store the new window start ─► append the user turn
+           ─► call the API ─► fold the reply ─► append it
+           ─► learn exact token counts from the call's usage ─► return the reply
+
+Anything refused while planning raises before the first write; a failed call leaves
+the user turn stored once and no reply, so the next send replays it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Mapping, Sequence
+from typing import Any, TypeAlias, TypeVar
+
+from attrs import evolve, field, frozen
+
+from .._core.calibrate import TOKENS_FLAG, Learned, learn, with_fixed_exact
+from .._core.estimate import BLOCK_OVERHEAD, MESSAGE_OVERHEAD
+from .._core.normalize import replayed
+from .._core.plan import (
+    FIXED_FLAG,
+    ModelSummarizer,
+    Plan,
+    SendSpec,
+    budget_config,
+    estimated,
+    pinned_ranges,
+    plan_send,
+    summary_body,
+)
+from .._core.request import fold_partial, fold_reply, map_api_error
+from .._core.summaries import (
+    SummaryRequest,
+    first_exchange,
+    summary_request,
+    summary_turn,
+)
+from .._exceptions import (
+    BadRequestError,
+    InvalidInputError,
+    StreamError,
+    TurnIdConflictError,
+)
+from .._stores.protocol import TurnUpdate
+from .._values.blocks import ToolUseBlock
+from .._values.turns import ConversationRecord, Turn
+
+__all__ = [
+    "Append",
+    "Call",
+    "CountTokens",
+    "Effect",
+    "Flow",
+    "GetRecord",
+    "GetTurns",
+    "Interrupted",
+    "ReadTurns",
+    "RunTools",
+    "Summarize",
+    "UpdateRecord",
+    "UpdateTurns",
+    "check_plan_flow",
+    "request_flow",
+    "send_flow",
+    "tail_flow",
+]
+
+T = TypeVar("T")
+
+#: How far past an already-stored turn id a send looks for the reply that answered it.
+_ANSWER_LOOKAHEAD = 64
+#: How many turns a first read takes when looking for the first exchange.
+_FIRST_EXCHANGE_READ = 8
+
+
+@frozen
+class GetRecord:
+    """Read the conversation record."""
+
+    conversation_id: str
+
+
+@frozen
+class ReadTurns:
+    """Read turns with `start <= seq < stop`."""
+
+    conversation_id: str
+    start: int = 1
+    stop: int | None = None
+
+
+@frozen
+class GetTurns:
+    """Read the stored turns among *turn_ids*."""
+
+    conversation_id: str
+    turn_ids: tuple[str, ...]
+
+
+@frozen
+class Append:
+    """Append turns, only if the conversation's last seq is *expected_last_seq*.
+
+    *updates* change stored turns' bookkeeping in the same transaction.
+    """
+
+    conversation_id: str
+    turns: tuple[Turn, ...]
+    expected_last_seq: int | None = None
+    updates: tuple[TurnUpdate, ...] = ()
+
+
+@frozen
+class UpdateRecord:
+    """Change record fields."""
+
+    conversation_id: str
+    changes: Mapping[str, Any] = field(hash=False)
+
+
+@frozen
+class UpdateTurns:
+    """Change stored turns' bookkeeping (token counts, flags)."""
+
+    conversation_id: str
+    updates: tuple[TurnUpdate, ...]
+
+
+@frozen
+class Call:
+    """POST /v1/messages with *body*; the result is the client's response."""
+
+    body: Mapping[str, Any] = field(hash=False)
+    betas: tuple[str, ...] = ()
+    stream: bool = False
+
+
+@frozen
+class CountTokens:
+    """POST /v1/messages/count_tokens with *body*; the result is the count."""
+
+    body: Mapping[str, Any] = field(hash=False)
+    betas: tuple[str, ...] = ()
+
+
+@frozen
+class RunTools:
+    """Run the model's tool calls with *tools*; the result is their tool_result blocks."""
+
+    uses: tuple[ToolUseBlock, ...]
+    tools: Any = field(eq=False, hash=False)
+
+
+@frozen
+class Interrupted:
+    """Sent into a flow in place of a Call's result when a stream was cut short.
+
+    Attributes:
+        snapshot: the message as folded so far (None before message_start).
+        error: the stream's error, or None when the caller stopped reading (or
+            was cancelled): then the flow stores the partial turn and returns.
+    """
+
+    snapshot: Mapping[str, Any] | None = field(hash=False)
+    error: Exception | None = None
+
+
+@frozen
+class Summarize:
+    """Ask the shell's summarizer for a summary of *request*; the result is text."""
+
+    request: SummaryRequest
+
+
+Effect: TypeAlias = (
+    GetRecord
+    | ReadTurns
+    | GetTurns
+    | Append
+    | UpdateRecord
+    | UpdateTurns
+    | Call
+    | CountTokens
+    | RunTools
+    | Summarize
+)
+Flow: TypeAlias = Generator[Effect, Any, T]
+
+
+#: How many of the newest turns a tail read takes first (it widens when needed).
+_TAIL_READ = 8
+
+
+def tail_flow(record: ConversationRecord) -> Flow[tuple[Turn, ...]]:
+    """Read the stored tail: from the start of the last reply to the newest turn.
+
+    The last assistant run (one message to the API) and the user turns after it
+    are all that an append is checked against (tool calls still open, their
+    results, the trailing role), so this reads the newest few turns, widening
+    until the tail is whole or the window start is reached: O(tail), not
+    O(history). A retraction only hides earlier turns, so the turns it returns
+    replay exactly as they would in the whole history.
+    """
+    floor = max(record.window_start, 1)
+    size = _TAIL_READ
+    while True:
+        first = max(record.last_seq - size + 1, floor)
+        turns: tuple[Turn, ...] = yield ReadTurns(record.id, first)
+        cut = _last_reply_start(turns)
+        if cut is not None:
+            return turns[cut:]
+        if first <= floor:
+            return turns
+        size *= 4
+
+
+def _last_reply_start(turns: Sequence[Turn]) -> int | None:
+    """Where the last visible run of assistant turns starts, if *turns* show it whole.
+
+    None when there is no assistant turn, or when the run reaches back to the
+    first visible turn (it may begin before what was read).
+    """
+    visible = [(p, t) for p, t in replayed(turns) if t.kind in ("message", "summary")]
+    replies = [i for i, (_, t) in enumerate(visible) if _is_reply(t)]
+    if not replies:
+        return None
+    index = replies[-1]
+    while index > 0 and _is_reply(visible[index - 1][1]):
+        index -= 1
+    return None if index == 0 else visible[index][0]
+
+
+def _is_reply(turn: Turn) -> bool:
+    # A summary replays as user text.
+    return turn.role == "assistant" and turn.kind == "message"
+
+
+def _answered(
+    record: ConversationRecord, spec: SendSpec
+) -> Flow[tuple[Turn | None, bool]]:
+    """Look up a caller-given turn id: (the reply that answered it, whether it is stored)."""
+    if spec.turn_id is None:
+        return None, False
+    found = yield GetTurns(record.id, (spec.turn_id,))
+    if not found:
+        return None, False
+    stored: Turn = found[0]
+    if spec.content is not None and (
+        stored.role != "user"
+        or stored.content_json() != Turn("user", spec.content).content_json()
+    ):
+        raise TurnIdConflictError(conversation_id=record.id, turn_id=spec.turn_id)
+    seq = stored.seq or 0
+    after = yield ReadTurns(record.id, seq + 1, seq + 1 + _ANSWER_LOOKAHEAD)
+    visible = [
+        t for _, t in replayed(after)
+    ]  # a regenerated reply replaces a retracted one
+    reply = next((t for t in visible if t.role == "assistant"), None)
+    return reply, True
+
+
+def _pinned(
+    record: ConversationRecord, window: Sequence[Turn]
+) -> Flow[tuple[Turn, ...]]:
+    """The pinned turns: the first exchange (by default) and exchanges pinned with `pin`.
+
+    While the window still starts at seq 1 the first exchange is in *window*; after
+    a move it is read from the store, a few turns at a time until it is complete.
+    """
+    start = max(record.window_start, 1)
+    pins: list[Turn] = []
+    if budget_config(record).pin_first_exchange:
+        if start == 1:
+            pins.extend(first_exchange(window) or ())
+        else:
+            stop = min(start, 1 + _FIRST_EXCHANGE_READ)
+            while True:
+                head = yield ReadTurns(record.id, 1, stop)
+                found = first_exchange(head)
+                if found is not None or stop >= start:
+                    pins.extend(found or ())
+                    break
+                stop = min(start, 1 + 2 * (stop - 1))
+    for first, last in pinned_ranges(record):
+        if first < start:
+            pins.extend((yield ReadTurns(record.id, first, min(last + 1, start))))
+    unique = {
+        t.seq or 0: t for t in pins
+    }  # a pinned range may overlap the first exchange
+    return tuple(unique[seq] for seq in sorted(unique))
+
+
+def _prepare(
+    spec: SendSpec,
+) -> Flow[tuple[ConversationRecord, Plan | Turn, tuple[Turn, ...]]]:
+    """Read what a send needs and plan it; or find the reply that already answered it."""
+    record: ConversationRecord = yield GetRecord(spec.conversation_id)
+    reply, stored = yield from _answered(record, spec)
+    if reply is not None:
+        return record, reply, ()
+    if stored:  # A resubmission of a stored, unanswered turn: resend, don't re-store.
+        spec = evolve(spec, content=None)
+    window: tuple[Turn, ...] = yield ReadTurns(record.id, max(record.window_start, 1))
+    pinned = yield from _pinned(record, window)
+    return record, plan_send(record, window, spec, pinned=pinned), window
+
+
+def check_plan_flow(spec: SendSpec, staged: tuple[Turn, ...]) -> Flow[None]:
+    """Plan *spec* as if *staged* turns were stored first; write nothing.
+
+    A procedure that writes before it sends (edit and regenerate store a
+    retraction first) runs this before its first write, so anything the send would
+    refuse is refused while the store is still as it was.
+    """
+    record: ConversationRecord = yield GetRecord(spec.conversation_id)
+    window: tuple[Turn, ...] = yield ReadTurns(record.id, max(record.window_start, 1))
+    last = record.last_seq
+    staged = tuple(evolve(t, seq=last + i) for i, t in enumerate(staged, 1))
+    record = evolve(record, last_seq=last + len(staged))
+    window = (*window, *staged)
+    plan_send(record, window, spec, pinned=(yield from _pinned(record, window)))
+
+
+def _summarize(
+    record: ConversationRecord, plan: Plan, window: tuple[Turn, ...], spec: SendSpec
+) -> Flow[Turn | None]:
+    """Store a summary of the span the window just dropped, if there is a summarizer."""
+    request = summary_request(plan.window.dropped, window, previous=plan.window.summary)
+    if request is None or spec.summarizer is None:
+        return None
+    if isinstance(spec.summarizer, ModelSummarizer):
+        response = yield Call(summary_body(request, spec.summarizer, record))
+        text = "".join(
+            b.get("text", "")
+            for b in response.body.get("content", ())
+            if b.get("type") == "text"
+        )
+    else:
+        text = yield Summarize(request)
+    if not str(text).strip():
+        return None
+    turn = estimated(summary_turn(str(text), request.first_seq, request.last_seq))
+    stored: tuple[Turn, ...] = yield Append(record.id, (turn,), record.last_seq)
+    return stored[0]
+
+
+def _learned(plan: Plan, stored_new: tuple[Turn, ...], total: int) -> Learned:
+    """What a call's input total (= the size of what was sent) makes exact."""
+    by_id = {t.id: t for t in stored_new}
+    sent = tuple(by_id.get(t.id, t) for t in plan.window.turns)
+    return learn(sent, total, tokenizer=plan.tokenizer, fixed=plan.fixed)
+
+
+def _store_fixed(
+    record: ConversationRecord, plan: Plan, learned: Learned
+) -> Flow[None]:
+    """Keep the system+tools count the first call taught (once per content)."""
+    if learned.fixed is None or plan.fixed.exact is not None:
+        return
+    counts = with_fixed_exact(
+        record.flags.get(FIXED_FLAG),
+        tokenizer=plan.tokenizer,
+        key=plan.fixed_key,
+        tokens=learned.fixed,
+    )
+    latest: ConversationRecord = yield GetRecord(record.id)
+    yield UpdateRecord(record.id, {"flags": {**latest.flags, FIXED_FLAG: counts}})
+
+
+def _store_partial(
+    record: ConversationRecord, plan: Plan, cut: Interrupted
+) -> Flow[None]:
+    """Keep the text an interrupted stream delivered, marked "interrupted"."""
+    partial = fold_partial(cut.snapshot, reply_id=plan.reply_id, prefill=plan.prefill)
+    if partial is not None:
+        expected = record.last_seq + len(plan.new_turns)
+        yield Append(record.id, (estimated(partial),), expected)
+
+
+def _sized_reply(reply: Turn, tokenizer: str) -> Turn:
+    """The reply with its count taken from the API's own `output_tokens`.
+
+    A reply replayed as input costs what it cost as output, plus message framing,
+    so its count is known the moment it arrives (for the model's tokenizer). Each
+    later call then has one unknown part, the new user turn, which gets exactly
+    what the call's input total leaves: a window move misplaces at most a reply's
+    framing, where a proportional split of two unknowns misplaced a third of a turn.
+    Thinking counts in output_tokens, so the count errs high where older models
+    drop earlier thinking from the input.
+    """
+    usage = reply.usage
+    if usage is None or usage.output_tokens <= 0:
+        return estimated(reply)
+    tokens = usage.output_tokens + MESSAGE_OVERHEAD + BLOCK_OVERHEAD * len(reply.blocks)
+    return evolve(
+        reply,
+        tokens=tokens,
+        tokens_exact=True,
+        flags={TOKENS_FLAG: {tokenizer: tokens}},
+    )
+
+
+def send_flow(spec: SendSpec) -> Flow[Turn]:
+    """Send: store the user turn, call the API, store and return the reply."""
+    record, plan, window = yield from _prepare(spec)
+    if isinstance(plan, Turn):
+        return plan
+    summary = yield from _summarize(record, plan, window, spec)
+    if summary is not None:  # Plan again: the summary now stands for the dropped span.
+        record = evolve(record, last_seq=summary.seq or record.last_seq + 1)
+        window = (*window, summary)
+        plan = plan_send(
+            record, window, spec, pinned=(yield from _pinned(record, window))
+        )
+    if plan.window.moved:
+        yield UpdateRecord(record.id, {"window_start": plan.window.start})
+    stored_new: tuple[Turn, ...] = ()
+    if plan.new_turns:
+        stored_new = yield Append(record.id, plan.new_turns, record.last_seq)
+    try:
+        response = yield Call(plan.body, plan.betas, spec.stream)
+    except BadRequestError as exc:
+        stored_ids = {t.id: t for t in stored_new}
+
+        def locate(path: str) -> Turn | None:
+            turn = plan.turn_at(path)
+            return None if turn is None else stored_ids.get(turn.id, turn)
+
+        mapped = map_api_error(
+            exc, model=plan.model, prefilled=plan.prefill is not None, locate=locate
+        )
+        if mapped is exc:
+            raise
+        raise mapped from exc
+    if isinstance(response, Interrupted):
+        yield from _store_partial(record, plan, response)
+        if response.error is not None:
+            raise response.error
+        msg = "the stream was closed before the reply was complete"
+        raise StreamError(msg, partial=True)
+    reply = fold_reply(
+        response.body,
+        reply_id=plan.reply_id,
+        prefill=plan.prefill,
+        request_id=response.request_id,
+    )
+    expected = record.last_seq + len(plan.new_turns)
+    learned = (
+        _learned(plan, stored_new, reply.usage.total_input_tokens)
+        if reply.usage is not None
+        else Learned()
+    )
+    # One transaction stores the reply and the exact counts its usage taught.
+    sized = _sized_reply(reply, plan.tokenizer)
+    stored = yield Append(record.id, (sized,), expected, learned.updates)
+    yield from _store_fixed(record, plan, learned)
+    result: Turn = stored[0]
+    return result
+
+
+# count_tokens takes the create body less these (MESSAGES_API.md §7).
+_NOT_COUNTED = frozenset(
+    {"max_tokens", "stream", "metadata", "stop_sequences", "diagnostics"}
+)
+
+
+def count_flow(spec: SendSpec) -> Flow[int]:
+    """Count the exact input tokens of the request `send` would make; write no turn.
+
+    Called only when something in the window is not exact yet: otherwise the sum
+    is already known. What it learns makes the stored turns' counts exact, as a
+    real call's usage would.
+    """
+    record, plan, _ = yield from _prepare(spec)
+    if isinstance(plan, Turn):
+        msg = f"turn {spec.turn_id!r} is already answered: there is no request to count"
+        raise InvalidInputError(msg)
+    turns = plan.window.turns
+    if plan.fixed.exact is not None and all(t.tokens_exact for t in turns if t.seq):
+        new = [t for t in turns if not t.seq]
+        if not new:
+            return plan.window.total_tokens
+    body = {k: v for k, v in plan.body.items() if k not in _NOT_COUNTED}
+    total: int = yield CountTokens(body, plan.betas)
+    learned = _learned(plan, (), total)
+    if learned.updates:
+        yield UpdateTurns(record.id, learned.updates)
+    yield from _store_fixed(record, plan, learned)
+    return total
+
+
+def request_flow(spec: SendSpec) -> Flow[dict[str, Any]]:
+    """Return the exact body the same send would POST; write nothing."""
+    _, plan, _ = yield from _prepare(spec)
+    if isinstance(plan, Turn):
+        msg = (
+            f"turn {spec.turn_id!r} is already answered: send() would not call the API"
+        )
+        raise InvalidInputError(msg)
+    return plan.body

@@ -1,0 +1,1 @@
+"""The SQL stores: one SQLModel schema, migrations, statements, runners, leases."""

@@ -1,0 +1,263 @@
+"""The exclusive section of the SQL stores: a lease row, renewed while held.
+
+The same on SQLite and PostgreSQL, and across threads, processes and hosts:
+
+- acquire: one short write transaction upserts the conversation's row in
+  `conversa_locks` if it is free, expired, or already ours. A waiter retries with
+  backoff (5 ms doubling to 100 ms, jittered down by up to half) until its timeout,
+  then raises `ConversationBusyError`. No transaction and no pooled connection is
+  held while waiting or while the section runs (a send's API call takes up to
+  minutes), so SQLite's write lock and PostgreSQL's pool stay free.
+- hold: a per-store daemon thread renews every lease the store holds every
+  `lease_seconds / 3` (10 s for the default 30 s lease), for sync and async holders
+  alike; a thread keeps renewing even while an event loop is blocked.
+- release: delete the row if it is still ours (shielded from cancellation).
+- crash: a killed process stops renewing; its lease expires `lease_seconds` after
+  the last renewal and the next waiter takes it over. A holder that stalls longer
+  than the lease (a frozen process) loses it; the renewer logs an error, and the
+  seq and turn-id guarantees of appends still hold.
+
+Expiry times are epoch seconds by the database's clock, so hosts whose clocks
+disagree still agree on when a lease ran out. Waiters are not queued: under heavy
+contention a waiter may lose several rounds, bounded by its timeout. The section is
+not re-entrant: each `lock()` is a new holder, so taking it again inside itself
+waits for itself and ends in `ConversationBusyError`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+
+import anyio
+from sqlalchemy import Float, cast, delete, extract, func, or_, update
+from sqlalchemy.sql.elements import ColumnElement
+
+from ..._exceptions import ConversationBusyError, StoreError
+from .schema import LOCKS
+from .statements import Flow, dialect_insert, record_row
+
+__all__ = [
+    "LeaseRenewer",
+    "acquire_flow",
+    "ahold_lease",
+    "hold_lease",
+    "holder_id",
+    "release_flow",
+    "renew_flow",
+]
+
+logger = logging.getLogger("conversa")
+
+#: Waiting for a lease: the first and the longest pause between tries, in seconds.
+POLL_FIRST = 0.005
+POLL_MAX = 0.1
+
+
+def _db_now(dialect: str) -> ColumnElement[float]:
+    """The database clock as epoch seconds (leases use it, so hosts agree)."""
+    if dialect == "postgresql":
+        return cast(extract("epoch", func.clock_timestamp()), Float)
+    return (func.julianday("now") - 2440587.5) * 86400.0
+
+
+def acquire_flow(
+    conversation_id: str,
+    owner: str | None,
+    holder: str,
+    lease_seconds: float,
+    dialect: str,
+) -> Flow[bool]:
+    """Take the lease if it is free, expired, or already *holder*'s; tell whether we hold it."""
+    yield from record_row(conversation_id, owner)
+    now = _db_now(dialect)
+    stmt = dialect_insert(dialect)(LOCKS).values(
+        conversation_id=conversation_id, holder=holder, expires_at=now + lease_seconds
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["conversation_id"],
+        set_={"holder": stmt.excluded.holder, "expires_at": stmt.excluded.expires_at},
+        where=or_(LOCKS.c.expires_at < now, LOCKS.c.holder == holder),
+    )
+    return bool((yield stmt.execution_options(preserve_rowcount=True)).rowcount == 1)
+
+
+def renew_flow(
+    leases: Sequence[tuple[str, str]], lease_seconds: float, dialect: str
+) -> Flow[list[tuple[str, str]]]:
+    """Push back the expiry of held leases; return those no longer held."""
+    lost = []
+    for conversation_id, holder in leases:
+        result = yield (
+            update(LOCKS)
+            .execution_options(preserve_rowcount=True)
+            .where(
+                LOCKS.c.conversation_id == conversation_id,
+                LOCKS.c.holder == holder,
+            )
+            .values(expires_at=_db_now(dialect) + lease_seconds)
+        )
+        if result.rowcount != 1:
+            lost.append((conversation_id, holder))
+    return lost
+
+
+def release_flow(conversation_id: str, holder: str) -> Flow[None]:
+    """Drop a lease if *holder* still has it."""
+    yield delete(LOCKS).where(
+        LOCKS.c.conversation_id == conversation_id, LOCKS.c.holder == holder
+    )
+
+
+def holder_id() -> str:
+    """Return a fresh lease holder id naming this host and process."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
+
+
+def backoff(delay: float) -> float:
+    """Return *delay* jittered down by up to half, so waiters do not poll in step."""
+    return delay * (0.5 + secrets.randbelow(500) / 1000)
+
+
+class LeaseRenewer:
+    """A daemon thread that keeps this store's held leases alive.
+
+    *renew* gets the held (conversation_id, holder) pairs and returns those that
+    were lost. The thread starts with the first lease and stops at `close`.
+    """
+
+    def __init__(
+        self,
+        renew: Callable[[list[tuple[str, str]]], list[tuple[str, str]]],
+        interval: float,
+    ) -> None:
+        self._renew = renew
+        self._interval = interval
+        self._held: set[tuple[str, str]] = set()
+        self._mutex = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def add(self, conversation_id: str, holder: str) -> None:
+        """Keep renewing this lease until `discard`."""
+        with self._mutex:
+            self._held.add((conversation_id, holder))
+            if self._thread is None and not self._stop.is_set():
+                self._thread = threading.Thread(
+                    target=self._loop, name="conversa-lease-renewer", daemon=True
+                )
+                self._thread.start()
+
+    def discard(self, conversation_id: str, holder: str) -> None:
+        """Stop renewing this lease."""
+        with self._mutex:
+            self._held.discard((conversation_id, holder))
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._interval):
+            with self._mutex:
+                leases = sorted(self._held)
+            if not leases:
+                continue
+            try:
+                lost = self._renew(leases)
+            except Exception:
+                logger.warning("conversa: could not renew store leases", exc_info=True)
+                continue
+            with self._mutex:
+                for conversation_id, holder in lost:
+                    if (conversation_id, holder) in self._held:
+                        logger.error(
+                            "conversa: lost the lock on conversation %r: it was held "
+                            "past its lease without renewal",
+                            conversation_id,
+                        )
+
+    def close(self) -> None:
+        """Stop the thread."""
+        self._stop.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join()
+
+
+@contextmanager
+def hold_lease(
+    try_acquire: Callable[[], bool],
+    release: Callable[[], None],
+    renewer: LeaseRenewer,
+    conversation_id: str,
+    holder: str,
+    wait: float,
+) -> Iterator[None]:
+    """Wait for a lease (sync), keep it renewed inside the block, release it after."""
+    deadline = time.monotonic() + wait
+    delay = POLL_FIRST
+    while not try_acquire():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise ConversationBusyError(conversation_id=conversation_id, timeout=wait)
+        time.sleep(min(backoff(delay), remaining))
+        delay = min(delay * 2, POLL_MAX)
+    renewer.add(conversation_id, holder)
+    try:
+        yield
+    finally:
+        renewer.discard(conversation_id, holder)
+        try:
+            release()
+        except StoreError:
+            logger.warning(
+                "conversa: could not release the lock on %r; it expires with its lease",
+                conversation_id,
+                exc_info=True,
+            )
+
+
+@asynccontextmanager
+async def ahold_lease(
+    try_acquire: Callable[[], Awaitable[bool]],
+    release: Callable[[], Awaitable[None]],
+    renewer: LeaseRenewer,
+    conversation_id: str,
+    holder: str,
+    wait: float,
+) -> AsyncIterator[None]:
+    """The async twin of `hold_lease`: waits with `anyio.sleep`, never blocking the loop.
+
+    Each try is shielded from cancellation, so a lease is never taken without the
+    `finally` that releases it; cancelling a waiter takes effect between tries.
+    """
+    deadline = time.monotonic() + wait
+    delay = POLL_FIRST
+    while True:
+        with anyio.CancelScope(shield=True):
+            acquired = await try_acquire()
+        if acquired:
+            break
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise ConversationBusyError(conversation_id=conversation_id, timeout=wait)
+        await anyio.sleep(min(backoff(delay), remaining))
+        delay = min(delay * 2, POLL_MAX)
+    renewer.add(conversation_id, holder)
+    try:
+        yield
+    finally:
+        renewer.discard(conversation_id, holder)
+        with anyio.CancelScope(shield=True):
+            try:
+                await release()
+            except StoreError:
+                logger.warning(
+                    "conversa: could not release the lock on %r; it expires with its lease",
+                    conversation_id,
+                    exc_info=True,
+                )

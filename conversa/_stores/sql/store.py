@@ -1,0 +1,379 @@
+"""`SQLStore`: the shell SQLiteStore and PostgresStore share.
+
+Each method builds a flow from `statements.py` and runs it: the sync method through a
+`SyncRunner`, its `a`-prefixed twin through the async runner. Nothing about
+conversation semantics is decided here. See `runners.py` for transactions and
+retries, `lease.py` for the exclusive section.
+"""
+
+from __future__ import annotations
+
+import builtins
+import copy
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from typing import Any
+
+import anyio.to_thread
+
+from ..._exceptions import InvalidInputError, StoreError
+from ..._values.turns import ConversationRecord, Turn, UsageTotals
+from ..protocol import DEFAULT_LEASE_SECONDS, DEFAULT_LOCK_TIMEOUT, Page, TurnUpdate
+from .lease import (
+    LeaseRenewer,
+    acquire_flow,
+    ahold_lease,
+    hold_lease,
+    holder_id,
+    release_flow,
+    renew_flow,
+)
+from .runners import AsyncRunnerLike, SyncRunner
+from .statements import (
+    append_flow,
+    create_flow,
+    delete_flow,
+    fork_flow,
+    get_flow,
+    get_turns_flow,
+    list_flow,
+    read_flow,
+    read_newest_flow,
+    update_flow,
+    update_turns_flow,
+    usage_flow,
+)
+
+__all__ = ["SQLStore"]
+
+
+class SQLStore:
+    """Store conversations in a SQL database; implements `Store` and `AsyncStore`.
+
+    Use `SQLiteStore` or `PostgresStore`; they differ only in how they connect.
+    """
+
+    def __init__(
+        self,
+        runner: SyncRunner,
+        arunner: AsyncRunnerLike,
+        *,
+        dialect: str,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+    ) -> None:
+        if lease_seconds <= 0:
+            msg = f"lease_seconds must be positive, not {lease_seconds!r}"
+            raise InvalidInputError(msg)
+        self._runner = runner
+        self._arunner = arunner
+        self._dialect = dialect
+        self._lease = lease_seconds
+        self._owner: str | None = None
+        self._renewer = LeaseRenewer(self._renew, lease_seconds / 3)
+
+    def _renew(
+        self, leases: builtins.list[tuple[str, str]]
+    ) -> builtins.list[tuple[str, str]]:
+        return self._runner.run(
+            lambda: renew_flow(leases, self._lease, self._dialect), write=True
+        )
+
+    def for_owner(self, owner: str) -> SQLStore:
+        """Return a handle on the same database that sees only *owner*'s conversations.
+
+        The handle shares this store's connections; closing either closes both.
+
+        Raises:
+            StoreError: this handle is already bound to another owner.
+        """
+        if self._owner is not None and owner != self._owner:
+            msg = f"this store handle is bound to owner {self._owner!r}"
+            raise StoreError(msg)
+        handle: SQLStore = copy.copy(self)
+        handle._owner = owner
+        return handle
+
+    # -- Store ------------------------------------------------------------------
+
+    def create(self, record: ConversationRecord) -> ConversationRecord:
+        """Store a new conversation record; an existing id raises `StoreError`."""
+        return self._runner.run(
+            lambda: create_flow(record, self._owner, self._dialect),
+            write=True,
+            retry=False,
+        )
+
+    def get(self, conversation_id: str) -> ConversationRecord:
+        """Return the record of *conversation_id*."""
+        return self._runner.run(lambda: get_flow(conversation_id, self._owner))
+
+    def update(
+        self, conversation_id: str, changes: Mapping[str, Any]
+    ) -> ConversationRecord:
+        """Change the named record fields and return the record."""
+        return self._runner.run(
+            lambda: update_flow(conversation_id, changes, self._owner), write=True
+        )
+
+    def append(
+        self,
+        conversation_id: str,
+        turns: Sequence[Turn],
+        *,
+        expected_last_seq: int | None = None,
+        updates: Sequence[TurnUpdate] = (),
+    ) -> tuple[Turn, ...]:
+        """Store *turns* atomically after the last seq and return them as stored."""
+        return self._runner.run(
+            lambda: append_flow(
+                conversation_id, turns, expected_last_seq, self._owner, updates
+            ),
+            write=True,
+        )
+
+    def read(
+        self, conversation_id: str, *, start: int = 1, stop: int | None = None
+    ) -> tuple[Turn, ...]:
+        """Return the turns with `start <= seq < stop`, oldest first."""
+        return self._runner.run(
+            lambda: read_flow(conversation_id, start, stop, self._owner)
+        )
+
+    def read_newest(
+        self, conversation_id: str, *, budget: int, start: int = 1
+    ) -> tuple[Turn, ...]:
+        """Return the newest turns (seq >= *start*) whose token counts fit *budget*."""
+        return self._runner.run(
+            lambda: read_newest_flow(conversation_id, budget, start, self._owner)
+        )
+
+    def get_turns(
+        self, conversation_id: str, turn_ids: Sequence[str]
+    ) -> tuple[Turn, ...]:
+        """Return the stored turns among *turn_ids*, oldest first."""
+        return self._runner.run(
+            lambda: get_turns_flow(conversation_id, turn_ids, self._owner)
+        )
+
+    def update_turns(self, conversation_id: str, updates: Sequence[TurnUpdate]) -> None:
+        """Apply bookkeeping *updates* to stored turns (all or none)."""
+        self._runner.run(
+            lambda: update_turns_flow(conversation_id, updates, self._owner), write=True
+        )
+
+    def list(
+        self,
+        *,
+        owner: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        """List conversations, newest created first, filtered by owner and metadata."""
+        return self._runner.run(
+            lambda: list_flow(
+                self._dialect, owner, metadata, limit, cursor, self._owner
+            )
+        )
+
+    def delete(self, conversation_id: str) -> None:
+        """Delete a conversation, its turns and any lock on it."""
+        self._runner.run(
+            lambda: delete_flow(conversation_id, self._owner), write=True, retry=False
+        )
+
+    def fork(
+        self, conversation_id: str, at_seq: int, *, new_id: str | None = None
+    ) -> ConversationRecord:
+        """Copy turns 1..*at_seq* under a new conversation linked to its parent."""
+        return self._runner.run(
+            lambda: fork_flow(
+                conversation_id, at_seq, new_id, self._owner, self._dialect
+            ),
+            write=True,
+            retry=False,
+        )
+
+    def usage(self, conversation_id: str) -> UsageTotals:
+        """Sum the usage of the conversation's assistant turns."""
+        return self._runner.run(lambda: usage_flow(conversation_id, self._owner))
+
+    def lock(
+        self, conversation_id: str, *, timeout: float = DEFAULT_LOCK_TIMEOUT
+    ) -> AbstractContextManager[None]:
+        """Hold the conversation's exclusive section (a lease) for the `with` block.
+
+        Raises:
+            ConversationBusyError: another holder kept it past *timeout* seconds.
+            ConversationNotFoundError: no such conversation (for this handle).
+        """
+        holder = holder_id()
+        return hold_lease(
+            lambda: self._runner.run(
+                lambda: acquire_flow(
+                    conversation_id, self._owner, holder, self._lease, self._dialect
+                ),
+                write=True,
+            ),
+            lambda: self._runner.run(
+                lambda: release_flow(conversation_id, holder), write=True
+            ),
+            self._renewer,
+            conversation_id,
+            holder,
+            timeout,
+        )
+
+    def close(self) -> None:
+        """Stop renewing leases and close the sync twin's database connections.
+
+        After using the async twin, call `aclose` instead: it closes both.
+        """
+        self._renewer.close()
+        self._runner.engine.dispose()
+
+    def __enter__(self) -> SQLStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- AsyncStore -------------------------------------------------------------
+
+    async def acreate(self, record: ConversationRecord) -> ConversationRecord:
+        """See `create`."""
+        return await self._arunner.run(
+            lambda: create_flow(record, self._owner, self._dialect),
+            write=True,
+            retry=False,
+        )
+
+    async def aget(self, conversation_id: str) -> ConversationRecord:
+        """See `get`."""
+        return await self._arunner.run(lambda: get_flow(conversation_id, self._owner))
+
+    async def aupdate(
+        self, conversation_id: str, changes: Mapping[str, Any]
+    ) -> ConversationRecord:
+        """See `update`."""
+        return await self._arunner.run(
+            lambda: update_flow(conversation_id, changes, self._owner), write=True
+        )
+
+    async def aappend(
+        self,
+        conversation_id: str,
+        turns: Sequence[Turn],
+        *,
+        expected_last_seq: int | None = None,
+        updates: Sequence[TurnUpdate] = (),
+    ) -> tuple[Turn, ...]:
+        """See `append`."""
+        return await self._arunner.run(
+            lambda: append_flow(
+                conversation_id, turns, expected_last_seq, self._owner, updates
+            ),
+            write=True,
+        )
+
+    async def aread(
+        self, conversation_id: str, *, start: int = 1, stop: int | None = None
+    ) -> tuple[Turn, ...]:
+        """See `read`."""
+        return await self._arunner.run(
+            lambda: read_flow(conversation_id, start, stop, self._owner)
+        )
+
+    async def aread_newest(
+        self, conversation_id: str, *, budget: int, start: int = 1
+    ) -> tuple[Turn, ...]:
+        """See `read_newest`."""
+        return await self._arunner.run(
+            lambda: read_newest_flow(conversation_id, budget, start, self._owner)
+        )
+
+    async def aget_turns(
+        self, conversation_id: str, turn_ids: Sequence[str]
+    ) -> tuple[Turn, ...]:
+        """See `get_turns`."""
+        return await self._arunner.run(
+            lambda: get_turns_flow(conversation_id, turn_ids, self._owner)
+        )
+
+    async def aupdate_turns(
+        self, conversation_id: str, updates: Sequence[TurnUpdate]
+    ) -> None:
+        """See `update_turns`."""
+        await self._arunner.run(
+            lambda: update_turns_flow(conversation_id, updates, self._owner), write=True
+        )
+
+    async def alist(
+        self,
+        *,
+        owner: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        """See `list`."""
+        return await self._arunner.run(
+            lambda: list_flow(
+                self._dialect, owner, metadata, limit, cursor, self._owner
+            )
+        )
+
+    async def adelete(self, conversation_id: str) -> None:
+        """See `delete`."""
+        await self._arunner.run(
+            lambda: delete_flow(conversation_id, self._owner), write=True, retry=False
+        )
+
+    async def afork(
+        self, conversation_id: str, at_seq: int, *, new_id: str | None = None
+    ) -> ConversationRecord:
+        """See `fork`."""
+        return await self._arunner.run(
+            lambda: fork_flow(
+                conversation_id, at_seq, new_id, self._owner, self._dialect
+            ),
+            write=True,
+            retry=False,
+        )
+
+    async def ausage(self, conversation_id: str) -> UsageTotals:
+        """See `usage`."""
+        return await self._arunner.run(lambda: usage_flow(conversation_id, self._owner))
+
+    def alock(
+        self, conversation_id: str, *, timeout: float = DEFAULT_LOCK_TIMEOUT
+    ) -> AbstractAsyncContextManager[None]:
+        """See `lock`; waits without blocking the event loop."""
+        holder = holder_id()
+        return ahold_lease(
+            lambda: self._arunner.run(
+                lambda: acquire_flow(
+                    conversation_id, self._owner, holder, self._lease, self._dialect
+                ),
+                write=True,
+            ),
+            lambda: self._arunner.run(
+                lambda: release_flow(conversation_id, holder), write=True
+            ),
+            self._renewer,
+            conversation_id,
+            holder,
+            timeout,
+        )
+
+    async def aclose(self) -> None:
+        """Stop renewing leases and close the connections of both twins."""
+        await anyio.to_thread.run_sync(self._renewer.close)
+        await self._arunner.aclose()
+        await anyio.to_thread.run_sync(self._runner.engine.dispose)
+
+    async def __aenter__(self) -> SQLStore:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()

@@ -1,0 +1,1 @@
+"""Values: blocks, turns, parameters, settings, model capabilities, tools."""

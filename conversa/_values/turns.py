@@ -1,0 +1,401 @@
+"""Turns, usage, request parameters and the conversation record.
+
+A `Turn` is what a store keeps: one user or assistant message, its blocks (content,
+never changed once stored) and its bookkeeping (token count, status, flags: these may
+change). Turns of one conversation are numbered by a gapless `seq` starting at 1.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+from typing import Any, Literal, TypeAlias
+
+from attrs import evolve, field, frozen, validators
+
+from .._exceptions import InvalidInputError
+from .blocks import Block, TextBlock, blocks_from_api, to_blocks
+
+__all__ = [
+    "DEFAULT_MAX_TOKENS",
+    "ConversationRecord",
+    "RequestParams",
+    "Role",
+    "Turn",
+    "TurnKind",
+    "TurnStatus",
+    "Usage",
+    "UsageTotals",
+    "blocks_to_json",
+    "find_secret",
+    "new_id",
+    "reply_id_for",
+    "utcnow",
+]
+
+Role: TypeAlias = Literal["user", "assistant"]
+TurnKind: TypeAlias = Literal["message", "summary", "retraction"]
+TurnStatus: TypeAlias = Literal["complete", "interrupted"]
+
+#: The `max_tokens` a conversation sends when the caller names none. Large enough
+#: for a long answer on every current model, small enough that a non-streamed call
+#: stays well inside the API's 10-minute guidance.
+DEFAULT_MAX_TOKENS = 4096
+
+
+def utcnow() -> datetime:
+    """Return the current time, timezone-aware in UTC."""
+    return datetime.now(timezone.utc)
+
+
+def new_id() -> str:
+    """Return a fresh random id (32 hex digits)."""
+    return uuid.uuid4().hex
+
+
+def reply_id_for(user_turn_id: str) -> str:
+    """Return the id of the assistant turn that answers *user_turn_id*.
+
+    Deriving it makes a double-submitted send idempotent end to end: the second
+    submission finds the reply already stored and returns it instead of calling the API.
+    """
+    return f"{user_turn_id}.reply"
+
+
+def blocks_to_json(blocks: Iterable[Block]) -> str:
+    """Serialize blocks as the JSON text a store keeps (key order preserved)."""
+    return json.dumps(
+        [b.to_api() for b in blocks], ensure_ascii=False, separators=(",", ":")
+    )
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+@frozen
+class Usage:
+    """Token usage the API reported for one call.
+
+    `input_tokens` counts only what came after the last cache breakpoint; the whole
+    prompt is `total_input_tokens` (input + cache reads + cache writes).
+    """
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    raw: Mapping[str, Any] = field(factory=dict, eq=False, hash=False, repr=False)
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> Usage:
+        """Read usage from the API's `usage` object, keeping all of it in `raw`."""
+        return cls(
+            _int(data.get("input_tokens")),
+            _int(data.get("output_tokens")),
+            _int(data.get("cache_creation_input_tokens")),
+            _int(data.get("cache_read_input_tokens")),
+            raw=dict(data),
+        )
+
+    def to_api(self) -> dict[str, Any]:
+        """Return the API form (the raw object when there is one)."""
+        if self.raw:
+            return dict(self.raw)
+        return {
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cache_creation_input_tokens": self.cache_creation_input_tokens,
+            "cache_read_input_tokens": self.cache_read_input_tokens,
+        }
+
+    @property
+    def total_input_tokens(self) -> int:
+        """The size of the whole prompt: input plus cache reads and writes."""
+        return (
+            self.input_tokens
+            + self.cache_read_input_tokens
+            + self.cache_creation_input_tokens
+        )
+
+
+@frozen
+class UsageTotals:
+    """Usage summed over the calls of a conversation."""
+
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+    cache_read_input_tokens: int = 0
+
+    def add(self, usage: Usage) -> UsageTotals:
+        """Return these totals with one more call's *usage*."""
+        return UsageTotals(
+            self.calls + 1,
+            self.input_tokens + usage.input_tokens,
+            self.output_tokens + usage.output_tokens,
+            self.cache_creation_input_tokens + usage.cache_creation_input_tokens,
+            self.cache_read_input_tokens + usage.cache_read_input_tokens,
+        )
+
+
+def _to_blocks(content: Any) -> tuple[Block, ...]:
+    return to_blocks(content)
+
+
+@frozen
+class Turn:
+    """One stored message of a conversation.
+
+    Attributes:
+        role: "user" or "assistant".
+        blocks: the content; never changes once stored.
+        id: the client-made id, unique within the conversation (the idempotency key).
+        seq: the position the store gave it (1, 2, ...); None before it is stored.
+        created_at: when it was made (UTC).
+        kind: "message", or "summary" / "retraction" for later features.
+        message_id, model, stop_reason, stop_sequence, usage, request_id: for an
+            assistant turn folded from an API reply.
+        response_extra: the reply's other top-level fields (stop_details, container,
+            diagnostics), kept verbatim.
+        tokens, tokens_exact, status, flags: bookkeeping a store may update later.
+    """
+
+    role: Role = field(validator=validators.in_(("user", "assistant")))
+    blocks: tuple[Block, ...] = field(converter=_to_blocks)
+    id: str = field(factory=new_id, kw_only=True)
+    seq: int | None = field(default=None, kw_only=True)
+    created_at: datetime = field(factory=utcnow, kw_only=True, eq=False)
+    kind: TurnKind = field(default="message", kw_only=True)
+    message_id: str | None = field(default=None, kw_only=True)
+    model: str | None = field(default=None, kw_only=True)
+    stop_reason: str | None = field(default=None, kw_only=True)
+    stop_sequence: str | None = field(default=None, kw_only=True)
+    usage: Usage | None = field(default=None, kw_only=True)
+    request_id: str | None = field(default=None, kw_only=True)
+    response_extra: Mapping[str, Any] = field(
+        factory=dict, kw_only=True, hash=False, repr=False
+    )
+    tokens: int | None = field(default=None, kw_only=True, eq=False)
+    tokens_exact: bool = field(default=False, kw_only=True, eq=False)
+    status: TurnStatus = field(default="complete", kw_only=True, eq=False)
+    flags: Mapping[str, Any] = field(
+        factory=dict, kw_only=True, hash=False, eq=False, repr=False
+    )
+
+    @property
+    def text(self) -> str:
+        """The turn's text blocks joined together (thinking and tool calls left out)."""
+        return "".join(b.text for b in self.blocks if isinstance(b, TextBlock))
+
+    def content_json(self) -> str:
+        """The content as the JSON text a store keeps."""
+        return blocks_to_json(self.blocks)
+
+    def same_content(self, other: Turn) -> bool:
+        """Tell whether *other* is the same turn by content (for idempotent appends)."""
+        return (
+            self.id == other.id
+            and self.role == other.role
+            and self.kind == other.kind
+            and self.content_json() == other.content_json()
+        )
+
+    def with_seq(self, seq: int) -> Turn:
+        """Return this turn as stored at *seq*."""
+        return evolve(self, seq=seq)
+
+    @classmethod
+    def from_content_json(cls, role: Role, content: str, **fields: Any) -> Turn:
+        """Rebuild a turn from the JSON text a store kept."""
+        return cls(role, blocks_from_api(json.loads(content)), **fields)
+
+
+_PARAM_KEYS = (
+    "max_tokens",
+    "tools",
+    "tool_choice",
+    "thinking",
+    "output_config",
+    "stop_sequences",
+    "metadata",
+    "betas",
+    "extra",
+)
+#: Keys whose values are secrets: never stored, never logged (an MCP server's token).
+SECRET_KEYS = frozenset(
+    {"authorization_token", "api_key", "x-api-key", "authorization"}
+)
+
+
+def _strip_secrets(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {
+            k: _strip_secrets(v)
+            for k, v in value.items()
+            if k.lower() not in SECRET_KEYS
+        }
+    if isinstance(value, list | tuple):
+        return [_strip_secrets(v) for v in value]
+    return value
+
+
+def find_secret(value: Any, path: str = "") -> str | None:
+    """Return the path of the first secret-named key inside *value*, if any."""
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            here = f"{path}.{k}" if path else str(k)
+            if str(k).lower() in SECRET_KEYS:
+                return here
+            found = find_secret(v, here)
+            if found:
+                return found
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            found = find_secret(v, f"{path}[{i}]")
+            if found:
+                return found
+    return None
+
+
+def _redacted(value: Any) -> str:
+    """Repr *value* with secrets replaced: an MCP token may ride in `extra`."""
+    return repr(_mask_secrets(value))
+
+
+def _mask_secrets(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {
+            k: "<redacted>" if k.lower() in SECRET_KEYS else _mask_secrets(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_mask_secrets(v) for v in value]
+    return value
+
+
+def _opt_tuple(value: Any) -> tuple[Any, ...] | None:
+    return None if value is None else tuple(value)
+
+
+def _str_tuple(value: Iterable[str]) -> tuple[str, ...]:
+    # A named, typed converter: with `converter=tuple` mypy cannot type the argument.
+    return tuple(value)
+
+
+def _positive(_: Any, attribute: Any, value: object) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        msg = f"{attribute.name} must be a positive integer, not {value!r}"
+        raise InvalidInputError(msg)
+
+
+@frozen
+class RequestParams:
+    """The request parameters a conversation sends by default.
+
+    Attributes:
+        max_tokens: output cap per call (thinking included); `DEFAULT_MAX_TOKENS`.
+        tools, tool_choice, thinking, output_config, stop_sequences: as the API has them.
+        metadata: the API's own `metadata` object (`{"user_id": ...}`), sent with calls.
+        betas: beta names for the `anthropic-beta` header.
+        extra: further top-level body fields (service_tier, container, ...).
+    """
+
+    max_tokens: int = field(default=DEFAULT_MAX_TOKENS, validator=_positive)
+    tools: tuple[Mapping[str, Any], ...] | None = field(
+        default=None, converter=_opt_tuple, hash=False
+    )
+    tool_choice: Mapping[str, Any] | None = field(default=None, hash=False)
+    thinking: Mapping[str, Any] | None = field(default=None, hash=False)
+    output_config: Mapping[str, Any] | None = field(default=None, hash=False)
+    stop_sequences: tuple[str, ...] | None = field(default=None, converter=_opt_tuple)
+    metadata: Mapping[str, Any] | None = field(default=None, hash=False)
+    betas: tuple[str, ...] = field(default=(), converter=_str_tuple)
+    extra: Mapping[str, Any] = field(factory=dict, hash=False, repr=_redacted)
+
+    def merged(self, overrides: Mapping[str, Any]) -> RequestParams:
+        """Return these params with per-call *overrides*; unknown names go to `extra`."""
+        if not overrides:
+            return self
+        known = {
+            k: v for k, v in overrides.items() if k in _PARAM_KEYS and k != "extra"
+        }
+        extra = {**self.extra, **overrides.get("extra", {})}
+        extra.update((k, v) for k, v in overrides.items() if k not in _PARAM_KEYS)
+        return evolve(self, **known, extra=extra)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The storage form, with secrets (MCP authorization tokens, keys) removed."""
+        out: dict[str, Any] = {"max_tokens": self.max_tokens}
+        for key in _PARAM_KEYS[1:]:
+            value = getattr(self, key)
+            if value:
+                out[key] = _strip_secrets(value)
+        return out
+
+    @classmethod
+    def from_json_dict(cls, data: Mapping[str, Any]) -> RequestParams:
+        """Rebuild params from their storage form."""
+        return cls(**{k: data[k] for k in _PARAM_KEYS if k in data})
+
+
+def _system(value: Any) -> str | tuple[Block, ...] | None:
+    if value is None or isinstance(value, str):
+        return value
+    return to_blocks(value)
+
+
+@frozen
+class ConversationRecord:
+    """What a store keeps about a conversation, apart from its turns.
+
+    Attributes:
+        id: the conversation id.
+        model: the model replies come from (can change; the change is stored).
+        system: the system prompt: a string, text blocks, or None.
+        params: default request parameters.
+        owner: the owning user or tenant, for listing and tenancy.
+        metadata: the application's own metadata; never sent to the API.
+        capabilities: per-conversation overrides of the model capability table.
+        window_start: the first seq replayed (0: from the start); see the context budget.
+        last_seq: the seq of the newest turn (0: no turns yet).
+        parent_id, forked_at: the conversation this was forked from, and the seq.
+        flags: conversa's own per-conversation settings and bookkeeping (the
+            budget and cache configuration, exact system+tools token counts,
+            pinned exchanges), one JSON object so later features need no migration.
+    """
+
+    id: str = field(factory=new_id)
+    model: str = field(default="", kw_only=True)
+    system: str | tuple[Block, ...] | None = field(
+        default=None, converter=_system, kw_only=True
+    )
+    params: RequestParams = field(factory=RequestParams, kw_only=True)
+    owner: str | None = field(default=None, kw_only=True)
+    metadata: Mapping[str, Any] = field(factory=dict, kw_only=True, hash=False)
+    capabilities: Mapping[str, Any] = field(factory=dict, kw_only=True, hash=False)
+    window_start: int = field(default=0, kw_only=True)
+    last_seq: int = field(default=0, kw_only=True)
+    parent_id: str | None = field(default=None, kw_only=True)
+    forked_at: int | None = field(default=None, kw_only=True)
+    flags: Mapping[str, Any] = field(factory=dict, kw_only=True, hash=False)
+    created_at: datetime = field(factory=utcnow, kw_only=True, eq=False)
+    updated_at: datetime = field(factory=utcnow, kw_only=True, eq=False)
+
+    def system_to_api(self) -> str | list[dict[str, Any]] | None:
+        """The system prompt in the API's form."""
+        if self.system is None or isinstance(self.system, str):
+            return self.system
+        return [b.to_api() for b in self.system]
+
+    def system_json(self) -> str | None:
+        """The system prompt as JSON text for storage (None when unset)."""
+        value = self.system_to_api()
+        return (
+            None
+            if value is None
+            else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        )
