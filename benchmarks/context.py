@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 
 from conversa import BudgetConfig, CacheConfig, Client, Conversation, MemoryStore, Usage
-from conversa._pricing import cost
+from conversa._core.pricing import cost
 from conversa.testing import FakeMessagesAPI, reply
 
 MODEL = "claude-sonnet-4-5"

@@ -48,9 +48,9 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from conversa import Client, Conversation
-from conversa._estimate import estimate_text
+from conversa._core.estimate import estimate_text
 from conversa._stores import MemoryStore, PostgresStore, SQLiteStore
-from conversa._turns import Turn, new_id, utcnow
+from conversa._values.turns import Turn, new_id, utcnow
 from conversa.testing import FakeMessagesAPI
 
 MODEL = "claude-sonnet-4-5"
