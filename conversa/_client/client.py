@@ -176,7 +176,7 @@ class Client:
         if body.get("stream"):
             msg = 'the body has "stream": true; use stream_message() for a stream'
             raise InvalidInputError(msg)
-        return self._request("POST", _MESSAGES, json=body, betas=betas, headers=headers)
+        return self.request("POST", _MESSAGES, json=body, betas=betas, headers=headers)
 
     def count_tokens(
         self,
@@ -186,7 +186,7 @@ class Client:
         headers: Mapping[str, str] | None = None,
     ) -> int:
         """POST /v1/messages/count_tokens and return ``input_tokens``, retried like a create."""
-        response = self._request(
+        response = self.request(
             "POST", _COUNT_TOKENS, json=body, betas=betas, headers=headers
         )
         return int(response.body["input_tokens"])
@@ -215,7 +215,7 @@ class Client:
             lambda req: self._send_once(req, stream=True), request, self.config.retry
         )
 
-    def _request(
+    def request(
         self,
         method: str,
         path: str,
@@ -226,7 +226,27 @@ class Client:
         headers: Mapping[str, str] | None = None,
         jsonl: bool = False,
     ) -> APIResponse:
-        """Send any call to the API, retried; return its decoded body (or *jsonl* lines)."""
+        """Send any call to the API with the client's auth, version and retries.
+
+        The other methods are built on this one; use it for endpoints conversa has
+        no method for (`GET /v1/models`, say).
+
+        Args:
+            method: the HTTP method.
+            path: the path under the base URL (`/v1/models`).
+            json: the JSON body, if any.
+            params: query parameters.
+            betas: beta names for the `anthropic-beta` header.
+            headers: more headers.
+            jsonl: decode the body as JSON Lines (batch results).
+
+        Returns:
+            The decoded body (or its lines), with the request id and attempts.
+
+        Raises:
+            APIStatusError: the API answered with an error (typed by status).
+            APIConnectionError: the API could not be reached (or timed out).
+        """
         request = build_request(
             self.config,
             method,

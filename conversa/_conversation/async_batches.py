@@ -6,6 +6,7 @@ driver (`_run`/`_do`) and the calls differ, as with `Conversation`'s twin.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -13,6 +14,7 @@ import anyio
 from attrs import evolve
 
 from .._client.wire import APIResponse
+from .._drive import adrive
 from .._flows.batch import (
     MAX_BATCH_BYTES,
     MAX_BATCH_REQUESTS,
@@ -25,8 +27,8 @@ from .._flows.batch import (
     mark_flow,
     split,
 )
-from .._flows.effects import NOT_A_STORE_EFFECT, arun_store_effect
-from .._flows.send import Effect, Flow
+from .._flows.effects import AsyncHandlers, astore_handlers
+from .._flows.send import Flow
 from .._stores.protocol import DEFAULT_LOCK_TIMEOUT, AsyncStore
 from .batches import (
     _BATCHES,
@@ -177,23 +179,15 @@ class AsyncBatches(_Base):
             cursor = page.next_cursor
 
     async def _api(self, method: str, path: str, **kwargs: Any) -> APIResponse:
-        return await self.client._request(method, path, **kwargs)  # noqa: SLF001 - the client's generic call
+        return await self.client.request(method, path, **kwargs)
 
     async def _run(self, flow: Flow[T]) -> T:
-        value: Any = None
-        error: Exception | None = None
-        while True:
-            try:
-                effect = flow.throw(error) if error is not None else flow.send(value)
-            except StopIteration as done:
-                return done.value  # type: ignore[no-any-return]
-            try:
-                value, error = await self._do(effect), None
-            except Exception as exc:  # thrown back into the flow
-                value, error = None, exc
+        return await adrive(flow, self._do)
 
-    async def _do(self, effect: Effect) -> Any:
-        result = await arun_store_effect(self.store, effect)
-        if result is not NOT_A_STORE_EFFECT:
-            return result
-        raise AssertionError(effect)  # pragma: no cover - batch flows yield no other
+    @functools.cached_property
+    def _handlers(self) -> AsyncHandlers:
+        return astore_handlers(self.store)
+
+    async def _do(self, effect: Any) -> Any:
+        # Batch flows yield only store effects.
+        return await self._handlers[type(effect)](effect)

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-import anyio
-
-from .._client.sse import TextDelta
 from .._core.plan import BUDGET_FLAG, CACHE_FLAG, CacheConfig
 from .._core.pricing import Ledger, ledger_of
 from .._core.window import BudgetConfig
-from .._exceptions import StreamError
+from .._drive import AsyncPump, adrive
 from .._flows.edit import (
     add_flow,
     cancel_flow,
@@ -25,14 +23,12 @@ from .._flows.edit import (
     set_params_flow,
     update_flow,
 )
-from .._flows.effects import NOT_A_STORE_EFFECT, arun_store_effect
+from .._flows.effects import AsyncHandlers, astore_handlers
 from .._flows.run import DEFAULT_MAX_STEPS, run_flow
 from .._flows.send import (
     Call,
     CountTokens,
-    Effect,
     Flow,
-    Interrupted,
     RunTools,
     Summarize,
     count_flow,
@@ -44,7 +40,7 @@ from .._values.blocks import ToolUseBlock
 from .._values.tools import ToolSet, aexecute
 from .._values.turns import ConversationRecord, Turn, UsageTotals
 from .base import CANCELLED, _Base
-from .streams import AsyncReplyStream
+from .streams import AsyncReplyFeed, AsyncReplyStream
 
 if TYPE_CHECKING:
     from .._client.client import AsyncClient
@@ -217,7 +213,8 @@ class AsyncConversation(_Base[AsyncStore, "AsyncClient"]):
             overrides=overrides,
             stream=True,
         )
-        return AsyncReplyStream(self, send_flow(spec))
+        lock = self.store.alock(self.id, timeout=self.lock_timeout)
+        return AsyncReplyStream(AsyncPump(send_flow(spec), self._do), lock)
 
     async def request(
         self,
@@ -347,81 +344,31 @@ class AsyncConversation(_Base[AsyncStore, "AsyncClient"]):
 
     async def _locked(self, flow: Flow[T]) -> T:
         async with self.store.alock(self.id, timeout=self.lock_timeout):
-            return await self._run(flow)
+            return await adrive(flow, self._do)
 
     async def _run(self, flow: Flow[T]) -> T:
-        out: list[T] = []
-        async for _ in self._pump(flow, out):
-            pass
-        return out[0]
+        return await adrive(flow, self._do)
 
-    async def _pump(self, flow: Flow[T], out: list[T]) -> AsyncIterator[str]:
-        """See `Conversation._pump`."""
-        value: Any = None
-        error: Exception | None = None
-        try:
-            while True:
-                try:
-                    effect = (
-                        flow.throw(error) if error is not None else flow.send(value)
-                    )
-                except StopIteration as done:
-                    out.append(done.value)
-                    return
-                value, error = None, None
-                try:
-                    if isinstance(effect, Call) and effect.stream:
-                        async with self._client().stream_message(
-                            effect.body, betas=effect.betas
-                        ) as events:
-                            try:
-                                async for delta in events:
-                                    if isinstance(delta, TextDelta):
-                                        yield delta.text
-                                value = events.response()
-                            except StreamError as exc:
-                                value = Interrupted(events.snapshot, exc)
-                            except GeneratorExit:  # the caller stopped reading
-                                await self._finish(flow, Interrupted(events.snapshot))
-                                return
-                            except anyio.get_cancelled_exc_class():
-                                await self._finish(flow, Interrupted(events.snapshot))
-                                raise
-                    else:
-                        value = await self._do(effect)
-                except Exception as exc:
-                    error = exc
-        finally:
-            flow.close()
+    @functools.cached_property
+    def _handlers(self) -> AsyncHandlers:
+        return {
+            **astore_handlers(self.store),
+            Summarize: self._summarize,
+            RunTools: lambda e: aexecute(e.tools, e.uses),
+            CountTokens: lambda e: self._client().count_tokens(e.body, betas=e.betas),
+            Call: self._call,
+        }
 
-    async def _finish(self, flow: Flow[Any], value: Any) -> None:
-        """See `Conversation._finish`; shielded, so a cancellation still stores."""
-        error: Exception | None = None
-        with anyio.CancelScope(shield=True):
-            while True:
-                try:
-                    effect = (
-                        flow.throw(error) if error is not None else flow.send(value)
-                    )
-                except Exception:
-                    return
-                try:
-                    value, error = await self._do(effect), None
-                except Exception as exc:
-                    error = exc
+    async def _summarize(self, effect: Summarize) -> Any:
+        text = self.summarizer(effect.request.turns)
+        return await text if inspect.isawaitable(text) else text
 
-    async def _do(self, effect: Effect) -> Any:
-        result = await arun_store_effect(self.store, effect)
-        if result is not NOT_A_STORE_EFFECT:
-            return result
-        match effect:
-            case Summarize(request):
-                text = self.summarizer(request.turns)
-                return await text if inspect.isawaitable(text) else text
-            case RunTools(uses, tools):
-                return await aexecute(tools, uses)
-            case CountTokens(body, betas):
-                return await self._client().count_tokens(body, betas=betas)
-            case Call(body, betas):
-                return await self._client().create_message(body, betas=betas)
-        raise AssertionError(effect)  # pragma: no cover - the match is exhaustive
+    async def _call(self, effect: Call) -> Any:
+        client = self._client()
+        if effect.stream:
+            events = client.stream_message(effect.body, betas=effect.betas)
+            return AsyncReplyFeed(events)
+        return await client.create_message(effect.body, betas=effect.betas)
+
+    async def _do(self, effect: Any) -> Any:
+        return await self._handlers[type(effect)](effect)

@@ -16,6 +16,7 @@ Lifecycle::
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -24,6 +25,7 @@ from attrs import evolve, field, frozen
 
 from .._client.wire import APIResponse
 from .._core.request import DEFAULT_API_VERSION, params_from_kwargs
+from .._drive import drive
 from .._flows.batch import (
     MAX_BATCH_BYTES,
     MAX_BATCH_REQUESTS,
@@ -39,8 +41,8 @@ from .._flows.batch import (
     plan_flow,
     split,
 )
-from .._flows.effects import NOT_A_STORE_EFFECT, run_store_effect
-from .._flows.send import Effect, Flow
+from .._flows.effects import Handlers, store_handlers
+from .._flows.send import Flow
 from .._stores.protocol import DEFAULT_LOCK_TIMEOUT, Store
 
 if TYPE_CHECKING:
@@ -288,23 +290,15 @@ class Batches(_Base):
             cursor = page.next_cursor
 
     def _api(self, method: str, path: str, **kwargs: Any) -> APIResponse:
-        return self.client._request(method, path, **kwargs)  # noqa: SLF001 - the client's generic call
+        return self.client.request(method, path, **kwargs)
 
     def _run(self, flow: Flow[T]) -> T:
-        value: Any = None
-        error: Exception | None = None
-        while True:
-            try:
-                effect = flow.throw(error) if error is not None else flow.send(value)
-            except StopIteration as done:
-                return done.value  # type: ignore[no-any-return]
-            try:
-                value, error = self._do(effect), None
-            except Exception as exc:  # thrown back into the flow
-                value, error = None, exc
+        return drive(flow, self._do)
 
-    def _do(self, effect: Effect) -> Any:
-        result = run_store_effect(self.store, effect)
-        if result is not NOT_A_STORE_EFFECT:
-            return result
-        raise AssertionError(effect)  # pragma: no cover - batch flows yield no other
+    @functools.cached_property
+    def _handlers(self) -> Handlers:
+        return store_handlers(self.store)
+
+    def _do(self, effect: Any) -> Any:
+        # Batch flows yield only store effects.
+        return self._handlers[type(effect)](effect)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+import functools
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from .._client.sse import TextDelta
 from .._core.plan import BUDGET_FLAG, CACHE_FLAG, CacheConfig
 from .._core.pricing import Ledger, ledger_of
 from .._core.window import BudgetConfig
-from .._exceptions import StreamError
+from .._drive import Pump, drive
 from .._flows.edit import (
     add_flow,
     cancel_flow,
@@ -22,14 +22,12 @@ from .._flows.edit import (
     set_params_flow,
     update_flow,
 )
-from .._flows.effects import NOT_A_STORE_EFFECT, run_store_effect
+from .._flows.effects import Handlers, store_handlers
 from .._flows.run import DEFAULT_MAX_STEPS, run_flow
 from .._flows.send import (
     Call,
     CountTokens,
-    Effect,
     Flow,
-    Interrupted,
     RunTools,
     Summarize,
     count_flow,
@@ -41,7 +39,7 @@ from .._values.blocks import ToolUseBlock
 from .._values.tools import ToolSet, execute
 from .._values.turns import ConversationRecord, Turn, UsageTotals
 from .base import CANCELLED, _Base
-from .streams import ReplyStream
+from .streams import ReplyFeed, ReplyStream
 
 if TYPE_CHECKING:
     from .._client.client import Client
@@ -261,7 +259,8 @@ class Conversation(_Base[Store, "Client"]):
             overrides=overrides,
             stream=True,
         )
-        return ReplyStream(self, send_flow(spec))
+        lock = self.store.lock(self.id, timeout=self.lock_timeout)
+        return ReplyStream(Pump(send_flow(spec), self._do), lock)
 
     def request(
         self,
@@ -415,74 +414,26 @@ class Conversation(_Base[Store, "Client"]):
 
     def _locked(self, flow: Flow[T]) -> T:
         with self.store.lock(self.id, timeout=self.lock_timeout):
-            return self._run(flow)
+            return drive(flow, self._do)
 
     def _run(self, flow: Flow[T]) -> T:
-        out: list[T] = []
-        for _ in self._pump(flow, out):
-            pass
-        return out[0]
+        return drive(flow, self._do)
 
-    def _pump(self, flow: Flow[T], out: list[T]) -> Iterator[str]:
-        """Drive *flow*; yield streamed text; put the flow's result in *out*."""
-        value: Any = None
-        error: Exception | None = None
-        try:
-            while True:
-                try:
-                    effect = (
-                        flow.throw(error) if error is not None else flow.send(value)
-                    )
-                except StopIteration as done:
-                    out.append(done.value)
-                    return
-                value, error = None, None
-                try:
-                    if isinstance(effect, Call) and effect.stream:
-                        with self._client().stream_message(
-                            effect.body, betas=effect.betas
-                        ) as events:
-                            try:
-                                for delta in events:
-                                    if isinstance(delta, TextDelta):
-                                        yield delta.text
-                                value = events.response()
-                            except StreamError as exc:
-                                value = Interrupted(events.snapshot, exc)
-                            except GeneratorExit:  # the caller stopped reading
-                                self._finish(flow, Interrupted(events.snapshot))
-                                return
-                    else:
-                        value = self._do(effect)
-                except Exception as exc:
-                    error = exc
-        finally:
-            flow.close()
+    @functools.cached_property
+    def _handlers(self) -> Handlers:
+        return {
+            **store_handlers(self.store),
+            Summarize: lambda e: self.summarizer(e.request.turns),
+            RunTools: lambda e: execute(e.tools, e.uses),
+            CountTokens: lambda e: self._client().count_tokens(e.body, betas=e.betas),
+            Call: self._call,
+        }
 
-    def _finish(self, flow: Flow[Any], value: Any) -> None:
-        """Drive the rest of a flow whose stream was abandoned; it only stores."""
-        error: Exception | None = None
-        while True:
-            try:
-                effect = flow.throw(error) if error is not None else flow.send(value)
-            except Exception:
-                return
-            try:
-                value, error = self._do(effect), None
-            except Exception as exc:
-                error = exc
+    def _call(self, effect: Call) -> Any:
+        client = self._client()
+        if effect.stream:
+            return ReplyFeed(client.stream_message(effect.body, betas=effect.betas))
+        return client.create_message(effect.body, betas=effect.betas)
 
-    def _do(self, effect: Effect) -> Any:
-        result = run_store_effect(self.store, effect)
-        if result is not NOT_A_STORE_EFFECT:
-            return result
-        match effect:
-            case Summarize(request):
-                return self.summarizer(request.turns)
-            case RunTools(uses, tools):
-                return execute(tools, uses)
-            case CountTokens(body, betas):
-                return self._client().count_tokens(body, betas=betas)
-            case Call(body, betas):
-                return self._client().create_message(body, betas=betas)
-        raise AssertionError(effect)  # pragma: no cover - the match is exhaustive
+    def _do(self, effect: Any) -> Any:
+        return self._handlers[type(effect)](effect)

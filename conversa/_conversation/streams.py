@@ -1,28 +1,89 @@
-"""Streamed sends: `ReplyStream` and `AsyncReplyStream`.
+"""Streamed sends: `ReplyStream` and `AsyncReplyStream`, and the feeds they read.
 
-Iterate one for the reply's text as it arrives; after the loop its `turn` is the
-stored reply, exactly what a plain send stores. The conversation stays locked for
-the `with` block. A stream cut short (a broken connection, an error event, a caller
-that stops reading, a cancelled task) stores the text that arrived as a turn marked
-"interrupted" and releases the conversation; `run()` continues it.
+Iterate a stream for the reply's text as it arrives; after the loop its `turn` is
+the stored reply, exactly what a plain send stores. The conversation stays locked
+for the `with` block. A stream cut short (a broken connection, an error event, a
+caller that stops reading, a cancelled task) stores the text that arrived as a turn
+marked "interrupted" and releases the conversation; `run()` continues it.
+
+The flow's streamed call is a *feed* (`_drive`): `ReplyFeed` passes the reply's
+text through and sends the flow the response, or `Interrupted` with what arrived.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from contextlib import AsyncExitStack, ExitStack
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import Any
 
-from .._exceptions import InvalidInputError
-from .._flows.send import Flow
+from .._client.async_client import AsyncMessageStream
+from .._client.client import MessageStream
+from .._client.sse import TextDelta
+from .._drive import AsyncFeed, AsyncPump, Feed, Pump
+from .._exceptions import InvalidInputError, StreamError
+from .._flows.send import Interrupted
 from .._values.turns import Turn
 
-if TYPE_CHECKING:
-    from .async_conversation import AsyncConversation
-    from .conversation import Conversation
+__all__ = ["AsyncReplyFeed", "AsyncReplyStream", "ReplyFeed", "ReplyStream"]
 
-__all__ = ["AsyncReplyStream", "ReplyStream"]
+
+class ReplyFeed(Feed[str]):
+    """A streamed call's text, read through; the flow gets the reply or `Interrupted`."""
+
+    def __init__(self, events: MessageStream) -> None:
+        self._events = events
+        self._cut: Interrupted | None = None
+
+    def __enter__(self) -> ReplyFeed:
+        self._events.__enter__()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self._events.__exit__(*exc_info)
+
+    def __iter__(self) -> Iterator[str]:
+        try:
+            for delta in self._events:
+                if isinstance(delta, TextDelta):
+                    yield delta.text
+        except StreamError as exc:  # what arrived is kept, marked interrupted
+            self._cut = Interrupted(self._events.snapshot, exc)
+
+    def result(self) -> Any:
+        return self._cut or self._events.response()
+
+    def abandoned(self) -> Any:
+        return Interrupted(self._events.snapshot)
+
+
+class AsyncReplyFeed(AsyncFeed[str]):
+    """The async twin of `ReplyFeed`."""
+
+    def __init__(self, events: AsyncMessageStream) -> None:
+        self._events = events
+        self._cut: Interrupted | None = None
+
+    async def __aenter__(self) -> AsyncReplyFeed:
+        await self._events.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self._events.__aexit__(*exc_info)
+
+    async def __aiter__(self) -> AsyncIterator[str]:
+        try:
+            async for delta in self._events:
+                if isinstance(delta, TextDelta):
+                    yield delta.text
+        except StreamError as exc:  # what arrived is kept, marked interrupted
+            self._cut = Interrupted(self._events.snapshot, exc)
+
+    def result(self) -> Any:
+        return self._cut or self._events.response()
+
+    def abandoned(self) -> Any:
+        return Interrupted(self._events.snapshot)
 
 
 class ReplyStream:
@@ -32,17 +93,16 @@ class ReplyStream:
     Leaving early closes the HTTP stream and leaves the user turn pending.
     """
 
-    def __init__(self, conversation: Conversation, flow: Flow[Turn]) -> None:
-        self._conversation = conversation
-        self._flow = flow
-        self._out: list[Turn] = []
-        self._stack = ExitStack()
+    def __init__(
+        self, pump: Pump[Turn, str], lock: AbstractContextManager[Any]
+    ) -> None:
+        self._pump = pump
+        self._lock = lock
         self._texts: Iterator[str] | None = None
 
     def __enter__(self) -> ReplyStream:
-        conv = self._conversation
-        self._stack.enter_context(conv.store.lock(conv.id, timeout=conv.lock_timeout))
-        self._texts = conv._pump(self._flow, self._out)  # noqa: SLF001 - the twin's own driver
+        self._lock.__enter__()
+        self._texts = iter(self._pump)
         return self
 
     def __exit__(
@@ -55,7 +115,7 @@ class ReplyStream:
             if self._texts is not None and hasattr(self._texts, "close"):
                 self._texts.close()
         finally:
-            self._stack.close()
+            self._lock.__exit__(exc_type, exc, tb)
 
     def __iter__(self) -> Iterator[str]:
         if self._texts is None:
@@ -77,28 +137,25 @@ class ReplyStream:
     @property
     def turn(self) -> Turn:
         """The stored reply, once the stream has been read to the end."""
-        if not self._out:
+        if not self._pump.done:
             msg = "the stream has not been read to the end yet"
             raise InvalidInputError(msg)
-        return self._out[0]
+        return self._pump.result
 
 
 class AsyncReplyStream:
     """The async twin of `ReplyStream`: `async with` it, `async for` the text."""
 
-    def __init__(self, conversation: AsyncConversation, flow: Flow[Turn]) -> None:
-        self._conversation = conversation
-        self._flow = flow
-        self._out: list[Turn] = []
-        self._stack = AsyncExitStack()
+    def __init__(
+        self, pump: AsyncPump[Turn, str], lock: AbstractAsyncContextManager[Any]
+    ) -> None:
+        self._pump = pump
+        self._lock = lock
         self._texts: AsyncIterator[str] | None = None
 
     async def __aenter__(self) -> AsyncReplyStream:
-        conv = self._conversation
-        await self._stack.enter_async_context(
-            conv.store.alock(conv.id, timeout=conv.lock_timeout)
-        )
-        self._texts = conv._pump(self._flow, self._out)  # noqa: SLF001 - the twin's own driver
+        await self._lock.__aenter__()
+        self._texts = aiter(self._pump)
         return self
 
     async def __aexit__(
@@ -111,7 +168,7 @@ class AsyncReplyStream:
             if self._texts is not None and hasattr(self._texts, "aclose"):
                 await self._texts.aclose()
         finally:
-            await self._stack.aclose()
+            await self._lock.__aexit__(exc_type, exc, tb)
 
     def __aiter__(self) -> AsyncIterator[str]:
         if self._texts is None:
@@ -133,7 +190,7 @@ class AsyncReplyStream:
     @property
     def turn(self) -> Turn:
         """The stored reply, once the stream has been read to the end."""
-        if not self._out:
+        if not self._pump.done:
             msg = "the stream has not been read to the end yet"
             raise InvalidInputError(msg)
-        return self._out[0]
+        return self._pump.result

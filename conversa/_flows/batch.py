@@ -24,19 +24,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Generator, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal, TypeAlias, TypeVar, cast
 
 from attrs import evolve, field, frozen
 
 from .._core.plan import Plan, SendSpec
 from .._core.request import fold_reply
+from .._drive import Flow
 from .._exceptions import InvalidInputError, SeqConflictError
 from .._values.capabilities import capabilities_for
 from .._values.turns import ConversationRecord, Turn
 from .send import (
     Append,
-    Effect,
     GetRecord,
     GetTurns,
     UpdateRecord,
@@ -62,7 +62,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-Flow: TypeAlias = Generator[Effect, Any, T]
 
 #: The record flag that holds a conversation's batch bookkeeping.
 BATCH_FLAG = "batch"

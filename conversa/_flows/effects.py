@@ -1,17 +1,18 @@
-"""The store effects, run against a store: one dispatcher per twin.
+"""The store effects, as handler tables: one per twin.
 
-Every shell that drives flows (conversations, batches) runs the store effects the
-same way; only the API and tool effects differ between shells.
+Every shell that drives flows (conversations, batches) performs the store effects
+the same way; it adds its own handlers for the API and tool effects and looks an
+effect's handler up by its type: one dispatch, no fall-through.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .._stores.protocol import AsyncStore, Store
 from .send import (
     Append,
-    Effect,
     GetRecord,
     GetTurns,
     ReadTurns,
@@ -19,45 +20,43 @@ from .send import (
     UpdateTurns,
 )
 
-__all__ = ["NOT_A_STORE_EFFECT", "arun_store_effect", "run_store_effect"]
+__all__ = ["AsyncHandlers", "Handlers", "astore_handlers", "store_handlers"]
 
-#: Returned for an effect that is not a store effect (the shell handles it).
-NOT_A_STORE_EFFECT: Any = object()
-
-
-def run_store_effect(store: Store, effect: Effect) -> Any:
-    """Run a store effect; `NOT_A_STORE_EFFECT` for any other effect."""
-    match effect:
-        case GetRecord(cid):
-            return store.get(cid)
-        case ReadTurns(cid, start, stop):
-            return store.read(cid, start=start, stop=stop)
-        case GetTurns(cid, ids):
-            return store.get_turns(cid, ids)
-        case Append(cid, turns, expected, updates):
-            return store.append(cid, turns, expected_last_seq=expected, updates=updates)
-        case UpdateRecord(cid, changes):
-            return store.update(cid, changes)
-        case UpdateTurns(cid, updates):
-            return store.update_turns(cid, updates)
-    return NOT_A_STORE_EFFECT
+#: Effect type → the function that performs it.
+Handlers = dict[type, Callable[[Any], Any]]
+#: Effect type → the coroutine function that performs it.
+AsyncHandlers = dict[type, Callable[[Any], Awaitable[Any]]]
 
 
-async def arun_store_effect(store: AsyncStore, effect: Effect) -> Any:
-    """The async twin of `run_store_effect`."""
-    match effect:
-        case GetRecord(cid):
-            return await store.aget(cid)
-        case ReadTurns(cid, start, stop):
-            return await store.aread(cid, start=start, stop=stop)
-        case GetTurns(cid, ids):
-            return await store.aget_turns(cid, ids)
-        case Append(cid, turns, expected, updates):
-            return await store.aappend(
-                cid, turns, expected_last_seq=expected, updates=updates
-            )
-        case UpdateRecord(cid, changes):
-            return await store.aupdate(cid, changes)
-        case UpdateTurns(cid, updates):
-            return await store.aupdate_turns(cid, updates)
-    return NOT_A_STORE_EFFECT
+def store_handlers(store: Store) -> Handlers:
+    """The store effects, performed on *store*."""
+    return {
+        GetRecord: lambda e: store.get(e.conversation_id),
+        ReadTurns: lambda e: store.read(e.conversation_id, start=e.start, stop=e.stop),
+        GetTurns: lambda e: store.get_turns(e.conversation_id, e.turn_ids),
+        Append: lambda e: store.append(
+            e.conversation_id,
+            e.turns,
+            expected_last_seq=e.expected_last_seq,
+            updates=e.updates,
+        ),
+        UpdateRecord: lambda e: store.update(e.conversation_id, e.changes),
+        UpdateTurns: lambda e: store.update_turns(e.conversation_id, e.updates),
+    }
+
+
+def astore_handlers(store: AsyncStore) -> AsyncHandlers:
+    """The async twin of `store_handlers`."""
+    return {
+        GetRecord: lambda e: store.aget(e.conversation_id),
+        ReadTurns: lambda e: store.aread(e.conversation_id, start=e.start, stop=e.stop),
+        GetTurns: lambda e: store.aget_turns(e.conversation_id, e.turn_ids),
+        Append: lambda e: store.aappend(
+            e.conversation_id,
+            e.turns,
+            expected_last_seq=e.expected_last_seq,
+            updates=e.updates,
+        ),
+        UpdateRecord: lambda e: store.aupdate(e.conversation_id, e.changes),
+        UpdateTurns: lambda e: store.aupdate_turns(e.conversation_id, e.updates),
+    }

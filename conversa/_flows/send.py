@@ -23,7 +23,7 @@ the user turn stored once and no reply, so the next send replays it.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeAlias, TypeVar
 
 from attrs import evolve, field, frozen
@@ -49,6 +49,7 @@ from .._core.summaries import (
     summary_request,
     summary_turn,
 )
+from .._drive import Flow
 from .._exceptions import (
     BadRequestError,
     InvalidInputError,
@@ -198,7 +199,6 @@ Effect: TypeAlias = (
     | RunTools
     | Summarize
 )
-Flow: TypeAlias = Generator[Effect, Any, T]
 
 
 #: How many of the newest turns a tail read takes first (it widens when needed).

@@ -95,7 +95,12 @@ _SQLITE_CORRUPT_TEXT = ("file is not a database", "database disk image is malfor
 _PG_CORRUPT_STATES = frozenset({"42P01", "3F000"})  # undefined_table, invalid_schema
 
 #: Flow names that are not the store method's own.
-_OPERATIONS = {"acquire": "lock", "release": "unlock", "renew": "lease renewal"}
+_OPERATIONS = {
+    "acquire": "lock",
+    "release": "unlock",
+    "renew": "lease renewal",
+    "update_record": "update",
+}
 
 
 class FileChangedError(Exception):

@@ -457,7 +457,7 @@ async def test_generic_request_unknown_path(twin: Twin, fake: FakeMessagesAPI) -
     """_request reaches any path: the fake's 404 becomes NotFoundError, not retried."""
 
     async def get_models() -> Any:
-        request = twin.client._request("GET", "/v1/models", params={"limit": 5})
+        request = twin.client.request("GET", "/v1/models", params={"limit": 5})
         return await request if inspect.isawaitable(request) else request
 
     with pytest.raises(NotFoundError):

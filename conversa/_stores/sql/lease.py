@@ -40,9 +40,10 @@ import anyio
 from sqlalchemy import Float, cast, delete, extract, func, or_, update
 from sqlalchemy.sql.elements import ColumnElement
 
+from ..._drive import Flow
 from ..._exceptions import ConversationBusyError, StoreError
 from .schema import LOCKS
-from .statements import Flow, dialect_insert, record_row
+from .statements import dialect_insert, record_row
 
 __all__ = [
     "LeaseRenewer",

@@ -17,7 +17,7 @@ import logging
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, Protocol, TypeVar
 
 import anyio.to_thread
 from sqlalchemy import Engine
@@ -26,8 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from ..._drive import Flow, adrive, drive
 from ..errors import Where, operation_of, store_errors
-from .statements import Flow
 
 __all__ = [
     "WRITE_OPTION",
@@ -44,26 +44,14 @@ logger = logging.getLogger("conversa")
 WRITE_OPTION = "conversa_write"
 
 
-def _drive(session: Session, flow: Flow[T]) -> T:
-    result: Any = None
-    while True:
-        try:
-            step = flow.send(result)
-        except StopIteration as done:
-            return cast(T, done.value)
-        statement, params = step if isinstance(step, tuple) else (step, None)
-        result = session.exec(statement, params=params)
+def _executor(session: Session | AsyncSession) -> Callable[[Any], Any]:
+    """Run a flow's step on *session*: a statement, or (statement, parameters)."""
 
-
-async def _adrive(session: AsyncSession, flow: Flow[T]) -> T:
-    result: Any = None
-    while True:
-        try:
-            step = flow.send(result)
-        except StopIteration as done:
-            return cast(T, done.value)
+    def execute(step: Any) -> Any:
         statement, params = step if isinstance(step, tuple) else (step, None)
-        result = await session.exec(statement, params=params)
+        return session.exec(statement, params=params)
+
+    return execute
 
 
 class SyncRunner:
@@ -90,7 +78,7 @@ class SyncRunner:
         )
         with guard, Session(self.engine) as session:
             session.connection(execution_options={WRITE_OPTION: write})
-            result = _drive(session, flow)
+            result = drive(flow, _executor(session))
             session.commit()
             return result
 
@@ -137,7 +125,7 @@ class AsyncRunner:
     async def _once(self, flow: Flow[T]) -> T:
         async with AsyncSession(self.engine) as session:
             await session.connection()
-            result = await _adrive(session, flow)
+            result = await adrive(flow, _executor(session))
             await session.commit()
             return result
 

@@ -27,8 +27,8 @@ rows of the window: O(window), not O(history).
 from __future__ import annotations
 
 import json
-from collections.abc import Generator, Mapping, Sequence
-from typing import Any, TypeAlias, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     and_,
@@ -45,6 +45,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 
+from ..._drive import Flow
 from ..._exceptions import ConversationNotFoundError, StoreError
 from ..._values.turns import ConversationRecord, Turn, UsageTotals, utcnow
 from ..protocol import Page, TurnUpdate
@@ -71,7 +72,6 @@ from .schema import (
 )
 
 __all__ = [
-    "Flow",
     "append_flow",
     "create_flow",
     "delete_flow",
@@ -83,7 +83,7 @@ __all__ = [
     "read_flow",
     "read_newest_flow",
     "record_row",
-    "update_flow",
+    "update_record_flow",
     "update_turns_flow",
     "usage_flow",
 ]
@@ -91,7 +91,6 @@ __all__ = [
 T = TypeVar("T")
 #: A flow yields statements (or (statement, params) pairs), receives their
 #: results, and returns a T.
-Flow: TypeAlias = Generator[Any, Any, T]
 
 _FIRST_BATCH = 64
 _MAX_BATCH = 4096
@@ -221,7 +220,7 @@ def get_flow(conversation_id: str, owner: str | None) -> Flow[ConversationRecord
     return record_from_row((yield from record_row(conversation_id, owner)))
 
 
-def update_flow(
+def update_record_flow(
     conversation_id: str, changes: Mapping[str, Any], owner: str | None
 ) -> Flow[ConversationRecord]:
     """Change record fields under the row lock."""

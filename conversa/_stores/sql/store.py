@@ -39,7 +39,7 @@ from .statements import (
     list_flow,
     read_flow,
     read_newest_flow,
-    update_flow,
+    update_record_flow,
     update_turns_flow,
     usage_flow,
 )
@@ -112,7 +112,8 @@ class SQLStore:
     ) -> ConversationRecord:
         """Change the named record fields and return the record."""
         return self._runner.run(
-            lambda: update_flow(conversation_id, changes, self._owner), write=True
+            lambda: update_record_flow(conversation_id, changes, self._owner),
+            write=True,
         )
 
     def append(
@@ -257,7 +258,8 @@ class SQLStore:
     ) -> ConversationRecord:
         """See `update`."""
         return await self._arunner.run(
-            lambda: update_flow(conversation_id, changes, self._owner), write=True
+            lambda: update_record_flow(conversation_id, changes, self._owner),
+            write=True,
         )
 
     async def aappend(
