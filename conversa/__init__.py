@@ -22,10 +22,10 @@ from ._conversation.async_conversation import AsyncConversation
 from ._conversation.batches import Batches, BatchPage
 from ._conversation.conversation import Conversation
 from ._conversation.streams import AsyncReplyStream, ReplyStream
-from ._core.plan import CacheConfig, ModelSummarizer
+from ._core.plan import ModelSummarizer
 from ._core.pricing import Cost, Ledger, Price, cost
 from ._core.summaries import AsyncSummarizer, Summarizer
-from ._core.window import BudgetConfig, WindowPlan
+from ._core.window import WindowPlan
 from ._exceptions import (
     APIConnectionError,
     APIError,
@@ -89,15 +89,10 @@ from ._values.blocks import (
     blocks_from_api,
 )
 from ._values.capabilities import ModelCapabilities, capabilities_for
+from ._values.params import DEFAULT_MAX_TOKENS, RequestParams
+from ._values.settings import BudgetConfig, CacheConfig
 from ._values.tools import Tool, ToolSet, aexecute, execute, tool
-from ._values.turns import (
-    DEFAULT_MAX_TOKENS,
-    ConversationRecord,
-    RequestParams,
-    Turn,
-    Usage,
-    UsageTotals,
-)
+from ._values.turns import ConversationRecord, Turn, Usage, UsageTotals
 
 try:
     __version__ = version("conversa")

@@ -34,6 +34,7 @@ from attrs import frozen
 
 from .._exceptions import InvalidContentError
 from .._values.blocks import Block, RawBlock, TextBlock, block_from_api, to_blocks
+from .._values.settings import VOUCHED
 from .._values.turns import Turn
 from .estimate import image_size
 from .normalize import replayed
@@ -43,7 +44,6 @@ __all__ = [
     "MAX_BREAKPOINTS",
     "MAX_IMAGE_BYTES",
     "MAX_IMAGE_SIDE",
-    "VOUCHED_FLAG",
     "check_block",
     "check_blocks",
     "check_caller_content",
@@ -60,9 +60,6 @@ MAX_IMAGE_BYTES = 10 * 1024 * 1024
 #: Pixels per side, any image.
 MAX_IMAGE_SIDE = 8000
 MAX_BREAKPOINTS = 4
-#: A turn flag listing the blocks a caller vouched for: `RawBlock`s of kinds
-#: conversa does not know. An import takes them as they are, as `add` did.
-VOUCHED_FLAG = "vouched"
 
 _ID = re.compile(r"[a-zA-Z0-9_-]+")
 _SERVER_ID = re.compile(r"srvtoolu_[a-zA-Z0-9_]+")
@@ -556,13 +553,17 @@ def check_caller_content(
 
 
 def vouched_flags(blocks: Sequence[Block]) -> dict[str, Any]:
-    """The turn flags that remember which of *blocks* a caller vouched for."""
-    vouched = [
+    """The turn flags that remember which of *blocks* a caller vouched for.
+
+    Those are `RawBlock`s of kinds conversa does not know: an import takes them as
+    they are, as `add` did.
+    """
+    vouched = frozenset(
         index
         for index, block in enumerate(blocks)
         if isinstance(block, RawBlock) and block.type not in _KINDS
-    ]
-    return {VOUCHED_FLAG: vouched} if vouched else {}
+    )
+    return VOUCHED.entry(vouched) if vouched else {}
 
 
 def check_stored_turns(turns: Sequence[Turn], *, entry: str) -> None:
@@ -570,7 +571,7 @@ def check_stored_turns(turns: Sequence[Turn], *, entry: str) -> None:
 
     Replies from the API (an assistant turn with a message id), retracted turns,
     retractions and summaries are taken as they are; so are the blocks a caller
-    vouched for when it added them (`VOUCHED_FLAG`).
+    vouched for when it added them (the `VOUCHED` flag).
 
     Raises:
         InvalidContentError: naming the turn's seq and the block's path.
@@ -581,7 +582,7 @@ def check_stored_turns(turns: Sequence[Turn], *, entry: str) -> None:
             continue
         if turn.role == "assistant" and turn.message_id:
             continue
-        vouched = set(turn.flags.get(VOUCHED_FLAG) or ())
+        vouched = VOUCHED.of(turn)
         for index, block in enumerate(turn.blocks):
             if index in vouched:
                 continue

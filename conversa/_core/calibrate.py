@@ -22,7 +22,7 @@ Choices, and why:
   total.
 - **Counts belong to a tokenizer** (`ModelCapabilities.tokenizer`): Opus 4.7 and
   later count about 30% more tokens for the same text than earlier models. A
-  turn keeps its exact counts per tokenizer in `flags["tokens"]`, e.g.
+  turn keeps its exact counts per tokenizer in its `TOKENS` flag, e.g.
   `{"claude-4.7": 812, "claude": 640}`, so a model change never plans with another
   tokenizer's numbers. `Turn.tokens` / `tokens_exact` hold the count for the model
   used last; `token_count` reads the right one for any tokenizer.
@@ -47,12 +47,12 @@ from attrs import astuple, evolve, field, frozen, validators
 
 from .._stores.protocol import TurnUpdate
 from .._values.blocks import Block, DocumentBlock, ImageBlock, ToolResultBlock
+from .._values.settings import TOKENS
 from .._values.turns import Turn
 from .estimate import MESSAGE_OVERHEAD, estimate_blocks, estimate_text, image_size
 
 __all__ = [
     "MANY_IMAGES_SIDE",
-    "TOKENS_FLAG",
     "TOOL_PROMPT_TOKENS",
     "Learned",
     "Part",
@@ -73,8 +73,6 @@ __all__ = [
 MESSAGE_BYTES = 40
 #: An image over this many px a side is "large": see `conversa._core.window`.
 MANY_IMAGES_SIDE = 2000
-#: The key of `Turn.flags` that holds a turn's exact counts, by tokenizer.
-TOKENS_FLAG = "tokens"
 #: The hidden system prompt the API adds when tools are given: 313-346 tokens on
 #: the Claude 4 models by the tool-use docs; rounded up, as estimates lean high.
 TOOL_PROMPT_TOKENS = 400
@@ -133,10 +131,7 @@ def calibrate(parts: Sequence[Part], total: int) -> tuple[int, ...] | None:
 
 def exact_count(turn: Turn, tokenizer: str) -> int | None:
     """Return *turn*'s exact count for *tokenizer*, if one was learned."""
-    counts = turn.flags.get(TOKENS_FLAG)
-    if not isinstance(counts, Mapping):
-        return None
-    return _count(counts.get(tokenizer))
+    return _count(TOKENS.of(turn).get(tokenizer))
 
 
 def token_count(turn: Turn, tokenizer: str | None = None) -> tuple[int, bool]:
@@ -176,7 +171,7 @@ class Learned:
 
     Attributes:
         updates: one `TurnUpdate` per stored turn whose count became exact: its
-            tokens, `tokens_exact=True`, and `flags["tokens"]` with every
+            tokens, `tokens_exact=True`, and the `TOKENS` flag with every
             tokenizer's count (a store merges flags one key deep, so the whole
             mapping is written).
         fixed: the exact count of system and tools together (learned now or
@@ -210,11 +205,10 @@ def learn(turns: Sequence[Turn], total: int, *, tokenizer: str, fixed: Part) -> 
     for turn, (_, exact), tokens in zip(turns, counted, counts[1:], strict=True):
         if exact or turn.seq is None:
             continue
-        flags = turn.flags.get(TOKENS_FLAG)
-        merged = {**(flags if isinstance(flags, Mapping) else {}), tokenizer: tokens}
+        merged = {**TOKENS.of(turn), tokenizer: tokens}
         updates.append(
             TurnUpdate(
-                turn.seq, tokens=tokens, tokens_exact=True, flags={TOKENS_FLAG: merged}
+                turn.seq, tokens=tokens, tokens_exact=True, flags=TOKENS.entry(merged)
             )
         )
     return Learned(tuple(updates), counts[0])
@@ -266,8 +260,8 @@ def fixed_exact(
 ) -> int | None:
     """Read the exact system+tools count for *tokenizer* and content *key*.
 
-    *counts* is the mapping a conversation keeps (`with_fixed_exact` writes it):
-    `{tokenizer: {"key": key, "tokens": n}}`.
+    *counts* is the mapping a conversation keeps in its `FIXED_TOKENS` flag
+    (`with_fixed_exact` writes it): `{tokenizer: {"key": key, "tokens": n}}`.
     """
     entry = (counts or {}).get(tokenizer)
     if not isinstance(entry, Mapping) or entry.get("key") != key:

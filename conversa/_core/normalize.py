@@ -3,7 +3,7 @@
 Pure functions over turns. The rules, in the order they apply (MESSAGES_API.md §3):
 
 1. Turns that are not replayed are left out: retraction turns, and the turns whose
-   seq a retraction lists in `flags["retracts"]`. Summary turns are replayed as
+   seq a retraction lists in its `RETRACTS` flag. Summary turns are replayed as
    user turns.
 2. Thinking and redacted_thinking blocks are dropped from assistant turns written
    by another model than the request's (§3.4); otherwise they go back untouched,
@@ -45,6 +45,7 @@ from .._values.blocks import (
     ToolUseBlock,
 )
 from .._values.capabilities import ModelCapabilities, same_model
+from .._values.settings import RETRACTS
 from .._values.turns import Role, Turn
 from .history_rules import Message, check_messages, turn_error
 
@@ -107,7 +108,7 @@ def replayed(turns: Sequence[Turn]) -> list[tuple[int, Turn]]:
     """Return the turns a request replays, each with its position in *turns*.
 
     Retraction turns are left out, and so are the turns whose seq any retraction
-    lists in `flags["retracts"]`.
+    lists in its `RETRACTS` flag.
 
     Raises:
         UnrepairableHistoryError: a retraction's `retracts` is not a list of seqs.
@@ -116,11 +117,10 @@ def replayed(turns: Sequence[Turn]) -> list[tuple[int, Turn]]:
     for position, turn in enumerate(turns):
         if turn.kind != "retraction":
             continue
-        retracts = turn.flags.get("retracts", ())
-        if not isinstance(retracts, list | tuple) or not all(
-            isinstance(seq, int) for seq in retracts
-        ):
-            rule = f"a retraction's flags['retracts'] must be a list of seqs, not {retracts!r}"
+        retracts = RETRACTS.of(turn)
+        if retracts is None:
+            stored = RETRACTS.stored(turn)
+            rule = f"a retraction's flags[{RETRACTS.key!r}] must be a list of seqs, not {stored!r}"
             raise turn_error(rule, turns, position)
         hidden.update(retracts)
     return [

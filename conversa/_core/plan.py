@@ -5,12 +5,8 @@ the conversation record, the stored turns from the window start, the pinned turn
 and what the caller asked for, and returns the exact body to POST plus what the
 flow must write. It raises before any write when something is refused.
 
-A conversation's own settings live in its record's `flags`:
-
-- `"budget"`: a `BudgetConfig` (fixed budget or margin, low watermark, pinning);
-- `"cache"`: a `CacheConfig` (breakpoints on or off, TTL, cache diagnostics);
-- `"fixed_tokens"`: exact system+tools counts per tokenizer (learned from usage);
-- `"pinned"`: seq ranges of exchanges pinned with `Conversation.pin`.
+A conversation's own settings (budget, cache, learned system+tools counts, pinned
+exchanges) live in its record's `flags`, read through `conversa._values.settings`.
 """
 
 from __future__ import annotations
@@ -19,11 +15,12 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from attrs import asdict, evolve, field, fields, frozen, validators
+from attrs import evolve, field, frozen
 
 from .._exceptions import InvalidContentError, InvalidInputError
 from .._values.blocks import TextBlock
 from .._values.capabilities import capabilities_for, thinking_enabled
+from .._values.settings import BUDGET, CACHE, FIXED_TOKENS, PINNED, CacheConfig
 from .._values.turns import ConversationRecord, Turn, new_id, reply_id_for
 from .api_rules import check_request, vouched_flags
 from .cache import last_write_point, place_breakpoints, stable_prefix_index
@@ -32,59 +29,25 @@ from .estimate import estimate_blocks
 from .normalize import Normalized, normalize, replayed
 from .request import DEFAULT_API_VERSION, build_body, check_params, check_prefill
 from .summaries import SUMMARY_INSTRUCTIONS, SummaryRequest, transcript
-from .window import BudgetConfig, WindowPlan, plan_window
+from .window import WindowPlan, plan_window
 
 __all__ = [
+    # Re-exported while the conversations still take them from here; their home
+    # is `conversa._values.settings`.
     "BUDGET_FLAG",
     "CACHE_FLAG",
-    "FIXED_FLAG",
-    "PINNED_FLAG",
     "CacheConfig",
     "ModelSummarizer",
     "Plan",
     "SendSpec",
-    "budget_config",
-    "cache_config",
     "check_content",
     "estimated",
-    "pinned_ranges",
     "plan_send",
     "summary_body",
 ]
 
-BUDGET_FLAG = "budget"
-CACHE_FLAG = "cache"
-FIXED_FLAG = "fixed_tokens"
-PINNED_FLAG = "pinned"
-
-
-@frozen
-class CacheConfig:
-    """How a conversation uses the prompt cache.
-
-    Attributes:
-        enabled: whether conversa places cache_control breakpoints (on by default:
-            a long conversation pays 0.1x for the prefix it reads back).
-        ttl: "5m" (writes cost 1.25x input) or "1h" (2x; worth it when turns are
-            more than five minutes apart).
-        diagnostics: send `diagnostics.previous_message_id` so each reply reports
-            why the cache missed; the reason is kept with the stored reply.
-    """
-
-    enabled: bool = True
-    ttl: Literal["5m", "1h"] = field(
-        default="5m", validator=validators.in_(("5m", "1h"))
-    )
-    diagnostics: bool = False
-
-    def to_json_dict(self) -> dict[str, Any]:
-        """Return the storage form."""
-        return asdict(self)
-
-    @classmethod
-    def from_json_dict(cls, data: Mapping[str, Any]) -> CacheConfig:
-        """Rebuild a configuration from its storage form."""
-        return cls(**{a.name: data[a.name] for a in fields(cls) if a.name in data})
+BUDGET_FLAG = BUDGET.key
+CACHE_FLAG = CACHE.key
 
 
 @frozen
@@ -166,22 +129,6 @@ class Plan:
         """Return the turn an API error's *path* (`messages.3.content.1`) points at."""
         positions = self.normalized.locate(path)
         return self.window.turns[positions[0]] if positions else None
-
-
-def budget_config(record: ConversationRecord) -> BudgetConfig:
-    """The conversation's budget configuration (defaults when unset)."""
-    return BudgetConfig.from_json_dict(record.flags.get(BUDGET_FLAG) or {})
-
-
-def cache_config(record: ConversationRecord) -> CacheConfig:
-    """The conversation's cache configuration (defaults when unset)."""
-    return CacheConfig.from_json_dict(record.flags.get(CACHE_FLAG) or {})
-
-
-def pinned_ranges(record: ConversationRecord) -> tuple[tuple[int, int], ...]:
-    """The (first, last) seqs of the exchanges pinned with `Conversation.pin`."""
-    ranges = record.flags.get(PINNED_FLAG) or ()
-    return tuple((int(a), int(b)) for a, b in ranges)
 
 
 def estimated(turn: Turn) -> Turn:
@@ -297,14 +244,14 @@ def plan_send(
         prefill = check_prefill(spec.prefill, model=model, caps=caps, params=params)
         tail = (estimated(Turn("assistant", (TextBlock(prefill),), id="prefill")),)
 
-    config = budget_config(record)
+    config = BUDGET.of(record)
     system = record.system_to_api()
     key = fixed_key(system, params.tools, params.tool_choice)
-    exact = fixed_exact(record.flags.get(FIXED_FLAG), tokenizer=caps.tokenizer, key=key)
+    exact = fixed_exact(FIXED_TOKENS.of(record), tokenizer=caps.tokenizer, key=key)
     fixed = Part(estimate_fixed(system, params.tools), exact=exact)
     plan = plan_window(
         (*window, *new, *tail),
-        pinned=pinned if config.pin_first_exchange or pinned_ranges(record) else (),
+        pinned=pinned if config.pin_first_exchange or PINNED.of(record) else (),
         fixed_tokens=exact if exact is not None else fixed.estimate,
         budget=config.budget(caps, params),
         current_start=record.window_start,
@@ -324,7 +271,7 @@ def plan_send(
     body = build_body(
         record, list(normalized.messages), params, model=model, stream=spec.stream
     )
-    cache = cache_config(record)
+    cache = CACHE.of(record)
     body = place_breakpoints(
         body,
         ttl=cache.ttl,

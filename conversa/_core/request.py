@@ -3,7 +3,9 @@
 `check_params` refuses what the chosen API version or model would reject;
 `build_body` lays out the JSON body in one fixed key order (the prompt cache hashes
 bytes, so the same inputs always give the same text); `fold_reply` turns the API's
-Message into the assistant `Turn` a store keeps.
+Message into the assistant `Turn` a store keeps. What conversa knows about each
+body field (its caller keyword, whether it is reserved, counted, allowed in a
+batch, or removed in an API version) is in `conversa._values.params`.
 """
 
 from __future__ import annotations
@@ -23,7 +25,14 @@ from .._exceptions import (
 )
 from .._values.blocks import TextBlock, blocks_from_api
 from .._values.capabilities import ModelCapabilities, known_model, thinking_enabled
-from .._values.turns import ConversationRecord, RequestParams, Turn, Usage
+from .._values.params import (
+    BODY_FIELDS,
+    RESERVED,
+    RequestParams,
+    body_fields,
+    params_from_kwargs,
+)
+from .._values.turns import ConversationRecord, Turn, Usage
 from .api_rules import check_tools
 
 __all__ = [
@@ -35,16 +44,14 @@ __all__ = [
     "fold_partial",
     "fold_reply",
     "map_api_error",
+    # Re-exported while the conversations still take it from here; its home is
+    # `conversa._values.params`.
     "params_from_kwargs",
 ]
 
 DEFAULT_API_VERSION = "2026-10-21"
 API_VERSIONS = ("2026-10-21", "2023-06-01")
 
-# API version 2026-10-21 removed the sampling parameters; any value is a 400.
-_REMOVED_IN_2026 = ("temperature", "top_p", "top_k")
-# Fields conversa owns in the body; a caller's `extra` may not shadow them.
-_RESERVED = frozenset({"model", "messages", "system", "stream", "max_tokens"})
 # The reply's top-level keys that have a `Turn` attribute of their own.
 _FOLDED = frozenset(
     {"id", "type", "role", "model", "content", "stop_reason", "stop_sequence", "usage"}
@@ -54,82 +61,6 @@ _FOLDED = frozenset(
 _PREFILL_REJECTED = "does not support assistant message prefill"
 # The API starts a 400 about one message or block with its path.
 _MESSAGE_PATH = re.compile(r"(messages\.\d+(?:\.content\.\d+)?)\b")
-
-
-# Request parameters conversa models, by the keyword a caller uses. `api_metadata` is
-# the API's own `metadata` object: `metadata` on a conversation is the application's.
-_PARAM_NAMES = {
-    "max_tokens": "max_tokens",
-    "tools": "tools",
-    "tool_choice": "tool_choice",
-    "thinking": "thinking",
-    "output_config": "output_config",
-    "stop_sequences": "stop_sequences",
-    "api_metadata": "metadata",
-    "betas": "betas",
-    "extra": "extra",
-}
-# Top-level body fields accepted by name and sent as they are (they ride in `extra`).
-_PASSTHROUGH = frozenset(
-    {
-        "temperature",
-        "top_p",
-        "top_k",
-        "service_tier",
-        "container",
-        "inference_geo",
-        "speed",
-        "diagnostics",
-        "cache_control",
-        "context_management",
-        "mcp_servers",
-    }
-)
-
-
-def params_from_kwargs(kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    """Map a caller's keyword parameters to `RequestParams.merged` input.
-
-    Raises:
-        InvalidInputError: for a name that is neither a parameter nor a known body
-            field (a typo would otherwise reach the API as an unknown field).
-    """
-    out: dict[str, Any] = {}
-    extra: dict[str, Any] = dict(kwargs.get("extra") or {})
-    for name, value in kwargs.items():
-        if name in _PARAM_NAMES:
-            if name != "extra":
-                out[_PARAM_NAMES[name]] = value
-        elif name in _PASSTHROUGH:
-            extra[name] = value
-        else:
-            known = sorted({*_PARAM_NAMES, *_PASSTHROUGH})
-            msg = (
-                f"unknown request parameter {name!r}; known: {', '.join(known)} "
-                "(pass other body fields as extra={...})"
-            )
-            raise InvalidInputError(msg)
-    if extra:
-        out["extra"] = extra
-    return out
-
-
-def updated_params(params: RequestParams, kwargs: Mapping[str, Any]) -> RequestParams:
-    """Return *params* changed the way `set_params(**kwargs)` documents.
-
-    None leaves a field as it is (every field); `extra=` replaces the extra body
-    fields as a whole (`extra={}` clears them); a body field passed by name
-    (`service_tier=...`) sets that one extra field. An empty value (`tools=[]`,
-    `thinking={}`) clears a field.
-
-    Raises:
-        InvalidInputError: an unknown parameter name.
-    """
-    changes = {k: v for k, v in kwargs.items() if v is not None}
-    mapped = params_from_kwargs({k: v for k, v in changes.items() if k != "extra"})
-    extra = dict(changes["extra"]) if "extra" in changes else dict(params.extra)
-    extra.update(mapped.pop("extra", {}))
-    return evolve(params, **mapped, extra=extra)
 
 
 def check_params(
@@ -146,18 +77,23 @@ def check_params(
     if not model:
         msg = "a conversation needs a model"
         raise InvalidInputError(msg)
-    reserved = sorted(_RESERVED & set(params.extra))
+    reserved = sorted(RESERVED & set(params.extra))
     if reserved:
         msg = f"{reserved[0]!r} is set by conversa; pass it as its own argument"
         raise InvalidInputError(msg)
-    if api_version == "2026-10-21":
-        removed = [k for k in _REMOVED_IN_2026 if k in params.extra]
-        if removed:
-            msg = (
-                f"{removed[0]} was removed in API version 2026-10-21 (any value is "
-                "rejected); drop it, or use api_version='2023-06-01'"
-            )
-            raise InvalidInputError(msg)
+    # ISO dates: a later version compares greater.
+    removed = [
+        (name, f.removed_in)
+        for name, f in BODY_FIELDS.items()
+        if f.removed_in and api_version >= f.removed_in and name in params.extra
+    ]
+    if removed:
+        name, version = removed[0]
+        msg = (
+            f"{name} was removed in API version {version} (any value is "
+            f"rejected); drop it, or use api_version={API_VERSIONS[-1]!r}"
+        )
+        raise InvalidInputError(msg)
     if known_model(model) and params.max_tokens > caps.max_output:
         msg = (
             f"max_tokens={params.max_tokens} is over {model!r}'s maximum output "
@@ -232,24 +168,18 @@ def build_body(
     model: str,
     stream: bool = False,
 ) -> dict[str, Any]:
-    """Lay out the request body in conversa's fixed key order."""
-    body: dict[str, Any] = {"model": model, "max_tokens": params.max_tokens}
+    """Lay out the request body in conversa's fixed key order.
+
+    `model`, the parameters sent on every call (`max_tokens`), `system`,
+    `messages`, the other parameters that are set (in `RequestParams` order), the
+    `extra` fields, then `stream`.
+    """
+    body: dict[str, Any] = {"model": model, **body_fields(params, always=True)}
     system = record.system_to_api()
     if system:
         body["system"] = system
     body["messages"] = messages
-    if params.tools:
-        body["tools"] = [dict(t) for t in params.tools]
-    if params.tool_choice:
-        body["tool_choice"] = dict(params.tool_choice)
-    if params.thinking:
-        body["thinking"] = dict(params.thinking)
-    if params.output_config:
-        body["output_config"] = dict(params.output_config)
-    if params.stop_sequences:
-        body["stop_sequences"] = list(params.stop_sequences)
-    if params.metadata:
-        body["metadata"] = dict(params.metadata)
+    body.update(body_fields(params, always=False))
     body.update(params.extra)
     if stream:
         body["stream"] = True

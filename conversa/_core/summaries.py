@@ -10,7 +10,7 @@ exchange is pinned by default (`first_exchange`); pinned turns must be closed
 under tool pairing (`pair_closed`), or they could not be replayed on their own.
 
 **Summaries.** A summary is a stored turn with `kind="summary"`, role "user", its
-text, and `flags={"covers": [first_seq, last_seq]}`. It is appended like any turn
+text, and the span it covers in its `COVERS` flag. It is appended like any turn
 when it is made, and the stored history is otherwise untouched. Window planning does not walk
 over summary turns: it places the newest summary that ends before the window start
 after the pinned turns and before the window, where it is user text (normalization
@@ -48,6 +48,7 @@ from .._values.blocks import (
     ToolResultBlock,
     ToolUseBlock,
 )
+from .._values.settings import COVERS
 from .._values.turns import Turn, new_id
 from .estimate import estimate_blocks
 from .normalize import replayed
@@ -180,15 +181,7 @@ class AsyncSummarizer(Protocol):
 
 def summary_covers(turn: Turn) -> tuple[int, int] | None:
     """Return the (first, last) seq a summary turn covers; None if it is not one."""
-    covers = turn.flags.get("covers")
-    if turn.kind != "summary" or not isinstance(covers, list | tuple):
-        return None
-    if len(covers) != 2 or not all(
-        isinstance(s, int) and not isinstance(s, bool) for s in covers
-    ):
-        return None
-    first, last = covers
-    return (first, last) if 0 < first <= last else None
+    return COVERS.of(turn) if turn.kind == "summary" else None
 
 
 def summary_turn(
@@ -211,7 +204,7 @@ def summary_turn(
         blocks,
         id=turn_id or new_id(),
         kind="summary",
-        flags={"covers": [first_seq, last_seq]},
+        flags=COVERS.entry((first_seq, last_seq)),
         tokens=estimate_blocks(blocks),
     )
 

@@ -1,14 +1,8 @@
 """The context budget and the window: which turns a request replays (pure).
 
-**Budget.** `budget_for` is the model's context window (from the capability
-table; a conversation may override it) minus `max_tokens` (thinking is part of the
-output) minus a margin, or a fixed number. The default margin is
-`max(1,024, 2% of the window)`: exact counts are not perfectly additive (message
-framing costs a few tokens per message, and a window of a thousand messages on a
-1M model adds up), older models count an assistant turn's thinking only while it
-is the newest, and the hidden tool-use prompt is only estimated until the first
-call; 2% covers that on the largest windows and 1,024 on the smallest. A fixed
-budget is for cost control; it is never allowed above window minus `max_tokens`.
+**Budget.** `BudgetConfig.budget` (`conversa._values.settings`, where a
+conversation's budget setting lives) is the model's context window minus
+`max_tokens` minus a margin, or a fixed number.
 
 **Window.** `plan_window` keeps the system prompt, tools and pinned turns (the
 first exchange by default, and any turn flagged `pinned`), then the newest whole
@@ -50,113 +44,32 @@ is sent. Trimming is a view: the stored history never changes.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
-from attrs import asdict, field, fields, frozen
+from attrs import frozen
 
 from .._exceptions import ContextBudgetError, InvalidInputError
-from .._values.capabilities import ModelCapabilities
-from .._values.turns import RequestParams, Turn
+from .._values.settings import BudgetConfig
+from .._values.turns import Turn
 from .calibrate import MANY_IMAGES_SIDE, TurnSize, turn_size
 from .normalize import replayed
 from .summaries import exchange_starts, pair_closed, pick_summary
 
 __all__ = [
-    "DEFAULT_LOW_WATERMARK",
     "MAX_REQUEST_BYTES",
+    # Re-exported while the conversations still take it from here; its home is
+    # `conversa._values.settings`.
     "BudgetConfig",
     "WindowPlan",
-    "budget_for",
-    "default_margin",
     "plan_window",
 ]
 
-DEFAULT_MARGIN_FLOOR = 1024
-DEFAULT_MARGIN_SHARE = 0.02
-DEFAULT_LOW_WATERMARK = 0.8
 #: The Messages API's request body limit (MESSAGES_API.md §3.5).
 MAX_REQUEST_BYTES = 32 * 1024 * 1024
 #: Room left under the body limit for the JSON around the turns.
 REQUEST_BYTES_HEADROOM = 256 * 1024
 #: Over this many images in a request, every image must be at most 2000 px a side.
 MANY_IMAGES = 20
-
-
-def default_margin(context_window: int) -> int:
-    """Return the default margin for a window: max(1,024, 2% of it)."""
-    return max(DEFAULT_MARGIN_FLOOR, math.ceil(context_window * DEFAULT_MARGIN_SHARE))
-
-
-def budget_for(
-    caps: ModelCapabilities,
-    params: RequestParams,
-    *,
-    margin: int | None = None,
-    fixed: int | None = None,
-) -> int:
-    """Return the input token budget of a request (never below 0).
-
-    Args:
-        caps: the model's capabilities, the conversation's overrides applied.
-        params: the request parameters (their `max_tokens`).
-        margin: tokens kept free; None for `default_margin`.
-        fixed: a budget chosen by the caller, capped at window minus max_tokens.
-    """
-    room = caps.context_window - params.max_tokens
-    if fixed is not None:
-        return max(0, min(fixed, room))
-    spare = default_margin(caps.context_window) if margin is None else margin
-    return max(0, room - spare)
-
-
-def _opt_int(minimum: int) -> Any:
-    def check(_: Any, attribute: Any, value: Any) -> None:
-        ok = isinstance(value, int) and not isinstance(value, bool) and value >= minimum
-        if value is not None and not ok:
-            msg = f"{attribute.name} must be None or an integer >= {minimum}, not {value!r}"
-            raise InvalidInputError(msg)
-
-    return check
-
-
-def _fraction(_: Any, attribute: Any, value: float) -> None:
-    if not 0 < value <= 1:
-        msg = f"{attribute.name} must be in (0, 1], not {value!r}"
-        raise InvalidInputError(msg)
-
-
-@frozen(kw_only=True)
-class BudgetConfig:
-    """How a conversation sizes its window.
-
-    Attributes:
-        fixed: a fixed input budget in tokens, instead of window minus max_tokens
-            minus margin.
-        margin: tokens kept free under the window; None for `default_margin`.
-        low_watermark: the share of the budget a window is cut down to when it
-            overflows (see the module docstring).
-        pin_first_exchange: whether the first exchange is always replayed.
-    """
-
-    fixed: int | None = field(default=None, validator=_opt_int(1))
-    margin: int | None = field(default=None, validator=_opt_int(0))
-    low_watermark: float = field(default=DEFAULT_LOW_WATERMARK, validator=_fraction)
-    pin_first_exchange: bool = True
-
-    def budget(self, caps: ModelCapabilities, params: RequestParams) -> int:
-        """Return `budget_for` with this configuration."""
-        return budget_for(caps, params, margin=self.margin, fixed=self.fixed)
-
-    def to_json_dict(self) -> dict[str, Any]:
-        """Return the storage form."""
-        return asdict(self)
-
-    @classmethod
-    def from_json_dict(cls, data: Mapping[str, Any]) -> BudgetConfig:
-        """Rebuild a configuration from its storage form; missing keys take defaults."""
-        return cls(**{a.name: data[a.name] for a in fields(cls) if a.name in data})
 
 
 @frozen
@@ -341,7 +254,7 @@ def plan_window(
             not repeated. A pinned turn whose tool call or result is not pinned
             with it is left out, so the prefix stays valid.
         fixed_tokens: system prompt plus tools.
-        budget: the input token budget (`budget_for`).
+        budget: the input token budget (`BudgetConfig.budget`).
         current_start: the conversation's `window_start`.
         config: where the low watermark comes from.
         max_images: the model's image limit (`ModelCapabilities.max_images`).

@@ -8,8 +8,8 @@ pending (or a history the API would refuse) fails the whole submit with an error
 that names it, and no batch exists.
 
 What ties a result back to its conversation is written in two places: the
-`BatchJob` the submit returns, and the conversation record's flags under
-``"batch"`` (batch id, custom id, reply id, the seq the reply must follow), so
+`BatchJob` the submit returns, and the conversation record's `BATCH` flag
+(batch id, custom id, reply id, the seq the reply must follow), so
 another process can collect with only the batch id. Collecting records the
 result's outcome in the same flags; that record, plus appends that are
 idempotent by reply id, is why collecting twice writes nothing twice.
@@ -34,6 +34,8 @@ from .._core.request import fold_reply
 from .._drive import Flow
 from .._exceptions import InvalidInputError, SeqConflictError
 from .._values.capabilities import capabilities_for
+from .._values.params import NOT_IN_BATCH
+from .._values.settings import BATCH
 from .._values.turns import ConversationRecord, Turn
 from .send import (
     Append,
@@ -45,7 +47,6 @@ from .send import (
 )
 
 __all__ = [
-    "BATCH_FLAG",
     "MAX_BATCH_BYTES",
     "MAX_BATCH_REQUESTS",
     "BatchEntry",
@@ -63,15 +64,11 @@ __all__ = [
 
 T = TypeVar("T")
 
-#: The record flag that holds a conversation's batch bookkeeping.
-BATCH_FLAG = "batch"
 #: The API's limits for one batch (MESSAGES_API.md §8): whichever comes first.
 MAX_BATCH_REQUESTS = 100_000
 MAX_BATCH_BYTES = 256 * 1024 * 1024
 #: What a batch body adds around its requests: ``{"requests":[...]}`` and commas.
 _ENVELOPE_BYTES = 16
-#: Body fields a batch request may not carry (MESSAGES_API.md §8).
-_NOT_IN_BATCH = ("stream", "speed")
 
 ResultKind: TypeAlias = Literal["succeeded", "errored", "canceled", "expired"]
 Action: TypeAlias = Literal[
@@ -244,7 +241,7 @@ def plan_flow(
             msg = f"conversation {cid!r}: {exc}"
             raise InvalidInputError(msg) from exc
         plan = cast(Plan, prepared)  # with no turn_id, never an answered Turn
-        refused = [k for k in _NOT_IN_BATCH if k in plan.body]
+        refused = [k for k in NOT_IN_BATCH if k in plan.body]
         if refused:
             msg = f"conversation {cid!r}: {refused[0]!r} is not allowed in a batch"
             raise InvalidInputError(msg)
@@ -291,7 +288,7 @@ def split(
 
 
 def _with_flag(record: ConversationRecord, value: Mapping[str, Any]) -> UpdateRecord:
-    return UpdateRecord(record.id, {"flags": {**record.flags, BATCH_FLAG: dict(value)}})
+    return UpdateRecord(record.id, {"flags": BATCH.set(record, value)})
 
 
 def mark_flow(custom_id: str, entry: BatchEntry) -> Flow[None]:
@@ -302,8 +299,8 @@ def mark_flow(custom_id: str, entry: BatchEntry) -> Flow[None]:
 
 def entry_from_flag(record: ConversationRecord) -> tuple[str, BatchEntry] | None:
     """Read the (custom_id, entry) a submit recorded on *record*, if any."""
-    flag = record.flags.get(BATCH_FLAG)
-    if not isinstance(flag, Mapping) or "custom_id" not in flag:
+    flag = BATCH.of(record)
+    if "custom_id" not in flag:
         return None
     entry = BatchEntry(
         record.id, flag["reply_id"], int(flag["expected_last_seq"]), flag["id"]
@@ -324,7 +321,7 @@ def collect_flow(
     cid = entry.conversation_id
     kind: ResultKind = result["type"]
     record: ConversationRecord = yield GetRecord(cid)
-    flag = record.flags.get(BATCH_FLAG) or {}
+    flag = BATCH.of(record)
     done = flag.get("custom_id") == custom_id and "result" in flag
     stored = yield GetTurns(cid, (entry.reply_id,))
     if flag.get("id", entry.batch_id) != entry.batch_id and not stored:

@@ -14,14 +14,16 @@ from attrs import asdict, evolve
 
 from .._core.api_rules import check_system
 from .._core.normalize import pending_tool_use_ids, replayed, to_messages
-from .._core.plan import PINNED_FLAG, SendSpec, check_content, estimated, pinned_ranges
-from .._core.request import check_params, updated_params
+from .._core.plan import SendSpec, check_content, estimated
+from .._core.request import check_params
 from .._core.summaries import exchange_starts, is_real_user_turn
 from .._exceptions import InvalidInputError
 from .._stores.protocol import UPDATABLE_FIELDS
 from .._values.blocks import Block, ToolResultBlock, ToolUseBlock, to_blocks
 from .._values.capabilities import capabilities_for, thinking_enabled
-from .._values.turns import ConversationRecord, RequestParams, Turn, find_secret
+from .._values.params import RequestParams, find_secret, updated_params
+from .._values.settings import PINNED, RETRACTS
+from .._values.turns import ConversationRecord, Turn
 from .send import (
     Append,
     Flow,
@@ -125,7 +127,7 @@ def pending_tool_uses(window: Sequence[Turn]) -> tuple[ToolUseBlock, ...]:
 
 
 def _retraction(seqs: Sequence[int]) -> Turn:
-    return Turn("user", (), kind="retraction", flags={"retracts": sorted(set(seqs))})
+    return Turn("user", (), kind="retraction", flags=RETRACTS.entry(tuple(seqs)))
 
 
 def retract_flow(
@@ -218,10 +220,8 @@ def pin_flow(conversation_id: str, seq: int) -> Flow[tuple[int, int]]:
         )
         raise InvalidInputError(msg)
     span = (near[begin].seq or seq, near[end - 1].seq or seq)
-    ranges = sorted({*pinned_ranges(record), span})
-    yield UpdateRecord(
-        conversation_id, {"flags": {**record.flags, PINNED_FLAG: ranges}}
-    )
+    ranges = tuple(sorted({*PINNED.of(record), span}))
+    yield UpdateRecord(conversation_id, {"flags": PINNED.set(record, ranges)})
     return span
 
 

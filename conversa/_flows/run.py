@@ -38,6 +38,7 @@ from .._exceptions import (
 )
 from .._values.blocks import TextBlock, ToolUseBlock
 from .._values.capabilities import capabilities_for, thinking_enabled
+from .._values.settings import CONTINUATION
 from .._values.turns import ConversationRecord, Turn
 from .edit import add_flow
 from .send import Flow, GetRecord, RunTools, send_flow, tail_flow
@@ -98,7 +99,9 @@ def _follow_up(
         params = record.params.merged(spec.overrides)
         if caps.prefill and not thinking_enabled(caps, params.thinking):
             return _next_spec(spec, record, resume=True)
-        ask = Turn("user", (TextBlock(CONTINUE_PROMPT),), flags={"continuation": True})
+        ask = Turn(
+            "user", (TextBlock(CONTINUE_PROMPT),), flags=CONTINUATION.entry(value=True)
+        )
         yield from add_flow(record.id, (ask,), api_version=spec.api_version)
         return _next_spec(spec, record, resume=False)
     return None

@@ -28,17 +28,14 @@ from typing import Any, TypeAlias, TypeVar
 
 from attrs import evolve, field, frozen
 
-from .._core.calibrate import TOKENS_FLAG, Learned, learn, with_fixed_exact
+from .._core.calibrate import Learned, learn, with_fixed_exact
 from .._core.estimate import BLOCK_OVERHEAD, MESSAGE_OVERHEAD
 from .._core.normalize import replayed
 from .._core.plan import (
-    FIXED_FLAG,
     ModelSummarizer,
     Plan,
     SendSpec,
-    budget_config,
     estimated,
-    pinned_ranges,
     plan_send,
     summary_body,
 )
@@ -58,6 +55,8 @@ from .._exceptions import (
 )
 from .._stores.protocol import TurnUpdate
 from .._values.blocks import ToolUseBlock
+from .._values.params import NOT_COUNTED
+from .._values.settings import BUDGET, FIXED_TOKENS, PINNED, TOKENS
 from .._values.turns import ConversationRecord, Turn
 
 __all__ = [
@@ -283,7 +282,7 @@ def _pinned(
     """
     start = max(record.window_start, 1)
     pins: list[Turn] = []
-    if budget_config(record).pin_first_exchange:
+    if BUDGET.of(record).pin_first_exchange:
         if start == 1:
             pins.extend(first_exchange(window) or ())
         else:
@@ -295,7 +294,7 @@ def _pinned(
                     pins.extend(found or ())
                     break
                 stop = min(start, 1 + 2 * (stop - 1))
-    for first, last in pinned_ranges(record):
+    for first, last in PINNED.of(record):
         if first < start:
             pins.extend((yield ReadTurns(record.id, first, min(last + 1, start))))
     unique = {
@@ -372,13 +371,13 @@ def _store_fixed(
     if learned.fixed is None or plan.fixed.exact is not None:
         return
     counts = with_fixed_exact(
-        record.flags.get(FIXED_FLAG),
+        FIXED_TOKENS.of(record),
         tokenizer=plan.tokenizer,
         key=plan.fixed_key,
         tokens=learned.fixed,
     )
     latest: ConversationRecord = yield GetRecord(record.id)
-    yield UpdateRecord(record.id, {"flags": {**latest.flags, FIXED_FLAG: counts}})
+    yield UpdateRecord(record.id, {"flags": FIXED_TOKENS.set(latest, counts)})
 
 
 def _store_partial(
@@ -410,7 +409,7 @@ def _sized_reply(reply: Turn, tokenizer: str) -> Turn:
         reply,
         tokens=tokens,
         tokens_exact=True,
-        flags={TOKENS_FLAG: {tokenizer: tokens}},
+        flags=TOKENS.entry({tokenizer: tokens}),
     )
 
 
@@ -472,12 +471,6 @@ def send_flow(spec: SendSpec) -> Flow[Turn]:
     return result
 
 
-# count_tokens takes the create body less these (MESSAGES_API.md §7).
-_NOT_COUNTED = frozenset(
-    {"max_tokens", "stream", "metadata", "stop_sequences", "diagnostics"}
-)
-
-
 def count_flow(spec: SendSpec) -> Flow[int]:
     """Count the exact input tokens of the request `send` would make; write no turn.
 
@@ -494,7 +487,7 @@ def count_flow(spec: SendSpec) -> Flow[int]:
         new = [t for t in turns if not t.seq]
         if not new:
             return plan.window.total_tokens
-    body = {k: v for k, v in plan.body.items() if k not in _NOT_COUNTED}
+    body = {k: v for k, v in plan.body.items() if k not in NOT_COUNTED}
     total: int = yield CountTokens(body, plan.betas)
     learned = _learned(plan, (), total)
     if learned.updates:

@@ -1,4 +1,4 @@
-"""Turns, usage, request parameters and the conversation record.
+"""Turns, usage and the conversation record.
 
 A `Turn` is what a store keeps: one user or assistant message, its blocks (content,
 never changed once stored) and its bookkeeping (token count, status, flags: these may
@@ -15,12 +15,13 @@ from typing import Any, Literal, TypeAlias
 
 from attrs import evolve, field, frozen, validators
 
-from .._exceptions import InvalidInputError
 from .blocks import Block, TextBlock, blocks_from_api, to_blocks
+from .params import RequestParams
 
 __all__ = [
-    "DEFAULT_MAX_TOKENS",
     "ConversationRecord",
+    # Re-exported while the stores and the CLI still take it from here; its home
+    # is `conversa._values.params`.
     "RequestParams",
     "Role",
     "Turn",
@@ -29,7 +30,6 @@ __all__ = [
     "Usage",
     "UsageTotals",
     "blocks_to_json",
-    "find_secret",
     "new_id",
     "reply_id_for",
     "utcnow",
@@ -38,11 +38,6 @@ __all__ = [
 Role: TypeAlias = Literal["user", "assistant"]
 TurnKind: TypeAlias = Literal["message", "summary", "retraction"]
 TurnStatus: TypeAlias = Literal["complete", "interrupted"]
-
-#: The `max_tokens` a conversation sends when the caller names none. Large enough
-#: for a long answer on every current model, small enough that a non-streamed call
-#: stays well inside the API's 10-minute guidance.
-DEFAULT_MAX_TOKENS = 4096
 
 
 def utcnow() -> datetime:
@@ -212,134 +207,6 @@ class Turn:
     def from_content_json(cls, role: Role, content: str, **fields: Any) -> Turn:
         """Rebuild a turn from the JSON text a store kept."""
         return cls(role, blocks_from_api(json.loads(content)), **fields)
-
-
-_PARAM_KEYS = (
-    "max_tokens",
-    "tools",
-    "tool_choice",
-    "thinking",
-    "output_config",
-    "stop_sequences",
-    "metadata",
-    "betas",
-    "extra",
-)
-#: Keys whose values are secrets: never stored, never logged (an MCP server's token).
-SECRET_KEYS = frozenset(
-    {"authorization_token", "api_key", "x-api-key", "authorization"}
-)
-
-
-def _strip_secrets(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {
-            k: _strip_secrets(v)
-            for k, v in value.items()
-            if k.lower() not in SECRET_KEYS
-        }
-    if isinstance(value, list | tuple):
-        return [_strip_secrets(v) for v in value]
-    return value
-
-
-def find_secret(value: Any, path: str = "") -> str | None:
-    """Return the path of the first secret-named key inside *value*, if any."""
-    if isinstance(value, Mapping):
-        for k, v in value.items():
-            here = f"{path}.{k}" if path else str(k)
-            if str(k).lower() in SECRET_KEYS:
-                return here
-            found = find_secret(v, here)
-            if found:
-                return found
-    elif isinstance(value, list | tuple):
-        for i, v in enumerate(value):
-            found = find_secret(v, f"{path}[{i}]")
-            if found:
-                return found
-    return None
-
-
-def _redacted(value: Any) -> str:
-    """Repr *value* with secrets replaced: an MCP token may ride in `extra`."""
-    return repr(_mask_secrets(value))
-
-
-def _mask_secrets(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {
-            k: "<redacted>" if k.lower() in SECRET_KEYS else _mask_secrets(v)
-            for k, v in value.items()
-        }
-    if isinstance(value, list | tuple):
-        return [_mask_secrets(v) for v in value]
-    return value
-
-
-def _opt_tuple(value: Any) -> tuple[Any, ...] | None:
-    return None if value is None else tuple(value)
-
-
-def _str_tuple(value: Iterable[str]) -> tuple[str, ...]:
-    # A named, typed converter: with `converter=tuple` mypy cannot type the argument.
-    return tuple(value)
-
-
-def _positive(_: Any, attribute: Any, value: object) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        msg = f"{attribute.name} must be a positive integer, not {value!r}"
-        raise InvalidInputError(msg)
-
-
-@frozen
-class RequestParams:
-    """The request parameters a conversation sends by default.
-
-    Attributes:
-        max_tokens: output cap per call (thinking included); `DEFAULT_MAX_TOKENS`.
-        tools, tool_choice, thinking, output_config, stop_sequences: as the API has them.
-        metadata: the API's own `metadata` object (`{"user_id": ...}`), sent with calls.
-        betas: beta names for the `anthropic-beta` header.
-        extra: further top-level body fields (service_tier, container, ...).
-    """
-
-    max_tokens: int = field(default=DEFAULT_MAX_TOKENS, validator=_positive)
-    tools: tuple[Mapping[str, Any], ...] | None = field(
-        default=None, converter=_opt_tuple, hash=False
-    )
-    tool_choice: Mapping[str, Any] | None = field(default=None, hash=False)
-    thinking: Mapping[str, Any] | None = field(default=None, hash=False)
-    output_config: Mapping[str, Any] | None = field(default=None, hash=False)
-    stop_sequences: tuple[str, ...] | None = field(default=None, converter=_opt_tuple)
-    metadata: Mapping[str, Any] | None = field(default=None, hash=False)
-    betas: tuple[str, ...] = field(default=(), converter=_str_tuple)
-    extra: Mapping[str, Any] = field(factory=dict, hash=False, repr=_redacted)
-
-    def merged(self, overrides: Mapping[str, Any]) -> RequestParams:
-        """Return these params with per-call *overrides*; unknown names go to `extra`."""
-        if not overrides:
-            return self
-        known = {
-            k: v for k, v in overrides.items() if k in _PARAM_KEYS and k != "extra"
-        }
-        extra = {**self.extra, **overrides.get("extra", {})}
-        extra.update((k, v) for k, v in overrides.items() if k not in _PARAM_KEYS)
-        return evolve(self, **known, extra=extra)
-
-    def to_json_dict(self) -> dict[str, Any]:
-        """The storage form, with secrets (MCP authorization tokens, keys) removed."""
-        out: dict[str, Any] = {"max_tokens": self.max_tokens}
-        for key in _PARAM_KEYS[1:]:
-            value = getattr(self, key)
-            if value:
-                out[key] = _strip_secrets(value)
-        return out
-
-    @classmethod
-    def from_json_dict(cls, data: Mapping[str, Any]) -> RequestParams:
-        """Rebuild params from their storage form."""
-        return cls(**{k: data[k] for k in _PARAM_KEYS if k in data})
 
 
 def _system(value: Any) -> str | tuple[Block, ...] | None:

@@ -34,10 +34,9 @@ from conversa._values.blocks import (
     blocks_from_api,
     to_blocks,
 )
+from conversa._values.params import DEFAULT_MAX_TOKENS, RequestParams
 from conversa._values.turns import (
-    DEFAULT_MAX_TOKENS,
     ConversationRecord,
-    RequestParams,
     Turn,
     Usage,
     UsageTotals,

@@ -28,7 +28,8 @@ from conversa._core.request import build_body
 from conversa._core.window import plan_window
 from conversa._exceptions import InvalidInputError
 from conversa._values.capabilities import capabilities_for
-from conversa._values.turns import ConversationRecord, RequestParams, Turn
+from conversa._values.params import RequestParams
+from conversa._values.turns import ConversationRecord, Turn
 from conversa.testing import FakeMessagesAPI
 from tests.core.test_window_props import Case, cases
 from tests.sdk_check import check_request_body

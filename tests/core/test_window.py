@@ -24,14 +24,7 @@ from conversa._core.summaries import (
     summary_turn,
     transcript,
 )
-from conversa._core.window import (
-    DEFAULT_LOW_WATERMARK,
-    BudgetConfig,
-    WindowPlan,
-    budget_for,
-    default_margin,
-    plan_window,
-)
+from conversa._core.window import WindowPlan, plan_window
 from conversa._exceptions import (
     ContextBudgetError,
     InvalidInputError,
@@ -47,7 +40,14 @@ from conversa._values.blocks import (
     ToolUseBlock,
 )
 from conversa._values.capabilities import capabilities_for
-from conversa._values.turns import RequestParams, Turn
+from conversa._values.params import RequestParams
+from conversa._values.settings import (
+    DEFAULT_LOW_WATERMARK,
+    BudgetConfig,
+    budget_for,
+    default_margin,
+)
+from conversa._values.turns import Turn
 from conversa.testing import png_base64
 from tests.sdk_check import check_request_body
 

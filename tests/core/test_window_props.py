@@ -27,11 +27,7 @@ from conversa._core.summaries import (
     summary_covers,
     summary_turn,
 )
-from conversa._core.window import (
-    BudgetConfig,
-    WindowPlan,
-    plan_window,
-)
+from conversa._core.window import WindowPlan, plan_window
 from conversa._exceptions import (
     ContextBudgetError,
     InvalidInputError,
@@ -46,6 +42,7 @@ from conversa._values.blocks import (
     ToolUseBlock,
 )
 from conversa._values.capabilities import capabilities_for
+from conversa._values.settings import BudgetConfig
 from conversa._values.turns import Turn
 from conversa.testing import png_base64
 from conversa.testing._signing import Signer
