@@ -24,7 +24,8 @@ from .._core.api_rules import check_stored_turns, check_system, check_tools
 from .._core.normalize import to_messages
 from .._stores import Store
 from .._values.capabilities import capabilities_for
-from .._values.turns import ConversationRecord, RequestParams, Turn, Usage
+from .._values.params import RequestParams
+from .._values.turns import ConversationRecord, Turn, Usage
 
 __all__ = [
     "FORMAT",

@@ -7,9 +7,7 @@ import inspect
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from .._core.plan import BUDGET_FLAG, CACHE_FLAG, CacheConfig
 from .._core.pricing import Ledger, ledger_of
-from .._core.window import BudgetConfig
 from .._drive import AsyncPump, adrive
 from .._flows.edit import (
     add_flow,
@@ -37,6 +35,7 @@ from .._flows.send import (
 )
 from .._stores.protocol import AsyncStore
 from .._values.blocks import ToolUseBlock
+from .._values.settings import BUDGET, CACHE, BudgetConfig, CacheConfig
 from .._values.tools import ToolSet, aexecute
 from .._values.turns import ConversationRecord, Turn, UsageTotals
 from .base import CANCELLED, _Base
@@ -326,12 +325,12 @@ class AsyncConversation(_Base[AsyncStore, "AsyncClient"]):
 
     async def set_budget(self, budget: BudgetConfig) -> ConversationRecord:
         """See `Conversation.set_budget`."""
-        flow = set_flag_flow(self.id, BUDGET_FLAG, budget.to_json_dict())
+        flow = set_flag_flow(self.id, BUDGET, budget)
         return await self._locked(flow)
 
     async def set_cache(self, cache: CacheConfig) -> ConversationRecord:
         """See `Conversation.set_cache`."""
-        flow = set_flag_flow(self.id, CACHE_FLAG, cache.to_json_dict())
+        flow = set_flag_flow(self.id, CACHE, cache)
         return await self._locked(flow)
 
     async def ledger(self, *, prices: Mapping[str, Any] | None = None) -> Ledger:

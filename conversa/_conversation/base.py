@@ -21,19 +21,14 @@ from .._core.api_rules import (
     check_tools,
     vouched_flags,
 )
-from .._core.plan import (
-    BUDGET_FLAG,
-    CACHE_FLAG,
-    CacheConfig,
-    ModelSummarizer,
-    SendSpec,
-)
-from .._core.request import DEFAULT_API_VERSION, params_from_kwargs
-from .._core.window import BudgetConfig
+from .._core.plan import ModelSummarizer, SendSpec
+from .._core.request import DEFAULT_API_VERSION
 from .._exceptions import InvalidContentError, InvalidInputError
 from .._flows.edit import refuse_stored_secrets, tool_results_turn
 from .._stores.protocol import DEFAULT_LOCK_TIMEOUT
-from .._values.turns import ConversationRecord, RequestParams, Turn, new_id
+from .._values.params import RequestParams, params_from_kwargs
+from .._values.settings import BUDGET, CACHE, BudgetConfig, CacheConfig
+from .._values.turns import ConversationRecord, Turn, new_id
 
 __all__ = ["CANCELLED"]
 
@@ -88,9 +83,9 @@ class _Base(Generic[S, C]):
         )
         flags: dict[str, Any] = {}
         if budget is not None:
-            flags[BUDGET_FLAG] = budget.to_json_dict()
+            flags.update(BUDGET.entry(budget))
         if cache is not None:
-            flags[CACHE_FLAG] = cache.to_json_dict()
+            flags.update(CACHE.entry(cache))
         record = ConversationRecord(
             model=model,
             system=system,

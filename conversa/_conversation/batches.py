@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from attrs import evolve, field, frozen
 
 from .._client.wire import APIResponse
-from .._core.request import DEFAULT_API_VERSION, params_from_kwargs
+from .._core.request import DEFAULT_API_VERSION
 from .._drive import drive
 from .._flows.batch import (
     MAX_BATCH_BYTES,
@@ -44,6 +44,7 @@ from .._flows.batch import (
 from .._flows.effects import Handlers, store_handlers
 from .._flows.send import Flow
 from .._stores.protocol import DEFAULT_LOCK_TIMEOUT, Store
+from .._values.params import params_from_kwargs
 
 if TYPE_CHECKING:
     from .._client.client import Client

@@ -6,9 +6,7 @@ import functools
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from .._core.plan import BUDGET_FLAG, CACHE_FLAG, CacheConfig
 from .._core.pricing import Ledger, ledger_of
-from .._core.window import BudgetConfig
 from .._drive import Pump, drive
 from .._flows.edit import (
     add_flow,
@@ -36,6 +34,7 @@ from .._flows.send import (
 )
 from .._stores.protocol import Store
 from .._values.blocks import ToolUseBlock
+from .._values.settings import BUDGET, CACHE, BudgetConfig, CacheConfig
 from .._values.tools import ToolSet, execute
 from .._values.turns import ConversationRecord, Turn, UsageTotals
 from .base import CANCELLED, _Base
@@ -395,11 +394,11 @@ class Conversation(_Base[Store, "Client"]):
 
     def set_budget(self, budget: BudgetConfig) -> ConversationRecord:
         """Change how the replayed window is sized; the setting is stored."""
-        return self._locked(set_flag_flow(self.id, BUDGET_FLAG, budget.to_json_dict()))
+        return self._locked(set_flag_flow(self.id, BUDGET, budget))
 
     def set_cache(self, cache: CacheConfig) -> ConversationRecord:
         """Change prompt caching (on/off, TTL, diagnostics); the setting is stored."""
-        return self._locked(set_flag_flow(self.id, CACHE_FLAG, cache.to_json_dict()))
+        return self._locked(set_flag_flow(self.id, CACHE, cache))
 
     def ledger(self, *, prices: Mapping[str, Any] | None = None) -> Ledger:
         """Tokens, cache reads and writes, and cost of every call, from the price table.

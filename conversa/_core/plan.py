@@ -20,7 +20,7 @@ from attrs import evolve, field, frozen
 from .._exceptions import InvalidContentError, InvalidInputError
 from .._values.blocks import TextBlock
 from .._values.capabilities import capabilities_for, thinking_enabled
-from .._values.settings import BUDGET, CACHE, FIXED_TOKENS, PINNED, CacheConfig
+from .._values.settings import BUDGET, CACHE, FIXED_TOKENS, PINNED
 from .._values.turns import ConversationRecord, Turn, new_id, reply_id_for
 from .api_rules import check_request, vouched_flags
 from .cache import last_write_point, place_breakpoints, stable_prefix_index
@@ -34,9 +34,6 @@ from .window import WindowPlan, plan_window
 __all__ = [
     # Re-exported while the conversations still take them from here; their home
     # is `conversa._values.settings`.
-    "BUDGET_FLAG",
-    "CACHE_FLAG",
-    "CacheConfig",
     "ModelSummarizer",
     "Plan",
     "SendSpec",
@@ -45,9 +42,6 @@ __all__ = [
     "plan_send",
     "summary_body",
 ]
-
-BUDGET_FLAG = BUDGET.key
-CACHE_FLAG = CACHE.key
 
 
 @frozen

@@ -30,7 +30,6 @@ from .._values.params import (
     RESERVED,
     RequestParams,
     body_fields,
-    params_from_kwargs,
 )
 from .._values.turns import ConversationRecord, Turn, Usage
 from .api_rules import check_tools
@@ -46,7 +45,6 @@ __all__ = [
     "map_api_error",
     # Re-exported while the conversations still take it from here; its home is
     # `conversa._values.params`.
-    "params_from_kwargs",
 ]
 
 DEFAULT_API_VERSION = "2026-10-21"

@@ -59,7 +59,6 @@ __all__ = [
     "MAX_REQUEST_BYTES",
     # Re-exported while the conversations still take it from here; its home is
     # `conversa._values.settings`.
-    "BudgetConfig",
     "WindowPlan",
     "plan_window",
 ]

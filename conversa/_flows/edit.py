@@ -8,7 +8,7 @@ API accepts, and writes once. The twins drive them like the send flow.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from attrs import asdict, evolve
 
@@ -22,7 +22,7 @@ from .._stores.protocol import UPDATABLE_FIELDS
 from .._values.blocks import Block, ToolResultBlock, ToolUseBlock, to_blocks
 from .._values.capabilities import capabilities_for, thinking_enabled
 from .._values.params import RequestParams, find_secret, updated_params
-from .._values.settings import PINNED, RETRACTS
+from .._values.settings import PINNED, RETRACTS, RecordFlag
 from .._values.turns import ConversationRecord, Turn
 from .send import (
     Append,
@@ -34,6 +34,8 @@ from .send import (
     send_flow,
     tail_flow,
 )
+
+T = TypeVar("T")
 
 __all__ = [
     "add_flow",
@@ -190,12 +192,12 @@ def regenerate_flow(spec: SendSpec) -> Flow[Turn]:
 
 
 def set_flag_flow(
-    conversation_id: str, key: str, value: Any
+    conversation_id: str, flag: RecordFlag[T], value: T
 ) -> Flow[ConversationRecord]:
     """Set one of conversa's per-conversation settings in the record's flags."""
     record: ConversationRecord = yield GetRecord(conversation_id)
     updated: ConversationRecord = yield UpdateRecord(
-        conversation_id, {"flags": {**record.flags, key: value}}
+        conversation_id, {"flags": flag.set(record, value)}
     )
     return updated
 

@@ -47,7 +47,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
-from ..._values.turns import ConversationRecord, RequestParams, Role, Turn, Usage
+from ..._values.params import RequestParams
+from ..._values.turns import ConversationRecord, Role, Turn, Usage
 from ..rules import as_utc
 
 __all__ = [
