@@ -20,12 +20,12 @@ from attrs import evolve, field, frozen
 from .._exceptions import InvalidContentError, InvalidInputError
 from .._values.blocks import TextBlock
 from .._values.capabilities import capabilities_for, thinking_enabled
-from .._values.settings import BUDGET, CACHE, FIXED_TOKENS, PINNED
+from .._values.settings import BUDGET, CACHE, FIXED_TOKENS, PINNED, TOKENS
 from .._values.turns import ConversationRecord, Turn, new_id, reply_id_for
 from .api_rules import check_request, vouched_flags
 from .cache import last_write_point, place_breakpoints, stable_prefix_index
 from .calibrate import Part, estimate_fixed, fixed_exact, fixed_key
-from .estimate import estimate_blocks
+from .estimate import BLOCK_OVERHEAD, MESSAGE_OVERHEAD, estimate_blocks
 from .normalize import Normalized, normalize, replayed
 from .request import DEFAULT_API_VERSION, build_body, check_params, check_prefill
 from .summaries import SUMMARY_INSTRUCTIONS, SummaryRequest, transcript
@@ -40,6 +40,7 @@ __all__ = [
     "check_content",
     "estimated",
     "plan_send",
+    "sized_reply",
     "summary_body",
 ]
 
@@ -128,6 +129,29 @@ class Plan:
 def estimated(turn: Turn) -> Turn:
     """Return *turn* with its estimated token count (exact counts come later)."""
     return evolve(turn, tokens=estimate_blocks(turn.blocks), tokens_exact=False)
+
+
+def sized_reply(reply: Turn, tokenizer: str) -> Turn:
+    """The reply with its count taken from the API's own `output_tokens`.
+
+    A reply replayed as input costs what it cost as output, plus message framing,
+    so its count is known the moment it arrives (for the model's tokenizer). Each
+    later call then has one unknown part, the new user turn, which gets exactly
+    what the call's input total leaves: a window move misplaces at most a reply's
+    framing, where a proportional split of two unknowns misplaced a third of a turn.
+    Thinking counts in output_tokens, so the count errs high where older models
+    drop earlier thinking from the input.
+    """
+    usage = reply.usage
+    if usage is None or usage.output_tokens <= 0:
+        return estimated(reply)
+    tokens = usage.output_tokens + MESSAGE_OVERHEAD + BLOCK_OVERHEAD * len(reply.blocks)
+    return evolve(
+        reply,
+        tokens=tokens,
+        tokens_exact=True,
+        flags=TOKENS.entry({tokenizer: tokens}),
+    )
 
 
 def _visible(window: Sequence[Turn]) -> list[Turn]:

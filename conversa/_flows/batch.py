@@ -1,6 +1,6 @@
 """Message Batches, the pure part: custom ids, splitting, and the store-side flows.
 
-A batch request is exactly the request `conv.retry()` would send: `_prepare` plans
+A batch request is exactly the request `conv.retry()` would send: `prepare` plans
 it with no new content, so it answers the conversation's pending user turn(s) and
 its reply gets the id a live send would give (`Plan.reply_id`). Planning every
 conversation happens before anything is sent, so a conversation with nothing
@@ -29,8 +29,7 @@ from typing import Any, Literal, TypeAlias, TypeVar, cast
 
 from attrs import evolve, field, frozen
 
-from .._core.plan import Plan, SendSpec
-from .._core.request import fold_reply
+from .._core import Plan, SendSpec, fold_reply, sized_reply
 from .._drive import Flow
 from .._exceptions import InvalidInputError, SeqConflictError
 from .._values.capabilities import capabilities_for
@@ -42,8 +41,7 @@ from .send import (
     GetRecord,
     GetTurns,
     UpdateRecord,
-    _prepare,
-    _sized_reply,
+    prepare,
 )
 
 __all__ = [
@@ -236,7 +234,7 @@ def plan_flow(
             entry="batch submit",
         )
         try:
-            record, prepared, _ = yield from _prepare(spec)
+            record, prepared, _ = yield from prepare(spec)
         except InvalidInputError as exc:
             msg = f"conversation {cid!r}: {exc}"
             raise InvalidInputError(msg) from exc
@@ -356,7 +354,7 @@ def _append_reply(
     tokenizer = capabilities_for(record.model, record.capabilities).tokenizer
     try:
         stored = yield Append(
-            record.id, (_sized_reply(reply, tokenizer),), entry.expected_last_seq
+            record.id, (sized_reply(reply, tokenizer),), entry.expected_last_seq
         )
     except SeqConflictError:
         return None

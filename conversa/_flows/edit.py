@@ -12,11 +12,18 @@ from typing import Any, TypeVar
 
 from attrs import asdict, evolve
 
-from .._core.api_rules import check_system
-from .._core.normalize import pending_tool_use_ids, replayed, to_messages
-from .._core.plan import SendSpec, check_content, estimated
-from .._core.request import check_params
-from .._core.summaries import exchange_starts, is_real_user_turn
+from .._core import (
+    SendSpec,
+    check_content,
+    check_params,
+    check_system,
+    estimated,
+    exchange_starts,
+    is_real_user_turn,
+    pending_tool_use_ids,
+    replayed,
+    to_messages,
+)
 from .._exceptions import InvalidInputError
 from .._stores.protocol import UPDATABLE_FIELDS
 from .._values.blocks import Block, ToolResultBlock, ToolUseBlock, to_blocks

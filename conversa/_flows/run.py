@@ -28,9 +28,7 @@ from typing import Any
 
 from attrs import evolve
 
-from .._core.api_rules import check_blocks
-from .._core.normalize import pending_tool_use_ids, replayed
-from .._core.plan import SendSpec
+from .._core import SendSpec, check_blocks, pending_tool_use_ids, replayed
 from .._exceptions import (
     ContextWindowExceededError,
     InvalidInputError,

@@ -28,23 +28,25 @@ from typing import Any, TypeAlias, TypeVar
 
 from attrs import evolve, field, frozen
 
-from .._core.calibrate import Learned, learn, with_fixed_exact
-from .._core.estimate import BLOCK_OVERHEAD, MESSAGE_OVERHEAD
-from .._core.normalize import replayed
-from .._core.plan import (
+from .._core import (
+    Learned,
     ModelSummarizer,
     Plan,
     SendSpec,
-    estimated,
-    plan_send,
-    summary_body,
-)
-from .._core.request import fold_partial, fold_reply, map_api_error
-from .._core.summaries import (
     SummaryRequest,
+    estimated,
     first_exchange,
+    fold_partial,
+    fold_reply,
+    learn,
+    map_api_error,
+    plan_send,
+    replayed,
+    sized_reply,
+    summary_body,
     summary_request,
     summary_turn,
+    with_fixed_exact,
 )
 from .._drive import Flow
 from .._exceptions import (
@@ -56,7 +58,7 @@ from .._exceptions import (
 from .._stores.protocol import TurnUpdate
 from .._values.blocks import ToolUseBlock
 from .._values.params import NOT_COUNTED
-from .._values.settings import BUDGET, FIXED_TOKENS, PINNED, TOKENS
+from .._values.settings import BUDGET, FIXED_TOKENS, PINNED
 from .._values.turns import ConversationRecord, Turn
 
 __all__ = [
@@ -303,7 +305,7 @@ def _pinned(
     return tuple(unique[seq] for seq in sorted(unique))
 
 
-def _prepare(
+def prepare(
     spec: SendSpec,
 ) -> Flow[tuple[ConversationRecord, Plan | Turn, tuple[Turn, ...]]]:
     """Read what a send needs and plan it; or find the reply that already answered it."""
@@ -390,32 +392,9 @@ def _store_partial(
         yield Append(record.id, (estimated(partial),), expected)
 
 
-def _sized_reply(reply: Turn, tokenizer: str) -> Turn:
-    """The reply with its count taken from the API's own `output_tokens`.
-
-    A reply replayed as input costs what it cost as output, plus message framing,
-    so its count is known the moment it arrives (for the model's tokenizer). Each
-    later call then has one unknown part, the new user turn, which gets exactly
-    what the call's input total leaves: a window move misplaces at most a reply's
-    framing, where a proportional split of two unknowns misplaced a third of a turn.
-    Thinking counts in output_tokens, so the count errs high where older models
-    drop earlier thinking from the input.
-    """
-    usage = reply.usage
-    if usage is None or usage.output_tokens <= 0:
-        return estimated(reply)
-    tokens = usage.output_tokens + MESSAGE_OVERHEAD + BLOCK_OVERHEAD * len(reply.blocks)
-    return evolve(
-        reply,
-        tokens=tokens,
-        tokens_exact=True,
-        flags=TOKENS.entry({tokenizer: tokens}),
-    )
-
-
 def send_flow(spec: SendSpec) -> Flow[Turn]:
     """Send: store the user turn, call the API, store and return the reply."""
-    record, plan, window = yield from _prepare(spec)
+    record, plan, window = yield from prepare(spec)
     if isinstance(plan, Turn):
         return plan
     summary = yield from _summarize(record, plan, window, spec)
@@ -464,7 +443,7 @@ def send_flow(spec: SendSpec) -> Flow[Turn]:
         else Learned()
     )
     # One transaction stores the reply and the exact counts its usage taught.
-    sized = _sized_reply(reply, plan.tokenizer)
+    sized = sized_reply(reply, plan.tokenizer)
     stored = yield Append(record.id, (sized,), expected, learned.updates)
     yield from _store_fixed(record, plan, learned)
     result: Turn = stored[0]
@@ -478,7 +457,7 @@ def count_flow(spec: SendSpec) -> Flow[int]:
     is already known. What it learns makes the stored turns' counts exact, as a
     real call's usage would.
     """
-    record, plan, _ = yield from _prepare(spec)
+    record, plan, _ = yield from prepare(spec)
     if isinstance(plan, Turn):
         msg = f"turn {spec.turn_id!r} is already answered: there is no request to count"
         raise InvalidInputError(msg)
@@ -498,7 +477,7 @@ def count_flow(spec: SendSpec) -> Flow[int]:
 
 def request_flow(spec: SendSpec) -> Flow[dict[str, Any]]:
     """Return the exact body the same send would POST; write nothing."""
-    _, plan, _ = yield from _prepare(spec)
+    _, plan, _ = yield from prepare(spec)
     if isinstance(plan, Turn):
         msg = (
             f"turn {spec.turn_id!r} is already answered: send() would not call the API"
