@@ -28,12 +28,31 @@ from .._values.turns import Turn
 __all__ = ["AsyncReplyFeed", "AsyncReplyStream", "ReplyFeed", "ReplyStream"]
 
 
-class ReplyFeed(Feed[str]):
-    """A streamed call's text, read through; the flow gets the reply or `Interrupted`."""
+class _Reply:
+    """What both feeds know: the reply they stand for, or where it was cut."""
 
-    def __init__(self, events: MessageStream) -> None:
+    def __init__(self, events: MessageStream | AsyncMessageStream) -> None:
         self._events = events
         self._cut: Interrupted | None = None
+
+    def _text(self, delta: object) -> str | None:
+        return delta.text if isinstance(delta, TextDelta) else None
+
+    def _interrupted(self, exc: StreamError) -> None:
+        # What arrived is kept, marked interrupted.
+        self._cut = Interrupted(self._events.snapshot, exc)
+
+    def result(self) -> Any:
+        return self._cut or self._events.response()
+
+    def abandoned(self) -> Any:
+        return Interrupted(self._events.snapshot)
+
+
+class ReplyFeed(_Reply, Feed[str]):
+    """A streamed call's text, read through; the flow gets the reply or `Interrupted`."""
+
+    _events: MessageStream
 
     def __enter__(self) -> ReplyFeed:
         self._events.__enter__()
@@ -45,24 +64,16 @@ class ReplyFeed(Feed[str]):
     def __iter__(self) -> Iterator[str]:
         try:
             for delta in self._events:
-                if isinstance(delta, TextDelta):
-                    yield delta.text
-        except StreamError as exc:  # what arrived is kept, marked interrupted
-            self._cut = Interrupted(self._events.snapshot, exc)
-
-    def result(self) -> Any:
-        return self._cut or self._events.response()
-
-    def abandoned(self) -> Any:
-        return Interrupted(self._events.snapshot)
+                if (text := self._text(delta)) is not None:
+                    yield text
+        except StreamError as exc:
+            self._interrupted(exc)
 
 
-class AsyncReplyFeed(AsyncFeed[str]):
+class AsyncReplyFeed(_Reply, AsyncFeed[str]):
     """The async twin of `ReplyFeed`."""
 
-    def __init__(self, events: AsyncMessageStream) -> None:
-        self._events = events
-        self._cut: Interrupted | None = None
+    _events: AsyncMessageStream
 
     async def __aenter__(self) -> AsyncReplyFeed:
         await self._events.__aenter__()
@@ -74,16 +85,10 @@ class AsyncReplyFeed(AsyncFeed[str]):
     async def __aiter__(self) -> AsyncIterator[str]:
         try:
             async for delta in self._events:
-                if isinstance(delta, TextDelta):
-                    yield delta.text
-        except StreamError as exc:  # what arrived is kept, marked interrupted
-            self._cut = Interrupted(self._events.snapshot, exc)
-
-    def result(self) -> Any:
-        return self._cut or self._events.response()
-
-    def abandoned(self) -> Any:
-        return Interrupted(self._events.snapshot)
+                if (text := self._text(delta)) is not None:
+                    yield text
+        except StreamError as exc:
+            self._interrupted(exc)
 
 
 class ReplyStream:
