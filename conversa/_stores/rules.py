@@ -1,7 +1,27 @@
-"""The store semantics every backend shares, as pure functions over values.
+"""The store rules: the semantics every store shares, as pure functions over values.
 
-MemoryStore runs them over dicts, the SQL stores over rows they just read inside a
-transaction, so the rules are written once:
+They are written for store implementers. conversa's MemoryStore runs them over
+dicts and its SQL stores over rows they just read inside a transaction, so the
+rules exist once; a third-party store runs them the same way, over what it read
+inside its own transaction, and so behaves as `conversa.testing.store_contract`
+expects without reimplementing it. Each store method maps to a few of them
+(`MemoryStore` is the shortest reference implementation):
+
+- ``create``: `record_for_create`, then refuse an existing id (`StoreError`);
+- ``get``: `check_owner` on the record read;
+- ``update``: `apply_changes` to `check_owner`'s record;
+- ``append``: `check_updates`, `plan_append` over the stored turns among the
+  call's ids, `apply_turn_update` for *updates*; then insert `AppendPlan.new` and
+  set the record's ``last_seq`` to `AppendPlan.last_seq`, in one transaction;
+- ``update_turns``: `check_updates`, then `apply_turn_update` (or
+  `bookkeeping_after` over a row's `BOOKKEEPING` columns);
+- ``list``: `check_metadata_filter`, `check_limit`, `decode_cursor`,
+  `metadata_matches`, `encode_cursor`;
+- ``fork``: `fork_record`, then copy turns 1..at_seq; ``usage``: `sum_usage`;
+- ``read_newest``: `newest_within` over the turns read newest first;
+- ``lock``: `DEFAULT_LOCK_TIMEOUT` is the default wait.
+
+The rules themselves:
 
 - `plan_append` decides what an append stores. Turns whose id is already stored
   with the same content come back as stored (idempotency); another content under a
@@ -11,13 +31,21 @@ transaction, so the rules are written once:
   result is in call order. `expected_last_seq` is checked only when something new
   would be written, so replaying an append that already succeeded returns the
   stored turns instead of a `SeqConflictError`.
-- A stored turn always has a token count: the caller's, or `estimate_blocks` of its
-  blocks (`tokens_exact=False`). That keeps `read_newest` a running sum over rows.
+- A stored turn always has a token count: the caller's, or conversa's estimate of
+  its blocks (`tokens_exact=False`, `with_tokens`). That keeps `read_newest` a
+  running sum over rows.
 - Listing is newest created first, ties broken by id, and pages with a keyset
   cursor over (created_at, id); the cursor is opaque (URL-safe base64 of JSON).
   Creation time, not update time, keeps paging stable while conversations grow.
 - Metadata filters are equality on top-level keys with JSON scalar values (str,
   int, float, bool, None): the three backends agree on those exactly (True is not 1).
+- Records are stored JSON-shaped, with no secrets in their params and UTC times
+  (`normalize_record`); an owner-bound handle sees only its owner's records
+  (`check_owner`) and creates only for its owner (`record_for_create`).
+
+Every function raises conversa's own errors (`InvalidInputError`, `StoreError`
+and its subclasses), so a store that lets them through raises what the contract
+expects.
 """
 
 from __future__ import annotations
@@ -48,10 +76,12 @@ from .._values.turns import (
     new_id,
     utcnow,
 )
-from .protocol import UPDATABLE_FIELDS, TurnUpdate
+from .protocol import DEFAULT_LOCK_TIMEOUT, UPDATABLE_FIELDS, TurnUpdate
 
 __all__ = [
     "BOOKKEEPING",
+    "DEFAULT_LOCK_TIMEOUT",
+    "UPDATABLE_FIELDS",
     "AppendPlan",
     "apply_changes",
     "apply_turn_update",

@@ -1,8 +1,8 @@
-"""Fixtures of the store conformance suite: every backend, through each twin.
+"""Fixtures of the store tests: the backends, and PostgreSQL schemas to run them on.
 
-The `store` fixture opens MemoryStore, SQLiteStore and PostgresStore, and shows each
-through the async interface: the async twin as it is, the sync twin through
-`SyncAsAsync` (each call in a worker thread). So one test body checks six runs.
+The contract itself (`test_contract.py`) is `conversa.testing.store_contract`, run
+against each backend through each twin; these fixtures serve it and the
+backend-specific tests.
 
 PostgreSQL comes from CONVERSA_TEST_POSTGRES_URL (default: the local server). Each
 test session gets a fresh schema, `conversa_test_<random>`, selected with the
@@ -14,15 +14,14 @@ reachable a local run skips the PostgreSQL tests with a loud reason; under CI
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
-from conversa._stores import AsyncStore, MemoryStore
-from conversa._values.turns import ConversationRecord, new_id
-from tests.stores.helpers import SyncAsAsync, fresh_pg_schema, plain_url
+from conversa._stores import MemoryStore
+from tests.stores.helpers import fresh_pg_schema, plain_url
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -89,39 +88,6 @@ def open_sync_store(
     from conversa._stores.sql.postgres import PostgresStore
 
     return PostgresStore(request.getfixturevalue("pg_url"), **options)
-
-
-@pytest.fixture(name="twin", params=["sync", "async"])
-def _twin(request: pytest.FixtureRequest) -> str:
-    """Which twin of the store a test drives."""
-    return str(request.param)
-
-
-@pytest.fixture(name="store")
-async def _store(
-    request: pytest.FixtureRequest, backend: str, twin: str, tmp_path: Path
-) -> AsyncIterator[AsyncStore]:
-    """Each backend through each twin, seen through the async interface."""
-    store = open_sync_store(backend, request, tmp_path)
-    view = cast(AsyncStore, store if twin == "async" else SyncAsAsync(store))
-    try:
-        yield view
-    finally:
-        await store.aclose()
-
-
-@pytest.fixture(name="owner")
-def _owner() -> str:
-    """An owner name no other test uses."""
-    return f"owner-{new_id()}"
-
-
-@pytest.fixture(name="record")
-async def _record(store: AsyncStore, owner: str) -> ConversationRecord:
-    """A stored conversation with no turns."""
-    return await store.acreate(
-        ConversationRecord(model="claude-sonnet-4-5", owner=owner)
-    )
 
 
 @pytest.fixture(

@@ -1,72 +1,24 @@
-"""Helpers of the store tests: the sync-to-async adapter and turn builders."""
+"""Helpers of the store tests: PostgreSQL schemas, turn builders, the sync-to-async adapter."""
 
 from __future__ import annotations
 
-import functools
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import (
-    AbstractAsyncContextManager,
-    AbstractContextManager,
-    contextmanager,
-)
-from types import TracebackType
-from typing import Any, cast
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 from urllib.parse import quote
 
-import anyio.to_thread
-
-from conversa._stores import DEFAULT_LOCK_TIMEOUT, AsyncStore, Store
 from conversa._values.turns import Turn, Usage
+from conversa.testing.store_contract import SyncAsAsync
 
-
-class _ThreadedLock:
-    """An async context manager that enters and leaves a sync one in worker threads."""
-
-    def __init__(self, cm: AbstractContextManager[None]) -> None:
-        self._cm = cm
-
-    async def __aenter__(self) -> None:
-        await anyio.to_thread.run_sync(self._cm.__enter__)
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await anyio.to_thread.run_sync(self._cm.__exit__, exc_type, exc, tb)
-
-
-class SyncAsAsync:
-    """Show a sync `Store` through the `AsyncStore` interface, for the contract suite.
-
-    `aname(...)` runs `name(...)` in a worker thread, so blocking calls (a lock
-    wait) never stall the event loop and concurrent tasks really run concurrently.
-    """
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    def __getattr__(self, name: str) -> Callable[..., Any]:
-        method = getattr(self.store, name.removeprefix("a"))
-
-        async def call(*args: Any, **kwargs: Any) -> Any:
-            return await anyio.to_thread.run_sync(
-                functools.partial(method, *args, **kwargs)
-            )
-
-        return call
-
-    def alock(
-        self, conversation_id: str, *, timeout: float = DEFAULT_LOCK_TIMEOUT
-    ) -> AbstractAsyncContextManager[None]:
-        """Hold the sync store's lock, entered and left in worker threads."""
-        return _ThreadedLock(self.store.lock(conversation_id, timeout=timeout))
-
-    def for_owner(self, owner: str) -> AsyncStore:
-        """Wrap the sync store's owner-bound handle."""
-        return cast(AsyncStore, SyncAsAsync(self.store.for_owner(owner)))
+__all__ = [
+    "SyncAsAsync",
+    "assistant",
+    "fresh_pg_schema",
+    "pg_url_with_schema",
+    "plain_url",
+    "user",
+]
 
 
 def plain_url(url: str) -> str:

@@ -1,854 +1,96 @@
-"""The store contract: every backend, sync and async twin, behaves the same."""
+"""The shipped store contract, run against conversa's own stores.
+
+`conversa.testing.store_contract.StoreContract` is the suite a third-party store
+runs; here it runs against MemoryStore, SQLiteStore and PostgresStore, each through
+both twins, plus a store that has only the core `Store` protocol (the optional
+capabilities' tests skip for it, the rest pass).
+"""
 
 from __future__ import annotations
 
-import base64
-import json
-from datetime import timedelta
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
 
-import anyio
 import pytest
-from attrs import evolve
 
+from conversa import ConversationRecord, MemoryStore, PostgresStore, SQLiteStore, Turn
 from conversa._core.estimate import estimate_blocks
-from conversa._exceptions import (
-    ConversationBusyError,
-    ConversationNotFoundError,
-    InvalidInputError,
-    SeqConflictError,
-    StoreError,
-    TurnIdConflictError,
-)
-from conversa._stores import AsyncStore, TurnUpdate
-from conversa._values.blocks import RawBlock, TextBlock, ToolUseBlock, block_from_api
-from conversa._values.turns import (
-    ConversationRecord,
-    RequestParams,
-    Turn,
-    Usage,
-    UsageTotals,
-    new_id,
-)
-from tests.stores.helpers import assistant, user
+from conversa._stores import NewestFirstReads, OwnerScoped, Store
+from conversa.testing.store_contract import StoreContract
 
-pytestmark = pytest.mark.anyio
 
+class TestMemoryStore(StoreContract):
+    """MemoryStore keeps the contract."""
 
-def _seqs(turns: tuple[Turn, ...]) -> list[int | None]:
-    return [t.seq for t in turns]
+    @pytest.fixture
+    async def store(self) -> AsyncIterator[MemoryStore]:
+        """A fresh MemoryStore."""
+        store = MemoryStore()
+        yield store
+        await store.aclose()
 
 
-# -- records ---------------------------------------------------------------------
+class TestSQLiteStore(StoreContract):
+    """SQLiteStore keeps the contract."""
 
+    @pytest.fixture
+    async def store(self, tmp_path: Path) -> AsyncIterator[SQLiteStore]:
+        """A SQLiteStore on a new file."""
+        store = SQLiteStore(tmp_path / "conversa.db")
+        yield store
+        await store.aclose()
 
-async def test_create_then_get_returns_the_record(
-    store: AsyncStore, owner: str
-) -> None:
-    """A created record reads back equal, with no turns yet."""
-    record = ConversationRecord(
-        model="claude-sonnet-4-5",
-        owner=owner,
-        system="You are terse.",
-        metadata={"app": "support", "n": 3, "nested": {"a": [1, 2]}},
-        capabilities={"context_window": 100_000},
-        params=RequestParams(max_tokens=512, stop_sequences=["END"]),
-        flags={"budget": {"margin": 512}, "pins": [[1, 2]]},
-    )
-    created = await store.acreate(record)
-    got = await store.aget(record.id)
-    assert created == got == record
-    assert got.last_seq == 0
-    assert got.created_at == record.created_at
 
+@pytest.mark.postgres
+class TestPostgresStore(StoreContract):
+    """PostgresStore keeps the contract (on the session's schema; CI never skips it)."""
 
-async def test_system_blocks_round_trip(store: AsyncStore, owner: str) -> None:
-    """A system prompt given as blocks reads back as the same blocks."""
-    blocks = (TextBlock("Be brief.", extra={"cache_control": {"type": "ephemeral"}}),)
-    record = await store.acreate(
-        ConversationRecord(model="m", owner=owner, system=blocks)
-    )
-    assert (await store.aget(record.id)).system_json() == record.system_json()
+    @pytest.fixture
+    async def store(self, pg_url: str) -> AsyncIterator[PostgresStore]:
+        """A PostgresStore on the session's schema."""
+        store = PostgresStore(pg_url)
+        yield store
+        await store.aclose()
 
 
-async def test_get_unknown_conversation_is_not_found(store: AsyncStore) -> None:
-    """Getting an id that was never created raises ConversationNotFoundError."""
-    with pytest.raises(ConversationNotFoundError):
-        await store.aget(new_id())
+#: The methods of the core `Store` protocol.
+CORE = frozenset(n for n in vars(Store) if not n.startswith("_"))
 
 
-async def test_create_twice_is_refused(
-    store: AsyncStore, record: ConversationRecord
-) -> None:
-    """Creating a record under an id that exists raises StoreError."""
-    with pytest.raises(StoreError):
-        await store.acreate(ConversationRecord(record.id, model="m"))
+class CoreOnly:
+    """A sync store with the core `Store` methods of a MemoryStore and nothing else."""
 
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
 
-async def test_secrets_in_params_are_never_stored(
-    store: AsyncStore, owner: str
-) -> None:
-    """An MCP server's authorization token in the params is dropped before storing."""
-    server = {
-        "type": "url",
-        "url": "https://mcp",
-        "name": "x",
-        "authorization_token": "sekrit",
-    }
-    record = ConversationRecord(
-        model="m", owner=owner, params=RequestParams(extra={"mcp_servers": [server]})
-    )
-    created = await store.acreate(record)
-    stored = await store.aget(record.id)
-    assert "sekrit" not in repr(stored.params.to_json_dict())
-    assert created.params == stored.params
-    assert stored.params.extra["mcp_servers"][0]["url"] == "https://mcp"
+    def __getattr__(self, name: str) -> Any:
+        if name not in CORE:
+            raise AttributeError(name)
+        return getattr(self._store, name)
 
 
-async def test_update_changes_named_fields(
-    store: AsyncStore, record: ConversationRecord
-) -> None:
-    """update() changes the named fields, keeps the rest and moves updated_at."""
-    updated = await store.aupdate(
-        record.id,
-        {
-            "model": "claude-opus-4-5",
-            "system": "New prompt.",
-            "metadata": {"stage": "two"},
-            "window_start": 3,
-            "params": RequestParams(max_tokens=99),
-            "capabilities": {"prefill": False},
-            "flags": {"fixed": {"tokens": 12}},
-        },
-    )
-    got = await store.aget(record.id)
-    assert got == updated
-    assert (got.model, got.system, got.window_start) == (
-        "claude-opus-4-5",
-        "New prompt.",
-        3,
-    )
-    assert got.metadata == {"stage": "two"}
-    assert got.params.max_tokens == 99
-    assert got.capabilities == {"prefill": False}
-    assert got.flags == {"fixed": {"tokens": 12}}
-    assert got.owner == record.owner
-    assert got.updated_at >= record.updated_at
+class TestCoreOnlyStore(StoreContract):
+    """A store with only the core sync protocol passes; the rest skips, naming why."""
 
+    @pytest.fixture
+    def store(self) -> Iterator[CoreOnly]:
+        """MemoryStore's sync core, without read_newest and for_owner."""
+        with MemoryStore() as store:
+            core = CoreOnly(store)
+            assert not isinstance(core, NewestFirstReads | OwnerScoped)
+            yield core
 
-async def test_update_refuses_unknown_fields(
-    store: AsyncStore, record: ConversationRecord
-) -> None:
-    """update() of a field outside UPDATABLE_FIELDS raises InvalidInputError."""
-    with pytest.raises(InvalidInputError):
-        await store.aupdate(record.id, {"last_seq": 9})
-    with pytest.raises(InvalidInputError):
-        await store.aupdate(record.id, {"window_start": -1})
+    @pytest.fixture(params=["sync"])
+    def twin(self, request: pytest.FixtureRequest) -> str:
+        """Only the sync twin (the async one would skip)."""
+        return str(request.param)
 
 
-async def test_update_unknown_conversation_is_not_found(store: AsyncStore) -> None:
-    """update() of a missing conversation raises ConversationNotFoundError."""
-    with pytest.raises(ConversationNotFoundError):
-        await store.aupdate(new_id(), {"model": "m"})
-
-
-# -- appending -------------------------------------------------------------------
-
-
-async def test_append_assigns_gapless_seqs(
-    store: AsyncStore, record: ConversationRecord
-) -> None:
-    """Appends number turns 1, 2, 3, ... and move the record's last seq."""
-    first = await store.aappend(record.id, [user("a"), assistant("b")])
-    second = await store.aappend(record.id, [user("c")])
-    assert _seqs(first) == [1, 2]
-    assert _seqs(second) == [3]
-    assert (await store.aget(record.id)).last_seq == 3
-    assert _seqs(await store.aread(record.id)) == [1, 2, 3]
-
-
-async def test_append_of_nothing_changes_nothing(
-    store: AsyncStore, record: ConversationRecord
-) -> None:
-    """Appending an empty list returns () and leaves the conversation as it was."""
-    assert await store.aappend(record.id, []) == ()
-    assert (await store.aget(record.id)).last_seq == 0
-
-
-async def test_append_fills_in_estimated_tokens(
-    store: AsyncStore, record: ConversationRecord
-) -> None:
-    """A turn without a token count is stored with its estimate, marked not exact."""
-    turn = user("count me")
-    exact = assistant("done", tokens=7, tokens_exact=True)
-    stored = await store.aappend(record.id, [turn, exact])
-    read = await store.aread(record.id)
-    assert [(t.tokens, t.tokens_exact) for t in read] == [
-        (estimate_blocks(turn.blocks), False),
-        (7, True),
-    ]
-    assert [(t.tokens, t.tokens_exact) for t in stored] == [
-        (t.tokens, t.tokens_exact) for t in read
-    ]
-
-
-async def test_turns_round_trip_every_field(
-    store: AsyncStore, record: ConversationRecord
-) -> None:
-    """A stored assistant turn reads back with all its fields and its exact JSON text."""
-    raw = block_from_api(
-        {"type": "server_tool_use", "z": 1, "id": "srv_1", "a": {"q": "x"}}
-    )
-    reply = assistant(
-        "",
-        usage=Usage.from_api(
-            {"input_tokens": 12, "output_tokens": 3, "service_tier": "standard"}
-        ),
-        stop_sequence="END",
-        response_extra={"container": {"id": "c1"}, "stop_details": None},
-        status="interrupted",
-        flags={"cache": "miss"},
-    )
-    reply = evolve(
-        reply,
-        blocks=(TextBlock("Hé ✓"), raw, ToolUseBlock("tu_1", "f", {"b": 1, "a": 2})),
-    )
-    stored = await store.aappend(record.id, [user("q"), reply])
-    [got] = await store.aread(record.id, start=2)
-    assert got == stored[1]
-    assert got.content_json() == reply.content_json()
-    assert isinstance(got.blocks[1], RawBlock)
-    assert got.usage is not None
-    assert got.usage.raw == reply.usage.raw  # type: ignore[union-attr]
-    assert (got.status, dict(got.flags)) == ("interrupted", {"cache": "miss"})
-    assert got.created_at == reply.created_at
-    assert got.created_at.tzinfo is not None
-
-
-async def test_append_is_idempotent(
-    store: AsyncStore, record: ConversationRecord
-) -> None:
-    """Appending the same turn twice stores it once and returns it as stored."""
-    turn = user("hi")
-    assert await store.aappend(record.id, [turn]) == await store.aappend(
-        record.id, [turn]
-    )
-    assert len(await store.aread(record.id)) == 1
-
-
-async def test_append_refuses_other_content_under_a_stored_id(
-    store: AsyncStore, record: ConversationRecord
-) -> None:
-    """A stored turn id with different content raises TurnIdConflictError."""
-    turn = user("hi")
-    await store.aappend(record.id, [turn])
-    with pytest.raises(TurnIdConflictError):
-        await store.aappend(record.id, [user("bye", id=turn.id)])
-
-
-async def test_append_is_atomic(store: AsyncStore, record: ConversationRecord) -> None:
-    """An append that fails on its last turn stores none of its turns."""
-    first = user("one")
-    await store.aappend(record.id, [first])
-    with pytest.raises(TurnIdConflictError):
-        await store.aappend(record.id, [assistant("two"), user("other", id=first.id)])
-    assert _seqs(await store.aread(record.id)) == [1]
-    assert (await store.aget(record.id)).last_seq == 1
-
-
-async def test_append_repeated_id_in_one_call(
-    store: AsyncStore, record: ConversationRecord
-) -> None:
-    """An id twice in one call is stored once; twice with other content is refused."""
-    turn = user("x")
-    stored = await store.aappend(record.id, [turn, turn])
-    assert _seqs(stored) == [1, 1]
-    with pytest.raises(TurnIdConflictError):
-        await store.aappend(record.id, [user("y", id="dup"), user("z", id="dup")])
-
-
-async def test_append_mixing_stored_and_new_turns(
-    store: AsyncStore, record: ConversationRecord
-) -> None:
-    """Stored turns come back as stored; new ones go after the last seq, in call order."""
-    a, b = user("a"), assistant("b")
-    await store.aappend(record.id, [a])
-    await store.aappend(record.id, [user("other")])
-    other = (await store.aread(record.id))[1]
-    out = await store.aappend(record.id, [a, b])
-    assert _seqs(out) == [1, 3]
-    assert [t.id for t in await store.aread(record.id)] == [a.id, other.id, b.id]
-
-
-async def test_expected_last_seq_guards_the_append(
-    store: AsyncStore, record: ConversationRecord
-) -> None:
-    """A stale expected_last_seq raises SeqConflictError and writes nothing."""
-    await store.aappend(record.id, [user("a")], expected_last_seq=0)
-    with pytest.raises(SeqConflictError) as info:
-        await store.aappend(record.id, [user("b")], expected_last_seq=0)
-    assert (info.value.expected, info.value.actual) == (0, 1)
-    assert len(await store.aread(record.id)) == 1
-
-
-async def test_replayed_append_ignores_a_stale_expected_seq(
-    store: AsyncStore, record: ConversationRecord
-) -> None:
-    """Retrying an append that succeeded returns the stored turns, not a conflict."""
-    turn = user("a")
-    first = await store.aappend(record.id, [turn], expected_last_seq=0)
-    assert await store.aappend(record.id, [turn], expected_last_seq=0) == first
-
-
-async def test_append_to_unknown_conversation_is_not_found(store: AsyncStore) -> None:
-    """Appending to a missing conversation raises ConversationNotFoundError."""
-    with pytest.raises(ConversationNotFoundError):
-        await store.aappend(new_id(), [user()])
-
-
-async def test_concurrent_appends_stay_gapless(
-    store: AsyncStore, record: ConversationRecord
-) -> None:
-    """Twenty concurrent appends give twenty distinct seqs, 1 to 20."""
-    results: list[int | None] = []
-
-    async def one(i: int) -> None:
-        [turn] = await store.aappend(record.id, [user(f"m{i}")])
-        results.append(turn.seq)
-
-    async with anyio.create_task_group() as tg:
-        for i in range(20):
-            tg.start_soon(one, i)
-    assert sorted(results) == list(range(1, 21))
-    assert _seqs(await store.aread(record.id)) == list(range(1, 21))
-
-
-# -- reading ---------------------------------------------------------------------
-
-
-async def _fill(
-    store: AsyncStore, record: ConversationRecord, n: int, tokens: int = 10
-) -> None:
-    await store.aappend(
-        record.id,
-        [user(f"t{i}", tokens=tokens, tokens_exact=True) for i in range(1, n + 1)],
-    )
-
-
-async def test_read_by_seq_range(store: AsyncStore, record: ConversationRecord) -> None:
-    """read(start, stop) returns seqs start..stop-1, oldest first."""
-    await _fill(store, record, 6)
-    assert _seqs(await store.aread(record.id, start=2, stop=5)) == [2, 3, 4]
-    assert _seqs(await store.aread(record.id, start=5)) == [5, 6]
-    assert _seqs(await store.aread(record.id, start=7)) == []
-    assert _seqs(await store.aread(record.id, start=4, stop=2)) == []
-    assert [t.text for t in await store.aread(record.id, stop=3)] == ["t1", "t2"]
-
-
-async def test_read_unknown_conversation_is_not_found(store: AsyncStore) -> None:
-    """read() and read_newest() of a missing conversation raise ConversationNotFoundError."""
-    with pytest.raises(ConversationNotFoundError):
-        await store.aread(new_id())
-    with pytest.raises(ConversationNotFoundError):
-        await store.aread_newest(new_id(), budget=10)
-
-
-async def test_read_newest_fills_the_budget(
-    store: AsyncStore, record: ConversationRecord
-) -> None:
-    """read_newest takes the newest turns that fit the budget, returned oldest first."""
-    await _fill(store, record, 10)
-    assert _seqs(await store.aread_newest(record.id, budget=35)) == [8, 9, 10]
-    assert _seqs(await store.aread_newest(record.id, budget=30)) == [8, 9, 10]
-    assert _seqs(await store.aread_newest(record.id, budget=9)) == []
-    assert _seqs(await store.aread_newest(record.id, budget=1000)) == list(range(1, 11))
-
-
-async def test_read_newest_respects_start(
-    store: AsyncStore, record: ConversationRecord
-) -> None:
-    """read_newest never goes below *start*, the window start."""
-    await _fill(store, record, 10)
-    assert _seqs(await store.aread_newest(record.id, budget=1000, start=7)) == [
-        7,
-        8,
-        9,
-        10,
-    ]
-
-
-async def test_read_newest_stops_at_the_first_overflow(
-    store: AsyncStore, record: ConversationRecord
-) -> None:
-    """A large turn ends the window even if older small turns would fit."""
-    await store.aappend(
-        record.id,
-        [
-            user("a", tokens=5),
-            user("big", tokens=100),
-            user("c", tokens=5),
-            user("d", tokens=5),
-        ],
-    )
-    assert _seqs(await store.aread_newest(record.id, budget=50)) == [3, 4]
-
-
-async def test_get_turns_by_id(store: AsyncStore, record: ConversationRecord) -> None:
-    """get_turns returns the stored turns among the ids, oldest first."""
-    stored = await store.aappend(record.id, [user("a"), assistant("b"), user("c")])
-    got = await store.aget_turns(record.id, [stored[2].id, "missing", stored[0].id])
-    assert got == (stored[0], stored[2])
-    assert await store.aget_turns(record.id, []) == ()
-
-
-async def test_update_turns_changes_bookkeeping_only(
-    store: AsyncStore, record: ConversationRecord
-) -> None:
-    """update_turns sets tokens, exactness, status and merges flags; content stays."""
-    stored = await store.aappend(record.id, [user("a", flags={"x": 1}), assistant("b")])
-    await store.aupdate_turns(
-        record.id,
-        [
-            TurnUpdate(1, tokens=42, tokens_exact=True, flags={"y": 2}),
-            TurnUpdate(2, status="interrupted"),
-        ],
-    )
-    a, b = await store.aread(record.id)
-    assert (a.tokens, a.tokens_exact, dict(a.flags)) == (42, True, {"x": 1, "y": 2})
-    assert b.status == "interrupted"
-    assert b.tokens == stored[1].tokens
-    assert (a, b) == stored
-
-
-async def test_update_turns_of_unknown_seq_fails_whole(
-    store: AsyncStore, record: ConversationRecord
-) -> None:
-    """An update naming a seq that is not stored raises StoreError and changes nothing."""
-    await store.aappend(record.id, [user("a")])
-    with pytest.raises(StoreError):
-        await store.aupdate_turns(
-            record.id, [TurnUpdate(1, tokens=1), TurnUpdate(5, tokens=1)]
-        )
-    [a] = await store.aread(record.id)
-    assert a.tokens != 1
-
-
-async def test_append_with_updates_writes_both_at_once(
-    store: AsyncStore, record: ConversationRecord
-) -> None:
-    """An append can carry bookkeeping updates of stored turns: one transaction."""
-    await store.aappend(record.id, [user("a")])
-    await store.aappend(
-        record.id,
-        [assistant("b")],
-        expected_last_seq=1,
-        updates=[TurnUpdate(1, tokens=7, tokens_exact=True)],
-    )
-    a, b = await store.aread(record.id)
-    assert (a.tokens, a.tokens_exact, b.text) == (7, True, "b")
-
-
-async def test_an_append_with_a_bad_update_writes_nothing(
-    store: AsyncStore, record: ConversationRecord
-) -> None:
-    """If an update names an unknown seq, the append fails whole: no turn is added."""
-    await store.aappend(record.id, [user("a")])
-    with pytest.raises(StoreError):
-        await store.aappend(
-            record.id, [assistant("b")], updates=[TurnUpdate(9, tokens=1)]
-        )
-    assert [t.text for t in await store.aread(record.id)] == ["a"]
-    assert (await store.aget(record.id)).last_seq == 1
-
-
-# -- listing ---------------------------------------------------------------------
-
-
-async def _make(
-    store: AsyncStore, owner: str, n: int, **metadata: object
-) -> list[ConversationRecord]:
-    return [
-        await store.acreate(
-            ConversationRecord(model="m", owner=owner, metadata=dict(metadata, i=i))
-        )
-        for i in range(n)
-    ]
-
-
-async def test_list_pages_through_an_owners_conversations(
-    store: AsyncStore, owner: str
-) -> None:
-    """Paging with the cursor yields each conversation once, newest first."""
-    made = await _make(store, owner, 7)
-    await _make(store, f"{owner}-other", 2)
-    seen: list[str] = []
-    cursor = None
-    pages = 0
-    while True:
-        page = await store.alist(owner=owner, limit=3, cursor=cursor)
-        seen += [r.id for r in page.items]
-        pages += 1
-        if page.next_cursor is None:
-            break
-        cursor = page.next_cursor
-    newest_first = sorted(made, key=lambda r: (r.created_at, r.id), reverse=True)
-    assert seen == [r.id for r in newest_first]
-    assert pages == 3
-
-
-async def test_list_is_stable_for_equal_times(store: AsyncStore, owner: str) -> None:
-    """Conversations created at the same instant page in id order, none lost."""
-    made = await _make(store, owner, 0)
-    base = ConversationRecord(model="m", owner=owner)
-    for i in range(5):
-        made.append(await store.acreate(evolve(base, id=f"{owner}-{i}")))
-    first = await store.alist(owner=owner, limit=2)
-    rest = await store.alist(owner=owner, limit=10, cursor=first.next_cursor)
-    assert [r.id for r in first.items + rest.items] == [
-        f"{owner}-{i}" for i in reversed(range(5))
-    ]
-
-
-async def test_list_filters_by_metadata(store: AsyncStore, owner: str) -> None:
-    """Metadata filters match top-level keys by JSON equality (True is not 1)."""
-    a = await store.acreate(
-        ConversationRecord(model="m", owner=owner, metadata={"k": "v", "b": True})
-    )
-    b = await store.acreate(
-        ConversationRecord(model="m", owner=owner, metadata={"k": "w", "b": 1})
-    )
-    c = await store.acreate(
-        ConversationRecord(model="m", owner=owner, metadata={"k": None, "f": 1.5})
-    )
-
-    async def ids(**filters: object) -> set[str]:
-        return {r.id for r in (await store.alist(owner=owner, metadata=filters)).items}
-
-    assert await ids(k="v") == {a.id}
-    assert await ids(b=True) == {a.id}
-    assert await ids(b=1) == {b.id}
-    assert await ids(k=None) == {c.id}
-    assert await ids(f=1.5) == {c.id}
-    assert await ids(k="v", b=True) == {a.id}
-    assert await ids(k="v", b=1) == set()
-    assert await ids(missing="x") == set()
-    assert await ids() == {a.id, b.id, c.id}
-
-
-async def test_list_metadata_keys_are_data_not_sql(
-    store: AsyncStore, owner: str
-) -> None:
-    """Odd metadata keys and values are matched literally, never interpreted."""
-    key = "a'b\"c.d$[0] --"
-    r = await store.acreate(
-        ConversationRecord(model="m", owner=owner, metadata={key: "x'); DROP"})
-    )
-    page = await store.alist(owner=owner, metadata={key: "x'); DROP"})
-    assert [x.id for x in page.items] == [r.id]
-
-
-async def test_list_refuses_bad_arguments(store: AsyncStore) -> None:
-    """A non-scalar filter value, a bad limit or a forged cursor raise InvalidInputError."""
-    with pytest.raises(InvalidInputError):
-        await store.alist(metadata={"k": {"nested": 1}})
-    with pytest.raises(InvalidInputError):
-        await store.alist(limit=0)
-    with pytest.raises(InvalidInputError):
-        await store.alist(cursor="not a cursor")
-
-
-# -- delete, fork, usage ---------------------------------------------------------
-
-
-async def test_delete_removes_everything(
-    store: AsyncStore, record: ConversationRecord
-) -> None:
-    """After delete, the record, its turns and its listing are gone."""
-    await store.aappend(record.id, [user(), assistant()])
-    await store.adelete(record.id)
-    with pytest.raises(ConversationNotFoundError):
-        await store.aget(record.id)
-    with pytest.raises(ConversationNotFoundError):
-        await store.aread(record.id)
-    assert (await store.alist(owner=record.owner)).items == ()
-    with pytest.raises(ConversationNotFoundError):
-        await store.adelete(record.id)
-
-
-async def test_delete_frees_turn_ids(
-    store: AsyncStore, record: ConversationRecord
-) -> None:
-    """A conversation re-created under a deleted id starts from seq 1."""
-    turn = user()
-    await store.aappend(record.id, [turn, assistant()])
-    await store.adelete(record.id)
-    await store.acreate(record)
-    assert _seqs(await store.aappend(record.id, [turn])) == [1]
-
-
-async def test_fork_copies_the_prefix(
-    store: AsyncStore, record: ConversationRecord
-) -> None:
-    """A fork at seq 2 holds turns 1-2, links to its parent, and grows on its own."""
-    parent_turns = await store.aappend(
-        record.id, [user("a"), assistant("b"), user("c")]
-    )
-    fork = await store.afork(record.id, 2, new_id=f"{record.id}-fork")
-    assert (fork.id, fork.parent_id, fork.forked_at, fork.last_seq) == (
-        f"{record.id}-fork",
-        record.id,
-        2,
-        2,
-    )
-    assert (fork.owner, fork.model) == (record.owner, record.model)
-    assert await store.aget(fork.id) == fork
-    assert await store.aread(fork.id) == parent_turns[:2]
-    [extra] = await store.aappend(fork.id, [user("d")])
-    assert extra.seq == 3
-    assert await store.aread(record.id) == parent_turns
-
-
-async def test_fork_keeps_the_window_start_when_it_fits(
-    store: AsyncStore, record: ConversationRecord
-) -> None:
-    """A fork keeps the parent's window start if it lies inside the copied prefix."""
-    await _fill(store, record, 5)
-    await store.aupdate(record.id, {"window_start": 3})
-    assert (await store.afork(record.id, 4)).window_start == 3
-    assert (await store.afork(record.id, 2)).window_start == 0
-
-
-async def test_fork_refuses_seqs_outside_the_history(
-    store: AsyncStore, record: ConversationRecord
-) -> None:
-    """Forking past the last seq or below zero raises InvalidInputError."""
-    await _fill(store, record, 2)
-    with pytest.raises(InvalidInputError):
-        await store.afork(record.id, 3)
-    with pytest.raises(InvalidInputError):
-        await store.afork(record.id, -1)
-    empty = await store.afork(record.id, 0)
-    assert await store.aread(empty.id) == ()
-
-
-async def test_usage_totals(store: AsyncStore, record: ConversationRecord) -> None:
-    """usage() sums the usage of every assistant turn that has one."""
-    assert await store.ausage(record.id) == UsageTotals()
-    await store.aappend(
-        record.id,
-        [
-            user("a"),
-            assistant("b", usage=Usage(10, 5, 2, 100)),
-            user("c"),
-            assistant("d", usage=Usage(20, 7, 0, 300)),
-            assistant("e", usage=None),
-        ],
-    )
-    assert await store.ausage(record.id) == UsageTotals(2, 30, 12, 2, 400)
-
-
-async def test_usage_of_unknown_conversation_is_not_found(store: AsyncStore) -> None:
-    """usage() of a missing conversation raises ConversationNotFoundError."""
-    with pytest.raises(ConversationNotFoundError):
-        await store.ausage(new_id())
-
-
-# -- the exclusive section ---------------------------------------------------------
-
-
-async def test_lock_excludes_a_second_holder(
-    store: AsyncStore, record: ConversationRecord
-) -> None:
-    """While one holder is inside, another waiter gets ConversationBusyError."""
-    async with store.alock(record.id):
-        with pytest.raises(ConversationBusyError) as info:
-            async with store.alock(record.id, timeout=0.05):
-                pass  # pragma: no cover - never entered
-        assert info.value.conversation_id == record.id
-    async with store.alock(record.id, timeout=5):
-        pass
-
-
-async def test_lock_is_per_conversation(store: AsyncStore, owner: str) -> None:
-    """Holding one conversation's section does not block another's."""
-    a = await store.acreate(ConversationRecord(model="m", owner=owner))
-    b = await store.acreate(ConversationRecord(model="m", owner=owner))
-    async with store.alock(a.id), store.alock(b.id, timeout=5):
-        await store.aappend(b.id, [user()])
-
-
-async def test_lock_is_released_on_error(
-    store: AsyncStore, record: ConversationRecord
-) -> None:
-    """An exception inside the section releases it."""
-    with pytest.raises(RuntimeError):
-        async with store.alock(record.id):
-            raise RuntimeError
-    async with store.alock(record.id, timeout=5):
-        pass
-
-
-async def test_lock_serializes_waiters(
-    store: AsyncStore, record: ConversationRecord
-) -> None:
-    """Holders that wait for the section run one at a time, each read-then-append intact."""
-    inside = 0
-    overlaps = 0
-
-    async def send(i: int) -> None:
-        nonlocal inside, overlaps
-        async with store.alock(record.id, timeout=60):
-            inside += 1
-            overlaps += inside > 1
-            last = (await store.aget(record.id)).last_seq
-            await store.aappend(
-                record.id, [user(f"u{i}"), assistant(f"a{i}")], expected_last_seq=last
-            )
-            inside -= 1
-
-    async with anyio.create_task_group() as tg:
-        for i in range(5):
-            tg.start_soon(send, i)
-    assert overlaps == 0
-    turns = await store.aread(record.id)
-    assert _seqs(turns) == list(range(1, 11))
-    assert all(
-        u.text[1:] == a.text[1:] for u, a in zip(turns[::2], turns[1::2], strict=True)
-    )
-
-
-async def test_lock_of_unknown_conversation_is_not_found(store: AsyncStore) -> None:
-    """Locking a missing conversation raises ConversationNotFoundError."""
-    with pytest.raises(ConversationNotFoundError):
-        async with store.alock(new_id()):
-            pass  # pragma: no cover - never entered
-
-
-# -- tenancy ---------------------------------------------------------------------
-
-
-async def test_owner_handle_sees_only_its_conversations(
-    store: AsyncStore, owner: str
-) -> None:
-    """Another owner's conversation does not exist for an owner-bound handle."""
-    mine = store.for_owner(owner)
-    theirs = store.for_owner(f"{owner}-other")
-    record = await mine.acreate(ConversationRecord(model="m"))
-    assert record.owner == owner
-    await mine.aappend(record.id, [user()])
-    for call in (
-        theirs.aget(record.id),
-        theirs.aread(record.id),
-        theirs.aread_newest(record.id, budget=100),
-        theirs.aappend(record.id, [user()]),
-        theirs.aupdate(record.id, {"model": "x"}),
-        theirs.aget_turns(record.id, ["x"]),
-        theirs.aupdate_turns(record.id, [TurnUpdate(1, tokens=1)]),
-        theirs.adelete(record.id),
-        theirs.afork(record.id, 1),
-        theirs.ausage(record.id),
-    ):
-        with pytest.raises(ConversationNotFoundError):
-            await call
-    with pytest.raises(ConversationNotFoundError):
-        async with theirs.alock(record.id):
-            pass  # pragma: no cover - never entered
-    assert (await theirs.alist()).items == ()
-    assert (await theirs.alist(owner=owner)).items == ()
-    assert [r.id for r in (await mine.alist()).items] == [record.id]
-    assert len(await mine.aread(record.id)) == 1
-
-
-async def test_owner_handle_cannot_create_for_another_owner(
-    store: AsyncStore, owner: str
-) -> None:
-    """An owner-bound handle refuses a record that names another owner."""
-    with pytest.raises(InvalidInputError):
-        await store.for_owner(owner).acreate(
-            ConversationRecord(model="m", owner="someone-else")
-        )
-
-
-async def test_owner_handle_forks_stay_with_the_owner(
-    store: AsyncStore, owner: str
-) -> None:
-    """A fork made through an owner handle belongs to that owner."""
-    mine = store.for_owner(owner)
-    record = await mine.acreate(ConversationRecord(model="m"))
-    fork = await mine.afork(record.id, 0)
-    assert fork.owner == owner
-    assert {r.id for r in (await mine.alist()).items} == {record.id, fork.id}
-
-
-async def test_times_are_timezone_aware(store: AsyncStore, owner: str) -> None:
-    """Record and turn times read back timezone-aware and equal to what was stored."""
-    record = ConversationRecord(model="m", owner=owner)
-    record = evolve(record, created_at=record.created_at - timedelta(days=1))
-    await store.acreate(record)
-    got = await store.aget(record.id)
-    assert got.created_at == record.created_at
-    assert got.created_at.tzinfo is not None
-    assert got.updated_at.tzinfo is not None
-
-
-async def test_content_is_stored_byte_exact(
-    store: AsyncStore, record: ConversationRecord
-) -> None:
-    """The JSON text of a turn's content reads back byte for byte (key order kept)."""
-    data = {"type": "mystery", "zeta": 1, "alpha": {"y": 2, "x": [3, {"b": 1, "a": 0}]}}
-    turn = Turn("assistant", [data], model="m")
-    await store.aappend(record.id, [turn])
-    [got] = await store.aread(record.id)
-    assert got.content_json() == json.dumps(
-        [data], ensure_ascii=False, separators=(",", ":")
-    )
-
-
-# -- edges -----------------------------------------------------------------------
-
-
-async def test_values_that_are_not_json_are_refused(
-    store: AsyncStore, owner: str
-) -> None:
-    """Metadata that cannot be stored as JSON raises InvalidInputError, storing nothing."""
-    record = ConversationRecord(model="m", owner=owner, metadata={"when": object()})
-    with pytest.raises(InvalidInputError):
-        await store.acreate(record)
-    with pytest.raises(ConversationNotFoundError):
-        await store.aget(record.id)
-
-
-async def test_update_checks_its_values(
-    store: AsyncStore, record: ConversationRecord
-) -> None:
-    """update() takes params as a mapping too, and refuses values of the wrong kind."""
-    got = await store.aupdate(record.id, {"params": {"max_tokens": 7}})
-    assert got.params == RequestParams(max_tokens=7)
-    for bad in ({"params": "fast"}, {"model": 5}, {"window_start": True}):
-        with pytest.raises(InvalidInputError):
-            await store.aupdate(record.id, bad)
-    assert (await store.aget(record.id)).params == RequestParams(max_tokens=7)
-
-
-async def test_forged_cursor_shapes_are_refused(store: AsyncStore) -> None:
-    """A cursor that decodes but was not made by a store raises InvalidInputError."""
-    forged = base64.urlsafe_b64encode(b'["2024-01-01T00:00:00+00:00", 5]').decode()
-    with pytest.raises(InvalidInputError):
-        await store.alist(cursor=forged)
-
-
-async def test_owner_handles_cannot_be_rebound(store: AsyncStore, owner: str) -> None:
-    """A handle bound to one owner refuses to become another's, but rebinds to its own."""
-    mine = store.for_owner(owner)
-    record = await mine.acreate(ConversationRecord(model="m"))
-    assert (await mine.for_owner(owner).aget(record.id)).id == record.id
-    with pytest.raises(StoreError):
-        mine.for_owner(f"{owner}-other")
-
-
-async def test_empty_bookkeeping_update_is_a_no_op(
-    store: AsyncStore, record: ConversationRecord
-) -> None:
-    """update_turns with no updates changes nothing (but still checks the conversation)."""
-    await store.aupdate_turns(record.id, [])
-    with pytest.raises(ConversationNotFoundError):
-        await store.aupdate_turns(new_id(), [])
+def test_the_reference_estimate_is_conversas_estimate() -> None:
+    """The contract's expected estimate (MemoryStore's) is estimate_blocks of the blocks."""
+    with MemoryStore() as store:
+        record = store.create(ConversationRecord(model="m"))
+        turn = Turn("user", "count me, with a few more words than before")
+        [stored] = store.append(record.id, [turn])
+    assert (stored.tokens, stored.tokens_exact) == (estimate_blocks(turn.blocks), False)

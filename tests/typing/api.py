@@ -1,14 +1,19 @@
-"""Static checks (mypy --strict): every store shipped implements both store protocols."""
+"""Static checks (mypy --strict): every store shipped implements every store protocol.
+
+The core protocols (`Store`, `AsyncStore`) and each optional capability, both
+twins, for MemoryStore, SQLiteStore, PostgresStore and their base SQLStore; and
+the owner-bound handles they return.
+"""
 
 from __future__ import annotations
 
+from conversa import AsyncStore, MemoryStore, PostgresStore, SQLiteStore, Store
 from conversa._stores import (
-    AsyncStore,
-    MemoryStore,
-    PostgresStore,
-    SQLiteStore,
+    AsyncNewestFirstReads,
+    AsyncOwnerScoped,
+    NewestFirstReads,
+    OwnerScoped,
     SQLStore,
-    Store,
 )
 
 
@@ -44,7 +49,45 @@ def _sql_async(s: SQLStore) -> AsyncStore:
     return s
 
 
+def _memory_capabilities(
+    s: MemoryStore,
+) -> tuple[NewestFirstReads, AsyncNewestFirstReads, OwnerScoped, AsyncOwnerScoped]:
+    return s, s, s, s
+
+
+def _sqlite_capabilities(
+    s: SQLiteStore,
+) -> tuple[NewestFirstReads, AsyncNewestFirstReads, OwnerScoped, AsyncOwnerScoped]:
+    return s, s, s, s
+
+
+def _postgres_capabilities(
+    s: PostgresStore,
+) -> tuple[NewestFirstReads, AsyncNewestFirstReads, OwnerScoped, AsyncOwnerScoped]:
+    return s, s, s, s
+
+
+def _sql_capabilities(
+    s: SQLStore,
+) -> tuple[NewestFirstReads, AsyncNewestFirstReads, OwnerScoped, AsyncOwnerScoped]:
+    return s, s, s, s
+
+
 def _owner_handles(
     s: SQLiteStore, m: MemoryStore
 ) -> tuple[Store, AsyncStore, Store, AsyncStore]:
     return s.for_owner("u"), s.for_owner("u"), m.for_owner("u"), m.for_owner("u")
+
+
+def _owner_handles_are_owner_scoped(
+    s: SQLiteStore, m: MemoryStore
+) -> tuple[OwnerScoped, AsyncOwnerScoped, NewestFirstReads, AsyncNewestFirstReads]:
+    return s.for_owner("u"), s.for_owner("u"), m.for_owner("u"), m.for_owner("u")
+
+
+def _scoped_handle(s: OwnerScoped, a: AsyncOwnerScoped) -> tuple[Store, AsyncStore]:
+    return s.for_owner("u"), a.for_owner("u")
+
+
+def _not_a_capability(s: Store) -> NewestFirstReads:
+    return s  # type: ignore[return-value]  # the core has no read_newest
