@@ -85,7 +85,8 @@ CALLS: dict[str, Call] = {
     "update": lambda s, cid: s.aupdate(cid, {"model": "m2"}),
     "append": lambda s, cid: s.aappend(cid, [user("more")]),
     "read": lambda s, cid: s.aread(cid),
-    "read_newest": lambda s, cid: s.aread_newest(cid, budget=10_000),
+    # read_newest is a capability (AsyncNewestFirstReads), not in the core protocol.
+    "read_newest": lambda s, cid: cast(Any, s).aread_newest(cid, budget=10_000),
     "get_turns": lambda s, cid: s.aget_turns(cid, ["t-1"]),
     "update_turns": lambda s, cid: s.aupdate_turns(cid, [TurnUpdate(seq=1, tokens=3)]),
     "list": lambda s, cid: s.alist(),

@@ -79,9 +79,8 @@ def test_shipped_stores_implement_every_protocol(name: str, tmp_path: Path) -> N
                     if not callable(getattr(store, m, None))
                 ]
                 assert missing == [], protocol.__name__
-        assert isinstance(store, NewestFirstReads)
-        assert isinstance(store, AsyncNewestFirstReads)
-        assert isinstance(store, OwnerScoped)
+        capabilities = (NewestFirstReads, AsyncNewestFirstReads, OwnerScoped)
+        assert all(isinstance(store, c) for c in capabilities)
         assert isinstance(store.for_owner("someone"), OwnerScoped)
     finally:
         store.close()
