@@ -73,7 +73,17 @@ from ._flows.batch import (
     custom_id_for,
 )
 from ._stores import MemoryStore, PostgresStore, SQLiteStore
-from ._stores.protocol import AsyncStore, Page, Store, TurnUpdate
+from ._stores import rules as store_rules
+from ._stores.protocol import (
+    AsyncNewestFirstReads,
+    AsyncOwnerScoped,
+    AsyncStore,
+    NewestFirstReads,
+    OwnerScoped,
+    Page,
+    Store,
+    TurnUpdate,
+)
 from ._values.blocks import (
     Block,
     DocumentBlock,
@@ -109,6 +119,8 @@ __all__ = [
     "AsyncBatches",
     "AsyncClient",
     "AsyncConversation",
+    "AsyncNewestFirstReads",
+    "AsyncOwnerScoped",
     "AsyncReplyStream",
     "AsyncStore",
     "AsyncSummarizer",
@@ -146,8 +158,10 @@ __all__ = [
     "MemoryStore",
     "ModelCapabilities",
     "ModelSummarizer",
+    "NewestFirstReads",
     "NotFoundError",
     "OverloadedError",
+    "OwnerScoped",
     "Page",
     "PendingToolUseError",
     "PermissionDeniedError",
@@ -196,5 +210,6 @@ __all__ = [
     "cost",
     "custom_id_for",
     "execute",
+    "store_rules",
     "tool",
 ]

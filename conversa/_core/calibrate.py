@@ -45,10 +45,9 @@ from typing import Any
 
 from attrs import astuple, evolve, field, frozen, validators
 
-from .._stores.protocol import TurnUpdate
 from .._values.blocks import Block, DocumentBlock, ImageBlock, ToolResultBlock
 from .._values.settings import TOKENS
-from .._values.turns import Turn
+from .._values.turns import Turn, TurnUpdate
 from .estimate import MESSAGE_OVERHEAD, estimate_blocks, estimate_text, image_size
 
 __all__ = [

@@ -55,11 +55,10 @@ from .._exceptions import (
     StreamError,
     TurnIdConflictError,
 )
-from .._stores.protocol import TurnUpdate
 from .._values.blocks import ToolUseBlock
 from .._values.params import NOT_COUNTED
 from .._values.settings import BUDGET, FIXED_TOKENS, PINNED
-from .._values.turns import ConversationRecord, Turn
+from .._values.turns import ConversationRecord, Turn, TurnUpdate
 
 __all__ = [
     "Append",

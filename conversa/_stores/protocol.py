@@ -51,7 +51,12 @@ from typing import Any, Protocol, runtime_checkable
 
 from attrs import frozen
 
-from .._values.turns import ConversationRecord, Turn, TurnStatus, UsageTotals
+from .._values.turns import (
+    ConversationRecord,
+    Turn,
+    TurnUpdate,
+    UsageTotals,
+)
 
 __all__ = [
     "DEFAULT_LEASE_SECONDS",
@@ -86,20 +91,6 @@ class Page:
 
     items: tuple[ConversationRecord, ...]
     next_cursor: str | None = None
-
-
-@frozen
-class TurnUpdate:
-    """A change to a stored turn's bookkeeping (never its content).
-
-    Fields left as None are not changed; *flags* are merged into the stored flags.
-    """
-
-    seq: int
-    tokens: int | None = None
-    tokens_exact: bool | None = None
-    status: TurnStatus | None = None
-    flags: Mapping[str, Any] | None = None
 
 
 class Store(Protocol):

@@ -27,6 +27,7 @@ __all__ = [
     "Turn",
     "TurnKind",
     "TurnStatus",
+    "TurnUpdate",
     "Usage",
     "UsageTotals",
     "blocks_to_json",
@@ -266,3 +267,17 @@ class ConversationRecord:
             if value is None
             else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
         )
+
+
+@frozen
+class TurnUpdate:
+    """A change to a stored turn's bookkeeping (never its content).
+
+    Fields left as None are not changed; *flags* are merged into the stored flags.
+    """
+
+    seq: int
+    tokens: int | None = None
+    tokens_exact: bool | None = None
+    status: TurnStatus | None = None
+    flags: Mapping[str, Any] | None = None
