@@ -103,42 +103,23 @@ def _advance(flow: Flow[T], value: Any, error: BaseException | None) -> Any:
 def drive(flow: Flow[T], do: Callable[[Any], Any], value: Any = None) -> T:
     """Run *flow* to its end, performing each effect with *do*; return its value.
 
-    *value* is what the flow is sent first (None to start it).
+    *value* is what the flow is sent first (None to start it). The same loop as
+    `Pump`, with nobody reading: a feed's items are read and dropped.
     """
-    error: Exception | None = None
-    try:
-        while True:
-            try:
-                effect = _advance(flow, value, error)
-            except StopIteration as done:
-                result: T = done.value
-                return result
-            try:
-                value, error = do(effect), None
-            except Exception as exc:  # thrown back into the flow
-                value, error = None, exc
-    finally:
-        flow.close()
+    pump: Pump[T, Any] = Pump(flow, do, value)
+    for _ in pump:
+        pass
+    return pump.result
 
 
 async def adrive(
     flow: Flow[T], do: Callable[[Any], Awaitable[Any]], value: Any = None
 ) -> T:
     """The async twin of `drive`: *do* is awaited."""
-    error: Exception | None = None
-    try:
-        while True:
-            try:
-                effect = _advance(flow, value, error)
-            except StopIteration as done:
-                result: T = done.value
-                return result
-            try:
-                value, error = await do(effect), None
-            except Exception as exc:  # thrown back into the flow
-                value, error = None, exc
-    finally:
-        flow.close()
+    pump: AsyncPump[T, Any] = AsyncPump(flow, do, value)
+    async for _ in pump:
+        pass
+    return pump.result
 
 
 def _finish(flow: Flow[Any], do: Callable[[Any], Any], value: Any) -> None:
@@ -157,12 +138,17 @@ async def _afinish(
 class Pump(Generic[T, Y]):
     """Run a flow while a reader iterates it: feeds' items pass through.
 
-    Iterate it (once) to run the flow; `result` is the flow's value after the end.
+        Iterate it (once) to run the flow; `result` is the flow's value after the end.
+    *value* is what the flow is sent first. This is the sync twin's one loop:
+    `drive` is a pump nobody reads.
     """
 
-    def __init__(self, flow: Flow[T], do: Callable[[Any], Any]) -> None:
+    def __init__(
+        self, flow: Flow[T], do: Callable[[Any], Any], value: Any = None
+    ) -> None:
         self._flow = flow
         self._do = do
+        self._first = value
         self._done = False
         self._result: T | None = None
 
@@ -181,7 +167,7 @@ class Pump(Generic[T, Y]):
 
     def __iter__(self) -> Iterator[Y]:
         flow, do = self._flow, self._do
-        value: Any = None
+        value: Any = self._first
         error: Exception | None = None
         try:
             while True:
@@ -212,9 +198,12 @@ class Pump(Generic[T, Y]):
 class AsyncPump(Generic[T, Y]):
     """The async twin of `Pump`: iterate it with `async for`."""
 
-    def __init__(self, flow: Flow[T], do: Callable[[Any], Awaitable[Any]]) -> None:
+    def __init__(
+        self, flow: Flow[T], do: Callable[[Any], Awaitable[Any]], value: Any = None
+    ) -> None:
         self._flow = flow
         self._do = do
+        self._first = value
         self._done = False
         self._result: T | None = None
 
@@ -233,7 +222,7 @@ class AsyncPump(Generic[T, Y]):
 
     async def __aiter__(self) -> AsyncIterator[Y]:
         flow, do = self._flow, self._do
-        value: Any = None
+        value: Any = self._first
         error: Exception | None = None
         try:
             while True:
