@@ -459,3 +459,30 @@ def test_chat_offers_to_retract_a_turn_the_api_refuses(
     assert "claude> (fake reply" in out
     kinds = [t.kind for t in store.read(conv.id)]
     assert kinds == ["message", "message", "message", "retraction", "message"]
+
+
+def test_export_reads_turns_a_page_at_a_time(tmp_path: Path) -> None:
+    """Export streams a long conversation in pages and writes the same line."""
+    from conversa import MemoryStore
+    from conversa._cli.jsonl import EXPORT_PAGE, dump_line, write_export
+
+    class Counting(MemoryStore):
+        def __init__(self) -> None:
+            super().__init__()
+            self.reads: list[int] = []
+
+        def read(self, conversation_id: str, **kwargs: object) -> object:  # type: ignore[override]
+            turns = super().read(conversation_id, **kwargs)  # type: ignore[arg-type]
+            self.reads.append(len(turns))
+            return turns
+
+    store = Counting()
+    conv = Conversation.create(store, model=MODEL)
+    turns = [("user" if i % 2 == 0 else "assistant", f"turn {i}") for i in range(1_201)]
+    conv.add_turns(turns)
+    store.reads.clear()
+    out = io.StringIO()
+    write_export(store, conv.id, out)
+    assert store.reads == [EXPORT_PAGE, EXPORT_PAGE, 201]
+    expected = dump_line(store.get(conv.id), MemoryStore.read(store, conv.id))
+    assert out.getvalue() == expected + "\n"

@@ -15,10 +15,11 @@ cache hashes those bytes. Datetimes are ISO 8601 with their UTC offset. The reco
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TextIO
 
 from .._core.api_rules import check_stored_turns, check_system, check_tools
 from .._core.normalize import to_messages
@@ -34,6 +35,7 @@ __all__ = [
     "dump_line",
     "export_line",
     "parse_line",
+    "write_export",
 ]
 
 #: The format tag of every exported line; a later format gets a new number.
@@ -90,12 +92,44 @@ def dump_line(record: ConversationRecord, turns: tuple[Turn, ...]) -> str:
         "record": _record_to_json(record),
         "turns": [_turn_to_json(t) for t in turns],
     }
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    return _dumps(obj)
+
+
+#: Turns read from the store at a time while exporting: memory stays bounded.
+EXPORT_PAGE = 500
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def write_export(
+    store: Store, conversation_id: str, out: TextIO, *, page: int = EXPORT_PAGE
+) -> None:
+    """Write one conversation as one JSONL line (with its newline) to *out*.
+
+    Turns are read *page* at a time by seq range and written as they come, so a
+    conversation of any length exports in bounded memory; the line is the same
+    text `dump_line` makes.
+    """
+    record = store.get(conversation_id)
+    out.write(
+        f'{{"format":{_dumps(FORMAT)},"record":{_dumps(_record_to_json(record))},"turns":['
+    )
+    start, first = 1, True
+    while start <= record.last_seq:
+        for turn in store.read(conversation_id, start=start, stop=start + page):
+            out.write(("" if first else ",") + _dumps(_turn_to_json(turn)))
+            first = False
+        start += page
+    out.write("]}\n")
 
 
 def export_line(store: Store, conversation_id: str) -> str:
     """Read a conversation and all its turns from *store* as one JSONL line."""
-    return dump_line(store.get(conversation_id), store.read(conversation_id))
+    buffer = io.StringIO()
+    write_export(store, conversation_id, buffer)
+    return buffer.getvalue().removesuffix("\n")
 
 
 def _record_from_json(data: Mapping[str, Any]) -> ConversationRecord:

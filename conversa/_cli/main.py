@@ -35,7 +35,7 @@ from .._stores import PostgresStore, SQLiteStore, Store
 from .._values.turns import ConversationRecord, Turn
 from .batch import add_batch_parser
 from .format import ledger_line, listing_line, sum_ledgers, transcript, usage_line
-from .jsonl import check_import, export_line, parse_line
+from .jsonl import check_import, parse_line, write_export
 
 __all__ = ["DEFAULT_STORE", "UsageError", "main", "open_store"]
 
@@ -147,14 +147,15 @@ def _cmd_stats(store: Store, args: argparse.Namespace) -> int:
 
 def _cmd_export(store: Store, args: argparse.Namespace) -> int:
     ids = args.ids or [r.id for r in _all_records(store, args)]
-    lines = [export_line(store, cid) for cid in ids]
+    # One conversation at a time, its turns a page at a time: bounded memory.
     if args.output is None:
-        for line in lines:
-            print(line)
-    else:
-        text = "".join(f"{line}\n" for line in lines)
-        Path(args.output).write_text(text, encoding="utf-8")
-        print(f"exported {len(lines)} conversations to {args.output}", file=sys.stderr)
+        for cid in ids:
+            write_export(store, cid, sys.stdout)
+        return 0
+    with Path(args.output).open("w", encoding="utf-8", newline="") as out:
+        for cid in ids:
+            write_export(store, cid, out)
+    print(f"exported {len(ids)} conversations to {args.output}", file=sys.stderr)
     return 0
 
 
