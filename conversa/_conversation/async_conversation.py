@@ -260,22 +260,30 @@ class AsyncConversation(_Base[AsyncStore, "AsyncClient"]):
             self.id,
             (self._turn(role, content, turn_id),),
             api_version=self._api_version(),
+            lease_wait=self.lock_timeout,
         )
-        return (await self._locked(flow))[0]
+        return (await self._run(flow))[0]
 
     async def add_turns(self, turns: Iterable[Any]) -> tuple[Turn, ...]:
         """See `Conversation.add_turns`."""
         new = self._turns_in(turns, entry="add_turns")
-        flow = add_flow(self.id, new, api_version=self._api_version())
-        return await self._locked(flow)
+        flow = add_flow(
+            self.id, new, api_version=self._api_version(), lease_wait=self.lock_timeout
+        )
+        return await self._run(flow)
 
     async def add_tool_results(
         self, results: Mapping[str, Any], *, is_error: bool = False
     ) -> Turn:
         """See `Conversation.add_tool_results`."""
         turn = self._results_turn(results, is_error=is_error)
-        flow = add_flow(self.id, (turn,), api_version=self._api_version())
-        return (await self._locked(flow))[0]
+        flow = add_flow(
+            self.id,
+            (turn,),
+            api_version=self._api_version(),
+            lease_wait=self.lock_timeout,
+        )
+        return (await self._run(flow))[0]
 
     async def pending_tool_uses(self) -> tuple[ToolUseBlock, ...]:
         """See `Conversation.pending_tool_uses`."""
@@ -283,9 +291,13 @@ class AsyncConversation(_Base[AsyncStore, "AsyncClient"]):
 
     async def cancel_tool_uses(self, reason: str = CANCELLED) -> tuple[Turn, ...]:
         """See `Conversation.cancel_tool_uses`."""
-        return await self._locked(
-            cancel_flow(self.id, api_version=self._api_version(), reason=reason)
+        flow = cancel_flow(
+            self.id,
+            api_version=self._api_version(),
+            reason=reason,
+            lease_wait=self.lock_timeout,
         )
+        return await self._run(flow)
 
     async def update(self, **changes: Any) -> ConversationRecord:
         """See `Conversation.update`."""

@@ -306,13 +306,20 @@ class Conversation(_Base[Store, "Client"]):
         *,
         turn_id: str | None = None,
     ) -> Turn:
-        """Store a turn without calling the API (after checking the history stays valid)."""
+        """Store a turn without calling the API (after checking the history stays valid).
+
+        Takes no lock: it is one append, checked against the stored tail and
+        conditional on it (re-checked if another append got there first). While a
+        send to this conversation is in flight, it waits for the reply, up to
+        `lock_timeout`, then raises `ConversationBusyError`.
+        """
         flow = add_flow(
             self.id,
             (self._turn(role, content, turn_id),),
             api_version=self._api_version(),
+            lease_wait=self.lock_timeout,
         )
-        return self._locked(flow)[0]
+        return self._run(flow)[0]
 
     def add_turns(self, turns: Iterable[Any]) -> tuple[Turn, ...]:
         """Store a sequence of turns in one transaction, without calling the API.
@@ -326,15 +333,23 @@ class Conversation(_Base[Store, "Client"]):
         stored unless all of it is valid.
         """
         new = self._turns_in(turns, entry="add_turns")
-        return self._locked(add_flow(self.id, new, api_version=self._api_version()))
+        flow = add_flow(
+            self.id, new, api_version=self._api_version(), lease_wait=self.lock_timeout
+        )
+        return self._run(flow)
 
     def add_tool_results(
         self, results: Mapping[str, Any], *, is_error: bool = False
     ) -> Turn:
         """Answer pending tool calls: `{tool_use_id: result content}`."""
         turn = self._results_turn(results, is_error=is_error)
-        flow = add_flow(self.id, (turn,), api_version=self._api_version())
-        return self._locked(flow)[0]
+        flow = add_flow(
+            self.id,
+            (turn,),
+            api_version=self._api_version(),
+            lease_wait=self.lock_timeout,
+        )
+        return self._run(flow)[0]
 
     def pending_tool_uses(self) -> tuple[ToolUseBlock, ...]:
         """Return the tool calls of the last reply that still await results."""
@@ -342,9 +357,13 @@ class Conversation(_Base[Store, "Client"]):
 
     def cancel_tool_uses(self, reason: str = CANCELLED) -> tuple[Turn, ...]:
         """Answer every pending tool call with an is_error result; return what was stored."""
-        return self._locked(
-            cancel_flow(self.id, api_version=self._api_version(), reason=reason)
+        flow = cancel_flow(
+            self.id,
+            api_version=self._api_version(),
+            reason=reason,
+            lease_wait=self.lock_timeout,
         )
+        return self._run(flow)
 
     def update(self, **changes: Any) -> ConversationRecord:
         """Change model, system, metadata or capabilities; the change is stored.

@@ -24,7 +24,7 @@ from .._core import (
     replayed,
     to_messages,
 )
-from .._exceptions import InvalidInputError
+from .._exceptions import InvalidInputError, SeqConflictError
 from .._stores.protocol import UPDATABLE_FIELDS
 from .._values.blocks import Block, ToolResultBlock, ToolUseBlock, to_blocks
 from .._values.capabilities import capabilities_for, thinking_enabled
@@ -35,9 +35,11 @@ from .send import (
     Append,
     Flow,
     GetRecord,
+    Pause,
     ReadTurns,
     UpdateRecord,
     check_plan_flow,
+    record_and_tail,
     send_flow,
     tail_flow,
 )
@@ -45,6 +47,7 @@ from .send import (
 T = TypeVar("T")
 
 __all__ = [
+    "ADD_ATTEMPTS",
     "add_flow",
     "cancel_flow",
     "edit_flow",
@@ -64,8 +67,18 @@ __all__ = [
 _PIN_LOOKAROUND = 64
 
 
+#: How many times an append re-reads the tail after another append won the race
+#: for its seq (pausing a jittered, growing moment each time), before it gives up
+#: with `SeqConflictError`.
+ADD_ATTEMPTS = 16
+
+
 def add_flow(
-    conversation_id: str, turns: Sequence[Turn], *, api_version: str
+    conversation_id: str,
+    turns: Sequence[Turn],
+    *,
+    api_version: str,
+    lease_wait: float | None = None,
 ) -> Flow[tuple[Turn, ...]]:
     """Append turns without calling the API, in one transaction.
 
@@ -73,24 +86,42 @@ def add_flow(
     one the API accepts with them at its end (roles, tool pairs, duplicate ids). It
     may end with a reply whose tool calls are not answered yet, as a stored reply
     asking for tools does.
+
+    The append is optimistic: it is conditional on the last seq the tail was read
+    at. If another append took that seq first, the tail is read and checked again
+    (so two answers to one tool call cannot both land: the second is refused as
+    the history it would make), up to `ADD_ATTEMPTS` times. With *lease_wait* the
+    append holds no lease (`Conversation.add`): it waits while a send is in the
+    conversation's section, up to *lease_wait* seconds (`ConversationBusyError`).
     """
-    record: ConversationRecord = yield GetRecord(conversation_id)
-    window = yield from tail_flow(record)
-    caps = capabilities_for(record.model, record.capabilities)
     new = tuple(estimated(t) for t in turns)
     for turn in new:
         if turn.role == "user":
             check_content(turn.blocks)
-    to_messages(
-        (*window, *new),
-        model=record.model,
-        caps=caps,
-        api_version=api_version,
-        new_turn_ids=frozenset(t.id for t in new),
-        open_end=True,
-    )
-    stored: tuple[Turn, ...] = yield Append(record.id, new, record.last_seq)
-    return stored
+    new_ids = frozenset(t.id for t in new)
+    attempt = 1
+    while True:
+        record, window = yield from record_and_tail(conversation_id)
+        caps = capabilities_for(record.model, record.capabilities)
+        to_messages(
+            (*window, *new),
+            model=record.model,
+            caps=caps,
+            api_version=api_version,
+            new_turn_ids=new_ids,
+            open_end=True,
+        )
+        try:
+            stored: tuple[Turn, ...] = yield Append(
+                record.id, new, record.last_seq, lease_wait=lease_wait
+            )
+        except SeqConflictError:
+            if attempt >= ADD_ATTEMPTS:
+                raise
+            yield Pause(attempt)
+            attempt += 1
+            continue
+        return stored
 
 
 def tool_results_turn(results: Mapping[str, Any], *, is_error: bool = False) -> Turn:
@@ -108,22 +139,29 @@ def tool_results_turn(results: Mapping[str, Any], *, is_error: bool = False) -> 
 
 
 def cancel_flow(
-    conversation_id: str, *, api_version: str, reason: str
+    conversation_id: str,
+    *,
+    api_version: str,
+    reason: str,
+    lease_wait: float | None = None,
 ) -> Flow[tuple[Turn, ...]]:
     """Answer every pending tool call with an is_error result saying it was cancelled."""
-    record: ConversationRecord = yield GetRecord(conversation_id)
-    window = yield from tail_flow(record)
+    _, window = yield from record_and_tail(conversation_id)
     ids = pending_tool_use_ids(window)
     if not ids:
         return ()
     turn = tool_results_turn(dict.fromkeys(ids, reason), is_error=True)
-    return (yield from add_flow(conversation_id, (turn,), api_version=api_version))
+    return (
+        yield from add_flow(
+            conversation_id, (turn,), api_version=api_version, lease_wait=lease_wait
+        )
+    )
 
 
 def pending_flow(conversation_id: str) -> Flow[tuple[ToolUseBlock, ...]]:
     """The tool calls of the last reply that still await results (a tail read)."""
-    record: ConversationRecord = yield GetRecord(conversation_id)
-    return pending_tool_uses((yield from tail_flow(record)))
+    _, window = yield from record_and_tail(conversation_id)
+    return pending_tool_uses(window)
 
 
 def pending_tool_uses(window: Sequence[Turn]) -> tuple[ToolUseBlock, ...]:

@@ -55,6 +55,7 @@ from .._exceptions import (
     StreamError,
     TurnIdConflictError,
 )
+from .._stores.protocol import ReadBudget, WindowRead
 from .._values.blocks import ToolUseBlock
 from .._values.params import NOT_COUNTED
 from .._values.settings import BUDGET, FIXED_TOKENS, PINNED
@@ -69,12 +70,16 @@ __all__ = [
     "GetRecord",
     "GetTurns",
     "Interrupted",
+    "Pause",
+    "ReadNewest",
     "ReadTurns",
+    "ReadWindow",
     "RunTools",
     "Summarize",
     "UpdateRecord",
     "UpdateTurns",
     "check_plan_flow",
+    "record_and_tail",
     "request_flow",
     "send_flow",
     "tail_flow",
@@ -113,16 +118,50 @@ class GetTurns:
 
 
 @frozen
+class ReadWindow:
+    """Read the record and its newest turns from the window start, in one read.
+
+    The store's `read_window` where it has one, else the same reads made with
+    `get` and `read` (see `_flows.effects`). *budget* is a number or a function
+    of the record.
+    """
+
+    conversation_id: str
+    budget: ReadBudget = field(default=None, eq=False, hash=False)
+    limit: int | None = None
+    head: int = 0
+
+
+@frozen
+class ReadNewest:
+    """The newest turns from *start* that fit *budget* (`read_newest`)."""
+
+    conversation_id: str
+    budget: int
+    start: int = 1
+
+
+@frozen
+class Pause:
+    """Wait a little before trying again (after losing a race for a seq)."""
+
+    attempt: int
+
+
+@frozen
 class Append:
     """Append turns, only if the conversation's last seq is *expected_last_seq*.
 
-    *updates* change stored turns' bookkeeping in the same transaction.
+    *updates* change stored turns' bookkeeping in the same transaction. With
+    *lease_wait*, the append holds no lease: it waits while another holder is in
+    the conversation's section (`Store.append`).
     """
 
     conversation_id: str
     turns: tuple[Turn, ...]
     expected_last_seq: int | None = None
     updates: tuple[TurnUpdate, ...] = ()
+    lease_wait: float | None = None
 
 
 @frozen
@@ -189,6 +228,9 @@ class Summarize:
 
 Effect: TypeAlias = (
     GetRecord
+    | ReadWindow
+    | ReadNewest
+    | Pause
     | ReadTurns
     | GetTurns
     | Append
@@ -205,7 +247,9 @@ Effect: TypeAlias = (
 _TAIL_READ = 8
 
 
-def tail_flow(record: ConversationRecord) -> Flow[tuple[Turn, ...]]:
+def tail_flow(
+    record: ConversationRecord, newest: tuple[Turn, ...] | None = None
+) -> Flow[tuple[Turn, ...]]:
     """Read the stored tail: from the start of the last reply to the newest turn.
 
     The last assistant run (one message to the API) and the user turns after it
@@ -213,19 +257,32 @@ def tail_flow(record: ConversationRecord) -> Flow[tuple[Turn, ...]]:
     results, the trailing role), so this reads the newest few turns, widening
     until the tail is whole or the window start is reached: O(tail), not
     O(history). A retraction only hides earlier turns, so the turns it returns
-    replay exactly as they would in the whole history.
+    replay exactly as they would in the whole history. *newest*, if given, is
+    the first read already made (the newest `_TAIL_READ` turns).
     """
     floor = max(record.window_start, 1)
     size = _TAIL_READ
     while True:
         first = max(record.last_seq - size + 1, floor)
-        turns: tuple[Turn, ...] = yield ReadTurns(record.id, first)
+        if newest is not None:
+            turns, newest = newest, None
+        else:
+            turns = yield ReadTurns(record.id, first, record.last_seq + 1)
         cut = _last_reply_start(turns)
         if cut is not None:
             return turns[cut:]
         if first <= floor:
             return turns
         size *= 4
+
+
+def record_and_tail(
+    conversation_id: str,
+) -> Flow[tuple[ConversationRecord, tuple[Turn, ...]]]:
+    """The record and the stored tail (`tail_flow`), usually in one read."""
+    read: WindowRead = yield ReadWindow(conversation_id, limit=_TAIL_READ)
+    tail = yield from tail_flow(read.record, read.turns)
+    return read.record, tail
 
 
 def _last_reply_start(turns: Sequence[Turn]) -> int | None:

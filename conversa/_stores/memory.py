@@ -10,7 +10,9 @@ caller blocks on it up to *timeout*; an async caller never blocks the event loop
 it tries the lock and sleeps between tries (1 ms, doubling up to 50 ms) until the
 timeout. So sync and async callers, in any threads, exclude one another. The
 section is not re-entrant, and does not span processes: nothing else can see a
-MemoryStore anyway.
+MemoryStore anyway. An append with `lease_wait` takes the section for the instant
+of its write (waiting for it as `lock` does), so it never lands inside another
+holder's section.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from attrs import evolve
 
 from .._exceptions import ConversationBusyError, ConversationNotFoundError, StoreError
 from .._values.turns import ConversationRecord, Turn, UsageTotals, utcnow
-from .protocol import DEFAULT_LOCK_TIMEOUT, Page, TurnUpdate
+from .protocol import DEFAULT_LOCK_TIMEOUT, Page, ReadBudget, TurnUpdate, WindowRead
 from .rules import (
     apply_changes,
     apply_turn_update,
@@ -40,14 +42,18 @@ from .rules import (
     check_metadata_filter,
     check_owner,
     check_updates,
+    covering,
     decode_cursor,
     encode_cursor,
     fork_record,
+    head_stop,
     metadata_matches,
     newest_within,
     plan_append,
     record_for_create,
+    resolve_budget,
     sum_usage,
+    window_floor,
 )
 
 __all__ = ["MemoryStore"]
@@ -152,8 +158,32 @@ class MemoryStore:
         *,
         expected_last_seq: int | None = None,
         updates: Sequence[TurnUpdate] = (),
+        lease_wait: float | None = None,
     ) -> tuple[Turn, ...]:
-        """Store *turns* atomically after the last seq and return them as stored."""
+        """Store *turns* atomically after the last seq and return them as stored.
+
+        With *lease_wait*, wait (up to that long) while another holder is inside
+        the conversation's section.
+        """
+        if lease_wait is None:
+            return self._append(conversation_id, turns, expected_last_seq, updates)
+        lock = self._conversation_lock(conversation_id)
+        if not lock.acquire(timeout=max(lease_wait, 0.0)):
+            raise ConversationBusyError(
+                conversation_id=conversation_id, timeout=lease_wait
+            )
+        try:
+            return self._append(conversation_id, turns, expected_last_seq, updates)
+        finally:
+            lock.release()
+
+    def _append(
+        self,
+        conversation_id: str,
+        turns: Sequence[Turn],
+        expected_last_seq: int | None,
+        updates: Sequence[TurnUpdate],
+    ) -> tuple[Turn, ...]:
         with self._data.mutex:
             record = self._record(conversation_id)
             existing = range(1, len(self._data.turns[conversation_id]) + 1)
@@ -198,6 +228,27 @@ class MemoryStore:
             return newest_within(
                 (turns[i] for i in range(len(turns) - 1, first - 1, -1)), budget
             )
+
+    def read_window(
+        self,
+        conversation_id: str,
+        *,
+        budget: ReadBudget = None,
+        limit: int | None = None,
+        head: int = 0,
+    ) -> WindowRead:
+        """Return the record, the newest turns from its window start, and the head."""
+        with self._data.mutex:
+            record = self._record(conversation_id)
+            turns = self._data.turns[conversation_id]
+            floor = window_floor(record)
+            window = covering(
+                (turns[i] for i in range(len(turns) - 1, floor - 2, -1)),
+                budget=resolve_budget(budget, record),
+                limit=limit,
+            )
+            stop = head_stop(window, floor, head)
+            return WindowRead(record, window, tuple(turns[: stop - 1]))
 
     def get_turns(
         self, conversation_id: str, turn_ids: Sequence[str]
@@ -349,11 +400,13 @@ class MemoryStore:
         *,
         expected_last_seq: int | None = None,
         updates: Sequence[TurnUpdate] = (),
+        lease_wait: float | None = None,
     ) -> tuple[Turn, ...]:
-        """See `append`."""
-        return self.append(
-            conversation_id, turns, expected_last_seq=expected_last_seq, updates=updates
-        )
+        """See `append`; waits for the section without blocking the event loop."""
+        if lease_wait is None:
+            return self._append(conversation_id, turns, expected_last_seq, updates)
+        async with self._alock(conversation_id, lease_wait):
+            return self._append(conversation_id, turns, expected_last_seq, updates)
 
     async def aread(
         self, conversation_id: str, *, start: int = 1, stop: int | None = None
@@ -366,6 +419,17 @@ class MemoryStore:
     ) -> tuple[Turn, ...]:
         """See `read_newest`."""
         return self.read_newest(conversation_id, budget=budget, start=start)
+
+    async def aread_window(
+        self,
+        conversation_id: str,
+        *,
+        budget: ReadBudget = None,
+        limit: int | None = None,
+        head: int = 0,
+    ) -> WindowRead:
+        """See `read_window`."""
+        return self.read_window(conversation_id, budget=budget, limit=limit, head=head)
 
     async def aget_turns(
         self, conversation_id: str, turn_ids: Sequence[str]

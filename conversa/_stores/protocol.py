@@ -18,7 +18,10 @@ The protocols are split by who calls them:
   - `NewestFirstReads` / `AsyncNewestFirstReads`: ``read_newest``, the newest
     turns that fit a token budget, reading O(window) rows;
   - `OwnerScoped` / `AsyncOwnerScoped`: ``for_owner``, a handle that sees only one
-    owner's conversations (multi-tenancy).
+    owner's conversations (multi-tenancy);
+  - `WindowReads` / `AsyncWindowReads`: ``read_window``, the record and the newest
+    turns from its window start in one read (conversa uses it when a store has it,
+    and otherwise makes the same reads with `get` and `read`).
 
 Semantics every implementation keeps (`conversa.testing.store_contract` checks
 them; the capabilities' tests run when the store has the capability):
@@ -28,6 +31,13 @@ them; the capabilities' tests run when the store has the capability):
   same content comes back as stored; with other content, `TurnIdConflictError`.
 - `expected_last_seq` makes an append conditional (optimistic concurrency):
   `SeqConflictError` if the conversation's last seq differs.
+- `lease_wait` makes an append one that holds no lease of its own (`add`, an
+  import): while another holder is inside the conversation's exclusive section
+  (`lock`), it waits, up to `lease_wait` seconds, and then raises
+  `ConversationBusyError`, writing nothing; the check and the write are one
+  transaction, so no such append lands inside a section (between a send's user
+  turn and its reply). Without `lease_wait` an append ignores the section: that is
+  how the holder itself appends.
 - Turn content never changes; only bookkeeping does (`update_turns`).
 - `lock` is an exclusive section per conversation that holds across processes, waits
   up to *timeout* seconds and then raises `ConversationBusyError`; it holds no write
@@ -45,12 +55,13 @@ A store author reuses the rules behind these semantics from
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from typing import Any, Protocol, runtime_checkable
 
 from attrs import frozen
 
+from .._core.estimate import estimate_blocks
 from .._values.turns import (
     ConversationRecord,
     Turn,
@@ -65,11 +76,19 @@ __all__ = [
     "AsyncNewestFirstReads",
     "AsyncOwnerScoped",
     "AsyncStore",
+    "AsyncWindowReads",
     "NewestFirstReads",
     "OwnerScoped",
     "Page",
+    "ReadBudget",
     "Store",
     "TurnUpdate",
+    "WindowRead",
+    "WindowReads",
+    "covering",
+    "head_stop",
+    "resolve_budget",
+    "window_floor",
 ]
 
 #: The record fields `update` may change. Everything else is the store's to keep.
@@ -91,6 +110,29 @@ class Page:
 
     items: tuple[ConversationRecord, ...]
     next_cursor: str | None = None
+
+
+#: A read's token budget: a number, or a function of the record just read (a
+#: conversation's budget depends on its model and settings).
+ReadBudget = int | Callable[[ConversationRecord], int] | None
+
+
+@frozen
+class WindowRead:
+    """What `read_window` returns: a record and turns read in one transaction.
+
+    Attributes:
+        record: the conversation record.
+        turns: the newest turns from the record's window start (seq >=
+            ``max(window_start, 1)``), oldest first; all of them unless a
+            *budget* or *limit* stopped the read.
+        head: the first turns of the conversation (seq 1..*head*) that come
+            before *turns*, when asked for; empty when *turns* start at seq 1.
+    """
+
+    record: ConversationRecord
+    turns: tuple[Turn, ...]
+    head: tuple[Turn, ...] = ()
 
 
 class Store(Protocol):
@@ -139,6 +181,7 @@ class Store(Protocol):
         *,
         expected_last_seq: int | None = None,
         updates: Sequence[TurnUpdate] = (),
+        lease_wait: float | None = None,
     ) -> tuple[Turn, ...]:
         """Store *turns* atomically after the last seq and return them as stored.
 
@@ -146,10 +189,18 @@ class Store(Protocol):
         *updates* change the bookkeeping of turns already stored, in the same
         transaction (a send records the exact counts it learned with its reply).
 
+        *lease_wait* (seconds) marks an append made outside the conversation's
+        exclusive section, holding no lease of its own: while another holder is
+        inside the section (`lock`), it waits, up to *lease_wait*, and writes
+        once the section is free, checking that in the same transaction as the
+        write. None (the default) ignores the section, as its holder does.
+
         Raises:
             TurnIdConflictError: a stored turn id with other content.
             SeqConflictError: *expected_last_seq* is stale and something new
                 would be written.
+            ConversationBusyError: with *lease_wait*, the section stayed held
+                that long; nothing was written.
             StoreError: an update names a seq that is not stored.
         """
         ...
@@ -258,8 +309,9 @@ class AsyncStore(Protocol):
         *,
         expected_last_seq: int | None = None,
         updates: Sequence[TurnUpdate] = (),
+        lease_wait: float | None = None,
     ) -> tuple[Turn, ...]:
-        """See `Store.append`."""
+        """See `Store.append`; waits for the section without blocking the event loop."""
         ...
 
     async def aread(
@@ -314,6 +366,56 @@ class AsyncStore(Protocol):
     async def aclose(self) -> None:
         """See `Store.close`."""
         ...
+
+
+# -- the rules of read_window (also in `rules`; the flows reach them here) ------
+
+
+def window_floor(record: ConversationRecord) -> int:
+    """The first seq `read_window` reads: the window start (seqs begin at 1)."""
+    return max(record.window_start, 1)
+
+
+def resolve_budget(budget: ReadBudget, record: ConversationRecord) -> int | None:
+    """A `read_window` budget as a number: called with the record if it is a function."""
+    if budget is None or isinstance(budget, int):
+        return budget
+    return int(budget(record))
+
+
+def covering(
+    turns_newest_first: Iterable[Turn], *, budget: int | None, limit: int | None
+) -> tuple[Turn, ...]:
+    """Take turns newest first: *limit* of them, or until they hold more than *budget*.
+
+    The turn that carries the total over *budget* is taken too, so a caller can
+    tell a read that stopped early (it holds more than *budget*) from one that
+    ran out of turns. A turn with no token count counts its estimate. Returns
+    them oldest first.
+    """
+    taken: list[Turn] = []
+    total = 0
+    for turn in turns_newest_first:
+        if limit is not None and len(taken) >= limit:
+            break
+        if budget is not None and total > budget:
+            break
+        taken.append(turn)
+        total += (
+            turn.tokens if turn.tokens is not None else estimate_blocks(turn.blocks)
+        )
+    taken.reverse()
+    return tuple(taken)
+
+
+def head_stop(turns: Sequence[Turn], floor: int, head: int) -> int:
+    """One past the last seq of the head `read_window` returns with *turns*.
+
+    The head is seqs 1 up to *head*, and before the first turn returned (or
+    before *floor* when none was).
+    """
+    first = turns[0].seq if turns and turns[0].seq is not None else floor
+    return min(head, first - 1) + 1 if head > 0 else 1
 
 
 # -- capabilities: optional, probed with isinstance ---------------------------
@@ -371,4 +473,50 @@ class AsyncOwnerScoped(Protocol):
 
     def for_owner(self, owner: str) -> AsyncStore:
         """See `OwnerScoped.for_owner`."""
+        ...
+
+
+@runtime_checkable
+class WindowReads(Protocol):
+    """A store that reads a record and its newest turns in one transaction.
+
+    conversa reads through it when a store has it (a send, an `add`): one round
+    trip instead of `get` then `read`, and the turns from the same snapshot as the
+    record. `rules.covering` is the rule for which turns it returns.
+    """
+
+    def read_window(
+        self,
+        conversation_id: str,
+        *,
+        budget: ReadBudget = None,
+        limit: int | None = None,
+        head: int = 0,
+    ) -> WindowRead:
+        """Return the record, the newest turns from its window start, and the head.
+
+        Turns with seq >= ``max(record.window_start, 1)`` are read newest first,
+        stopping after *limit* turns, or once their token counts add up to more
+        than *budget* (the turn that crosses it is included, so a read that did
+        not reach the window start holds more than *budget*); with neither,
+        all of them. *budget* may be a function of the record read. *head* asks
+        for up to that many of the conversation's first turns as well, those
+        before the turns returned. Reads O(turns returned) rows.
+        """
+        ...
+
+
+@runtime_checkable
+class AsyncWindowReads(Protocol):
+    """The async twin of `WindowReads`."""
+
+    async def aread_window(
+        self,
+        conversation_id: str,
+        *,
+        budget: ReadBudget = None,
+        limit: int | None = None,
+        head: int = 0,
+    ) -> WindowRead:
+        """See `WindowReads.read_window`."""
         ...

@@ -19,6 +19,13 @@ expects without reimplementing it. Each store method maps to a few of them
   `metadata_matches`, `encode_cursor`;
 - ``fork``: `fork_record`, then copy turns 1..at_seq; ``usage``: `sum_usage`;
 - ``read_newest``: `newest_within` over the turns read newest first;
+- ``read_window``: `window_floor` and `resolve_budget` on the record read, then
+  `covering` over the turns read newest first down to the floor, and
+  `head_stop` for the head;
+- ``append`` with ``lease_wait``: the same, after checking in the same
+  transaction that no other holder's lease is live (else nothing is written and
+  the call waits and tries again, up to ``lease_wait``, then raises
+  `ConversationBusyError`);
 - ``lock``: `DEFAULT_LOCK_TIMEOUT` is the default wait.
 
 The rules themselves:
@@ -76,7 +83,15 @@ from .._values.turns import (
     new_id,
     utcnow,
 )
-from .protocol import DEFAULT_LOCK_TIMEOUT, UPDATABLE_FIELDS, TurnUpdate
+from .protocol import (
+    DEFAULT_LOCK_TIMEOUT,
+    UPDATABLE_FIELDS,
+    TurnUpdate,
+    covering,
+    head_stop,
+    resolve_budget,
+    window_floor,
+)
 
 __all__ = [
     "BOOKKEEPING",
@@ -91,15 +106,19 @@ __all__ = [
     "check_metadata_filter",
     "check_owner",
     "check_updates",
+    "covering",
     "decode_cursor",
     "encode_cursor",
     "fork_record",
+    "head_stop",
     "metadata_matches",
     "newest_within",
     "normalize_record",
     "plan_append",
     "record_for_create",
+    "resolve_budget",
     "sum_usage",
+    "window_floor",
     "with_tokens",
 ]
 

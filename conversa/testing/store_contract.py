@@ -25,8 +25,8 @@ Every test then runs twice, once per twin: ``[sync]`` drives the `Store` methods
 ``[async]`` the `AsyncStore` methods. A store that implements only one twin has
 the other's runs skipped, naming it; one that implements a twin in part fails,
 naming the missing methods. Tests of an optional capability (``read_newest``:
-`NewestFirstReads`; ``for_owner``: `OwnerScoped`) are skipped, with the reason,
-when the store lacks it.
+`NewestFirstReads`; ``read_window``: `WindowReads`; ``for_owner``: `OwnerScoped`)
+are skipped, with the reason, when the store lacks it.
 
 The ``store`` fixture may yield a fresh store per test or one shared store: every
 test uses its own conversation ids and its own owner (the ``owner`` fixture), and
@@ -163,6 +163,28 @@ class _OwnerScoped(AsyncStore, Protocol):
     def for_owner(self, owner: str) -> AsyncStore: ...
 
 
+class _WindowRead(Protocol):
+    """What `read_window` returns (`conversa`'s `WindowRead`)."""
+
+    @property
+    def record(self) -> ConversationRecord: ...
+    @property
+    def turns(self) -> tuple[Turn, ...]: ...
+    @property
+    def head(self) -> tuple[Turn, ...]: ...
+
+
+class _Windows(AsyncStore, Protocol):
+    async def aread_window(
+        self,
+        conversation_id: str,
+        *,
+        budget: int | Callable[[ConversationRecord], int] | None = None,
+        limit: int | None = None,
+        head: int = 0,
+    ) -> _WindowRead: ...
+
+
 def _has(store: object, method: str) -> bool:
     return callable(getattr(store, method, None))
 
@@ -177,6 +199,13 @@ def _newest_first(store: AsyncStore) -> _NewestFirst:
     if not _has(store, "aread_newest"):
         pytest.skip(f"{_name(store)} has no read_newest (optional: NewestFirstReads)")
     return cast(_NewestFirst, store)
+
+
+def _windows(store: AsyncStore) -> _Windows:
+    """Return *store* if it reads a record and its window at once; else skip the test."""
+    if not _has(store, "aread_window"):
+        pytest.skip(f"{_name(store)} has no read_window (optional: WindowReads)")
+    return cast(_Windows, store)
 
 
 def _owner_scoped(store: AsyncStore) -> _OwnerScoped:
@@ -586,7 +615,121 @@ class StoreContract:
         assert sorted(results) == list(range(1, 21))
         assert _seqs(await astore.aread(record.id)) == list(range(1, 21))
 
+    async def test_append_with_lease_wait_lands_when_no_one_holds_the_section(
+        self, astore: AsyncStore, record: ConversationRecord
+    ) -> None:
+        """An append holding no lease (`lease_wait`) writes at once when the section is free."""
+        [turn] = await astore.aappend(
+            record.id, [user("a")], expected_last_seq=0, lease_wait=5
+        )
+        assert turn.seq == 1
+        async with astore.alock(record.id, timeout=5):
+            pass  # it left no lease behind
+
+    async def test_append_with_lease_wait_gives_up_while_the_section_is_held(
+        self, astore: AsyncStore, record: ConversationRecord
+    ) -> None:
+        """While another holder is inside, a lease-waiting append raises busy and writes nothing."""
+        async with astore.alock(record.id):
+            with pytest.raises(ConversationBusyError) as info:
+                await astore.aappend(record.id, [user("outside")], lease_wait=0.05)
+            assert info.value.conversation_id == record.id
+            await astore.aappend(record.id, [user("inside")])  # the holder appends
+        assert [t.text for t in await astore.aread(record.id)] == ["inside"]
+
+    async def test_append_with_lease_wait_lands_after_the_section(
+        self, astore: AsyncStore, record: ConversationRecord
+    ) -> None:
+        """A lease-waiting append started inside another's section lands after it, never inside."""
+        async with anyio.create_task_group() as tg, astore.alock(record.id):
+            await astore.aappend(record.id, [user("inside 1")])
+            tg.start_soon(
+                functools.partial(
+                    astore.aappend, record.id, [user("outside")], lease_wait=60
+                )
+            )
+            await anyio.sleep(0.05)  # room to slip in, were it not waiting
+            await astore.aappend(record.id, [assistant("inside 2")])
+        texts = [t.text for t in await astore.aread(record.id)]
+        assert texts == ["inside 1", "inside 2", "outside"]
+
+    async def test_append_with_lease_wait_keeps_the_append_rules(
+        self, astore: AsyncStore, record: ConversationRecord
+    ) -> None:
+        """`lease_wait` changes nothing else: seq checks and idempotency hold."""
+        turn = user("a")
+        first = await astore.aappend(record.id, [turn], lease_wait=5)
+        assert await astore.aappend(record.id, [turn], lease_wait=5) == first
+        with pytest.raises(SeqConflictError):
+            await astore.aappend(
+                record.id, [user("b")], expected_last_seq=0, lease_wait=5
+            )
+        with pytest.raises(ConversationNotFoundError):
+            await astore.aappend(_new_id(), [user()], lease_wait=5)
+
+    async def test_concurrent_lease_waiting_appends_stay_gapless(
+        self, astore: AsyncStore, record: ConversationRecord
+    ) -> None:
+        """Twenty concurrent lease-waiting appends get seqs 1 to 20."""
+
+        async def one(i: int) -> None:
+            await astore.aappend(record.id, [user(f"m{i}")], lease_wait=60)
+
+        async with anyio.create_task_group() as tg:
+            for i in range(20):
+                tg.start_soon(one, i)
+        assert _seqs(await astore.aread(record.id)) == list(range(1, 21))
+
     # -- reading ---------------------------------------------------------------------
+
+    async def test_read_window_reads_the_record_and_its_window(
+        self, astore: AsyncStore, record: ConversationRecord
+    ) -> None:
+        """read_window: the record, the turns from its window start, and the head."""
+        windows = _windows(astore)
+        await _fill(astore, record, 6)
+        got = await windows.aread_window(record.id)
+        assert got.record == await astore.aget(record.id)
+        assert (_seqs(got.turns), got.head) == ([1, 2, 3, 4, 5, 6], ())
+        await astore.aupdate(record.id, {"window_start": 4})
+        got = await windows.aread_window(record.id, head=2)
+        assert got.record.window_start == 4
+        assert (_seqs(got.turns), _seqs(got.head)) == ([4, 5, 6], [1, 2])
+        got = await windows.aread_window(record.id, head=8)
+        assert _seqs(got.head) == [1, 2, 3]
+
+    async def test_read_window_stops_at_a_limit_or_past_a_budget(
+        self, astore: AsyncStore, record: ConversationRecord
+    ) -> None:
+        """A limit takes that many newest turns; a budget takes the turn that crosses it too."""
+        windows = _windows(astore)
+        await _fill(astore, record, 10)  # 10 tokens each
+        assert _seqs((await windows.aread_window(record.id, limit=3)).turns) == [
+            8,
+            9,
+            10,
+        ]
+        got = await windows.aread_window(record.id, budget=25, head=2)
+        assert (_seqs(got.turns), _seqs(got.head)) == ([8, 9, 10], [1, 2])
+        got = await windows.aread_window(record.id, budget=30)
+        assert _seqs(got.turns) == [7, 8, 9, 10]
+        got = await windows.aread_window(record.id, budget=25, limit=2)
+        assert _seqs(got.turns) == [9, 10]
+        got = await windows.aread_window(record.id, budget=1000)
+        assert _seqs(got.turns) == list(range(1, 11))
+        got = await windows.aread_window(record.id, budget=lambda r: r.last_seq)
+        assert _seqs(got.turns) == [9, 10]
+        await astore.aupdate(record.id, {"window_start": 9})
+        got = await windows.aread_window(record.id, budget=1000, head=1)
+        assert (_seqs(got.turns), _seqs(got.head)) == ([9, 10], [1])
+
+    async def test_read_window_of_unknown_conversation_is_not_found(
+        self, astore: AsyncStore
+    ) -> None:
+        """read_window of a missing conversation raises ConversationNotFoundError."""
+        windows = _windows(astore)
+        with pytest.raises(ConversationNotFoundError):
+            await windows.aread_window(_new_id())
 
     async def test_read_by_seq_range(
         self, astore: AsyncStore, record: ConversationRecord

@@ -27,6 +27,11 @@ class CountingStore(MemoryStore):
         self.reads.append(len(turns))
         return turns
 
+    def read_window(self, conversation_id: str, **kwargs: Any) -> Any:
+        found = super().read_window(conversation_id, **kwargs)
+        self.reads.append(len(found.turns) + len(found.head))
+        return found
+
 
 def _long(store: CountingStore, exchanges: int) -> Conversation:
     conv = Conversation.create(store, model="claude-sonnet-4-5")

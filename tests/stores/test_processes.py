@@ -90,6 +90,29 @@ def test_sends_from_four_processes(sql_backend: str, target: str) -> None:
     assert texts == sorted(f"p{i}-{j}" for i in range(4) for j in range(25))
 
 
+def test_adds_and_sends_from_four_processes(sql_backend: str, target: str) -> None:
+    """2 processes adding exchanges and 2 sending, 15 each: no turn lands inside a send."""
+    client = Client(api_key="k", transport=FakeMessagesAPI())
+    with open_store(sql_backend, target) as store:
+        conv = Conversation.create(store, client=client, model="claude-sonnet-4-5")
+    finish(
+        *(spawn("send", sql_backend, target, conv.id, "15", f"s{i}") for i in range(2)),
+        *(spawn("add", sql_backend, target, conv.id, "15", f"a{i}") for i in range(2)),
+    )
+    with open_store(sql_backend, target) as store:
+        turns = store.read(conv.id)
+    assert [t.seq for t in turns] == list(range(1, 121))
+    for user_turn, reply in zip(turns[::2], turns[1::2], strict=True):
+        assert (user_turn.role, reply.role) == ("user", "assistant")
+        if user_turn.text.startswith("s"):
+            assert reply.id == reply_id_for(user_turn.id)
+        else:
+            assert reply.text == f"re {user_turn.text}"
+    assert sorted(t.text for t in turns[::2]) == sorted(
+        f"{tag}{i}-{j}" for tag in "sa" for i in range(2) for j in range(15)
+    )
+
+
 def test_a_reader_only_sees_history_grow_at_its_end(
     sql_backend: str, target: str
 ) -> None:

@@ -72,6 +72,16 @@ def send(backend: str, target: str, conversation_id: str, n: str, tag: str) -> N
             conv.send(f"{tag}-{i}")
 
 
+def add(backend: str, target: str, conversation_id: str, n: str, tag: str) -> None:
+    """Add *n* exchanges (a user turn and an answer, one `add_turns` each), holding no lease."""
+    from conversa import Conversation
+
+    with open_store(backend, target) as store:
+        conv = Conversation.load(store, conversation_id)
+        for i in range(int(n)):
+            conv.add_turns([("user", f"{tag}-{i}"), ("assistant", f"re {tag}-{i}")])
+
+
 class _Hang(httpx.BaseTransport):
     """A transport that announces the request, then never answers."""
 
@@ -143,6 +153,7 @@ COMMANDS = {
     "migrate": migrate_only,
     "append-under-lock": append_under_lock,
     "send": send,
+    "add": add,
     "send-and-hang": send_and_hang,
     "hold": hold,
     "overlap": overlap,

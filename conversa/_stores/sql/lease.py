@@ -12,6 +12,9 @@ The same on SQLite and PostgreSQL, and across threads, processes and hosts:
   `lease_seconds / 3` (10 s for the default 30 s lease), for sync and async holders
   alike; a thread keeps renewing even while an event loop is blocked.
 - release: delete the row if it is still ours (shielded from cancellation).
+- appends that hold no lease (`add`, imports: `append(lease_wait=...)`) check
+  for a live lease in their own transaction and wait while there is one, with
+  the same backoff (`wait_for_section`), so none lands inside a section.
 - crash: a killed process stops renewing; its lease expires `lease_seconds` after
   the last renewal and the next waiter takes it over. A holder that stalls longer
   than the lease (a frozen process) loses it; the renewer logs an error, and the
@@ -35,38 +38,35 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
+from typing import TypeVar
 
 import anyio
-from sqlalchemy import Float, cast, delete, extract, func, or_, update
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy import delete, or_, update
 
 from ..._drive import Flow
 from ..._exceptions import ConversationBusyError, StoreError
 from .schema import LOCKS
-from .statements import dialect_insert, record_row
+from .statements import Busy, db_now, dialect_insert, record_row
 
 __all__ = [
     "LeaseRenewer",
     "acquire_flow",
     "ahold_lease",
+    "await_section",
     "hold_lease",
     "holder_id",
     "release_flow",
     "renew_flow",
+    "wait_for_section",
 ]
+
+T = TypeVar("T")
 
 logger = logging.getLogger("conversa")
 
 #: Waiting for a lease: the first and the longest pause between tries, in seconds.
 POLL_FIRST = 0.005
 POLL_MAX = 0.1
-
-
-def _db_now(dialect: str) -> ColumnElement[float]:
-    """The database clock as epoch seconds (leases use it, so hosts agree)."""
-    if dialect == "postgresql":
-        return cast(extract("epoch", func.clock_timestamp()), Float)
-    return (func.julianday("now") - 2440587.5) * 86400.0
 
 
 def acquire_flow(
@@ -76,9 +76,15 @@ def acquire_flow(
     lease_seconds: float,
     dialect: str,
 ) -> Flow[bool]:
-    """Take the lease if it is free, expired, or already *holder*'s; tell whether we hold it."""
-    yield from record_row(conversation_id, owner)
-    now = _db_now(dialect)
+    """Take the lease if it is free, expired, or already *holder*'s; tell whether we hold it.
+
+    The conversation's row is locked first (`SELECT ... FOR UPDATE` on
+    PostgreSQL; SQLite's write transaction holds the database), as a guarded
+    append locks it, so the two serialize: an append that found no lease commits
+    before the lease is taken, and the send that takes it reads that append.
+    """
+    yield from record_row(conversation_id, owner, for_update=True)
+    now = db_now(dialect)
     stmt = dialect_insert(dialect)(LOCKS).values(
         conversation_id=conversation_id, holder=holder, expires_at=now + lease_seconds
     )
@@ -103,7 +109,7 @@ def renew_flow(
                 LOCKS.c.conversation_id == conversation_id,
                 LOCKS.c.holder == holder,
             )
-            .values(expires_at=_db_now(dialect) + lease_seconds)
+            .values(expires_at=db_now(dialect) + lease_seconds)
         )
         if result.rowcount != 1:
             lost.append((conversation_id, holder))
@@ -262,3 +268,43 @@ async def ahold_lease(
                     conversation_id,
                     exc_info=True,
                 )
+
+
+def wait_for_section(
+    attempt: Callable[[], T | Busy], conversation_id: str, wait: float
+) -> T:
+    """Run *attempt* until it returns something else than `BUSY`, up to *wait* seconds.
+
+    The backoff of `hold_lease`; each attempt is a transaction of its own.
+
+    Raises:
+        ConversationBusyError: the section stayed held for *wait* seconds.
+    """
+    deadline = time.monotonic() + wait
+    delay = POLL_FIRST
+    while True:
+        result = attempt()
+        if not isinstance(result, Busy):
+            return result
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise ConversationBusyError(conversation_id=conversation_id, timeout=wait)
+        time.sleep(min(backoff(delay), remaining))
+        delay = min(delay * 2, POLL_MAX)
+
+
+async def await_section(
+    attempt: Callable[[], Awaitable[T | Busy]], conversation_id: str, wait: float
+) -> T:
+    """The async twin of `wait_for_section`: waits with `anyio.sleep`."""
+    deadline = time.monotonic() + wait
+    delay = POLL_FIRST
+    while True:
+        result = await attempt()
+        if not isinstance(result, Busy):
+            return result
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise ConversationBusyError(conversation_id=conversation_id, timeout=wait)
+        await anyio.sleep(min(backoff(delay), remaining))
+        delay = min(delay * 2, POLL_MAX)

@@ -19,6 +19,13 @@ moves `last_seq`, all before commit. Appends to one conversation therefore commi
 in seq order, so a reader never sees seq n+1 before seq n; the (conversation_id,
 seq) primary key backs this up.
 
+An append that holds no lease (`lease_wait`) also reads the conversation's lease
+row after locking the record: if another holder's lease is live it writes nothing
+and tells the store to wait and try again. Lease acquisition locks the same
+record row first (see `lease.py`), so on PostgreSQL the two serialize: an append
+either commits before a send takes its lease (and the send reads it) or sees the
+lease.
+
 `read_newest` scans (seq, tokens) newest first in small batches (64 rows, then 4x
 larger) and stops at the first turn that overflows the budget, then reads the full
 rows of the window: O(window), not O(history).
@@ -31,9 +38,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import (
+    Float,
     and_,
     bindparam,
+    cast,
     delete,
+    extract,
     func,
     insert,
     literal,
@@ -44,11 +54,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.sql.elements import ColumnElement
 
 from ..._drive import Flow
 from ..._exceptions import ConversationNotFoundError, StoreError
 from ..._values.turns import ConversationRecord, Turn, UsageTotals, utcnow
-from ..protocol import Page, TurnUpdate
+from ..protocol import Page, ReadBudget, TurnUpdate, WindowRead
 from ..rules import (
     apply_changes,
     bookkeeping_after,
@@ -58,8 +69,11 @@ from ..rules import (
     decode_cursor,
     encode_cursor,
     fork_record,
+    head_stop,
     plan_append,
     record_for_create,
+    resolve_budget,
+    window_floor,
 )
 from .schema import (
     CONVERSATIONS,
@@ -72,8 +86,11 @@ from .schema import (
 )
 
 __all__ = [
+    "BUSY",
+    "Busy",
     "append_flow",
     "create_flow",
+    "db_now",
     "delete_flow",
     "dialect_insert",
     "fork_flow",
@@ -82,6 +99,7 @@ __all__ = [
     "list_flow",
     "read_flow",
     "read_newest_flow",
+    "read_window_flow",
     "record_row",
     "update_record_flow",
     "update_turns_flow",
@@ -129,6 +147,35 @@ _SCAN = (
     .order_by(_T.seq.desc())
     .limit(bindparam("n"))
 )
+
+
+def db_now(dialect: str) -> ColumnElement[float]:
+    """The database clock as epoch seconds (leases use it, so hosts agree)."""
+    if dialect == "postgresql":
+        return cast(extract("epoch", func.clock_timestamp()), Float)
+    return (func.julianday("now") - 2440587.5) * 86400.0
+
+
+#: A live lease on the conversation, by dialect (whoever holds it).
+_LIVE_LEASE = {
+    dialect: select(LOCKS.c.holder).where(
+        LOCKS.c.conversation_id == bindparam("cid"),
+        LOCKS.c.expires_at >= db_now(dialect),
+    )
+    for dialect in ("sqlite", "postgresql")
+}
+
+
+class Busy:
+    """What a lease-waiting append returns instead of turns while a lease is live."""
+
+    def __repr__(self) -> str:
+        return "BUSY"
+
+
+#: Returned by `append_flow` when it wrote nothing because another holder's lease
+#: is live.
+BUSY = Busy()
 
 _BOOKKEEPING = (
     select(_T.seq, _T.tokens, _T.tokens_exact, _T.status, _T.flags)
@@ -250,12 +297,20 @@ def append_flow(
     expected_last_seq: int | None,
     owner: str | None,
     updates: Sequence[TurnUpdate] = (),
-) -> Flow[tuple[Turn, ...]]:
+    *,
+    guard: str | None = None,
+) -> Flow[tuple[Turn, ...] | Busy]:
     """Append turns with gapless seqs under the conversation row's lock.
 
     *updates* (bookkeeping of turns already stored) go in the same transaction.
+    With *guard* (the dialect's name), an append that holds no lease: if
+    another holder's lease is live, write nothing and return `BUSY`.
     """
     row = yield from record_row(conversation_id, owner, for_update=True)
+    if guard is not None:
+        live = (yield _LIVE_LEASE[guard], {"cid": conversation_id}).first()
+        if live is not None:
+            return BUSY
     yield from _apply_updates(conversation_id, updates)
     if not turns:
         return ()
@@ -320,6 +375,59 @@ def read_newest_flow(
     params = {"cid": conversation_id, "lo": first, "hi": newest + 1}
     window = (yield _RANGE, params).mappings().all()
     return tuple(turn_from_row(r) for r in window)
+
+
+def read_window_flow(
+    conversation_id: str,
+    budget: ReadBudget,
+    limit: int | None,
+    head: int,
+    owner: str | None,
+) -> Flow[WindowRead]:
+    """Read the record, its newest turns from the window start, and the head."""
+    record = record_from_row((yield from record_row(conversation_id, owner)))
+    floor = window_floor(record)
+    tokens = resolve_budget(budget, record)
+    hi = record.last_seq + 1
+    if tokens is None and limit is None:
+        lo = floor
+    elif tokens is None:
+        lo = max(floor, hi - (limit or 0))
+    else:
+        lo = yield from _covering_start(conversation_id, floor, hi, tokens, limit)
+    params = {"cid": conversation_id, "lo": lo, "hi": hi}
+    rows = (yield _RANGE, params).mappings().all()
+    window = tuple(turn_from_row(r) for r in rows)
+    stop = head_stop(window, floor, head)
+    found: tuple[Turn, ...] = ()
+    if stop > 1:
+        params = {"cid": conversation_id, "lo": 1, "hi": stop}
+        found = tuple(turn_from_row(r) for r in (yield _RANGE, params).mappings())
+    return WindowRead(record, window, found)
+
+
+def _covering_start(
+    conversation_id: str, floor: int, hi: int, budget: int, limit: int | None
+) -> Flow[int]:
+    """The first seq `covering` takes, found by scanning (seq, tokens) newest first."""
+    total = 0
+    taken = 0
+    lo = hi
+    below = hi
+    batch = _FIRST_BATCH
+    while True:
+        params = {"cid": conversation_id, "lo": floor, "hi": below, "n": batch}
+        rows = (yield _SCAN, params).all()
+        for seq, count in rows:
+            if (limit is not None and taken >= limit) or total > budget:
+                return lo
+            total += count
+            taken += 1
+            lo = seq
+        if len(rows) < batch:
+            return lo
+        below = rows[-1][0]
+        batch = min(batch * 4, _MAX_BATCH)
 
 
 def get_turns_flow(

@@ -18,18 +18,28 @@ import anyio.to_thread
 
 from ..._exceptions import InvalidInputError, StoreError
 from ..._values.turns import ConversationRecord, Turn, UsageTotals
-from ..protocol import DEFAULT_LEASE_SECONDS, DEFAULT_LOCK_TIMEOUT, Page, TurnUpdate
+from ..protocol import (
+    DEFAULT_LEASE_SECONDS,
+    DEFAULT_LOCK_TIMEOUT,
+    Page,
+    ReadBudget,
+    TurnUpdate,
+    WindowRead,
+)
 from .lease import (
     LeaseRenewer,
     acquire_flow,
     ahold_lease,
+    await_section,
     hold_lease,
     holder_id,
     release_flow,
     renew_flow,
+    wait_for_section,
 )
 from .runners import AsyncRunnerLike, SyncRunner
 from .statements import (
+    Busy,
     append_flow,
     create_flow,
     delete_flow,
@@ -39,6 +49,7 @@ from .statements import (
     list_flow,
     read_flow,
     read_newest_flow,
+    read_window_flow,
     update_record_flow,
     update_turns_flow,
     usage_flow,
@@ -123,13 +134,45 @@ class SQLStore:
         *,
         expected_last_seq: int | None = None,
         updates: Sequence[TurnUpdate] = (),
+        lease_wait: float | None = None,
     ) -> tuple[Turn, ...]:
-        """Store *turns* atomically after the last seq and return them as stored."""
+        """Store *turns* atomically after the last seq and return them as stored.
+
+        With *lease_wait*, wait (up to that long) while another holder's lease
+        is live; the check and the write are one transaction.
+        """
+        guard = None if lease_wait is None else self._dialect
+
+        def attempt() -> tuple[Turn, ...] | Busy:
+            return self._runner.run(
+                lambda: append_flow(
+                    conversation_id,
+                    turns,
+                    expected_last_seq,
+                    self._owner,
+                    updates,
+                    guard=guard,
+                ),
+                write=True,
+            )
+
+        if lease_wait is None:
+            result = attempt()
+            assert not isinstance(result, Busy)  # noqa: S101 - unguarded: never busy
+            return result
+        return wait_for_section(attempt, conversation_id, lease_wait)
+
+    def read_window(
+        self,
+        conversation_id: str,
+        *,
+        budget: ReadBudget = None,
+        limit: int | None = None,
+        head: int = 0,
+    ) -> WindowRead:
+        """Return the record, the newest turns from its window start, and the head."""
         return self._runner.run(
-            lambda: append_flow(
-                conversation_id, turns, expected_last_seq, self._owner, updates
-            ),
-            write=True,
+            lambda: read_window_flow(conversation_id, budget, limit, head, self._owner)
         )
 
     def read(
@@ -269,13 +312,41 @@ class SQLStore:
         *,
         expected_last_seq: int | None = None,
         updates: Sequence[TurnUpdate] = (),
+        lease_wait: float | None = None,
     ) -> tuple[Turn, ...]:
-        """See `append`."""
+        """See `append`; waits for the section without blocking the event loop."""
+        guard = None if lease_wait is None else self._dialect
+
+        async def attempt() -> tuple[Turn, ...] | Busy:
+            return await self._arunner.run(
+                lambda: append_flow(
+                    conversation_id,
+                    turns,
+                    expected_last_seq,
+                    self._owner,
+                    updates,
+                    guard=guard,
+                ),
+                write=True,
+            )
+
+        if lease_wait is None:
+            result = await attempt()
+            assert not isinstance(result, Busy)  # noqa: S101 - unguarded: never busy
+            return result
+        return await await_section(attempt, conversation_id, lease_wait)
+
+    async def aread_window(
+        self,
+        conversation_id: str,
+        *,
+        budget: ReadBudget = None,
+        limit: int | None = None,
+        head: int = 0,
+    ) -> WindowRead:
+        """See `read_window`."""
         return await self._arunner.run(
-            lambda: append_flow(
-                conversation_id, turns, expected_last_seq, self._owner, updates
-            ),
-            write=True,
+            lambda: read_window_flow(conversation_id, budget, limit, head, self._owner)
         )
 
     async def aread(
