@@ -8,8 +8,9 @@ a ~25-line loop; everything that decides anything lives here or in the pure modu
 
 A send, end to end (the shell holds the conversation's lock around it)::
 
-    record ─► [turn_id already stored? answered → return the stored reply]
-           ─► window (from record.window_start) + pinned turns
+    record + window (from record.window_start) + first turns, in one read
+           ─► [turn_id already stored? answered → return the stored reply]
+           ─► pinned turns
            ─► plan: window, normalize, validate, body, cache breakpoints
            ─► [the window dropped a span and there is a summarizer → store a
                summary and plan again]
@@ -18,7 +19,9 @@ A send, end to end (the shell holds the conversation's lock around it)::
            ─► learn exact token counts from the call's usage ─► return the reply
 
 Anything refused while planning raises before the first write; a failed call leaves
-the user turn stored once and no reply, so the next send replays it.
+the user turn stored once and no reply, so the next send replays it. Without a
+summary, a window move or a turn id to look up, that is three store transactions
+inside the lease: the read, the user turn, the reply with its counts.
 """
 
 from __future__ import annotations
@@ -331,12 +334,15 @@ def _answered(
 
 
 def _pinned(
-    record: ConversationRecord, window: Sequence[Turn]
+    record: ConversationRecord,
+    window: Sequence[Turn],
+    head: Sequence[Turn] = (),
 ) -> Flow[tuple[Turn, ...]]:
     """The pinned turns: the first exchange (by default) and exchanges pinned with `pin`.
 
     While the window still starts at seq 1 the first exchange is in *window*; after
-    a move it is read from the store, a few turns at a time until it is complete.
+    a move it is in *head* (the first turns, read with the window), or read from the
+    store, a few turns at a time until it is complete.
     """
     start = max(record.window_start, 1)
     pins: list[Turn] = []
@@ -345,34 +351,43 @@ def _pinned(
             pins.extend(first_exchange(window) or ())
         else:
             stop = min(start, 1 + _FIRST_EXCHANGE_READ)
+            first: Sequence[Turn] = head if len(head) == stop - 1 else ()
             while True:
-                head = yield ReadTurns(record.id, 1, stop)
-                found = first_exchange(head)
+                first = first or (yield ReadTurns(record.id, 1, stop))
+                found = first_exchange(first)
                 if found is not None or stop >= start:
                     pins.extend(found or ())
                     break
                 stop = min(start, 1 + 2 * (stop - 1))
-    for first, last in PINNED.of(record):
-        if first < start:
-            pins.extend((yield ReadTurns(record.id, first, min(last + 1, start))))
+                first = ()
+    for first_seq, last in PINNED.of(record):
+        if first_seq < start:
+            pins.extend((yield ReadTurns(record.id, first_seq, min(last + 1, start))))
     unique = {
         t.seq or 0: t for t in pins
     }  # a pinned range may overlap the first exchange
     return tuple(unique[seq] for seq in sorted(unique))
 
 
+def _window(
+    conversation_id: str,
+) -> Flow[tuple[ConversationRecord, tuple[Turn, ...], tuple[Turn, ...]]]:
+    """The record, the turns from its window start and its first turns: one read."""
+    read: WindowRead = yield ReadWindow(conversation_id, head=_FIRST_EXCHANGE_READ)
+    return read.record, read.turns, read.head
+
+
 def prepare(
     spec: SendSpec,
 ) -> Flow[tuple[ConversationRecord, Plan | Turn, tuple[Turn, ...]]]:
     """Read what a send needs and plan it; or find the reply that already answered it."""
-    record: ConversationRecord = yield GetRecord(spec.conversation_id)
+    record, window, head = yield from _window(spec.conversation_id)
     reply, stored = yield from _answered(record, spec)
     if reply is not None:
         return record, reply, ()
     if stored:  # A resubmission of a stored, unanswered turn: resend, don't re-store.
         spec = evolve(spec, content=None)
-    window: tuple[Turn, ...] = yield ReadTurns(record.id, max(record.window_start, 1))
-    pinned = yield from _pinned(record, window)
+    pinned = yield from _pinned(record, window, head)
     return record, plan_send(record, window, spec, pinned=pinned), window
 
 
@@ -383,13 +398,12 @@ def check_plan_flow(spec: SendSpec, staged: tuple[Turn, ...]) -> Flow[None]:
     retraction first) runs this before its first write, so anything the send would
     refuse is refused while the store is still as it was.
     """
-    record: ConversationRecord = yield GetRecord(spec.conversation_id)
-    window: tuple[Turn, ...] = yield ReadTurns(record.id, max(record.window_start, 1))
+    record, window, head = yield from _window(spec.conversation_id)
     last = record.last_seq
     staged = tuple(evolve(t, seq=last + i) for i, t in enumerate(staged, 1))
     record = evolve(record, last_seq=last + len(staged))
     window = (*window, *staged)
-    plan_send(record, window, spec, pinned=(yield from _pinned(record, window)))
+    plan_send(record, window, spec, pinned=(yield from _pinned(record, window, head)))
 
 
 def _summarize(

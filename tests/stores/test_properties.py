@@ -77,8 +77,8 @@ def test_read_newest_reads_only_the_window(sql_backend: str, target: str) -> Non
     assert [t.seq for t in window] == list(range(1991, 2001))
     assert len(statements) == 2
     (scan, scan_params), (read, read_params) = statements
-    assert "ORDER BY conversa_turns.seq DESC LIMIT" in scan
+    assert "ORDER BY seq DESC LIMIT" in scan
     assert 64 in scan_params
-    assert "conversa_turns.seq >=" in read
-    assert "conversa_turns.seq <" in read
+    assert "seq >=" in read
+    assert "seq <" in read
     assert {1991, 2001} <= set(read_params)

@@ -41,12 +41,13 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import TypeVar
 
 import anyio
-from sqlalchemy import delete, or_, update
+from sqlalchemy import update
 
 from ..._drive import Flow
 from ..._exceptions import ConversationBusyError, StoreError
+from .raw import Raw
 from .schema import LOCKS
-from .statements import Busy, db_now, dialect_insert, record_row
+from .statements import ACQUIRE_SQL, RELEASE_SQL, Busy, db_now, record_row
 
 __all__ = [
     "LeaseRenewer",
@@ -83,17 +84,10 @@ def acquire_flow(
     append locks it, so the two serialize: an append that found no lease commits
     before the lease is taken, and the send that takes it reads that append.
     """
+    del dialect  # the driver SQL has a text for each
     yield from record_row(conversation_id, owner, for_update=True)
-    now = db_now(dialect)
-    stmt = dialect_insert(dialect)(LOCKS).values(
-        conversation_id=conversation_id, holder=holder, expires_at=now + lease_seconds
-    )
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["conversation_id"],
-        set_={"holder": stmt.excluded.holder, "expires_at": stmt.excluded.expires_at},
-        where=or_(LOCKS.c.expires_at < now, LOCKS.c.holder == holder),
-    )
-    return bool((yield stmt.execution_options(preserve_rowcount=True)).rowcount == 1)
+    params = {"cid": conversation_id, "holder": holder, "lease": lease_seconds}
+    return bool((yield Raw(ACQUIRE_SQL, params)).rowcount == 1)
 
 
 def renew_flow(
@@ -118,9 +112,7 @@ def renew_flow(
 
 def release_flow(conversation_id: str, holder: str) -> Flow[None]:
     """Drop a lease if *holder* still has it."""
-    yield delete(LOCKS).where(
-        LOCKS.c.conversation_id == conversation_id, LOCKS.c.holder == holder
-    )
+    yield Raw(RELEASE_SQL, {"cid": conversation_id, "holder": holder})
 
 
 def holder_id() -> str:

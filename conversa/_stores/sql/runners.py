@@ -1,8 +1,10 @@
 """Running SQL flows in transactions, sync and async.
 
-Every store call builds a flow (`statements.py`) and runs it in one transaction: the sync
-twin through a `Session`, the async twin through an `AsyncSession` (PostgreSQL) or
-the sync runner in a worker thread (SQLite). If the connection turns out dead (a
+Every store call builds a flow (`statements.py`) and runs it in one transaction on
+one pooled connection (a SQLAlchemy `Connection`; no ORM session: the flows run
+Core statements and driver SQL): the sync twin directly, the async twin on an
+`AsyncConnection` (PostgreSQL) or through the sync runner in a worker thread
+(SQLite). If the connection turns out dead (a
 restarted server, a backend killed mid-transaction), the transaction was rolled
 back, and the call is retried once on a fresh connection; every flow retried this
 way is idempotent (appends by turn id, updates by value, leases by holder), while
@@ -15,19 +17,18 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Protocol, TypeVar
 
 import anyio.to_thread
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlmodel import Session
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..._drive import Flow, adrive, drive
 from ..errors import Where, operation_of, store_errors
+from .raw import Raw
 
 __all__ = [
     "WRITE_OPTION",
@@ -44,12 +45,28 @@ logger = logging.getLogger("conversa")
 WRITE_OPTION = "conversa_write"
 
 
-def _executor(session: Session | AsyncSession) -> Callable[[Any], Any]:
-    """Run a flow's step on *session*: a statement, or (statement, parameters)."""
+def _executor(connection: Connection) -> Callable[[Any], Any]:
+    """Run a flow's step: a statement, (statement, parameters), or `Raw` driver SQL."""
+    dialect = connection.dialect.name
 
     def execute(step: Any) -> Any:
+        if isinstance(step, Raw):
+            return connection.exec_driver_sql(step.text[dialect], step.params)
         statement, params = step if isinstance(step, tuple) else (step, None)
-        return session.exec(statement, params=params)
+        return connection.execute(statement, params)
+
+    return execute
+
+
+def _aexecutor(connection: AsyncConnection) -> Callable[[Any], Awaitable[Any]]:
+    """The async twin of `_executor`."""
+    dialect = connection.dialect.name
+
+    async def execute(step: Any) -> Any:
+        if isinstance(step, Raw):
+            return await connection.exec_driver_sql(step.text[dialect], step.params)
+        statement, params = step if isinstance(step, tuple) else (step, None)
+        return await connection.execute(statement, params)
 
     return execute
 
@@ -76,11 +93,10 @@ class SyncRunner:
         guard: AbstractContextManager[Any] = (
             self._mutex if self._mutex else nullcontext()
         )
-        with guard, Session(self.engine) as session:
-            session.connection(execution_options={WRITE_OPTION: write})
-            result = drive(flow, _executor(session))
-            session.commit()
-            return result
+        with guard, self.engine.connect() as connection:
+            connection.execution_options(**{WRITE_OPTION: write})
+            with connection.begin():
+                return drive(flow, _executor(connection))
 
     def run(
         self, make: Callable[[], Flow[T]], *, write: bool = False, retry: bool = True
@@ -123,11 +139,8 @@ class AsyncRunner:
         self.where = where or Where.for_engine(engine.sync_engine)
 
     async def _once(self, flow: Flow[T]) -> T:
-        async with AsyncSession(self.engine) as session:
-            await session.connection()
-            result = await adrive(flow, _executor(session))
-            await session.commit()
-            return result
+        async with self.engine.connect() as connection, connection.begin():
+            return await adrive(flow, _aexecutor(connection))
 
     async def run(
         self, make: Callable[[], Flow[T]], *, write: bool = False, retry: bool = True

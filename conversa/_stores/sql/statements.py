@@ -31,8 +31,13 @@ larger) and stops at the first turn that overflows the budget, then reads the fu
 rows of the window: O(window), not O(history).
 """
 
+# The driver SQL below is put together from this module's constants (table and
+# column names, placeholders), never from data: every value is a bound parameter.
+# ruff: noqa: S608
+
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
@@ -40,7 +45,6 @@ from typing import Any, TypeVar
 from sqlalchemy import (
     Float,
     and_,
-    bindparam,
     cast,
     delete,
     extract,
@@ -75,18 +79,29 @@ from ..rules import (
     resolve_budget,
     window_floor,
 )
+from .raw import (
+    INSERT_COLUMNS,
+    RECORD_COLUMNS,
+    TURN_COLUMNS,
+    Raw,
+    db_time,
+    record_columns,
+    sql,
+    turn_from_tuple,
+    turn_params,
+)
 from .schema import (
     CONVERSATIONS,
     LOCKS,
     TURNS,
     record_from_row,
     record_values,
-    turn_from_row,
-    turn_values,
 )
 
 __all__ = [
+    "ACQUIRE_SQL",
     "BUSY",
+    "RELEASE_SQL",
     "Busy",
     "append_flow",
     "create_flow",
@@ -116,37 +131,6 @@ _MAX_BATCH = 4096
 _NO_END = 2**31 - 1
 
 _C, _T = CONVERSATIONS.c, TURNS.c
-_RECORD = select(CONVERSATIONS).where(_C.id == bindparam("cid"))
-_RECORD_FOR_UPDATE = _RECORD.with_for_update()
-_STORED = select(TURNS).where(
-    _T.conversation_id == bindparam("cid"),
-    _T.turn_id.in_(bindparam("ids", expanding=True)),
-)
-_INSERT_TURNS = insert(TURNS)
-_MOVE_LAST_SEQ = (
-    update(CONVERSATIONS)
-    .where(_C.id == bindparam("cid"))
-    .values(last_seq=bindparam("new_last_seq"), updated_at=bindparam("now"))
-)
-_RANGE = (
-    select(TURNS)
-    .where(
-        _T.conversation_id == bindparam("cid"),
-        _T.seq >= bindparam("lo"),
-        _T.seq < bindparam("hi"),
-    )
-    .order_by(_T.seq)
-)
-_SCAN = (
-    select(_T.seq, _T.tokens)
-    .where(
-        _T.conversation_id == bindparam("cid"),
-        _T.seq >= bindparam("lo"),
-        _T.seq < bindparam("hi"),
-    )
-    .order_by(_T.seq.desc())
-    .limit(bindparam("n"))
-)
 
 
 def db_now(dialect: str) -> ColumnElement[float]:
@@ -154,16 +138,6 @@ def db_now(dialect: str) -> ColumnElement[float]:
     if dialect == "postgresql":
         return cast(extract("epoch", func.clock_timestamp()), Float)
     return (func.julianday("now") - 2440587.5) * 86400.0
-
-
-#: A live lease on the conversation, by dialect (whoever holds it).
-_LIVE_LEASE = {
-    dialect: select(LOCKS.c.holder).where(
-        LOCKS.c.conversation_id == bindparam("cid"),
-        LOCKS.c.expires_at >= db_now(dialect),
-    )
-    for dialect in ("sqlite", "postgresql")
-}
 
 
 class Busy:
@@ -176,25 +150,6 @@ class Busy:
 #: Returned by `append_flow` when it wrote nothing because another holder's lease
 #: is live.
 BUSY = Busy()
-
-_BOOKKEEPING = (
-    select(_T.seq, _T.tokens, _T.tokens_exact, _T.status, _T.flags)
-    .where(
-        _T.conversation_id == bindparam("cid"),
-        _T.seq.in_(bindparam("seqs", expanding=True)),
-    )
-    .with_for_update()
-)
-_SET_BOOKKEEPING = (
-    update(TURNS)
-    .where(_T.conversation_id == bindparam("cid"), _T.seq == bindparam("b_seq"))
-    .values(
-        tokens=bindparam("b_tokens"),
-        tokens_exact=bindparam("b_exact"),
-        status=bindparam("b_status"),
-        flags=bindparam("b_flags"),
-    )
-)
 
 
 def dialect_insert(dialect: str) -> Any:
@@ -229,15 +184,117 @@ def _metadata_conditions(dialect: str, filters: Mapping[str, Any]) -> list[Any]:
     return conditions
 
 
+_COLUMNS = ", ".join(RECORD_COLUMNS)
+_TURN_COLUMNS = ", ".join(TURN_COLUMNS)
+_RECORD_SQL = sql(f"SELECT {_COLUMNS} FROM conversa_conversations WHERE id = {{cid}}")
+_RECORD_FOR_UPDATE_SQL = {
+    "sqlite": _RECORD_SQL["sqlite"],  # the transaction holds the write lock
+    "postgresql": _RECORD_SQL["postgresql"] + " FOR UPDATE",
+}
+_RANGE_SQL = sql(
+    f"SELECT {_TURN_COLUMNS} FROM conversa_turns WHERE conversation_id = {{cid}}"
+    " AND seq >= {lo} AND seq < {hi} ORDER BY seq"
+)
+_SCAN_SQL = sql(
+    "SELECT seq, tokens FROM conversa_turns WHERE conversation_id = {cid}"
+    " AND seq >= {lo} AND seq < {hi} ORDER BY seq DESC LIMIT {n}"
+)
+_INSERT_SQL = sql(
+    f"INSERT INTO conversa_turns ({', '.join(INSERT_COLUMNS)}) VALUES ("
+    + ", ".join(f"{{{c}}}" for c in INSERT_COLUMNS)
+    + ")"
+)
+_MOVE_LAST_SEQ_SQL = sql(
+    "UPDATE conversa_conversations SET last_seq = {last_seq}, updated_at = {now}"
+    " WHERE id = {cid}"
+)
+#: The database clock as epoch seconds, as driver SQL (`db_now` in Core).
+_NOW_SQL = {
+    "sqlite": "((julianday('now') - 2440587.5) * 86400.0)",
+    "postgresql": "CAST(EXTRACT(epoch FROM clock_timestamp()) AS FLOAT)",
+}
+_LIVE_LEASE_SQL = {
+    dialect: text.replace("NOW", _NOW_SQL[dialect])
+    for dialect, text in sql(
+        "SELECT holder FROM conversa_locks WHERE conversation_id = {cid}"
+        " AND expires_at >= NOW"
+    ).items()
+}
+#: Take the lease if it is free, expired or already the holder's (rowcount 1).
+ACQUIRE_SQL = {
+    dialect: text.replace("NOW", _NOW_SQL[dialect])
+    for dialect, text in sql(
+        "INSERT INTO conversa_locks (conversation_id, holder, expires_at)"
+        " VALUES ({cid}, {holder}, NOW + {lease})"
+        " ON CONFLICT (conversation_id) DO UPDATE SET holder = excluded.holder,"
+        " expires_at = excluded.expires_at"
+        " WHERE conversa_locks.expires_at < NOW OR conversa_locks.holder = {holder}"
+    ).items()
+}
+#: Drop the lease if the holder still has it.
+RELEASE_SQL = sql(
+    "DELETE FROM conversa_locks WHERE conversation_id = {cid} AND holder = {holder}"
+)
+
+
+@functools.lru_cache(maxsize=64)
+def _bookkeeping_sql(n: int) -> dict[str, str]:
+    """The bookkeeping of *n* turns by seq, locked for the update that follows."""
+    seqs = ", ".join(f"{{s{i}}}" for i in range(n))
+    return {
+        dialect: text + (" FOR UPDATE" if dialect == "postgresql" else "")
+        for dialect, text in sql(
+            "SELECT seq, tokens, tokens_exact, status, flags FROM conversa_turns"
+            f" WHERE conversation_id = {{cid}} AND seq IN ({seqs})"
+        ).items()
+    }
+
+
+_SET_BOOKKEEPING_SQL = sql(
+    "UPDATE conversa_turns SET tokens = {tokens}, tokens_exact = {tokens_exact},"
+    " status = {status}, flags = {flags} WHERE conversation_id = {cid} AND seq = {seq}"
+)
+
+
+@functools.lru_cache(maxsize=64)
+def _stored_sql(n: int) -> dict[str, str]:
+    """The turns of a conversation among *n* turn ids."""
+    ids = ", ".join(f"{{id{i}}}" for i in range(n))
+    return sql(
+        f"SELECT {_TURN_COLUMNS} FROM conversa_turns WHERE conversation_id = {{cid}}"
+        f" AND turn_id IN ({ids}) ORDER BY seq"
+    )
+
+
+def _stored(conversation_id: str, turn_ids: Sequence[str]) -> Flow[list[Turn]]:
+    """Read the stored turns among *turn_ids* (unique), oldest first."""
+    ids = sorted(set(turn_ids))
+    params: dict[str, Any] = {f"id{i}": v for i, v in enumerate(ids)}
+    params["cid"] = conversation_id
+    rows = (yield Raw(_stored_sql(len(ids)), params)).all()
+    return [turn_from_tuple(r) for r in rows]
+
+
+def _range(conversation_id: str, lo: int, hi: int) -> Flow[tuple[Turn, ...]]:
+    """Read the turns with lo <= seq < hi, oldest first."""
+    params = {"cid": conversation_id, "lo": lo, "hi": hi}
+    rows = (yield Raw(_RANGE_SQL, params)).all()
+    return tuple(turn_from_tuple(r) for r in rows)
+
+
 def record_row(
     conversation_id: str, owner: str | None, *, for_update: bool = False
 ) -> Flow[Mapping[str, Any]]:
-    """Read the record row, or raise not-found (also for another owner's)."""
-    stmt = _RECORD_FOR_UPDATE if for_update else _RECORD
-    row = (yield stmt, {"cid": conversation_id}).mappings().first()
-    if row is None or (owner is not None and row["owner"] != owner):
+    """Read the record row, or raise not-found (also for another owner's).
+
+    The row's values come back as `record_from_row` takes them: metadata decoded
+    and times aware.
+    """
+    text = _RECORD_FOR_UPDATE_SQL if for_update else _RECORD_SQL
+    row = (yield Raw(text, {"cid": conversation_id})).first()
+    if row is None or (owner is not None and row[1] != owner):
         raise ConversationNotFoundError(conversation_id)
-    return dict(row)
+    return record_columns(row)
 
 
 def _insert_record(record: ConversationRecord, dialect: str) -> Flow[None]:
@@ -298,39 +355,41 @@ def append_flow(
     owner: str | None,
     updates: Sequence[TurnUpdate] = (),
     *,
-    guard: str | None = None,
+    dialect: str,
+    guard: bool = False,
 ) -> Flow[tuple[Turn, ...] | Busy]:
     """Append turns with gapless seqs under the conversation row's lock.
 
     *updates* (bookkeeping of turns already stored) go in the same transaction.
-    With *guard* (the dialect's name), an append that holds no lease: if
-    another holder's lease is live, write nothing and return `BUSY`.
+    With *guard*, an append that holds no lease: if another holder's lease is
+    live, write nothing and return `BUSY`.
     """
     row = yield from record_row(conversation_id, owner, for_update=True)
-    if guard is not None:
-        live = (yield _LIVE_LEASE[guard], {"cid": conversation_id}).first()
+    if guard:
+        live = (yield Raw(_LIVE_LEASE_SQL, {"cid": conversation_id})).first()
         if live is not None:
             return BUSY
     yield from _apply_updates(conversation_id, updates)
     if not turns:
         return ()
-    ids = sorted({t.id for t in turns})
-    rows = (yield _STORED, {"cid": conversation_id, "ids": ids}).mappings().all()
+    stored = yield from _stored(conversation_id, [t.id for t in turns])
     plan = plan_append(
         conversation_id,
         turns,
-        {r["turn_id"]: turn_from_row(r) for r in rows},
+        {t.id: t for t in stored},
         last_seq=row["last_seq"],
         expected_last_seq=expected_last_seq,
     )
     if plan.new:
-        yield _INSERT_TURNS, [turn_values(conversation_id, t) for t in plan.new]
+        yield Raw(
+            _INSERT_SQL, [turn_params(conversation_id, t, dialect) for t in plan.new]
+        )
         params = {
             "cid": conversation_id,
-            "new_last_seq": plan.last_seq,
-            "now": utcnow(),
+            "last_seq": plan.last_seq,
+            "now": db_time(utcnow(), dialect),
         }
-        yield _MOVE_LAST_SEQ, params
+        yield Raw(_MOVE_LAST_SEQ_SQL, params)
     return plan.result
 
 
@@ -339,10 +398,9 @@ def read_flow(
 ) -> Flow[tuple[Turn, ...]]:
     """Read turns start <= seq < stop, oldest first."""
     yield from record_row(conversation_id, owner)
-    hi = _NO_END if stop is None else stop
-    params = {"cid": conversation_id, "lo": start, "hi": hi}
-    rows = (yield _RANGE, params).mappings().all()
-    return tuple(turn_from_row(r) for r in rows)
+    return (
+        yield from _range(conversation_id, start, _NO_END if stop is None else stop)
+    )
 
 
 def read_newest_flow(
@@ -358,7 +416,7 @@ def read_newest_flow(
     full = False
     while not full:
         params = {"cid": conversation_id, "lo": start, "hi": below, "n": batch}
-        rows = (yield _SCAN, params).all()
+        rows = (yield Raw(_SCAN_SQL, params)).all()
         for seq, tokens in rows:
             if total + tokens > budget:
                 full = True
@@ -372,9 +430,7 @@ def read_newest_flow(
         batch = min(batch * 4, _MAX_BATCH)
     if first is None or newest is None:
         return ()
-    params = {"cid": conversation_id, "lo": first, "hi": newest + 1}
-    window = (yield _RANGE, params).mappings().all()
-    return tuple(turn_from_row(r) for r in window)
+    return (yield from _range(conversation_id, first, newest + 1))
 
 
 def read_window_flow(
@@ -395,14 +451,9 @@ def read_window_flow(
         lo = max(floor, hi - (limit or 0))
     else:
         lo = yield from _covering_start(conversation_id, floor, hi, tokens, limit)
-    params = {"cid": conversation_id, "lo": lo, "hi": hi}
-    rows = (yield _RANGE, params).mappings().all()
-    window = tuple(turn_from_row(r) for r in rows)
+    window = yield from _range(conversation_id, lo, hi)
     stop = head_stop(window, floor, head)
-    found: tuple[Turn, ...] = ()
-    if stop > 1:
-        params = {"cid": conversation_id, "lo": 1, "hi": stop}
-        found = tuple(turn_from_row(r) for r in (yield _RANGE, params).mappings())
+    found = (yield from _range(conversation_id, 1, stop)) if stop > 1 else ()
     return WindowRead(record, window, found)
 
 
@@ -417,7 +468,7 @@ def _covering_start(
     batch = _FIRST_BATCH
     while True:
         params = {"cid": conversation_id, "lo": floor, "hi": below, "n": batch}
-        rows = (yield _SCAN, params).all()
+        rows = (yield Raw(_SCAN_SQL, params)).all()
         for seq, count in rows:
             if (limit is not None and taken >= limit) or total > budget:
                 return lo
@@ -437,9 +488,7 @@ def get_turns_flow(
     yield from record_row(conversation_id, owner)
     if not turn_ids:
         return ()
-    params = {"cid": conversation_id, "ids": sorted(set(turn_ids))}
-    rows = (yield _STORED.order_by(_T.seq), params).mappings().all()
-    return tuple(turn_from_row(r) for r in rows)
+    return tuple((yield from _stored(conversation_id, turn_ids)))
 
 
 def update_turns_flow(
@@ -455,22 +504,31 @@ def _apply_updates(conversation_id: str, updates: Sequence[TurnUpdate]) -> Flow[
     if not updates:
         return
     seqs = sorted({u.seq for u in updates})
-    params = {"cid": conversation_id, "seqs": seqs}
-    rows = (yield _BOOKKEEPING, params).mappings().all()
-    current = {r["seq"]: {**r, "flags": json.loads(r["flags"])} for r in rows}
+    params: dict[str, Any] = {f"s{i}": seq for i, seq in enumerate(seqs)}
+    params["cid"] = conversation_id
+    rows = (yield Raw(_bookkeeping_sql(len(seqs)), params)).all()
+    current = {
+        seq: {
+            "tokens": tokens,
+            "tokens_exact": bool(exact),
+            "status": status,
+            "flags": json.loads(flags),
+        }
+        for seq, tokens, exact, status, flags in rows
+    }
     check_updates(conversation_id, updates, current)
     for update_ in updates:
         current[update_.seq] = bookkeeping_after(current[update_.seq], update_)
-    yield (
-        _SET_BOOKKEEPING,
+    yield Raw(
+        _SET_BOOKKEEPING_SQL,
         [
             {
                 "cid": conversation_id,
-                "b_seq": seq,
-                "b_tokens": values["tokens"],
-                "b_exact": values["tokens_exact"],
-                "b_status": values["status"],
-                "b_flags": json.dumps(
+                "seq": seq,
+                "tokens": values["tokens"],
+                "tokens_exact": bool(values["tokens_exact"]),
+                "status": values["status"],
+                "flags": json.dumps(
                     values["flags"], ensure_ascii=False, separators=(",", ":")
                 ),
             }

@@ -141,7 +141,6 @@ class SQLStore:
         With *lease_wait*, wait (up to that long) while another holder's lease
         is live; the check and the write are one transaction.
         """
-        guard = None if lease_wait is None else self._dialect
 
         def attempt() -> tuple[Turn, ...] | Busy:
             return self._runner.run(
@@ -151,7 +150,8 @@ class SQLStore:
                     expected_last_seq,
                     self._owner,
                     updates,
-                    guard=guard,
+                    dialect=self._dialect,
+                    guard=lease_wait is not None,
                 ),
                 write=True,
             )
@@ -315,7 +315,6 @@ class SQLStore:
         lease_wait: float | None = None,
     ) -> tuple[Turn, ...]:
         """See `append`; waits for the section without blocking the event loop."""
-        guard = None if lease_wait is None else self._dialect
 
         async def attempt() -> tuple[Turn, ...] | Busy:
             return await self._arunner.run(
@@ -325,7 +324,8 @@ class SQLStore:
                     expected_last_seq,
                     self._owner,
                     updates,
-                    guard=guard,
+                    dialect=self._dialect,
+                    guard=lease_wait is not None,
                 ),
                 write=True,
             )

@@ -1,0 +1,295 @@
+"""The hot path's statements as driver SQL, and the rows they read as values.
+
+A send and an `add` spend their store time in a handful of statements: read the
+record, read the window, append turns and move the last seq. Those run as SQL text
+straight through the pooled connection (`Connection.exec_driver_sql`), with no
+statement compilation and no result processing; everything else goes through
+SQLAlchemy Core on the SQLModel schema (`schema.py`, `statements.py`), which stays
+the one definition of the tables and their migrations. A test checks that the two
+paths read and write the same values.
+
+A statement is written once with ``{name}`` placeholders and rendered for each
+dialect's parameter style (``:name`` for sqlite3, ``%(name)s`` for psycopg).
+
+Turns read back are built once per distinct row: the rows of a conversation's
+window come back on every send, and a turn is an immutable value, so
+`turn_from_tuple` keeps the most recently read rows (small ones only) and returns
+the turn it built before, as MemoryStore returns the turns it keeps.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import string
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from attrs import frozen
+
+from ..._values.params import RequestParams
+from ..._values.turns import ConversationRecord, Role, Turn, Usage
+from ..rules import as_utc
+
+__all__ = [
+    "INSERT_COLUMNS",
+    "RECORD_COLUMNS",
+    "TURN_COLUMNS",
+    "Raw",
+    "db_time",
+    "record_columns",
+    "record_from_tuple",
+    "sql",
+    "turn_from_tuple",
+    "turn_params",
+]
+
+#: How many turn rows `turn_from_tuple` remembers, and the longest content it keeps.
+CACHED_TURNS = 8192
+CACHED_CONTENT = 4096
+
+#: The columns the hot path reads, in order.
+TURN_COLUMNS = (
+    "seq",
+    "turn_id",
+    "role",
+    "kind",
+    "content",
+    "tokens",
+    "tokens_exact",
+    "status",
+    "flags",
+    "message_id",
+    "model",
+    "stop_reason",
+    "stop_sequence",
+    "usage",
+    "request_id",
+    "response_extra",
+    "created_at",
+)
+#: The columns an insert of a turn writes, in order (`turn_params`' keys).
+INSERT_COLUMNS = (
+    "conversation_id",
+    "seq",
+    "turn_id",
+    "role",
+    "kind",
+    "content",
+    "tokens",
+    "tokens_exact",
+    "status",
+    "flags",
+    "message_id",
+    "model",
+    "stop_reason",
+    "stop_sequence",
+    "usage",
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+    "request_id",
+    "response_extra",
+    "created_at",
+)
+RECORD_COLUMNS = (
+    "id",
+    "owner",
+    "metadata",
+    "model",
+    "system",
+    "params",
+    "capabilities",
+    "window_start",
+    "last_seq",
+    "parent_id",
+    "forked_at",
+    "flags",
+    "created_at",
+    "updated_at",
+)
+
+
+@frozen
+class Raw:
+    """A flow step: SQL text by dialect, run with `exec_driver_sql`.
+
+    *params* is a mapping, or a list of mappings for an executemany.
+    """
+
+    text: Mapping[str, str]
+    params: Mapping[str, Any] | Sequence[Mapping[str, Any]] = ()
+
+
+def sql(template: str) -> dict[str, str]:
+    """Render *template*'s ``{name}`` placeholders for each dialect's parameter style."""
+    names = _placeholders(template)
+    return {
+        "sqlite": template.format(**{n: f":{n}" for n in names}),
+        "postgresql": template.replace("%", "%%").format(
+            **{n: f"%({n})s" for n in names}
+        ),
+    }
+
+
+def _placeholders(template: str) -> list[str]:
+    return [
+        name for _, name, _, _ in string.Formatter().parse(template) if name is not None
+    ]
+
+
+def db_time(value: datetime, dialect: str) -> Any:
+    """A time as the column stores it: naive UTC text on SQLite (as `UTCDateTime`)."""
+    value = as_utc(value)
+    if dialect == "sqlite":
+        return value.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return value
+
+
+def _time(value: Any) -> datetime:
+    if isinstance(value, str):
+        return datetime.fromisoformat(value).replace(tzinfo=timezone.utc)
+    return as_utc(value)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def turn_params(conversation_id: str, turn: Turn, dialect: str) -> dict[str, Any]:
+    """The parameters that insert *turn* (its seq and tokens already set)."""
+    usage = turn.usage
+    extra = turn.response_extra
+    flags = turn.flags
+    return {
+        "conversation_id": conversation_id,
+        "seq": turn.seq,
+        "turn_id": turn.id,
+        "role": turn.role,
+        "kind": turn.kind,
+        "content": turn.content_json(),
+        "tokens": turn.tokens,
+        "tokens_exact": bool(turn.tokens_exact),
+        "status": turn.status,
+        "flags": _dumps(dict(flags)) if flags else "{}",
+        "message_id": turn.message_id,
+        "model": turn.model,
+        "stop_reason": turn.stop_reason,
+        "stop_sequence": turn.stop_sequence,
+        "usage": None if usage is None else _dumps(usage.to_api()),
+        "input_tokens": None if usage is None else usage.input_tokens,
+        "output_tokens": None if usage is None else usage.output_tokens,
+        "cache_creation_input_tokens": (
+            None if usage is None else usage.cache_creation_input_tokens
+        ),
+        "cache_read_input_tokens": (
+            None if usage is None else usage.cache_read_input_tokens
+        ),
+        "request_id": turn.request_id,
+        "response_extra": _dumps(dict(extra)) if extra else None,
+        "created_at": db_time(turn.created_at, dialect),
+    }
+
+
+def _build_turn(row: tuple[Any, ...]) -> Turn:
+    (
+        seq,
+        turn_id,
+        role,
+        kind,
+        content,
+        tokens,
+        tokens_exact,
+        status,
+        flags,
+        message_id,
+        model,
+        stop_reason,
+        stop_sequence,
+        usage,
+        request_id,
+        extra,
+        created_at,
+    ) = row
+    checked: Role = "assistant" if role == "assistant" else "user"
+    return Turn.from_content_json(
+        checked,
+        content,
+        id=turn_id,
+        seq=seq,
+        created_at=_time(created_at),
+        kind=kind,
+        message_id=message_id,
+        model=model,
+        stop_reason=stop_reason,
+        stop_sequence=stop_sequence,
+        usage=None if usage is None else Usage.from_api(json.loads(usage)),
+        request_id=request_id,
+        response_extra={} if extra is None else json.loads(extra),
+        tokens=tokens,
+        tokens_exact=bool(tokens_exact),
+        status=status,
+        flags={} if flags == "{}" else json.loads(flags),
+    )
+
+
+_cached_turn: Callable[[tuple[Any, ...]], Turn] = functools.lru_cache(
+    maxsize=CACHED_TURNS
+)(_build_turn)
+
+
+def turn_from_tuple(row: Sequence[Any]) -> Turn:
+    """Build the turn a `TURN_COLUMNS` row stores (the same value for the same row)."""
+    values = tuple(row)
+    if len(values[4]) <= CACHED_CONTENT:
+        return _cached_turn(values)
+    return _build_turn(values)
+
+
+def record_columns(row: Sequence[Any]) -> dict[str, Any]:
+    """A `RECORD_COLUMNS` row as `schema.record_from_row` takes it (decoded metadata, aware times)."""
+    out = dict(zip(RECORD_COLUMNS, row, strict=True))
+    metadata = out["metadata"]
+    if isinstance(metadata, str):
+        out["metadata"] = json.loads(metadata)
+    out["created_at"] = _time(out["created_at"])
+    out["updated_at"] = _time(out["updated_at"])
+    return out
+
+
+def record_from_tuple(row: Sequence[Any]) -> ConversationRecord:
+    """Build the record a `RECORD_COLUMNS` row stores."""
+    (
+        ident,
+        owner,
+        metadata,
+        model,
+        system,
+        params,
+        capabilities,
+        window_start,
+        last_seq,
+        parent_id,
+        forked_at,
+        flags,
+        created_at,
+        updated_at,
+    ) = row
+    return ConversationRecord(
+        ident,
+        model=model,
+        system=None if system is None else json.loads(system),
+        params=RequestParams.from_json_dict(json.loads(params)),
+        owner=owner,
+        metadata=json.loads(metadata) if isinstance(metadata, str) else metadata,
+        capabilities=json.loads(capabilities),
+        window_start=window_start,
+        last_seq=last_seq,
+        parent_id=parent_id,
+        forked_at=forked_at,
+        flags=json.loads(flags),
+        created_at=_time(created_at),
+        updated_at=_time(updated_at),
+    )

@@ -1,0 +1,189 @@
+"""The hot path: how many transactions a send and an add take, and the driver SQL.
+
+A send takes the conversation's lease (one transaction to take it, one to give it
+back) and makes three short transactions inside: read the record and the window,
+append the user turn, append the reply with the counts it taught. An `add` is two:
+read the record and the tail, append. These are counts of behaviour, not timings.
+
+The hot statements run as driver SQL (`conversa._stores.sql.raw`); the schema and
+everything else go through SQLAlchemy Core. Both must read and write the same
+values: a turn or record written by one path reads back identically through the
+other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import attrs
+import pytest
+from sqlalchemy import Engine, event, insert, select
+from sqlmodel import Session
+
+from conversa import AsyncClient, AsyncConversation, Client, Conversation
+from conversa._stores.sql.raw import INSERT_COLUMNS, RECORD_COLUMNS, TURN_COLUMNS
+from conversa._stores.sql.schema import (
+    CONVERSATIONS,
+    TURNS,
+    record_from_row,
+    turn_from_row,
+    turn_values,
+)
+from conversa._values.turns import ConversationRecord, Turn, Usage
+from conversa.testing import FakeMessagesAPI
+from tests.stores.workers import open_store
+
+pytestmark = pytest.mark.anyio
+
+MODEL = "claude-sonnet-4-5"
+
+
+class Begins:
+    """Counts the transactions begun on an engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.count = 0
+        self.engine = engine
+        event.listen(engine, "begin", self._begin)
+
+    def _begin(self, conn: Any) -> None:
+        self.count += 1
+
+    def take(self) -> int:
+        count, self.count = self.count, 0
+        return count
+
+    def close(self) -> None:
+        event.remove(self.engine, "begin", self._begin)
+
+
+@pytest.fixture(name="store")
+def _store(sql_backend: str, target: str) -> Iterator[Any]:
+    with open_store(sql_backend, target) as store:
+        yield store
+
+
+def _engine(store: Any, twin: str) -> Engine:
+    """The engine a twin's transactions begin on."""
+    if twin == "async" and hasattr(store, "async_engine"):
+        return store.async_engine.sync_engine  # type: ignore[no-any-return]
+    return store.engine  # type: ignore[no-any-return]
+
+
+def test_a_send_is_the_lease_and_three_transactions(store: Any) -> None:
+    """Sync twin: a send begins 5 transactions (lease, read, user turn, reply, release)."""
+    conv = Conversation.create(
+        store, client=Client(api_key="k", transport=FakeMessagesAPI()), model=MODEL
+    )
+    conv.add_turns(
+        [("user", f"q{i}") if i % 2 == 0 else ("assistant", f"a{i}") for i in range(40)]
+    )
+    conv.send("first")  # learns the system+tools count once
+    begins = Begins(_engine(store, "sync"))
+    try:
+        for i in range(3):
+            conv.send(f"again {i}")
+            assert begins.take() == 5
+        conv.add("user", "one more")
+        assert begins.take() == 2
+        conv.add_turns([("assistant", "and"), ("user", "more")])
+        assert begins.take() == 2
+    finally:
+        begins.close()
+
+
+async def test_an_async_send_is_the_lease_and_three_transactions(
+    sql_backend: str, target: str
+) -> None:
+    """Async twin: the same counts."""
+    store = open_store(sql_backend, target)
+    client = AsyncClient(api_key="k", transport=FakeMessagesAPI())
+    begins = Begins(_engine(store, "async"))
+    try:
+        conv = await AsyncConversation.create(store, client=client, model=MODEL)
+        await conv.send("first")
+        begins.take()
+        await conv.send("again")
+        assert begins.take() == 5
+        await conv.add("user", "one more")
+        assert begins.take() == 2
+    finally:
+        begins.close()
+        await store.aclose()
+
+
+# -- driver SQL and Core agree -----------------------------------------------------------
+
+
+def test_the_hot_columns_are_the_schemas() -> None:
+    """The driver SQL names the schema's columns (all of a turn's, for an insert)."""
+    assert tuple(c.name for c in TURNS.columns) == INSERT_COLUMNS
+    assert set(TURN_COLUMNS) < set(INSERT_COLUMNS)
+    assert tuple(c.name for c in CONVERSATIONS.columns) == RECORD_COLUMNS
+
+
+def _turns() -> list[Turn]:
+    return [
+        Turn("user", "plain é ✓"),
+        Turn(
+            "assistant",
+            [{"type": "text", "text": "hi", "citations": None}],
+            message_id="msg_1",
+            model=MODEL,
+            stop_reason="stop_sequence",
+            stop_sequence="END",
+            usage=Usage(11, 3, 2, 1),
+            request_id="req_1",
+            response_extra={"container": {"id": "c"}},
+            tokens=7,
+            tokens_exact=True,
+            status="interrupted",
+            flags={"a": [1, {"b": None}]},
+        ),
+    ]
+
+
+def _fields(turn: Turn) -> dict[str, Any]:
+    return attrs.asdict(turn, recurse=False)
+
+
+def test_turns_cross_between_driver_sql_and_core(store: Any) -> None:
+    """A turn appended by the hot path reads the same through Core, and back."""
+    record = store.create(ConversationRecord(model=MODEL, metadata={"k": [1]}))
+    written = store.append(record.id, _turns())
+    with Session(store.engine) as session:
+        rows = session.exec(
+            select(TURNS)
+            .where(TURNS.c.conversation_id == record.id)
+            .order_by(TURNS.c.seq)
+        ).mappings()
+        through_core = [turn_from_row(r) for r in rows]
+    assert [_fields(t) for t in through_core] == [_fields(t) for t in written]
+    assert [_fields(t) for t in store.read(record.id)] == [_fields(t) for t in written]
+
+    other = store.create(ConversationRecord(model=MODEL))
+    placed = [
+        attrs.evolve(t, seq=i, tokens=t.tokens or 5) for i, t in enumerate(_turns(), 1)
+    ]
+    with Session(store.engine) as session:
+        session.exec(insert(TURNS), params=[turn_values(other.id, t) for t in placed])
+        session.commit()
+    assert [_fields(t) for t in store.read(other.id)] == [_fields(t) for t in placed]
+
+
+def test_records_cross_between_driver_sql_and_core(store: Any) -> None:
+    """A record reads the same through the hot path as through Core."""
+    record = store.create(
+        ConversationRecord(
+            model=MODEL, system="be brief", metadata={"k": [1], "n": None}
+        )
+    )
+    store.append(record.id, _turns())
+    with Session(store.engine) as session:
+        row = (
+            session.exec(select(CONVERSATIONS).where(CONVERSATIONS.c.id == record.id))
+            .mappings()
+            .one()
+        )
+    assert attrs.asdict(record_from_row(row)) == attrs.asdict(store.get(record.id))
