@@ -26,7 +26,7 @@ inside the lease: the read, the user turn, the reply with its counts.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeAlias, TypeVar
 
 from attrs import evolve, field, frozen
@@ -60,6 +60,7 @@ from .._exceptions import (
 )
 from .._stores.protocol import ReadBudget, WindowRead
 from .._values.blocks import ToolUseBlock
+from .._values.capabilities import capabilities_for
 from .._values.params import NOT_COUNTED
 from .._values.settings import BUDGET, FIXED_TOKENS, PINNED
 from .._values.turns import ConversationRecord, Turn, TurnUpdate
@@ -94,6 +95,9 @@ T = TypeVar("T")
 _ANSWER_LOOKAHEAD = 64
 #: How many turns a first read takes when looking for the first exchange.
 _FIRST_EXCHANGE_READ = 8
+#: A send reads the newest turns up to this many times its token budget (when
+#: the window start is far behind; see `_read_budget`).
+_READ_BUDGETS = 2
 
 
 @frozen
@@ -333,6 +337,13 @@ def _answered(
     return reply, True
 
 
+def _start(record: ConversationRecord, window: Sequence[Turn]) -> int:
+    """Where the stored turns of *window* start: the window start, or later for a cut read."""
+    start = max(record.window_start, 1)
+    first = window[0].seq if window else None
+    return first if first is not None and first > start else start
+
+
 def _pinned(
     record: ConversationRecord,
     window: Sequence[Turn],
@@ -341,10 +352,11 @@ def _pinned(
     """The pinned turns: the first exchange (by default) and exchanges pinned with `pin`.
 
     While the window still starts at seq 1 the first exchange is in *window*; after
-    a move it is in *head* (the first turns, read with the window), or read from the
-    store, a few turns at a time until it is complete.
+    a move (or when the read stopped short of the window start) it is in *head*
+    (the first turns, read with the window), or read from the store, a few turns
+    at a time until it is complete.
     """
-    start = max(record.window_start, 1)
+    start = _start(record, window)
     pins: list[Turn] = []
     if BUDGET.of(record).pin_first_exchange:
         if start == 1:
@@ -369,26 +381,85 @@ def _pinned(
     return tuple(unique[seq] for seq in sorted(unique))
 
 
+def _read_budget(spec: SendSpec) -> Callable[[ConversationRecord], int | None]:
+    """How many tokens of turns a send reads: `_READ_BUDGETS` times its budget.
+
+    A window the stored start says fits is read whole anyway (the read stops at
+    the window start); the bound matters for a conversation whose start is far
+    behind (built with `add`, imported, never sent): its newest turns are read
+    until they hold more than the budget, never the whole history. None (read it
+    all, then refuse in planning) when the budget cannot be worked out.
+    """
+
+    def budget(record: ConversationRecord) -> int | None:
+        try:
+            caps = capabilities_for(record.model, record.capabilities)
+            tokens = BUDGET.of(record).budget(
+                caps, record.params.merged(spec.overrides)
+            )
+        except Exception:
+            return None
+        return _READ_BUDGETS * tokens
+
+    return budget
+
+
 def _window(
-    conversation_id: str,
+    spec: SendSpec,
 ) -> Flow[tuple[ConversationRecord, tuple[Turn, ...], tuple[Turn, ...]]]:
-    """The record, the turns from its window start and its first turns: one read."""
-    read: WindowRead = yield ReadWindow(conversation_id, head=_FIRST_EXCHANGE_READ)
+    """The record, its newest turns from the window start and its first turns: one read."""
+    read: WindowRead = yield ReadWindow(
+        spec.conversation_id, budget=_read_budget(spec), head=_FIRST_EXCHANGE_READ
+    )
     return read.record, read.turns, read.head
+
+
+def _plan(
+    record: ConversationRecord,
+    window: tuple[Turn, ...],
+    head: tuple[Turn, ...],
+    spec: SendSpec,
+    staged: tuple[Turn, ...] = (),
+) -> Flow[tuple[Plan, tuple[Turn, ...]]]:
+    """Plan *spec* over the turns read (then *staged*); return the plan and its window.
+
+    When the read stopped short of the window start (it holds more than the
+    budget, so everything from the start cannot fit), the plan moves the start
+    to an exchange inside what was read, as it would over the whole history, and
+    the send stores it. Should the planner keep the first turn read, which may
+    open mid-exchange, the window is read whole from the start and planned again.
+    *staged* turns are planned as if stored after the others (`check_plan_flow`).
+    """
+    if staged:
+        last = record.last_seq
+        staged = tuple(evolve(t, seq=last + i) for i, t in enumerate(staged, 1))
+        record = evolve(record, last_seq=last + len(staged))
+    turns = (*window, *staged)
+    plan = plan_send(
+        record, turns, spec, pinned=(yield from _pinned(record, turns, head))
+    )
+    if _start(record, window) > max(record.window_start, 1) and not plan.window.moved:
+        first = max(record.window_start, 1)
+        window = yield ReadTurns(record.id, first, record.last_seq + 1 - len(staged))
+        turns = (*window, *staged)
+        plan = plan_send(
+            record, turns, spec, pinned=(yield from _pinned(record, turns))
+        )
+    return plan, turns
 
 
 def prepare(
     spec: SendSpec,
 ) -> Flow[tuple[ConversationRecord, Plan | Turn, tuple[Turn, ...]]]:
     """Read what a send needs and plan it; or find the reply that already answered it."""
-    record, window, head = yield from _window(spec.conversation_id)
+    record, window, head = yield from _window(spec)
     reply, stored = yield from _answered(record, spec)
     if reply is not None:
         return record, reply, ()
     if stored:  # A resubmission of a stored, unanswered turn: resend, don't re-store.
         spec = evolve(spec, content=None)
-    pinned = yield from _pinned(record, window, head)
-    return record, plan_send(record, window, spec, pinned=pinned), window
+    plan, window = yield from _plan(record, window, head, spec)
+    return record, plan, window
 
 
 def check_plan_flow(spec: SendSpec, staged: tuple[Turn, ...]) -> Flow[None]:
@@ -398,12 +469,8 @@ def check_plan_flow(spec: SendSpec, staged: tuple[Turn, ...]) -> Flow[None]:
     retraction first) runs this before its first write, so anything the send would
     refuse is refused while the store is still as it was.
     """
-    record, window, head = yield from _window(spec.conversation_id)
-    last = record.last_seq
-    staged = tuple(evolve(t, seq=last + i) for i, t in enumerate(staged, 1))
-    record = evolve(record, last_seq=last + len(staged))
-    window = (*window, *staged)
-    plan_send(record, window, spec, pinned=(yield from _pinned(record, window, head)))
+    record, window, head = yield from _window(spec)
+    yield from _plan(record, window, head, spec, staged)
 
 
 def _summarize(

@@ -113,8 +113,9 @@ class Page:
 
 
 #: A read's token budget: a number, or a function of the record just read (a
-#: conversation's budget depends on its model and settings).
-ReadBudget = int | Callable[[ConversationRecord], int] | None
+#: conversation's budget depends on its model and settings); None, or a function
+#: returning None, reads without one.
+ReadBudget = int | Callable[[ConversationRecord], int | None] | None
 
 
 @frozen
@@ -380,7 +381,8 @@ def resolve_budget(budget: ReadBudget, record: ConversationRecord) -> int | None
     """A `read_window` budget as a number: called with the record if it is a function."""
     if budget is None or isinstance(budget, int):
         return budget
-    return int(budget(record))
+    value = budget(record)
+    return None if value is None else int(value)
 
 
 def covering(
@@ -499,7 +501,8 @@ class WindowReads(Protocol):
         stopping after *limit* turns, or once their token counts add up to more
         than *budget* (the turn that crosses it is included, so a read that did
         not reach the window start holds more than *budget*); with neither,
-        all of them. *budget* may be a function of the record read. *head* asks
+        all of them. *budget* may be a function of the record read (returning
+        None for no budget). *head* asks
         for up to that many of the conversation's first turns as well, those
         before the turns returned. Reads O(turns returned) rows.
         """

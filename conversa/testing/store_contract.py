@@ -179,7 +179,7 @@ class _Windows(AsyncStore, Protocol):
         self,
         conversation_id: str,
         *,
-        budget: int | Callable[[ConversationRecord], int] | None = None,
+        budget: int | Callable[[ConversationRecord], int | None] | None = None,
         limit: int | None = None,
         head: int = 0,
     ) -> _WindowRead: ...

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from conversa import (
+    AsyncClient,
+    AsyncConversation,
+    BudgetConfig,
+    Client,
     Conversation,
     MemoryStore,
     PendingToolUseError,
+    SQLiteStore,
+    Store,
     ToolUseBlock,
     UnrepairableHistoryError,
 )
+from conversa._flows import send as send_module
+from conversa.testing import FakeMessagesAPI
 
 
 class CountingStore(MemoryStore):
@@ -86,3 +95,95 @@ def test_a_retraction_in_the_tail_hides_what_it_retracts() -> None:
     with pytest.raises(UnrepairableHistoryError, match="unexpected `tool_use_id`"):
         conv.add_tool_results({"toolu_7": "late"})
     conv.add("assistant", "answered without tools")
+
+
+# -- a cold conversation: O(window) from its first send on ------------------------------
+
+BUDGET = BudgetConfig(fixed=3000)
+
+
+def _imported(store: Any, client: Any, turns: int) -> Conversation:
+    """A conversation of *turns* turns built with add_turns (never sent): window start 0."""
+    conv = Conversation.create(
+        store, client=client, model="claude-sonnet-4-5", budget=BUDGET
+    )
+    history: list[Any] = []
+    for i in range(turns // 2):
+        history += [
+            ("user", f"question {i} about things"),
+            ("assistant", f"answer {i}"),
+        ]
+    conv.add_turns(history)
+    return conv
+
+
+def test_a_cold_conversations_first_send_reads_its_window() -> None:
+    """A 10,000-turn imported conversation: request and the first sends read O(window)."""
+    store = CountingStore()
+    client = Client(api_key="k", transport=FakeMessagesAPI())
+    conv = _imported(store, client, 10_000)
+    assert conv.record().window_start == 0
+    store.reads.clear()
+    body = conv.request("and now?")
+    assert 0 < max(store.reads) <= 1000
+    assert body["messages"][-1]["content"][0]["text"] == "and now?"
+    store.reads.clear()
+    reply = conv.send("and now?")
+    assert 0 < max(store.reads) <= 1000
+    start = conv.record().window_start
+    assert start > 9000  # the window start is stored
+    store.reads.clear()
+    conv.send("again")
+    conv.add("user", "more")
+    assert max(store.reads) <= 1000
+    assert conv.turns(start=reply.seq or 0)[0] == reply
+
+
+@pytest.mark.anyio
+async def test_an_async_cold_send_reads_its_window() -> None:
+    """The async twin: the first send of a 4,000-turn imported conversation reads O(window)."""
+    store = CountingStore()
+    conv = _imported(store, None, 4_000)
+    aconv = await AsyncConversation.load(
+        store, conv.id, client=AsyncClient(api_key="k", transport=FakeMessagesAPI())
+    )
+    store.reads.clear()
+    await aconv.send("and now?")
+    assert 0 < max(store.reads) <= 1000
+    assert (await aconv.record()).window_start > 3000
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite", "core", "newest"])
+def test_a_bounded_read_plans_what_the_whole_history_would(
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bounded read of a cold conversation gives the body a full read would."""
+    client = Client(api_key="k", transport=FakeMessagesAPI())
+    store: Any = {
+        "memory": MemoryStore,
+        "sqlite": lambda: SQLiteStore(tmp_path / "c.db"),
+        "core": lambda: CoreOnly(MemoryStore()),
+        "newest": lambda: CoreOnly(MemoryStore(), "read_newest"),
+    }[kind]()
+    conv = _imported(store, client, 2_000)
+    bounded = conv.request("and now?", turn_id="t1")
+    monkeypatch.setattr(send_module, "_READ_BUDGETS", 10**9)
+    whole = conv.request("and now?", turn_id="t1")
+    assert bounded == whole
+    assert len(bounded["messages"]) < 1000
+
+
+class CoreOnly:
+    """The core `Store` methods of a MemoryStore and *more*, no others (no window reads)."""
+
+    def __init__(self, store: MemoryStore, *more: str) -> None:
+        self._store = store
+        self._names = _CORE | set(more)
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in self._names:
+            raise AttributeError(name)
+        return getattr(self._store, name)
+
+
+_CORE = frozenset(n for n in vars(Store) if not n.startswith("_"))
