@@ -1,9 +1,10 @@
 """The hot path's statements as driver SQL, and the rows they read as values.
 
 A send and an `add` spend their store time in a handful of statements: read the
-record, read the window, append turns and move the last seq. Those run as SQL text
-straight through the pooled connection (`Connection.exec_driver_sql`), with no
-statement compilation and no result processing; everything else goes through
+record, read the window, append turns and move the last seq, take and give back the
+lease. Those run as SQL text on the pooled connection's driver cursor (see
+`runners.py`), with no statement compilation and no result processing; the
+engine's cursor listeners still see them. Everything else goes through
 SQLAlchemy Core on the SQLModel schema (`schema.py`, `statements.py`), which stays
 the one definition of the tables and their migrations. A test checks that the two
 paths read and write the same values.

@@ -19,11 +19,11 @@ import logging
 import threading
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 import anyio.to_thread
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..._drive import Flow, adrive, drive
@@ -34,6 +34,7 @@ __all__ = [
     "WRITE_OPTION",
     "AsyncRunner",
     "AsyncRunnerLike",
+    "Rows",
     "SyncRunner",
     "ThreadRunner",
 ]
@@ -45,26 +46,135 @@ logger = logging.getLogger("conversa")
 WRITE_OPTION = "conversa_write"
 
 
+class Rows:
+    """What a `Raw` step returns: the rows it read (if any) and the rows it changed."""
+
+    __slots__ = ("rowcount", "rows")
+
+    def __init__(self, rows: list[Any], rowcount: int) -> None:
+        self.rows = rows
+        self.rowcount = rowcount
+
+    def all(self) -> list[Any]:
+        """Every row read."""
+        return self.rows
+
+    def first(self) -> Any:
+        """The first row read, or None."""
+        return self.rows[0] if self.rows else None
+
+
+def _driver_error(
+    connection: Connection | AsyncConnection, step: Raw, text: str, exc: Exception
+) -> tuple[StatementError, bool]:
+    """The driver's *exc* as SQLAlchemy would raise it, and whether the connection died."""
+    dialect = connection.dialect
+    sync = (
+        connection.sync_connection
+        if isinstance(connection, AsyncConnection)
+        else connection
+    )
+    pooled = sync.connection if sync is not None and not sync.closed else None
+    dbapi_connection = None if pooled is None else pooled.dbapi_connection
+    disconnect = dialect.is_disconnect(cast(Any, exc), dbapi_connection, None)
+    error = DBAPIError.instance(
+        text,
+        cast(Any, step.params),
+        exc,
+        dialect.loaded_dbapi.Error,
+        connection_invalidated=disconnect,
+        dialect=dialect,
+    )
+    return error, disconnect
+
+
+def _run_driver_sql(
+    connection: Connection, cursor: Any, text: str, params: Any
+) -> Rows:
+    """Run *text* on a driver cursor, telling the engine's cursor listeners."""
+    many = isinstance(params, list)
+    dispatch = connection.dispatch
+    if dispatch.before_cursor_execute:
+        dispatch.before_cursor_execute(connection, cursor, text, params, None, many)
+    if many:
+        cursor.executemany(text, params)
+    else:
+        cursor.execute(text, params)
+    rows = cursor.fetchall() if cursor.description is not None else []
+    if dispatch.after_cursor_execute:
+        dispatch.after_cursor_execute(connection, cursor, text, params, None, many)
+    return Rows(rows, cursor.rowcount)
+
+
 def _executor(connection: Connection) -> Callable[[Any], Any]:
-    """Run a flow's step: a statement, (statement, parameters), or `Raw` driver SQL."""
+    """Run a flow's step: a statement, (statement, parameters), or `Raw` driver SQL.
+
+    `Raw` steps run on the pooled connection's driver cursor inside the same
+    transaction, with no statement or result processing; the engine's
+    ``before_cursor_execute`` / ``after_cursor_execute`` listeners still see them
+    (their return values are ignored), and a driver error is raised as
+    SQLAlchemy raises it, the connection invalidated if it is dead.
+    """
     dialect = connection.dialect.name
+    errors = connection.dialect.loaded_dbapi.Error
 
     def execute(step: Any) -> Any:
         if isinstance(step, Raw):
-            return connection.exec_driver_sql(step.text[dialect], step.params)
+            text = step.text[dialect]
+            cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            try:
+                return _run_driver_sql(connection, cursor, text, step.params)
+            except errors as exc:
+                error, dead = _driver_error(connection, step, text, exc)
+                if dead:
+                    connection.invalidate(exc)
+                raise error from exc
+            finally:
+                cursor.close()
         statement, params = step if isinstance(step, tuple) else (step, None)
         return connection.execute(statement, params)
 
     return execute
 
 
+async def _arun_driver_sql(
+    connection: AsyncConnection, cursor: Any, text: str, params: Any
+) -> Rows:
+    """The async twin of `_run_driver_sql`."""
+    many = isinstance(params, list)
+    sync = connection.sync_connection
+    dispatch = None if sync is None else sync.dispatch
+    if dispatch is not None and dispatch.before_cursor_execute:
+        dispatch.before_cursor_execute(sync, cursor, text, params, None, many)
+    if many:
+        await cursor.executemany(text, params)
+    else:
+        await cursor.execute(text, params)
+    rows = await cursor.fetchall() if cursor.description is not None else []
+    if dispatch is not None and dispatch.after_cursor_execute:
+        dispatch.after_cursor_execute(sync, cursor, text, params, None, many)
+    return Rows(rows, cursor.rowcount)
+
+
 def _aexecutor(connection: AsyncConnection) -> Callable[[Any], Awaitable[Any]]:
-    """The async twin of `_executor`."""
+    """The async twin of `_executor` (psycopg's async cursor)."""
     dialect = connection.dialect.name
+    errors = connection.dialect.loaded_dbapi.Error
 
     async def execute(step: Any) -> Any:
         if isinstance(step, Raw):
-            return await connection.exec_driver_sql(step.text[dialect], step.params)
+            text = step.text[dialect]
+            pooled = await connection.get_raw_connection()
+            cursor = pooled.driver_connection.cursor()  # type: ignore[union-attr]
+            try:
+                return await _arun_driver_sql(connection, cursor, text, step.params)
+            except errors as exc:
+                error, dead = _driver_error(connection, step, text, exc)
+                if dead:
+                    await connection.invalidate(exc)
+                raise error from exc
+            finally:
+                await cursor.close()
         statement, params = step if isinstance(step, tuple) else (step, None)
         return await connection.execute(statement, params)
 

@@ -1,15 +1,16 @@
 """The SQL stores' logic, written once as flows that sync and async shells drive.
 
 A flow is a generator that yields statements, each alone or as a (statement,
-parameters) pair, and receives each result; the shell runs every flow in one
-transaction with `session.exec(...)` (sync) or `await session.exec(...)` (async),
-and retries it once on a fresh connection if the first one died (see
-`runners.py`). The pure rules (what an append stores, paging, forks) come from
-`_stores/rules.py`, shared with MemoryStore; rows map to values in `schema.py`.
+parameters) pair, or driver SQL (`raw.Raw`), and receives each result; the shell
+runs every flow in one transaction on one pooled connection, and retries it once
+on a fresh connection if the first one died (see `runners.py`). The pure rules
+(what an append stores, paging, forks) come from `_stores/rules.py`, shared with
+MemoryStore; rows map to values in `schema.py` (Core) and `raw.py` (driver SQL).
 
-The statements on the hot path (read a record, append, read a window) are built
-once at import with bound parameters, so a call neither rebuilds nor recompiles
-them; every value, metadata keys included, is a bound parameter, never SQL text.
+The statements on the hot path (read a record, read a window, append, the lease)
+are driver SQL written once at import, run on the driver's cursor with no
+compilation or result processing; the rest are Core statements. Every value,
+metadata keys included, is a bound parameter, never SQL text.
 
 Gapless seqs under concurrency: an append first locks the conversation's row
 (`SELECT ... FOR UPDATE` on PostgreSQL; on SQLite the transaction began with
