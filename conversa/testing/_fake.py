@@ -60,6 +60,35 @@ def _to_models(models: Mapping[str, ModelRules]) -> dict[str, ModelRules]:
     return dict(models)
 
 
+def _positive(_: Any, attribute: Any, value: float) -> None:
+    if not value > 0:
+        msg = f"{attribute.name} must be > 0, not {value!r}"
+        raise ValueError(msg)
+
+
+class _Counter(staticmethod):  # type: ignore[type-arg]
+    """`count_tokens`: on the class, the fake's tokenizer; on a fake, its ``token_scale`` too.
+
+    A static method (``FakeMessagesAPI.count_tokens(body)`` keeps working) whose
+    instance access applies the instance's scale, so ``fake.count_tokens(body)``
+    always agrees with what that fake reports.
+    """
+
+    def __get__(
+        self, fake: object, owner: type | None = None, /
+    ) -> Callable[[Mapping[str, Any]], int]:
+        func: Callable[[Mapping[str, Any]], int] = self.__func__
+        scale = getattr(fake, "token_scale", 1.0)
+        if scale == 1.0:
+            return func
+
+        def count_tokens(body: Mapping[str, Any]) -> int:
+            return count_request(body, scale=scale)
+
+        count_tokens.__doc__ = func.__doc__
+        return count_tokens
+
+
 @define(eq=False)
 class FakeMessagesAPI(httpx.BaseTransport, httpx.AsyncBaseTransport):
     """A strict, deterministic fake of the Messages API, usable as an httpx transport.
@@ -86,6 +115,12 @@ class FakeMessagesAPI(httpx.BaseTransport, httpx.AsyncBaseTransport):
             is reported as ``input_tokens`` and nothing is cached.
         batch_polls: how many retrievals of a batch answer ``in_progress``
             before it ends (see `advance_batches`).
+        token_scale: stand in for another tokenizer: every count the fake
+            reports (usage, count_tokens, `count_tokens`, the context window and
+            the cache's minimum length it checks against) is its own tokenizer's
+            times this factor, rounded half up per block, so the counts still
+            add up. A test of code that must not depend on the fake's tokenizer
+            runs it again with, say, ``token_scale=1.17``.
     """
 
     seed: int = field(default=0, kw_only=True)
@@ -107,6 +142,9 @@ class FakeMessagesAPI(httpx.BaseTransport, httpx.AsyncBaseTransport):
         kw_only=True,
         validator=validators.ge(0),
         on_setattr=setters.frozen,
+    )
+    token_scale: float = field(
+        default=1.0, kw_only=True, validator=_positive, on_setattr=setters.frozen
     )
     _lock: threading.Lock = field(init=False, factory=threading.Lock, repr=False)
     _steps: deque[Step] = field(init=False, factory=deque, repr=False)
@@ -203,14 +241,15 @@ class FakeMessagesAPI(httpx.BaseTransport, httpx.AsyncBaseTransport):
             self._gen.reset()
             self._batches.book.clear()
 
-    @staticmethod
-    def count_tokens(body: Mapping[str, Any]) -> int:
+    @_Counter
+    def count_tokens(body: Mapping[str, Any]) -> int:  # noqa: N805 (a static method)
         """Return the fake tokenizer's input count for a request *body*.
 
         It equals the ``input_tokens`` that count_tokens answers for the same
         system, tools and messages, and, in a reply's ``usage``, the sum of
         ``input_tokens``, ``cache_read_input_tokens`` and
-        ``cache_creation_input_tokens``.
+        ``cache_creation_input_tokens``. Called on a fake (``fake.count_tokens``)
+        it applies that fake's ``token_scale``; on the class, none.
         """
         return count_request(body)
 
@@ -279,7 +318,15 @@ class FakeMessagesAPI(httpx.BaseTransport, httpx.AsyncBaseTransport):
             overrides=self.models,
             prefill_rejecting=self.prefill_rejecting_models,
         )
-        ctx = Ctx(body, rules, version, betas, endpoint, self._gen.signer.verify)
+        ctx = Ctx(
+            body,
+            rules,
+            version,
+            betas,
+            endpoint,
+            self._gen.signer.verify,
+            token_scale=self.token_scale,
+        )
         validate(ctx)
         return ctx
 
@@ -291,7 +338,8 @@ class FakeMessagesAPI(httpx.BaseTransport, httpx.AsyncBaseTransport):
     def _count(self, request: httpx.Request, content: bytes) -> Answer:
         ctx = self._checked(request, content, "count_tokens")
         return json_answer(
-            {"input_tokens": count_request(ctx.body)}, self._headers(JSON)
+            {"input_tokens": count_request(ctx.body, scale=self.token_scale)},
+            self._headers(JSON),
         )
 
     def _edge(self, step: Fault, request: httpx.Request) -> Answer:

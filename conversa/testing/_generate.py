@@ -107,6 +107,7 @@ class MessageFactory:
             body["max_tokens"],
             ctx.rules.context_window - prompt.total,
             tuple(body.get("stop_sequences", ())),
+            token_scale=ctx.token_scale,
         )
         step = step if step is not None else default_reply(rendering)
         return build_message(step, rendering, limits, skeleton=message, finish=finish)

@@ -165,7 +165,7 @@ def build_prompt(ctx: Ctx) -> Prompt:
     spent = 0
     last_message = -1
     eligible = -1
-    for item in prompt_items(body):
+    for item in prompt_items(body, scale=ctx.token_scale):
         spent += item.tokens
         if item.block is None:
             continue

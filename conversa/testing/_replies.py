@@ -14,7 +14,7 @@ from typing import Any
 
 from attrs import field, frozen
 
-from ._tokens import output_tokens, text_pieces
+from ._tokens import output_tokens, scaled, text_pieces
 
 __all__ = [
     "Limits",
@@ -171,12 +171,12 @@ def _cut_stop_sequence(
 
 
 def _cut_tokens(
-    blocks: list[dict[str, Any]], limit: int
+    blocks: list[dict[str, Any]], limit: int, scale: float
 ) -> tuple[list[dict[str, Any]], bool]:
     kept: list[dict[str, Any]] = []
     left = limit
     for block in blocks:
-        cost = output_tokens([block])
+        cost = output_tokens([block], scale=scale)
         if cost <= left:
             kept.append(block)
             left -= cost
@@ -186,7 +186,7 @@ def _cut_tokens(
             end, spent = 0, 0
             for piece_end, tokens in text_pieces(block[key]):
                 spent += tokens
-                if spent <= left:
+                if scaled(spent, scale) <= left:
                     end = piece_end
             if end:
                 kept.append({**block, key: block[key][:end]})
@@ -202,11 +202,13 @@ class Limits:
         max_tokens: the request's ``max_tokens``.
         window_left: context window minus input tokens.
         stop_sequences: the request's ``stop_sequences``.
+        token_scale: the fake's ``token_scale`` (`conversa.testing._tokens.scaled`).
     """
 
     max_tokens: int
     window_left: int
     stop_sequences: tuple[str, ...] = ()
+    token_scale: float = field(default=1.0, kw_only=True)
 
 
 def build_message(
@@ -234,13 +236,13 @@ def build_message(
             message[key] = value
         if "usage" not in step.raw:
             message["usage"]["output_tokens"] = max(
-                1, output_tokens(message["content"])
+                1, output_tokens(message["content"], scale=limits.token_scale)
             )
         return message
     blocks = render(step, ctx)
     blocks, sequence = _cut_stop_sequence(blocks, limits.stop_sequences)
     limit = min(limits.max_tokens, max(limits.window_left, 0))
-    blocks, cut = _cut_tokens(blocks, limit)
+    blocks, cut = _cut_tokens(blocks, limit, limits.token_scale)
     if cut:
         reason = (
             "max_tokens"
@@ -255,8 +257,11 @@ def build_message(
         reason = (
             "tool_use" if any(b["type"] == "tool_use" for b in blocks) else "end_turn"
         )
-    thinking = output_tokens(b for b in blocks if b["type"] == "thinking")
-    produced = output_tokens(blocks)
+    scale = limits.token_scale
+    thinking = output_tokens(
+        (b for b in blocks if b["type"] == "thinking"), scale=scale
+    )
+    produced = output_tokens(blocks, scale=scale)
     finish(blocks)
     message["content"] = blocks
     message["stop_reason"] = reason

@@ -5,6 +5,11 @@ longer than 6 characters counts ⌈len/4⌉. Every message adds 3 tokens of fram
 every block 2. An image costs ⌈w/28⌉·⌈h/28⌉ when its PNG, GIF, JPEG or WebP header can
 be read, else a fixed 1,500. The fake reports these counts as usage and from
 count_tokens, so a test can predict them exactly with `count_text`.
+
+A fake made with ``token_scale`` stands for another tokenizer: every count it
+reports is this one's times the scale, rounded half up (`scaled`), per prompt block
+(the prompt cache splits a prompt at blocks, so the parts still add up) and per
+generated block.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ __all__ = [
     "output_tokens",
     "png_base64",
     "prompt_items",
+    "scaled",
     "sniff_image",
     "text_pieces",
     "tool_tokens",
@@ -41,6 +47,13 @@ MESSAGE_OVERHEAD = 3
 BLOCK_OVERHEAD = 2
 IMAGE_FALLBACK_TOKENS = 1500
 _PIECE = re.compile(r"\w+|[^\w\s]")
+
+
+def scaled(tokens: int, scale: float) -> int:
+    """Return *tokens* times *scale*, rounded half up; at least 1 when *tokens* is."""
+    if scale == 1.0 or tokens == 0:
+        return tokens
+    return max(1, math.floor(tokens * scale + 0.5))
 
 
 def text_pieces(text: str) -> Iterator[tuple[int, int]]:
@@ -220,12 +233,20 @@ def tool_tokens(tool: Mapping[str, Any]) -> int:
     return count_text(json.dumps(bare, ensure_ascii=False))
 
 
-def prompt_items(body: Mapping[str, Any]) -> Iterator[PromptItem]:
+def prompt_items(
+    body: Mapping[str, Any], *, scale: float = 1.0
+) -> Iterator[PromptItem]:
     """Yield the prompt's blocks in prefix order: tools, then system, then messages.
 
     The tokens of all items add up to `count_request`, so a split of the prompt at
-    any block (the prompt cache's) adds up too.
+    any block (the prompt cache's) adds up too. Each item's tokens are `scaled` by
+    *scale*.
     """
+    for item in _prompt_items(body):
+        yield item if scale == 1.0 else item._replace(tokens=scaled(item.tokens, scale))
+
+
+def _prompt_items(body: Mapping[str, Any]) -> Iterator[PromptItem]:
     tools = body.get("tools")
     if isinstance(tools, list):
         for n, tool in enumerate(tools):
@@ -245,14 +266,17 @@ def prompt_items(body: Mapping[str, Any]) -> Iterator[PromptItem]:
                 yield from _content_items("messages", n, role, message.get("content"))
 
 
-def count_request(body: Mapping[str, Any]) -> int:
+def count_request(body: Mapping[str, Any], *, scale: float = 1.0) -> int:
     """Return the input tokens of a request: tools, then system, then messages."""
-    return sum(item.tokens for item in prompt_items(body))
+    return sum(item.tokens for item in prompt_items(body, scale=scale))
 
 
-def output_tokens(content: Iterable[Mapping[str, Any]]) -> int:
-    """Return the tokens of generated *content*, without block framing."""
-    return sum(block_tokens(block) - BLOCK_OVERHEAD for block in content)
+def output_tokens(content: Iterable[Mapping[str, Any]], *, scale: float = 1.0) -> int:
+    """Return the tokens of generated *content*, without block framing.
+
+    Each block's count is `scaled` by *scale*.
+    """
+    return sum(scaled(block_tokens(block) - BLOCK_OVERHEAD, scale) for block in content)
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:

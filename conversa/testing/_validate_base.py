@@ -52,6 +52,7 @@ class Ctx:
         betas: the names in the ``anthropic-beta`` header.
         endpoint: ``messages`` or ``count_tokens``.
         verify: checks a thinking block's signature: ``verify(thinking, signature)``.
+        token_scale: the fake's ``token_scale``: every token count is scaled by it.
     """
 
     body: dict[str, Any] = field(repr=False)
@@ -60,6 +61,7 @@ class Ctx:
     betas: frozenset[str]
     endpoint: str
     verify: Callable[[str, str], bool] = field(repr=False)
+    token_scale: float = 1.0
 
     @property
     def thinking_type(self) -> str | None:

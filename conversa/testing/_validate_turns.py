@@ -363,7 +363,7 @@ def _images(ctx: Ctx) -> None:
 
 
 def _prompt_length(ctx: Ctx) -> None:
-    tokens = count_request(ctx.body)
+    tokens = count_request(ctx.body, scale=ctx.token_scale)
     if tokens > ctx.rules.context_window:
         reject(
             f"prompt is too long: {tokens} tokens > {ctx.rules.context_window} maximum"
