@@ -32,6 +32,57 @@ Choices, and why:
   tokenizer and per content (`fixed_key`), since the system prompt and tools can
   change during a conversation.
 
+**The learned ratio.** Until a call makes it exact, a turn has only the estimate,
+and the estimate leans high on purpose (about 30% on English prose, less on code
+or JSON, more on ids and dates; against another tokenizer it may lean low). For a
+large new user turn (a pasted log) that error moved windows that would have fitted
+and cut them deeper than the low watermark. So every call that makes turns' counts
+exact is also a sample of how this conversation's text counts: the pair (estimate,
+exact) of the turns that were unknown, all together. A sample is taken only when
+the system+tools count is already exact (otherwise the split is a guess) and when
+the turns' text is estimated at `MIN_SAMPLE` tokens or more. Each conversation keeps
+a running record of its samples per tokenizer (`TokenRatio`), and a turn still on
+an estimate is sized with what it has learned:
+
+- **A ratio that depends on the mix.** A sample is a point (share, ratio): the
+  share of its estimate that is marks (punctuation and characters outside ASCII,
+  `estimate_parts`), and its exact count over its estimate. The record keeps the
+  running means of share, ratio, share², share x ratio, and `scaling` fits the
+  least-squares line ratio = intercept + slope x share to them, together with two
+  pseudo-samples of weight 1/2, at share 0 and at share 1, both at ratio 1
+  (`PRIOR`: the plain estimate, where the conversation has shown nothing else; a
+  conversation of Japanese, say, then does not extrapolate its ratio to a pasted
+  English log). Prose (few marks) and a
+  pasted JSON or log (many) then count at their own ratios: on the fake API's
+  tokenizer prose counts about 0.7 of its estimate and JSON about 0.86, and one
+  ratio for both would size a pasted JSON about 20% low. Images, PDFs and redacted
+  thinking keep their formula; the ratio covers words, marks and framing.
+- **Running and bounded.** The means are weighted running means: a sample weighs
+  its estimate over `FULL_SAMPLE` (at most 1) and the total weight is capped at
+  `MEMORY`, so the record follows about the last twenty full samples and forgets
+  older text. Sample ratios and predictions stay within `RATIO_BOUNDS`. Beside the
+  means it keeps `spread`, the running mean absolute error of the line's
+  prediction for each sample before it was learned.
+- **Leaning high by a bounded margin.** A turn on an estimate is sized at its
+  likely count (the line's ratio times the estimate) plus a margin of twice the
+  line's relative error, plus `UNLIKE` (0.4) times how far the turn's share of
+  marks is from the samples' mean share, kept within 5% and 25% (`MARGIN`). A
+  conversation whose turns count alike gets 5%; the first pasted JSON in a
+  conversation of prose gets about 20%, because there the line rests on the prior,
+  not on data. Never less than 5%, because the new turn is the one part of a
+  request the planner cannot know, and a request over the budget is worse than a
+  window a few hundred tokens short. The decision to move the window uses this
+  high size; where a cut lands uses the likely size (`TurnSize.mid`), so a cut
+  aims at the low watermark rather than a margin below it
+  (`conversa._core.window`).
+- **Per tokenizer, per conversation.** The record is stored on the turn whose
+  count the sample made exact (the `TOKEN_RATIO` turn flag), in the update that
+  call writes anyway, so learning costs no extra write; a send reads the newest
+  record among the turns it replays (`latest_ratio`). Another tokenizer (a model
+  change to Opus 4.7, say) has no record yet and falls back to the plain estimate
+  until its own calls teach it one; a model with the same tokenizer counts the
+  same, so it keeps the record, as it keeps the exact counts.
+
 `turn_size` measures a turn against every limit a request has, tokens and the
 others (images, large images, JSON bytes), for window planning.
 """
@@ -40,28 +91,40 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from attrs import astuple, evolve, field, frozen, validators
 
 from .._values.blocks import Block, DocumentBlock, ImageBlock, ToolResultBlock
-from .._values.settings import TOKENS
+from .._values.settings import TOKEN_RATIO, TOKENS, TokenRatio
 from .._values.turns import Turn, TurnUpdate
-from .estimate import MESSAGE_OVERHEAD, estimate_blocks, estimate_text, image_size
+from .estimate import (
+    MESSAGE_OVERHEAD,
+    Estimate,
+    estimate_blocks,
+    estimate_parts,
+    estimate_text,
+    image_size,
+)
 
 __all__ = [
     "MANY_IMAGES_SIDE",
     "TOOL_PROMPT_TOKENS",
     "Learned",
     "Part",
+    "Scaling",
     "TurnSize",
     "calibrate",
     "estimate_fixed",
     "exact_count",
     "fixed_exact",
     "fixed_key",
+    "latest_ratio",
     "learn",
+    "learn_ratio",
+    "scaling",
     "token_count",
     "turn_size",
     "with_counts",
@@ -75,6 +138,22 @@ MANY_IMAGES_SIDE = 2000
 #: The hidden system prompt the API adds when tools are given: 313-346 tokens on
 #: the Claude 4 models by the tool-use docs; rounded up, as estimates lean high.
 TOOL_PROMPT_TOKENS = 400
+#: Where a sample's ratio and a predicted one are kept (exact / estimate).
+RATIO_BOUNDS = (0.25, 4.0)
+#: A sample estimated under this many tokens teaches nothing: framing dominates it.
+MIN_SAMPLE = 32
+#: A sample estimated at this many tokens counts fully; smaller ones less.
+FULL_SAMPLE = 256
+#: The most weight the running means keep: about the last twenty full samples.
+MEMORY = 20.0
+#: Pseudo-samples (share, ratio, weight) the line is fitted with besides the
+#: samples: the plain estimate, for all-words text and for all-marks text.
+PRIOR = ((0.0, 1.0, 0.5), (1.0, 1.0, 0.5))
+#: The margin over the expected count a turn on an estimate is sized with: twice
+#: the line's relative error plus `UNLIKE` times how far the turn's share of marks
+#: is from the samples' mean share, kept within these bounds.
+MARGIN = (0.05, 0.25)
+UNLIKE = 0.4
 
 
 def _count(value: Any) -> int | None:
@@ -133,6 +212,120 @@ def exact_count(turn: Turn, tokenizer: str) -> int | None:
     return _count(TOKENS.of(turn).get(tokenizer))
 
 
+def _clamp(value: float, bounds: tuple[float, float]) -> float:
+    return min(max(value, bounds[0]), bounds[1])
+
+
+def _text(parts: Estimate) -> int:
+    """The part of an estimate the ratio covers: words, marks and framing."""
+    return parts.words + parts.marks + parts.framing
+
+
+def _share(parts: Estimate) -> float:
+    text = _text(parts)
+    return parts.marks / text if text else 0.0
+
+
+@frozen
+class Scaling:
+    """The ratio line fitted to a conversation's samples: how estimates are sized.
+
+    Attributes:
+        intercept: the ratio of an estimate that is all words and framing.
+        slope: how the ratio changes with the share of marks.
+        spread: the line's running mean absolute error (`TokenRatio.spread`).
+        share: the samples' mean share of marks.
+    """
+
+    intercept: float
+    slope: float
+    spread: float
+    share: float
+
+    def ratio(self, parts: Estimate) -> float:
+        """The expected exact / estimate for an estimate in these *parts*."""
+        return _clamp(self.intercept + self.slope * _share(parts), RATIO_BOUNDS)
+
+    def sizes(self, parts: Estimate) -> tuple[int, int]:
+        """(high, mid): the count to check the budget with, and the likely count."""
+        text = _text(parts)
+        ratio = self.ratio(parts)
+        # Twice the line's relative error, plus more the further the turn's mix is
+        # from the samples' (there the line rests on the prior more than on data).
+        unlike = abs(_share(parts) - self.share)
+        margin = _clamp(2 * self.spread / ratio + UNLIKE * unlike, MARGIN)
+        high = math.ceil(text * ratio * (1 + margin))
+        return parts.other + high, parts.other + math.ceil(text * ratio)
+
+
+def scaling(ratio: TokenRatio | None) -> Scaling | None:
+    """Fit the ratio line to *ratio*'s means and the prior (None: the plain estimate).
+
+    A weighted least-squares line of ratio against share, over the samples (their
+    running means) and the `PRIOR` pseudo-samples.
+    """
+    if ratio is None or ratio.weight <= 0:
+        return None
+    n = ratio.weight + sum(w for _, _, w in PRIOR)
+
+    def mean(own: float, of_prior: Callable[[float, float], float]) -> float:
+        return (ratio.weight * own + sum(w * of_prior(s, r) for s, r, w in PRIOR)) / n
+
+    share = mean(ratio.share, lambda s, _: s)
+    value = mean(ratio.ratio, lambda _, r: r)
+    share2 = mean(ratio.share2, lambda s, _: s * s)
+    cross = mean(ratio.cross, lambda s, r: s * r)
+    # The prior's pseudo-samples at share 0 and at share 1 keep the variance above 0.
+    slope = (cross - share * value) / (share2 - share * share)
+    return Scaling(value - slope * share, slope, ratio.spread, ratio.share)
+
+
+def learn_ratio(
+    previous: TokenRatio | None, sample: Estimate, exact: int
+) -> TokenRatio | None:
+    """Return the running record after one sample (see the module docstring).
+
+    A sample under `MIN_SAMPLE` estimated tokens leaves it as it was.
+
+    Args:
+        previous: the conversation's record so far for the tokenizer, if any.
+        sample: the estimate of the turns the call made exact, in two parts.
+        exact: their exact count, all together.
+    """
+    text = _text(sample)
+    if text < MIN_SAMPLE:
+        return previous
+    state = previous or TokenRatio(0.0, 0.0, 0.0, 0.0, 0.0)
+    line = scaling(state)
+    expected = line.ratio(sample) if line is not None else 1.0
+    share = _share(sample)
+    seen = _clamp((exact - sample.other) / text, RATIO_BOUNDS)
+    weight = min(1.0, text / FULL_SAMPLE)
+    step = weight / (state.weight + weight)
+
+    def move(old: float, new: float) -> float:
+        return old + step * (new - old)
+
+    return TokenRatio(
+        weight=min(state.weight + weight, MEMORY),
+        share=move(state.share, share),
+        ratio=move(state.ratio, seen),
+        share2=move(state.share2, share * share),
+        cross=move(state.cross, share * seen),
+        spread=move(state.spread, abs(seen - expected)),
+    )
+
+
+def latest_ratio(turns: Sequence[Turn], tokenizer: str) -> TokenRatio | None:
+    """The newest ratio for *tokenizer* stored on one of *turns*, if any."""
+    for turn in reversed(turns):
+        if TOKEN_RATIO.key in turn.flags:
+            found = TOKEN_RATIO.of(turn).get(tokenizer)
+            if found is not None:
+                return found
+    return None
+
+
 def token_count(turn: Turn, tokenizer: str | None = None) -> tuple[int, bool]:
     """Return *turn*'s token count and whether it is exact.
 
@@ -172,13 +365,17 @@ class Learned:
         updates: one `TurnUpdate` per stored turn whose count became exact: its
             tokens, `tokens_exact=True`, and the `TOKENS` flag with every
             tokenizer's count (a store merges flags one key deep, so the whole
-            mapping is written).
+            mapping is written). The newest of them also carries the running
+            ratio in its `TOKEN_RATIO` flag, when the call was a sample.
         fixed: the exact count of system and tools together (learned now or
             known before); None when the call taught nothing.
+        ratio: the conversation's running ratio for the tokenizer after this
+            call, when the call was a sample.
     """
 
     updates: tuple[TurnUpdate, ...] = ()
     fixed: int | None = None
+    ratio: TokenRatio | None = None
 
 
 def learn(turns: Sequence[Turn], total: int, *, tokenizer: str, fixed: Part) -> Learned:
@@ -193,7 +390,8 @@ def learn(turns: Sequence[Turn], total: int, *, tokenizer: str, fixed: Part) -> 
         fixed: system and tools as one part (`estimate_fixed`, `fixed_exact`).
 
     Returns:
-        The updates for the store and the system+tools count for the record.
+        The updates for the store, the system+tools count for the record, and the
+        running ratio when the call was a sample of it.
     """
     counted = [token_count(turn, tokenizer) for turn in turns]
     parts = [fixed, *(Part(n, exact=n if exact else None) for n, exact in counted)]
@@ -201,8 +399,13 @@ def learn(turns: Sequence[Turn], total: int, *, tokenizer: str, fixed: Part) -> 
     if counts is None:
         return Learned()
     updates = []
-    for turn, (_, exact), tokens in zip(turns, counted, counts[1:], strict=True):
-        if exact or turn.seq is None:
+    learned = [
+        (turn, tokens)
+        for turn, (_, exact), tokens in zip(turns, counted, counts[1:], strict=True)
+        if not exact
+    ]
+    for turn, tokens in learned:
+        if turn.seq is None:
             continue
         merged = {**TOKENS.of(turn), tokenizer: tokens}
         updates.append(
@@ -210,7 +413,21 @@ def learn(turns: Sequence[Turn], total: int, *, tokenizer: str, fixed: Part) -> 
                 turn.seq, tokens=tokens, tokens_exact=True, flags=TOKENS.entry(merged)
             )
         )
-    return Learned(tuple(updates), counts[0])
+    ratio = None
+    if learned and updates and fixed.exact is not None:
+        # Only a split with system and tools known is exact for the new turns.
+        estimates = [estimate_parts(turn.blocks) for turn, _ in learned]
+        sample = Estimate(*(sum(column) for column in zip(*estimates, strict=True)))
+        exact_sum = sum(tokens for _, tokens in learned)
+        if _text(sample) >= MIN_SAMPLE:
+            ratio = learn_ratio(latest_ratio(turns, tokenizer), sample, exact_sum)
+    if ratio is not None:
+        last = updates[-1]
+        carrier = next(t for t, _ in learned if t.seq == last.seq)
+        ratios = {**TOKEN_RATIO.of(carrier), tokenizer: ratio}
+        flags = {**(last.flags or {}), **TOKEN_RATIO.entry(ratios)}
+        updates[-1] = evolve(last, flags=flags)
+    return Learned(tuple(updates), counts[0], ratio)
 
 
 def _json(value: Any) -> str:
@@ -296,16 +513,20 @@ class TurnSize:
     """What a turn costs against each limit of a request.
 
     Attributes:
-        tokens: its token count (`token_count`).
+        tokens: its token count (`token_count`); for a turn on an estimate and
+            a conversation with a learned ratio, the high size (`Scaling.sizes`).
         images: the images in it, those in tool results and documents included.
         large: how many of those are over 2000 px a side.
         bytes: its content as compact UTF-8 JSON, plus the message around it.
+        mid: its token count for aiming a cut: *tokens*, except that a turn on an
+            estimate is sized by the learned ratio without the margin.
     """
 
     tokens: int = 0
     images: int = 0
     large: int = 0
     bytes: int = 0
+    mid: int = 0
 
     def __add__(self, other: TurnSize) -> TurnSize:
         return TurnSize(
@@ -313,12 +534,22 @@ class TurnSize:
         )
 
 
-def turn_size(turn: Turn, tokenizer: str | None = None) -> TurnSize:
-    """Measure *turn* against the request limits (see `TurnSize`)."""
+def turn_size(
+    turn: Turn, tokenizer: str | None = None, scale: Scaling | None = None
+) -> TurnSize:
+    """Measure *turn* against the request limits (see `TurnSize`).
+
+    With a *scale* (the conversation's learned ratio, `scaling`), a turn whose
+    count is not exact is sized from its estimate's parts by it.
+    """
     sources = [s for b in turn.blocks for s in _images(b)]
     large = 0
     for source in sources:
         dims = image_size(source)
         large += dims is not None and max(dims) > MANY_IMAGES_SIDE
     content = len(turn.content_json().encode()) + MESSAGE_BYTES
-    return TurnSize(token_count(turn, tokenizer)[0], len(sources), large, content)
+    tokens, exact = token_count(turn, tokenizer)
+    mid = tokens
+    if scale is not None and not exact:
+        tokens, mid = scale.sizes(estimate_parts(turn.blocks))
+    return TurnSize(tokens, len(sources), large, content, mid)

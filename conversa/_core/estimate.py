@@ -6,6 +6,13 @@ the safe side: about one token per 3 characters of prose (real tokenizers give ~
 one per 2 characters of code or JSON punctuation runs, and one per character outside
 Latin scripts; images by the API's own formula, ⌈w/28⌉·⌈h/28⌉, when their size can be
 read from the header, else the largest a default-sized image can cost.
+
+`estimate_parts` splits an estimate in four: the *words* (letter and digit runs,
+rated at 3 and 2 characters a token on purpose), the *marks* (punctuation and
+characters outside ASCII, one token each), the message and block *framing*, and
+the *other* tokens (images and PDFs by their formulas, redacted thinking).
+`conversa._core.calibrate` learns how a conversation's text counts from the first
+three.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ import math
 import re
 import struct
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from .._values.blocks import (
     Block,
@@ -31,7 +38,14 @@ from .._values.blocks import (
     ToolUseBlock,
 )
 
-__all__ = ["estimate_blocks", "estimate_text", "image_size", "image_tokens"]
+__all__ = [
+    "Estimate",
+    "estimate_blocks",
+    "estimate_parts",
+    "estimate_text",
+    "image_size",
+    "image_tokens",
+]
 
 #: Framing the API adds around each message and each block (role markers etc.).
 MESSAGE_OVERHEAD = 5
@@ -48,6 +62,28 @@ PDF_PAGE_TOKENS = 3000
 _RUNS = re.compile(r"[A-Za-z]+|[0-9]+|[^\sA-Za-z0-9\x80-\U0010ffff]|[\x80-\U0010ffff]")
 
 
+class Estimate(NamedTuple):
+    """An estimate in parts (see the module docstring); they sum to the estimate."""
+
+    words: int
+    marks: int
+    framing: int = 0
+    other: int = 0
+
+
+def _text_parts(text: str) -> Estimate:
+    words = marks = 0
+    for run in _RUNS.findall(text):
+        first = run[0]
+        if first.isascii() and first.isalpha():
+            words += -(-len(run) // 3)
+        elif first.isascii() and first.isdigit():
+            words += -(-len(run) // 2)
+        else:
+            marks += 1
+    return Estimate(words, marks)
+
+
 def estimate_text(text: str) -> int:
     """Estimate the tokens of *text*, leaning high.
 
@@ -56,16 +92,7 @@ def estimate_text(text: str) -> int:
     up to 3), every punctuation mark one, and every character outside ASCII one
     (CJK text is about one token per character; accented Latin is cheaper).
     """
-    total = 0
-    for run in _RUNS.findall(text):
-        first = run[0]
-        if first.isascii() and first.isalpha():
-            total += -(-len(run) // 3)
-        elif first.isascii() and first.isdigit():
-            total += -(-len(run) // 2)
-        else:
-            total += 1
-    return total
+    return sum(_text_parts(text))
 
 
 def _b64_head(data: str, n: int = 64) -> bytes:
@@ -141,42 +168,58 @@ def image_tokens(source: Mapping[str, Any], *, max_edge: int = 1568) -> int:
     return math.ceil(w / 28) * math.ceil(h / 28)
 
 
-def _json_tokens(value: Any) -> int:
-    return estimate_text(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+def _json_parts(value: Any) -> Estimate:
+    return _text_parts(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
 
 
-def _block(block: Block) -> int:
+def _plus(*parts: Estimate) -> Estimate:
+    return Estimate(*(sum(column) for column in zip(*parts, strict=True)))
+
+
+def _block(block: Block) -> Estimate:
     match block:
         case TextBlock(text=text):
-            return estimate_text(text)
+            return _text_parts(text)
         case ThinkingBlock(thinking=thinking):
-            return estimate_text(thinking)
+            return _text_parts(thinking)
         # Ids are tokens too: leaving them out made tool turns estimate low.
         case ToolUseBlock(id=tool_id, name=name, input=tool_input):
-            return (
-                estimate_text(tool_id) + estimate_text(name) + _json_tokens(tool_input)
+            return _plus(
+                _text_parts(tool_id), _text_parts(name), _json_parts(tool_input)
             )
         case ToolResultBlock(tool_use_id=tool_id, content=content):
             if isinstance(content, str):
-                return estimate_text(tool_id) + estimate_text(content)
-            return estimate_text(tool_id) + estimate_blocks(content or ())
+                return _plus(_text_parts(tool_id), _text_parts(content))
+            return _plus(_text_parts(tool_id), estimate_parts(content or ()))
         case ImageBlock(source=source):
-            return image_tokens(source)
+            return Estimate(0, 0, 0, image_tokens(source))
         case DocumentBlock(source=source):
             if source.get("type") in ("text", "content"):
-                return _json_tokens(source)
+                return _json_parts(source)
             # A base64 PDF: about 3/4 byte per base64 char, ~3 KB a page at least.
             data = source.get("data")
             pages = max(1, len(data) * 3 // 4 // 3000) if isinstance(data, str) else 1
-            return pages * PDF_PAGE_TOKENS
+            return Estimate(0, 0, 0, pages * PDF_PAGE_TOKENS)
         case SearchResultBlock(title=title, content=content):
-            return estimate_text(title) + estimate_blocks(content)
+            return _plus(_text_parts(title), estimate_parts(content))
         case RedactedThinkingBlock(data=data):
-            return len(data) // 4
+            return Estimate(0, 0, 0, len(data) // 4)
         case _:  # RawBlock: a kind conversa does not model, sized by its JSON
-            return _json_tokens(block.to_api())
+            return _json_parts(block.to_api())
+
+
+def estimate_parts(blocks: Iterable[Block]) -> Estimate:
+    """Estimate a turn's blocks in parts: words, marks, framing and the other tokens."""
+    words, marks, framing, other = 0, 0, MESSAGE_OVERHEAD, 0
+    for block in blocks:
+        part = _block(block)
+        words += part.words
+        marks += part.marks
+        framing += BLOCK_OVERHEAD + part.framing
+        other += part.other
+    return Estimate(words, marks, framing, other)
 
 
 def estimate_blocks(blocks: Iterable[Block]) -> int:
     """Estimate the tokens of a turn's blocks, framing included."""
-    return MESSAGE_OVERHEAD + sum(BLOCK_OVERHEAD + _block(b) for b in blocks)
+    return sum(estimate_parts(blocks))

@@ -24,7 +24,7 @@ from .._values.settings import BUDGET, CACHE, FIXED_TOKENS, PINNED, TOKENS
 from .._values.turns import ConversationRecord, Turn, new_id, reply_id_for
 from .api_rules import check_request, vouched_flags
 from .cache import last_write_point, place_breakpoints, stable_prefix_index
-from .calibrate import Part, estimate_fixed, fixed_exact, fixed_key
+from .calibrate import Part, estimate_fixed, fixed_exact, fixed_key, latest_ratio
 from .estimate import BLOCK_OVERHEAD, MESSAGE_OVERHEAD, estimate_blocks
 from .normalize import Normalized, normalize, replayed
 from .request import DEFAULT_API_VERSION, build_body, check_params, check_prefill
@@ -267,9 +267,10 @@ def plan_send(
     key = fixed_key(system, params.tools, params.tool_choice)
     exact = fixed_exact(FIXED_TOKENS.of(record), tokenizer=caps.tokenizer, key=key)
     fixed = Part(estimate_fixed(system, params.tools), exact=exact)
+    replays = pinned if config.pin_first_exchange or PINNED.of(record) else ()
     plan = plan_window(
         (*window, *new, *tail),
-        pinned=pinned if config.pin_first_exchange or PINNED.of(record) else (),
+        pinned=replays,
         fixed_tokens=exact if exact is not None else fixed.estimate,
         budget=config.budget(caps, params),
         current_start=record.window_start,
@@ -277,6 +278,9 @@ def plan_send(
         max_images=caps.max_images,
         fixed_bytes=len(json.dumps([system, params.tools], ensure_ascii=False)),
         tokenizer=caps.tokenizer,
+        # The ratio learned from this conversation's usage: stored on the turns
+        # whose counts its calls made exact (`conversa._core.calibrate`).
+        ratio=latest_ratio((*replays, *window), caps.tokenizer),
     )
     normalized = normalize(
         plan.turns,

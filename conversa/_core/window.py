@@ -15,18 +15,33 @@ window; retracted turns are not replayed.
 **Hysteresis.** The start is stored on the conversation (`window_start`), so every
 worker replays the same prefix. While everything from the current start fits, it
 does not move, and the replayed prefix stays byte-identical call after call: the
-prompt cache keeps hitting. On overflow it moves forward in one step, to the
-earliest exchange from which the request is at most `low_watermark` of the budget
-(or to the newest exchange if nothing smaller fits). The default watermark is 0.8:
-between moves the window grows from 80% to 100% of the budget; a move rewrites the
-cached messages once (at 1.25x the input price) and comes once per fifth of a
-budget of new conversation, so most input is still read from cache. Measured with
-benchmarks/context.py (300 turns, history 5x the budget, counts by the fake API's
-own tokenizer): 0.75 gives 83% mean fill and 88% of input read from cache; 0.8
-gives 86% fill and 85% cache reads (at 12% more cost); 0.85 gives 87.5% and 83%.
-0.8 is the lowest that keeps the window at least 85% full on average. A lower
-watermark moves less often and costs less; a higher one keeps more context. The start only moves forward: to widen the window again (after switching
-to a larger model), set `window_start` back to 0.
+prompt cache keeps hitting. It moves only when the request would not fit the
+budget, and then forward in one step, to the earliest exchange from which the
+request is at most `low_watermark` of the budget: not below the watermark, unless
+whole exchanges force it (the exchange that straddles it goes too), or to the
+newest exchange if nothing smaller fits. Counts are exact for every turn a call
+has already counted; a turn still on an estimate (the new user turn, above all) is
+sized with the ratio the conversation learned from usage (`conversa._core.calibrate`):
+whether to move is decided with its high size (the ratio plus a margin of 5-25%),
+where to cut with its likely size, so a large paste neither moves a window that
+fits nor cuts it a margin deeper than the watermark.
+
+The default watermark is 0.9: between moves the window grows from 90% to 100% of
+the budget; a move rewrites the cached messages once (at 1.25x the input price).
+Measured with benchmarks/context.py, mean fill and share of input read from cache
+in the long conversation with pastes (judged by the fake API's tokenizer / by it
+scaled 1.2x), then in the 300-turn one: 0.8 gives 84.4% / 83.3% fill and 87.7% /
+87.3% cache reads (300 turns: 86.0% fill, 85.6% cache); 0.85 gives 85.2% / 86.4%
+and 87.6% / 86.3% (87.5%, 83.6%); 0.88 gives 85.8% / 88.3% and 87.6% / 83.4%
+(89.0%, 80.9%); 0.9 gives 89.2% / 88.5% and 85.4% / 82.6% (90.4%, 76.9%). 0.9 is
+the lowest that keeps the long conversation at least 88% full under both judges.
+The rule, not the counts, is what limits a lower one: replayed with exact counts
+for every turn, 0.8 reaches only 85.2% / 84.4% there, because a pasted exchange
+that straddles the watermark is dropped whole. A higher fill costs more moves, each
+a cache write: at 0.9 the long conversation's input costs 12% / 19% more than at
+0.8, the 300-turn one 33% more. A lower watermark moves less often and costs less;
+a higher one keeps more context. The start only moves forward: to widen the window
+again (after switching to a larger model), set `window_start` back to 0.
 
 **Other limits.** Images count against the model's `max_images` (those inside
 tool results too); a request with more than 20 images may not hold one over 2000
@@ -49,9 +64,9 @@ from collections.abc import Sequence
 from attrs import frozen
 
 from .._exceptions import ContextBudgetError, InvalidInputError
-from .._values.settings import BudgetConfig
+from .._values.settings import BudgetConfig, TokenRatio
 from .._values.turns import Turn
-from .calibrate import MANY_IMAGES_SIDE, TurnSize, turn_size
+from .calibrate import MANY_IMAGES_SIDE, TurnSize, scaling, turn_size
 from .normalize import replayed
 from .summaries import exchange_starts, pair_closed, pick_summary
 
@@ -130,8 +145,10 @@ class _Planner:
         max_images: int,
         max_bytes: int,
         tokenizer: str | None,
+        ratio: TokenRatio | None,
     ) -> None:
         self.fixed, self.tokenizer = fixed_tokens, tokenizer
+        self.scale = scaling(ratio)
         self.max_images, self.max_bytes = max_images, max_bytes
         self.room = max_bytes - fixed_bytes - REQUEST_BYTES_HEADROOM
         seqs, n = _seqs(turns, current_start), len(pinned)
@@ -144,7 +161,7 @@ class _Planner:
                     raise InvalidInputError(msg)
                 pins[t.seq] = t
         closed = pair_closed([pins[s] for s in sorted(pins)])
-        self.pins = [(t.seq or 0, t, turn_size(t, self.tokenizer)) for t in closed]
+        self.pins = [(t.seq or 0, t, self.size(t)) for t in closed]
         self.pin_seqs = {seq for seq, _, _ in self.pins}
         later = [(p, t) for p, t in visible if p >= n]
         self.walk = [(seqs[p - n], t) for p, t in later if t.kind != "summary"]
@@ -152,13 +169,17 @@ class _Planner:
         if not self.walk:
             msg = "there is nothing to send: every turn is retracted or empty"
             raise InvalidInputError(msg)
-        self.suffix = [TurnSize(tokens=self.fixed)] * (len(self.walk) + 1)
+        self.suffix = [TurnSize(tokens=self.fixed, mid=self.fixed)] * (
+            len(self.walk) + 1
+        )
         for i in range(len(self.walk) - 1, -1, -1):
             # Pinned turns inside the window count as part of it, once.
-            self.suffix[i] = self.suffix[i + 1] + turn_size(
-                self.walk[i][1], self.tokenizer
-            )
+            self.suffix[i] = self.suffix[i + 1] + self.size(self.walk[i][1])
         self.bounds = exchange_starts([t for _, t in self.walk])
+
+    def size(self, turn: Turn) -> TurnSize:
+        """*turn* against the limits, estimates sized by the learned ratio."""
+        return turn_size(turn, self.tokenizer, self.scale)
 
     def candidate(self, index: int, *, with_summary: bool = True) -> _Candidate:
         """The window from walk index *index*, with pinned turns, summary, system and tools."""
@@ -167,7 +188,7 @@ class _Planner:
         summary = pick_summary(self.summaries, first) if with_summary else None
         size = sum((size for _, size in before), self.suffix[index])
         if summary is not None:
-            size += turn_size(summary, self.tokenizer)
+            size += self.size(summary)
         return _Candidate(index, tuple(t for t, _ in before), summary, size)
 
     def problem(self, c: _Candidate, limit: float) -> str | None:
@@ -241,6 +262,7 @@ def plan_window(
     max_request_bytes: int = MAX_REQUEST_BYTES,
     fixed_bytes: int = 0,
     tokenizer: str | None = None,
+    ratio: TokenRatio | None = None,
 ) -> WindowPlan:
     """Plan which turns a request replays (see the module docstring for the rules).
 
@@ -261,6 +283,9 @@ def plan_window(
         fixed_bytes: the JSON size of system, tools and the other parameters.
         tokenizer: read exact counts for this tokenizer (`token_count`); None to
             take `Turn.tokens` as it is.
+        ratio: the conversation's learned ratio for *tokenizer*
+            (`conversa._core.calibrate.latest_ratio`): turns still on an
+            estimate are sized by it; None for the plain estimate.
 
     Raises:
         ContextBudgetError: the newest exchange, with the pinned turns, system
@@ -278,13 +303,19 @@ def plan_window(
         max_bytes=max_request_bytes,
         fixed_bytes=fixed_bytes,
         current_start=current_start,
+        ratio=ratio,
     )
     chosen = plan.candidate(0)
     if plan.problem(chosen, budget) is None:
         return plan.result(chosen, current_start)
+    # The earliest exchange that brings the request to the watermark: aimed with
+    # the estimates' likely size (`TurnSize.mid`), checked against the budget with
+    # their high one, so a cut does not land a margin below the watermark.
+    aim = watermark * budget
     later = (plan.candidate(i) for i in plan.bounds[1:])
     found = next(
-        (c for c in later if plan.problem(c, watermark * budget) is None), None
+        (c for c in later if c.size.mid <= aim and plan.problem(c, budget) is None),
+        None,
     )
     if found is None:
         found = plan.candidate(plan.bounds[-1])

@@ -27,7 +27,12 @@ Turn flags (`TURN_FLAGS`):
 - `RETRACTS` ``"retracts"``: on a retraction, the seqs it hides from replay;
 - `COVERS` ``"covers"``: on a summary, the (first, last) seq it stands in for;
 - `CONTINUATION` ``"continuation"``: a user turn conversa added to ask a model
-  without prefill to continue a cut reply.
+  without prefill to continue a cut reply;
+- `TOKEN_RATIO` ``"token_ratio"``: the conversation's learned ratio of exact counts
+  to conversa's estimate, by tokenizer, `{tokenizer: TokenRatio}` in its storage
+  form, as it stood after the call that made this turn's count exact
+  (`conversa._core.calibrate`). Kept on the turn, not the record, so it is stored
+  with the counts that call already writes; a send reads the newest one.
 
 The two configurations are values of their own, public as `conversa.BudgetConfig`
 and `conversa.CacheConfig`.
@@ -50,7 +55,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, Literal, TypeAlias, TypeVar
 
-from attrs import asdict, field, fields, frozen, validators
+from attrs import asdict, astuple, field, fields, frozen, validators
 
 from .._exceptions import InvalidInputError
 from .capabilities import ModelCapabilities
@@ -69,12 +74,14 @@ __all__ = [
     "RECORD_FLAGS",
     "RETRACTS",
     "TOKENS",
+    "TOKEN_RATIO",
     "TURN_FLAGS",
     "VOUCHED",
     "BudgetConfig",
     "CacheConfig",
     "Flag",
     "RecordFlag",
+    "TokenRatio",
     "TurnFlag",
     "budget_for",
     "default_margin",
@@ -82,7 +89,7 @@ __all__ = [
 
 DEFAULT_MARGIN_FLOOR = 1024
 DEFAULT_MARGIN_SHARE = 0.02
-DEFAULT_LOW_WATERMARK = 0.8
+DEFAULT_LOW_WATERMARK = 0.9
 
 
 def default_margin(context_window: int) -> int:
@@ -189,6 +196,59 @@ class CacheConfig:
         return cls(**{a.name: data[a.name] for a in fields(cls) if a.name in data})
 
 
+#: `TokenRatio`'s fields and their JSON keys, in order.
+_RATIO_KEYS = ("weight", "share", "ratio", "share2", "cross", "spread")
+
+
+@frozen
+class TokenRatio:
+    """A conversation's running record of exact token counts against its estimates.
+
+    One per tokenizer: running (weighted) means over the samples, from which
+    `conversa._core.calibrate` fits the ratio exact / estimate as a straight line
+    in the *share* of an estimate that is not words (punctuation, characters
+    outside ASCII, framing: `conversa._core.estimate.estimate_parts`). This is only
+    the stored value.
+
+    Attributes:
+        weight: how much evidence the means rest on (capped).
+        share: the mean share.
+        ratio: the mean ratio.
+        share2: the mean squared share.
+        cross: the mean of share times ratio.
+        spread: the running mean absolute error of the fitted line on the samples
+            (each taken before it was learned).
+    """
+
+    weight: float
+    share: float
+    ratio: float
+    share2: float
+    cross: float
+    spread: float = 0.0
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """Return the storage form."""
+        values = astuple(self)
+        return {k: round(v, 6) for k, v in zip(_RATIO_KEYS, values, strict=True)}
+
+    @classmethod
+    def from_json_dict(cls, data: Any) -> TokenRatio | None:
+        """Rebuild it from its storage form; None when the value is not one."""
+        if not isinstance(data, Mapping):
+            return None
+        values: list[float] = []
+        for key in _RATIO_KEYS:
+            value = data.get(key)
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                return None
+            if not math.isfinite(value) or value < 0:
+                return None
+            values.append(float(value))
+        weight, share, ratio, share2, cross, spread = values
+        return cls(weight, share, ratio, share2, cross, spread)
+
+
 T = TypeVar("T")
 #: What carries flags: a conversation record or a turn.
 Owner = TypeVar("Owner", ConversationRecord, Turn)
@@ -291,6 +351,20 @@ def _write_mapping(value: Mapping[str, Any]) -> dict[str, Any]:
     return dict(value)
 
 
+def _ratios(value: Any) -> Mapping[str, TokenRatio]:
+    """Each tokenizer's ratio; entries that do not read back are left out."""
+    out = {}
+    for tokenizer, entry in _mapping(value).items():
+        ratio = TokenRatio.from_json_dict(entry)
+        if ratio is not None:
+            out[str(tokenizer)] = ratio
+    return out
+
+
+def _write_ratios(value: Mapping[str, TokenRatio]) -> dict[str, Any]:
+    return {k: v.to_json_dict() for k, v in value.items()}
+
+
 BUDGET: RecordFlag[BudgetConfig] = Flag(
     "budget", _budget, BudgetConfig.to_json_dict, BudgetConfig()
 )
@@ -312,6 +386,9 @@ VOUCHED: TurnFlag[frozenset[int]] = Flag(
 RETRACTS: TurnFlag[tuple[int, ...] | None] = Flag("retracts", _seqs, _write_seqs, ())
 COVERS: TurnFlag[tuple[int, int] | None] = Flag("covers", _span, _write_span, None)
 CONTINUATION: TurnFlag[bool] = Flag("continuation", bool, bool, default=False)
+TOKEN_RATIO: TurnFlag[Mapping[str, TokenRatio]] = Flag(
+    "token_ratio", _ratios, _write_ratios, {}
+)
 
 #: conversa's entries in `ConversationRecord.flags`.
 RECORD_FLAGS: tuple[RecordFlag[Any], ...] = (BUDGET, CACHE, FIXED_TOKENS, PINNED, BATCH)
@@ -322,4 +399,5 @@ TURN_FLAGS: tuple[TurnFlag[Any], ...] = (
     RETRACTS,
     COVERS,
     CONTINUATION,
+    TOKEN_RATIO,
 )

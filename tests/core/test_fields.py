@@ -103,6 +103,7 @@ def test_stored_flag_keys_never_change() -> None:
         "retracts",
         "covers",
         "continuation",
+        "token_ratio",
     ]
 
 
