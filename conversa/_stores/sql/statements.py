@@ -214,11 +214,14 @@ _NOW_SQL = {
     "sqlite": "((julianday('now') - 2440587.5) * 86400.0)",
     "postgresql": "CAST(EXTRACT(epoch FROM clock_timestamp()) AS FLOAT)",
 }
-_LIVE_LEASE_SQL = {
+#: The record for an append that holds no lease, with any live lease's holder.
+_GUARDED_RECORD_SQL = {
     dialect: text.replace("NOW", _NOW_SQL[dialect])
+    + (" FOR UPDATE" if dialect == "postgresql" else "")
     for dialect, text in sql(
-        "SELECT holder FROM conversa_locks WHERE conversation_id = {cid}"
-        " AND expires_at >= NOW"
+        f"SELECT {_COLUMNS}, (SELECT holder FROM conversa_locks"
+        " WHERE conversa_locks.conversation_id = conversa_conversations.id"
+        " AND expires_at >= NOW) FROM conversa_conversations WHERE id = {cid}"
     ).items()
 }
 #: Take the lease if it is free, expired or already the holder's (rowcount 1).
@@ -365,11 +368,16 @@ def append_flow(
     With *guard*, an append that holds no lease: if another holder's lease is
     live, write nothing and return `BUSY`.
     """
-    row = yield from record_row(conversation_id, owner, for_update=True)
+    row: Mapping[str, Any]
     if guard:
-        live = (yield Raw(_LIVE_LEASE_SQL, {"cid": conversation_id})).first()
-        if live is not None:
+        found = (yield Raw(_GUARDED_RECORD_SQL, {"cid": conversation_id})).first()
+        if found is None or (owner is not None and found[1] != owner):
+            raise ConversationNotFoundError(conversation_id)
+        if found[-1] is not None:  # another holder's lease is live
             return BUSY
+        row = record_columns(found[:-1])
+    else:
+        row = yield from record_row(conversation_id, owner, for_update=True)
     yield from _apply_updates(conversation_id, updates)
     if not turns:
         return ()
