@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -12,7 +13,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from conversa._exceptions import StoreUnavailableError
+from conversa._exceptions import ConversationBusyError, StoreUnavailableError
 from conversa._stores import PostgresStore
 from conversa._stores.sql.postgres import psycopg_url
 from conversa._values.turns import ConversationRecord
@@ -159,3 +160,41 @@ async def test_connection_killed_twice_leaves_no_partial_turn(
         assert [t.seq for t in stored] == [1]
     finally:
         await store.aclose()
+
+
+@pytest.mark.postgres
+def test_an_append_waiting_for_the_row_sees_a_lease_taken_meanwhile(
+    pg_url: str,
+) -> None:
+    """A lease taken while a lease-waiting append waits for the row keeps it out.
+
+    The "send" locks the conversation's row and takes the lease in one transaction,
+    as lease acquisition does; the append blocks on the row, and once the lease is
+    committed it must see it (and give up busy), not land inside the section.
+    """
+    with PostgresStore(pg_url) as store:
+        record = store.create(ConversationRecord(model="m"))
+        outcome: list[object] = []
+
+        def append() -> None:
+            try:
+                outcome.append(store.append(record.id, [user()], lease_wait=0.2))
+            except ConversationBusyError as exc:
+                outcome.append(exc)
+
+        with store.engine.connect() as conn, conn.begin():
+            conn.exec_driver_sql(
+                "SELECT id FROM conversa_conversations WHERE id = %(cid)s FOR UPDATE",
+                {"cid": record.id},
+            )
+            conn.exec_driver_sql(
+                "INSERT INTO conversa_locks (conversation_id, holder, expires_at)"
+                " VALUES (%(cid)s, 'a send', EXTRACT(epoch FROM clock_timestamp()) + 60)",
+                {"cid": record.id},
+            )
+            thread = threading.Thread(target=append)
+            thread.start()
+            thread.join(0.3)  # room for the append to reach the row lock
+        thread.join(60)
+        assert [type(o) for o in outcome] == [ConversationBusyError]
+        assert store.read(record.id) == ()

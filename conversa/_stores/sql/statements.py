@@ -214,14 +214,11 @@ _NOW_SQL = {
     "sqlite": "((julianday('now') - 2440587.5) * 86400.0)",
     "postgresql": "CAST(EXTRACT(epoch FROM clock_timestamp()) AS FLOAT)",
 }
-#: The record for an append that holds no lease, with any live lease's holder.
-_GUARDED_RECORD_SQL = {
+_LIVE_LEASE_SQL = {
     dialect: text.replace("NOW", _NOW_SQL[dialect])
-    + (" FOR UPDATE" if dialect == "postgresql" else "")
     for dialect, text in sql(
-        f"SELECT {_COLUMNS}, (SELECT holder FROM conversa_locks"
-        " WHERE conversa_locks.conversation_id = conversa_conversations.id"
-        " AND expires_at >= NOW) FROM conversa_conversations WHERE id = {cid}"
+        "SELECT holder FROM conversa_locks WHERE conversation_id = {cid}"
+        " AND expires_at >= NOW"
     ).items()
 }
 #: Take the lease if it is free, expired or already the holder's (rowcount 1).
@@ -368,16 +365,14 @@ def append_flow(
     With *guard*, an append that holds no lease: if another holder's lease is
     live, write nothing and return `BUSY`.
     """
-    row: Mapping[str, Any]
+    row = yield from record_row(conversation_id, owner, for_update=True)
     if guard:
-        found = (yield Raw(_GUARDED_RECORD_SQL, {"cid": conversation_id})).first()
-        if found is None or (owner is not None and found[1] != owner):
-            raise ConversationNotFoundError(conversation_id)
-        if found[-1] is not None:  # another holder's lease is live
+        # A statement of its own, after the row lock: on PostgreSQL it sees a lease
+        # committed while this append waited for the row (a subquery of the locking
+        # statement would read the snapshot from before the wait, and miss it).
+        live = (yield Raw(_LIVE_LEASE_SQL, {"cid": conversation_id})).first()
+        if live is not None:
             return BUSY
-        row = record_columns(found[:-1])
-    else:
-        row = yield from record_row(conversation_id, owner, for_update=True)
     yield from _apply_updates(conversation_id, updates)
     if not turns:
         return ()
