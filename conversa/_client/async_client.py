@@ -24,6 +24,9 @@ from tenacity import AsyncRetrying
 
 from .._exceptions import InvalidInputError, StreamError
 from .config import ClientConfig
+from .doors.constructors import DoorConstructors
+from .doors.eventstream import aiter_frames
+from .doors.route import COUNT_TOKENS, MESSAGES, tokens_from
 from .retry import RetryPolicy, tenacity_kwargs
 from .sse import Delta
 from .wire import (
@@ -42,12 +45,9 @@ from .wire import (
 
 __all__ = ["AsyncClient", "AsyncMessageStream"]
 
-_MESSAGES = "/v1/messages"
-_COUNT_TOKENS = "/v1/messages/count_tokens"
-
 
 @define(init=False)
-class AsyncClient:
+class AsyncClient(DoorConstructors[httpx.AsyncBaseTransport, httpx.AsyncClient]):
     """The async twin of `Client`: the same arguments, the same methods, awaited.
 
     Attributes:
@@ -57,6 +57,7 @@ class AsyncClient:
     config: ClientConfig
     _http: httpx.AsyncClient = field(repr=False)
     _owns_http: bool = field(repr=False, kw_only=True)
+    _auth: httpx.Auth | None = field(default=None, repr=False, kw_only=True)
 
     def __init__(
         self,
@@ -94,10 +95,14 @@ class AsyncClient:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         http_client: httpx.AsyncClient | None = None,
+        auth: httpx.Auth | None = None,
     ) -> AsyncClient:
-        """Make a client from a ready `ClientConfig` (the environment is not read)."""
+        """Make a client from a ready `ClientConfig` (the environment is not read).
+
+        *auth* signs or authenticates each request (the doors' SigV4 or OAuth).
+        """
         client = cls.__new__(cls)
-        cls._setup(client, config, transport, http_client)
+        cls._setup(client, config, transport, http_client, auth)
         return client
 
     def _setup(
@@ -105,6 +110,7 @@ class AsyncClient:
         config: ClientConfig,
         transport: httpx.AsyncBaseTransport | None,
         http_client: httpx.AsyncClient | None,
+        auth: httpx.Auth | None = None,
     ) -> None:
         check_http_args(transport, http_client)
         http = (
@@ -112,7 +118,7 @@ class AsyncClient:
             if http_client is not None
             else httpx.AsyncClient(transport=transport)
         )
-        self.__attrs_init__(config, http, owns_http=http_client is None)
+        self.__attrs_init__(config, http, owns_http=http_client is None, auth=auth)
 
     async def aclose(self) -> None:
         """Close the connections (not those of an *http_client* passed in)."""
@@ -142,7 +148,7 @@ class AsyncClient:
             msg = 'the body has "stream": true; use stream_message() for a stream'
             raise InvalidInputError(msg)
         return await self.request(
-            "POST", _MESSAGES, json=body, betas=betas, headers=headers
+            "POST", MESSAGES, json=body, betas=betas, headers=headers
         )
 
     async def count_tokens(
@@ -154,9 +160,9 @@ class AsyncClient:
     ) -> int:
         """POST /v1/messages/count_tokens and return ``input_tokens``."""
         response = await self.request(
-            "POST", _COUNT_TOKENS, json=body, betas=betas, headers=headers
+            "POST", COUNT_TOKENS, json=body, betas=betas, headers=headers
         )
-        return int(response.body["input_tokens"])
+        return tokens_from(response.body)
 
     def stream_message(
         self,
@@ -169,13 +175,16 @@ class AsyncClient:
         request = build_request(
             self.config,
             "POST",
-            _MESSAGES,
+            MESSAGES,
             json=stream_body(body),
             betas=betas,
             headers=headers,
         )
         return AsyncMessageStream(
-            lambda req: self._send_once(req, stream=True), request, self.config.retry
+            lambda req: self._send_once(req, stream=True),
+            request,
+            self.config.retry,
+            events=aiter_frames if self.config.door == "bedrock" else _sse_events,
         )
 
     async def request(
@@ -238,7 +247,7 @@ class AsyncClient:
         """Send *request* once; return a 2xx response or raise the typed error."""
         log_request(request)
         try:
-            response = await self._http.send(request, stream=stream)
+            response = await self._http.send(request, stream=stream, auth=self._auth)
             if not response.is_success:
                 try:
                     await response.aread()
@@ -265,9 +274,13 @@ class AsyncMessageStream:
         send: Callable[[httpx.Request], Awaitable[httpx.Response]],
         request: httpx.Request,
         policy: RetryPolicy,
+        *,
+        events: Callable[[httpx.Response], AsyncGenerator[ServerSentEvent, None]]
+        | None = None,
     ) -> None:
         """Prepare a stream; `AsyncClient.stream_message` makes them."""
         self._sendfn = send
+        self._decode = events or _sse_events
         self._request = request
         self._policy = policy
         self._response: httpx.Response | None = None
@@ -357,8 +370,7 @@ class AsyncMessageStream:
         self._error = None
         response = await self._sendfn(self._request)
         self._response = response
-        # httpx-sse splits lines only on CR, LF and CRLF, as the spec says.
-        self._events = EventSource(response).aiter_sse()
+        self._events = self._decode(response)
         reader = StreamReader(response)
         self._first = await self._next_delta(reader)
         return reader
@@ -386,3 +398,8 @@ class AsyncMessageStream:
             raise
         await self.aclose()
         return None
+
+
+def _sse_events(response: httpx.Response) -> AsyncGenerator[ServerSentEvent, None]:
+    # httpx-sse splits lines only on CR, LF and CRLF, as the spec says.
+    return EventSource(response).aiter_sse()

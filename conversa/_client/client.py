@@ -18,6 +18,9 @@ from tenacity import Retrying
 from .._exceptions import InvalidInputError, StreamError
 from .async_client import AsyncClient, AsyncMessageStream
 from .config import ClientConfig
+from .doors.constructors import DoorConstructors
+from .doors.eventstream import iter_frames
+from .doors.route import COUNT_TOKENS, MESSAGES, tokens_from
 from .retry import RetryPolicy, tenacity_kwargs
 from .sse import Delta
 from .wire import (
@@ -42,12 +45,9 @@ __all__ = [
     "MessageStream",
 ]
 
-_MESSAGES = "/v1/messages"
-_COUNT_TOKENS = "/v1/messages/count_tokens"
-
 
 @define(init=False)
-class Client:
+class Client(DoorConstructors[httpx.BaseTransport, httpx.Client]):
     """A client for the Messages API (sync; `AsyncClient` is its twin).
 
     Credentials and the base URL come from the arguments, else from
@@ -63,6 +63,7 @@ class Client:
     config: ClientConfig
     _http: httpx.Client = field(repr=False)
     _owns_http: bool = field(repr=False, kw_only=True)
+    _auth: httpx.Auth | None = field(default=None, repr=False, kw_only=True)
 
     def __init__(
         self,
@@ -118,10 +119,14 @@ class Client:
         *,
         transport: httpx.BaseTransport | None = None,
         http_client: httpx.Client | None = None,
+        auth: httpx.Auth | None = None,
     ) -> Client:
-        """Make a client from a ready `ClientConfig` (the environment is not read)."""
+        """Make a client from a ready `ClientConfig` (the environment is not read).
+
+        *auth* signs or authenticates each request (the doors' SigV4 or OAuth).
+        """
         client = cls.__new__(cls)
-        cls._setup(client, config, transport, http_client)
+        cls._setup(client, config, transport, http_client, auth)
         return client
 
     def _setup(
@@ -129,6 +134,7 @@ class Client:
         config: ClientConfig,
         transport: httpx.BaseTransport | None,
         http_client: httpx.Client | None,
+        auth: httpx.Auth | None = None,
     ) -> None:
         check_http_args(transport, http_client)
         http = (
@@ -136,7 +142,7 @@ class Client:
             if http_client is not None
             else httpx.Client(transport=transport)
         )
-        self.__attrs_init__(config, http, owns_http=http_client is None)
+        self.__attrs_init__(config, http, owns_http=http_client is None, auth=auth)
 
     def close(self) -> None:
         """Close the connections (not those of an *http_client* passed in)."""
@@ -176,7 +182,7 @@ class Client:
         if body.get("stream"):
             msg = 'the body has "stream": true; use stream_message() for a stream'
             raise InvalidInputError(msg)
-        return self.request("POST", _MESSAGES, json=body, betas=betas, headers=headers)
+        return self.request("POST", MESSAGES, json=body, betas=betas, headers=headers)
 
     def count_tokens(
         self,
@@ -187,9 +193,9 @@ class Client:
     ) -> int:
         """POST /v1/messages/count_tokens and return ``input_tokens``, retried like a create."""
         response = self.request(
-            "POST", _COUNT_TOKENS, json=body, betas=betas, headers=headers
+            "POST", COUNT_TOKENS, json=body, betas=betas, headers=headers
         )
-        return int(response.body["input_tokens"])
+        return tokens_from(response.body)
 
     def stream_message(
         self,
@@ -206,13 +212,16 @@ class Client:
         request = build_request(
             self.config,
             "POST",
-            _MESSAGES,
+            MESSAGES,
             json=stream_body(body),
             betas=betas,
             headers=headers,
         )
         return MessageStream(
-            lambda req: self._send_once(req, stream=True), request, self.config.retry
+            lambda req: self._send_once(req, stream=True),
+            request,
+            self.config.retry,
+            events=iter_frames if self.config.door == "bedrock" else _sse_events,
         )
 
     def request(
@@ -273,7 +282,7 @@ class Client:
         """Send *request* once; return a 2xx response or raise the typed error."""
         log_request(request)
         try:
-            response = self._http.send(request, stream=stream)
+            response = self._http.send(request, stream=stream, auth=self._auth)
             if not response.is_success:
                 try:
                     response.read()
@@ -305,9 +314,16 @@ class MessageStream:
         send: Callable[[httpx.Request], httpx.Response],
         request: httpx.Request,
         policy: RetryPolicy,
+        *,
+        events: Callable[[httpx.Response], Iterator[ServerSentEvent]] | None = None,
     ) -> None:
-        """Prepare a stream; `Client.stream_message` makes them."""
+        """Prepare a stream; `Client.stream_message` makes them.
+
+        *events* decodes the response's body into events (SSE by default;
+        Bedrock's event-stream frames on InvokeModel).
+        """
         self._sendfn = send
+        self._decode = events or _sse_events
         self._request = request
         self._policy = policy
         self._response: httpx.Response | None = None
@@ -383,8 +399,7 @@ class MessageStream:
         self._error = None
         response = self._sendfn(self._request)
         self._response = response
-        # httpx-sse splits lines only on CR, LF and CRLF, as the spec says.
-        self._events = EventSource(response).iter_sse()
+        self._events = self._decode(response)
         reader = StreamReader(response)
         self._first = self._next_delta(reader)
         return reader
@@ -412,3 +427,8 @@ class MessageStream:
             raise
         self.close()
         return None
+
+
+def _sse_events(response: httpx.Response) -> Iterator[ServerSentEvent]:
+    # httpx-sse splits lines only on CR, LF and CRLF, as the spec says.
+    return EventSource(response).iter_sse()

@@ -10,6 +10,7 @@ import httpx
 from attrs import field, frozen
 
 from .._exceptions import InvalidInputError
+from .._values.doors import DOOR_NAMES, DOORS, DoorCapabilities
 from .retry import RetryPolicy
 
 __all__ = [
@@ -90,6 +91,13 @@ def _header_names(value: Mapping[str, str]) -> str:
     return repr(sorted(value))
 
 
+def _check_door(_: object, __: Any, value: str) -> None:
+    if value not in DOORS:
+        known = ", ".join(repr(v) for v in DOOR_NAMES)
+        msg = f"door must be one of {known}, not {value!r}"
+        raise InvalidInputError(msg)
+
+
 @frozen(kw_only=True)
 class ClientConfig:
     """Everything a client needs to reach the API, as one value.
@@ -108,6 +116,15 @@ class ClientConfig:
         timeout: httpx timeouts; a float sets all four.
         retry: the retry policy.
         default_headers: extra headers sent on every call.
+        door: which door the client goes through (`conversa._values.doors`):
+            "anthropic" (first party), "aws", "bedrock", "bedrock-messages",
+            "vertex" or "google-cloud". Only the first party needs *api_key* or
+            *auth_token* here; the others authenticate with the client's auth.
+        region: the door's region (the location on Google Cloud).
+        project_id: the Google Cloud project.
+        workspace_id: the workspace (Claude Platform on AWS, Claude on Google Cloud).
+        models: model ids translated on this door (the caller's → the door's);
+            the stored conversation keeps the caller's.
     """
 
     api_key: str | None = field(default=None, repr=False, validator=_check_secret)
@@ -125,10 +142,24 @@ class ClientConfig:
     default_headers: Mapping[str, str] = field(
         factory=dict, converter=_to_headers, hash=False, repr=_header_names
     )
+    door: str = field(default="anthropic", validator=_check_door)
+    region: str | None = None
+    project_id: str | None = None
+    workspace_id: str | None = None
+    models: Mapping[str, str] = field(factory=dict, converter=_to_headers, hash=False)
+
+    @property
+    def door_capabilities(self) -> DoorCapabilities:
+        """What the door takes and lacks, for the planner."""
+        return DOORS[self.door]
 
     def __attrs_post_init__(self) -> None:
-        """Refuse a config that could not authenticate."""
-        if self.api_key is None and self.auth_token is None:
+        """Refuse a first-party config that could not authenticate."""
+        if (
+            self.door == "anthropic"
+            and self.api_key is None
+            and self.auth_token is None
+        ):
             raise InvalidInputError(_NO_CREDENTIALS)
 
     @classmethod

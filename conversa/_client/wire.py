@@ -28,6 +28,8 @@ from .._exceptions import (
     status_error,
 )
 from .config import ClientConfig
+from .doors.eventstream import aws_error_type
+from .doors.route import route
 from .retry import RetryPolicy, parse_retry_after
 from .sse import Delta, StreamFold
 
@@ -44,6 +46,7 @@ __all__ = [
     "log_response",
     "make_config",
     "masked",
+    "request_id_of",
     "result_from_response",
     "stream_body",
 ]
@@ -61,8 +64,20 @@ def _version() -> str:
 USER_AGENT = f"conversa/{_version()}"
 _SECRET_HEADERS = frozenset({"x-api-key", "authorization", "proxy-authorization"})
 _KEPT_HEADERS = frozenset(
-    {"request-id", "retry-after", "retry-after-ms", "x-should-retry"}
+    {
+        "request-id",
+        "retry-after",
+        "retry-after-ms",
+        "x-should-retry",
+        "x-amzn-requestid",
+    }
 )
+
+
+def request_id_of(headers: httpx.Headers) -> str | None:
+    """Return the response's request id: Anthropic's, else AWS's (Bedrock)."""
+    found: str | None = headers.get("request-id") or headers.get("x-amzn-requestid")
+    return found
 
 
 @frozen
@@ -152,9 +167,13 @@ def build_request(
         sent["x-api-key"] = config.api_key
     if config.auth_token is not None:
         sent["authorization"] = f"Bearer {config.auth_token}"
-    all_betas = dict.fromkeys(b.strip() for b in (*config.betas, *betas) if b.strip())
+    all_betas = tuple(
+        dict.fromkeys(b.strip() for b in (*config.betas, *betas) if b.strip())
+    )
     if all_betas:
         sent["anthropic-beta"] = ",".join(all_betas)
+    if config.door != "anthropic":
+        path, json = _door_route(config, method, path, json, all_betas, sent)
     sent.update(config.default_headers)
     sent.update(headers or {})
     return httpx.Request(
@@ -165,6 +184,38 @@ def build_request(
         params=params,
         extensions={"timeout": config.timeout.as_dict()},
     )
+
+
+def _door_route(
+    config: ClientConfig,
+    method: str,
+    path: str,
+    body: Mapping[str, Any] | None,
+    betas: tuple[str, ...],
+    sent: dict[str, str],
+) -> tuple[str, Mapping[str, Any] | None]:
+    """Turn a first-party call into the door's (see `conversa._client.doors.route`)."""
+    path, routed, changes = route(
+        config.door,
+        method,
+        path,
+        body=body,
+        betas=betas,
+        api_version=config.api_version,
+        project_id=config.project_id,
+        region=config.region,
+        models=config.models,
+    )
+    # The official SDK's clients send (and sign) accept-encoding on every door.
+    sent["accept-encoding"] = "gzip, deflate"
+    if config.door == "aws" and config.workspace_id:
+        sent["anthropic-workspace-id"] = config.workspace_id
+    for name, value in changes.items():
+        if value is None:
+            sent.pop(name, None)
+        else:
+            sent[name] = value
+    return path, routed
 
 
 def stream_body(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -193,7 +244,7 @@ def result_from_response(
     Raises:
         APIError: the body is not a JSON object (or a line is not one).
     """
-    request_id = response.headers.get("request-id")
+    request_id = request_id_of(response.headers)
     if jsonl:
         lines = _json_lines(response.text, request_id)
         headers = kept_headers(response.headers)
@@ -245,6 +296,12 @@ def error_from_response(response: httpx.Response) -> APIStatusError:
         request_id = body.get("request_id")
     else:
         body = str(body)
+    aws_name = response.headers.get("x-amzn-errortype")
+    if error_type is None and aws_name:
+        # Bedrock: the error's name in a header, the message in the body.
+        error_type = aws_error_type(aws_name)
+        if isinstance(body, Mapping):
+            error_message = body.get("message") or body.get("Message")
     should_retry = {"true": True, "false": False}.get(
         response.headers.get("x-should-retry", "").strip().lower()
     )
@@ -252,7 +309,7 @@ def error_from_response(response: httpx.Response) -> APIStatusError:
         status_code=response.status_code,
         error_type=error_type,
         error_message=error_message,
-        request_id=request_id or response.headers.get("request-id"),
+        request_id=request_id or request_id_of(response.headers),
         retry_after=parse_retry_after(response.headers),
         body=body,
         should_retry=should_retry,
@@ -313,7 +370,7 @@ class StreamReader:
         """Start reading *response* (status and headers only are used here)."""
         self.status_code = response.status_code
         self.headers = kept_headers(response.headers)
-        self.request_id = response.headers.get("request-id")
+        self.request_id = request_id_of(response.headers)
         self.content_type = response.headers.get("content-type")
         self.fold = StreamFold(request_id=self.request_id)
 

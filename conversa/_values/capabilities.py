@@ -7,7 +7,8 @@ before the cache takes it, and which tokenizer its exact token counts belong to.
 
 `capabilities_for` finds a model by its exact id, its alias, a dated id
 (`claude-sonnet-4-5-20250929`), or a cloud platform's spelling of them
-(`us.anthropic.claude-sonnet-4-5-20250929-v1:0`, `claude-sonnet-4-5@20250929`).
+(`us.anthropic.claude-sonnet-4-5-20250929-v1:0`, an inference profile's ARN,
+`claude-sonnet-4-5@20250929`).
 A conversation may override any field (`ConversationRecord.capabilities`).
 
 A model the table does not know gets `UNKNOWN_MODEL` values, chosen by one
@@ -235,7 +236,12 @@ _TABLE: dict[str, ModelCapabilities] = {
 # Aliases that are not a dated id with its date removed.
 _ALIASES = {"claude-opus-4-0": "claude-opus-4", "claude-sonnet-4-0": "claude-sonnet-4"}
 
-# Bedrock spells ids `[region.]anthropic.<id>-v1:0`; Vertex AI `<id>@<date>`.
+# Bedrock spells ids `[region.]anthropic.<id>-v1:0`, inside an ARN for an
+# inference profile or a foundation model; Vertex AI `<id>@<date>`.
+_ARN = re.compile(
+    r"^arn:aws[a-z-]*:bedrock:[^:]*:[^:]*:"
+    r"(?:inference-profile|foundation-model|system-defined-inference-profile)/"
+)
 _PLATFORM_PREFIX = re.compile(r"^(?:[a-z]{2,6}\.)?anthropic\.")
 _SUFFIXES = (
     re.compile(r"-v\d+(?::\d+)?$"),  # Bedrock's version suffix
@@ -250,7 +256,7 @@ def canonical_model(model: str) -> str:
     A model the table does not know comes back lower-cased and without a date
     suffix, so two spellings of one unknown model still compare equal.
     """
-    name = _PLATFORM_PREFIX.sub("", model.strip().lower())
+    name = _PLATFORM_PREFIX.sub("", _ARN.sub("", model.strip().lower()))
     for suffix in _SUFFIXES:
         name = suffix.sub("", name)
     return _ALIASES.get(name, name)
