@@ -14,6 +14,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from attrs import evolve
 
+from .._client.config import DEFAULT_TIMEOUT
 from .._core.api_rules import (
     check_blocks,
     check_caller_content,
@@ -26,11 +27,12 @@ from .._core.request import DEFAULT_API_VERSION
 from .._exceptions import InvalidContentError, InvalidInputError
 from .._flows.edit import refuse_stored_secrets, tool_results_turn
 from .._stores.protocol import DEFAULT_LOCK_TIMEOUT
+from .._values.doors import FIRST_PARTY, DoorCapabilities
 from .._values.params import RequestParams, params_from_kwargs
 from .._values.settings import BUDGET, CACHE, BudgetConfig, CacheConfig
 from .._values.turns import ConversationRecord, Turn, new_id
 
-__all__ = ["CANCELLED"]
+__all__ = ["CANCELLED", "door_of", "timeout_set"]
 
 S = TypeVar("S")
 C = TypeVar("C")
@@ -104,6 +106,9 @@ class _Base(Generic[S, C]):
         config = getattr(self.client, "config", None)
         return getattr(config, "api_version", DEFAULT_API_VERSION)
 
+    def _door(self) -> DoorCapabilities:
+        return door_of(self.client)
+
     def _client(self) -> C:
         if self.client is None:
             msg = "this conversation has no client: pass client= to create() or load()"
@@ -132,6 +137,8 @@ class _Base(Generic[S, C]):
             stream=stream,
             summarizer=self._summarizer_kind(),
             entry=entry,
+            door=self._door(),
+            timeout_set=timeout_set(self.client),
         )
 
     def _summarizer_kind(self) -> Literal["callable"] | ModelSummarizer | None:
@@ -195,6 +202,20 @@ class _Base(Generic[S, C]):
         turn = tool_results_turn(results, is_error=is_error)
         check_blocks(turn.blocks, role="user", entry="add_tool_results")
         return turn
+
+
+def door_of(client: Any) -> DoorCapabilities:
+    """What the client's door takes and lacks (first party without a client)."""
+    config = getattr(client, "config", None)
+    door: DoorCapabilities = getattr(config, "door_capabilities", FIRST_PARTY)
+    return door
+
+
+def timeout_set(client: Any) -> bool:
+    """Tell whether the client's timeout is the caller's rather than the default."""
+    config = getattr(client, "config", None)
+    timeout = getattr(config, "timeout", None)
+    return timeout is not None and timeout != DEFAULT_TIMEOUT
 
 
 def _role(role: Any, entry: str, path: str = "role") -> str:

@@ -45,6 +45,7 @@ from .._flows.effects import Handlers, store_handlers
 from .._flows.send import Flow
 from .._stores.protocol import DEFAULT_LOCK_TIMEOUT, Store
 from .._values.params import params_from_kwargs
+from .base import door_of
 
 if TYPE_CHECKING:
     from .._client.client import Client
@@ -126,7 +127,10 @@ class _Base:
         self, conversation_ids: Iterable[str], overrides: Mapping[str, Any]
     ) -> Flow[tuple[Planned, ...]]:
         return plan_flow(
-            tuple(conversation_ids), params_from_kwargs(overrides), self._api_version()
+            tuple(conversation_ids),
+            params_from_kwargs(overrides),
+            self._api_version(),
+            door_of(self.client),
         )
 
 

@@ -20,11 +20,13 @@ from attrs import evolve, field, frozen
 from .._exceptions import InvalidContentError, InvalidInputError
 from .._values.blocks import TextBlock
 from .._values.capabilities import capabilities_for, thinking_enabled
+from .._values.doors import FIRST_PARTY, DoorCapabilities, rule_version
 from .._values.settings import BUDGET, CACHE, FIXED_TOKENS, PINNED, TOKENS
 from .._values.turns import ConversationRecord, Turn, new_id, reply_id_for
 from .api_rules import check_request, vouched_flags
 from .cache import last_write_point, place_breakpoints, stable_prefix_index
 from .calibrate import Part, estimate_fixed, fixed_exact, fixed_key, latest_ratio
+from .doors import check_door, check_max_tokens
 from .estimate import BLOCK_OVERHEAD, MESSAGE_OVERHEAD, estimate_blocks
 from .normalize import Normalized, normalize, replayed
 from .request import DEFAULT_API_VERSION, build_body, check_params, check_prefill
@@ -76,6 +78,11 @@ class SendSpec:
         resume: continue the last assistant turn (a max_tokens cut or a pause_turn):
             it goes back as the final message and the reply continues it.
         entry: the public method the send came through, for error messages.
+        door: what the client's door takes and lacks (first party by default).
+        batch: the request goes into a Message Batch (no long-request rule;
+            the 300k output beta where the door has it).
+        timeout_set: the client's timeout is the caller's, not the default: a
+            long non-streamed call is then the caller's choice.
     """
 
     conversation_id: str
@@ -88,6 +95,9 @@ class SendSpec:
     summarizer: Literal["callable"] | ModelSummarizer | None = None
     resume: bool = False
     entry: str = "send"
+    door: DoorCapabilities = FIRST_PARTY
+    batch: bool = False
+    timeout_set: bool = False
 
 
 @frozen
@@ -230,7 +240,19 @@ def plan_send(
     model = record.model
     caps = capabilities_for(model, record.capabilities)
     params = record.params.merged(spec.overrides)
-    check_params(params, model=model, caps=caps, api_version=spec.api_version)
+    # The rules of the version the door speaks for this model (the version table).
+    rules = rule_version(spec.door.name, model, spec.api_version)
+    check_params(params, model=model, caps=caps, api_version=rules)
+    check_max_tokens(
+        params.max_tokens,
+        model=model,
+        caps=caps,
+        door=spec.door,
+        betas=params.betas,
+        batch=spec.batch,
+        stream=spec.stream,
+        timeout_set=spec.timeout_set,
+    )
     new: tuple[Turn, ...] = ()
     if spec.content is not None:
         check_content(spec.content)
@@ -276,6 +298,7 @@ def plan_send(
         current_start=record.window_start,
         config=config,
         max_images=caps.max_images,
+        max_request_bytes=spec.door.max_request_bytes,
         fixed_bytes=len(json.dumps([system, params.tools], ensure_ascii=False)),
         tokenizer=caps.tokenizer,
         # The ratio learned from this conversation's usage: stored on the turns
@@ -286,7 +309,7 @@ def plan_send(
         plan.turns,
         model=model,
         caps=caps,
-        api_version=spec.api_version,
+        api_version=rules,
         thinking=thinking_enabled(caps, params.thinking),
         new_turn_ids=frozenset(t.id for t in new),
     )
@@ -305,7 +328,11 @@ def plan_send(
         check_request(body, entry=spec.entry)
     except InvalidContentError as exc:
         raise _at_turn(exc, normalized, plan.turns) from None
-    if cache.diagnostics and "diagnostics" not in body:
+    check_door(
+        body, door=spec.door, betas=params.betas, batch=spec.batch, entry=spec.entry
+    )
+    # Cache diagnostics exist on the first-party door only (PLATFORMS.md §7).
+    if cache.diagnostics and spec.door.diagnostics and "diagnostics" not in body:
         body["diagnostics"] = {"previous_message_id": _previous_message_id(window)}
     return Plan(
         body,

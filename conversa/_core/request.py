@@ -25,6 +25,11 @@ from .._exceptions import (
 )
 from .._values.blocks import TextBlock, blocks_from_api
 from .._values.capabilities import ModelCapabilities, known_model, thinking_enabled
+from .._values.doors import (
+    EXTENDED_OUTPUT_BETA,
+    EXTENDED_OUTPUT_MAX,
+    extended_output_model,
+)
 from .._values.params import (
     BODY_FIELDS,
     RESERVED,
@@ -92,10 +97,14 @@ def check_params(
             f"rejected); drop it, or use api_version={API_VERSIONS[-1]!r}"
         )
         raise InvalidInputError(msg)
-    if known_model(model) and params.max_tokens > caps.max_output:
+    # The 300k output beta lets a stored setting go higher; whether a call may use
+    # it (batches only, on some doors) is `_core.doors.check_max_tokens`'s.
+    extended = EXTENDED_OUTPUT_BETA in params.betas and extended_output_model(model)
+    limit = EXTENDED_OUTPUT_MAX if extended else caps.max_output
+    if known_model(model) and params.max_tokens > limit:
         msg = (
             f"max_tokens={params.max_tokens} is over {model!r}'s maximum output "
-            f"of {caps.max_output}"
+            f"of {limit}"
         )
         raise InvalidInputError(msg)
     check_tools(params.tools, entry="params")

@@ -33,6 +33,7 @@ from .._core import Plan, SendSpec, fold_reply, sized_reply
 from .._drive import Flow
 from .._exceptions import InvalidInputError, SeqConflictError
 from .._values.capabilities import capabilities_for
+from .._values.doors import FIRST_PARTY, DoorCapabilities
 from .._values.params import NOT_IN_BATCH
 from .._values.settings import BATCH
 from .._values.turns import ConversationRecord, Turn
@@ -211,7 +212,10 @@ class Planned:
 
 
 def plan_flow(
-    conversation_ids: Iterable[str], overrides: Mapping[str, Any], api_version: str
+    conversation_ids: Iterable[str],
+    overrides: Mapping[str, Any],
+    api_version: str,
+    door: DoorCapabilities = FIRST_PARTY,
 ) -> Flow[tuple[Planned, ...]]:
     """Plan each conversation's pending request, as `retry()` would; write nothing.
 
@@ -232,6 +236,8 @@ def plan_flow(
             overrides=overrides,
             api_version=api_version,
             entry="batch submit",
+            door=door,
+            batch=True,
         )
         try:
             record, prepared, _ = yield from prepare(spec)

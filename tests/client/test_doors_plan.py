@@ -1,0 +1,303 @@
+"""What a door lacks, its limits and its versions are checked at plan time.
+
+A conversation moves between doors; what the new door refuses is refused before
+anything is stored or sent (the transport here fails the test if reached). Also:
+the 300k output beta (batches only, on the first-party and AWS doors), the
+official SDK's long-request rule, and the version table's rule sets.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from conversa import (
+    Batches,
+    CacheConfig,
+    Client,
+    Conversation,
+    InvalidInputError,
+    MemoryStore,
+)
+from conversa._core.doors import check_max_tokens
+from conversa._values.capabilities import capabilities_for
+from conversa._values.doors import (
+    DOORS,
+    EXTENDED_OUTPUT_BETA,
+    rule_version,
+    wire_version,
+)
+
+from .test_doors_sdk import MESSAGE
+
+GTOKEN = "ya29.t"
+
+
+def _refuse(_: httpx.Request) -> httpx.Response:
+    msg = "nothing may be sent"
+    raise AssertionError(msg)
+
+
+def _client(door: str, handler: Any = _refuse, **kw: Any) -> Client:
+    transport = httpx.MockTransport(handler)
+    if door == "anthropic":
+        return Client(api_key="sk-test", transport=transport, **kw)
+    if door == "aws":
+        return Client.aws(
+            region="us-east-1", workspace_id="w", api_key="k", transport=transport, **kw
+        )
+    if door in ("bedrock", "bedrock-messages"):
+        api = "messages" if door == "bedrock-messages" else "invoke"
+        return Client.bedrock(
+            region="us-east-1", api=api, api_key="k", transport=transport, **kw
+        )
+    if door == "vertex":
+        return Client.vertex(
+            region="us-east5",
+            project_id="p",
+            access_token=GTOKEN,
+            transport=transport,
+            **kw,
+        )
+    return Client.google_cloud(
+        project_id="p", workspace_id="w", access_token=GTOKEN, transport=transport, **kw
+    )
+
+
+def _conversation(
+    door: str, model: str = "claude-opus-4-8", **params: Any
+) -> Conversation:
+    return Conversation.create(
+        MemoryStore(), client=_client(door), model=model, **params
+    )
+
+
+@pytest.mark.parametrize("door", ["bedrock", "bedrock-messages", "vertex"])
+def test_batches_are_refused_at_plan_time(door: str) -> None:
+    """A batch through a door without Message Batches is refused before any call."""
+    conv = _conversation(door)
+    conv.add_turns([("user", "hello")])
+    with pytest.raises(InvalidInputError, match="no Message Batches"):
+        Batches(conv.client, conv.store).submit([conv.id])
+
+
+def test_automatic_cache_control_is_refused_on_bedrock() -> None:
+    """A top-level cache_control (automatic caching) is refused on Bedrock, and nothing is stored."""
+    conv = _conversation("bedrock", extra={"cache_control": {"type": "ephemeral"}})
+    with pytest.raises(InvalidInputError, match="top-level cache_control"):
+        conv.send("hello")
+    assert conv.turns() == ()
+
+
+def test_diagnostics_only_on_the_first_party_door() -> None:
+    """Cache diagnostics are asked for on the first-party door only."""
+    sent: list[dict[str, Any]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(json.loads(request.content))
+        return httpx.Response(200, json=MESSAGE)
+
+    for door in ("anthropic", "aws"):
+        conv = Conversation.create(
+            MemoryStore(),
+            client=_client(door, handler),
+            model="claude-opus-4-8",
+            cache=CacheConfig(diagnostics=True),
+        )
+        conv.send("hello")
+    assert "diagnostics" in sent[0]
+    assert "diagnostics" not in sent[1]
+    conv = _conversation("vertex", extra={"diagnostics": {"previous_message_id": None}})
+    with pytest.raises(InvalidInputError, match="no cache diagnostics"):
+        conv.send("hello")
+
+
+def test_betas_are_refused_on_bedrocks_messages_endpoint() -> None:
+    """Bedrock's Messages endpoint takes no betas: refused at plan time."""
+    conv = _conversation("bedrock-messages", betas=["interleaved-thinking-2025-05-14"])
+    with pytest.raises(InvalidInputError, match="takes no betas"):
+        conv.send("hello")
+
+
+def _png(size: int) -> str:
+    raw = b"\x89PNG\r\n\x1a\n" + b"\0" * size
+    return base64.b64encode(raw).decode()
+
+
+def test_a_conversation_moving_to_a_stricter_door_is_refused_before_sending() -> None:
+    """An image the first-party door takes is over Bedrock's limit: refused, not sent."""
+    image = {
+        "type": "image",
+        "source": {
+            "type": "base64",
+            "media_type": "image/png",
+            "data": _png(6 * 1024 * 1024),
+        },
+    }
+    store = MemoryStore()
+    conv = Conversation.create(
+        store, client=_client("anthropic"), model="claude-opus-4-8"
+    )
+    conv.add_turns([("user", [image, {"type": "text", "text": "what is it?"}])])
+    moved = Conversation.load(store, conv.id, client=_client("bedrock"))
+    with pytest.raises(InvalidInputError, match="takes images up to"):
+        moved.retry()
+
+
+def test_the_300k_beta_is_for_batches_only() -> None:
+    """With the 300k beta a batch may ask 300,000 tokens; a send is refused naming batches."""
+    caps = capabilities_for("claude-opus-4-8")
+    common: dict[str, Any] = {
+        "model": "claude-opus-4-8",
+        "caps": caps,
+        "betas": (EXTENDED_OUTPUT_BETA,),
+        "timeout_set": False,
+    }
+    check_max_tokens(
+        300_000, door=DOORS["anthropic"], batch=True, stream=False, **common
+    )
+    check_max_tokens(300_000, door=DOORS["aws"], batch=True, stream=False, **common)
+    with pytest.raises(InvalidInputError, match="batches only"):
+        check_max_tokens(
+            300_000, door=DOORS["anthropic"], batch=False, stream=True, **common
+        )
+    with pytest.raises(InvalidInputError, match="does not serve"):
+        check_max_tokens(
+            300_000, door=DOORS["google-cloud"], batch=True, stream=False, **common
+        )
+    with pytest.raises(InvalidInputError, match="maximum output of 300000"):
+        check_max_tokens(
+            300_001, door=DOORS["anthropic"], batch=True, stream=False, **common
+        )
+    haiku = {
+        **common,
+        "model": "claude-haiku-4-5",
+        "caps": capabilities_for("claude-haiku-4-5"),
+    }
+    with pytest.raises(InvalidInputError, match="maximum output of 64000"):
+        check_max_tokens(
+            300_000, door=DOORS["anthropic"], batch=True, stream=False, **haiku
+        )
+
+
+def test_a_300k_batch_plans_and_a_300k_send_does_not() -> None:
+    """Through a conversation: the batch plans with 300k, the send is refused before sending."""
+    batches_sent: list[dict[str, Any]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        batches_sent.append(json.loads(request.content))
+        assert request.headers["anthropic-beta"] == EXTENDED_OUTPUT_BETA
+        return httpx.Response(
+            200,
+            json={
+                "id": "msgbatch_1",
+                "type": "message_batch",
+                "processing_status": "in_progress",
+                "request_counts": {
+                    "processing": 1,
+                    "succeeded": 0,
+                    "errored": 0,
+                    "canceled": 0,
+                    "expired": 0,
+                },
+            },
+        )
+
+    store = MemoryStore()
+    conv = Conversation.create(
+        store,
+        client=_client("anthropic", handler),
+        model="claude-opus-4-8",
+        max_tokens=300_000,
+        betas=[EXTENDED_OUTPUT_BETA],
+    )
+    with (
+        pytest.raises(InvalidInputError, match="batches only"),
+        conv.stream("write a very long story") as stream,
+    ):
+        stream.until_done()
+    conv.add_turns([("user", "write a very long story")])
+    Batches(conv.client, store).submit([conv.id])
+    assert batches_sent[0]["requests"][0]["params"]["max_tokens"] == 300_000
+
+
+def test_the_long_request_rule() -> None:
+    """A non-streamed send over ten minutes' worth of tokens needs stream() or a timeout."""
+    conv = _conversation("anthropic", max_tokens=21_334)
+    with pytest.raises(InvalidInputError, match=r"conv\.stream\(\).*timeout=") as info:
+        conv.send("hello")
+    assert "ten minutes" in str(info.value)
+    sent: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json=MESSAGE)
+
+    patient = Conversation.create(
+        MemoryStore(),
+        client=_client("anthropic", handler, timeout=3600),
+        model="claude-opus-4-8",
+        max_tokens=21_334,
+    )
+    patient.send("hello")
+    exact = Conversation.create(
+        MemoryStore(),
+        client=_client("anthropic", handler),
+        model="claude-opus-4-8",
+        max_tokens=21_333,
+    )
+    exact.send("hello")
+    assert len(sent) == 2
+
+
+def test_opus_4_keeps_the_sdks_lower_non_streamed_ceiling() -> None:
+    """Opus 4 and 4.1 take at most 8,192 tokens without streaming (the SDK's table)."""
+    common: dict[str, Any] = {
+        "betas": (),
+        "door": DOORS["anthropic"],
+        "timeout_set": False,
+    }
+    caps = capabilities_for("claude-opus-4-1")
+    with pytest.raises(InvalidInputError, match=r"conv\.stream"):
+        check_max_tokens(
+            8193,
+            model="claude-opus-4-1@20250805",
+            caps=caps,
+            batch=False,
+            stream=False,
+            **common,
+        )
+    check_max_tokens(
+        8193, model="claude-opus-4-1", caps=caps, batch=True, stream=False, **common
+    )
+    check_max_tokens(
+        8193, model="claude-opus-4-1", caps=caps, batch=False, stream=True, **common
+    )
+
+
+@pytest.mark.parametrize(
+    ("door", "model", "wire", "rules"),
+    [
+        ("anthropic", "claude-sonnet-4-5", "2026-10-21", "2026-10-21"),
+        ("aws", "claude-sonnet-4-5", "2026-10-21", "2026-10-21"),
+        (
+            "bedrock",
+            "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+            "bedrock-2023-05-31",
+            "2023-06-01",
+        ),
+        ("bedrock", "global.anthropic.claude-opus-4-8", "2026-10-21", "2026-10-21"),
+        ("bedrock", "some-unknown-model", "bedrock-2023-05-31", "2023-06-01"),
+        ("bedrock-messages", "anthropic.claude-opus-4-8", "2023-06-01", "2023-06-01"),
+        ("vertex", "claude-opus-4-8", "vertex-2023-10-16", "2023-06-01"),
+        ("google-cloud", "claude-opus-4-8", "2026-10-21", "2026-10-21"),
+    ],
+)
+def test_the_version_table(door: str, model: str, wire: str, rules: str) -> None:
+    """Each door and model family sends one version and is checked by its rules."""
+    assert wire_version(door, model, "2026-10-21") == wire
+    assert rule_version(door, model, "2026-10-21") == rules
