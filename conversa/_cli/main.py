@@ -1,4 +1,4 @@
-"""The `conversa` command line: list, show, export, import, chat, stats and batch.
+"""The `conversa` command line: list, show, export, import, chat, stats, batch, rm, erase, purge.
 
 A thin shell: argparse and printing; everything else goes through the public API.
 Exit codes: 0 success, 1 a conversa error (its message, never a traceback), 2 a
@@ -12,7 +12,7 @@ import argparse
 import functools
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -34,6 +34,7 @@ from .._exceptions import (
 from .._stores import PostgresStore, SQLiteStore, Store
 from .._values.turns import ConversationRecord, Turn
 from .batch import add_batch_parser
+from .erase import add_erase_parsers
 from .format import ledger_line, listing_line, sum_ledgers, transcript, usage_line
 from .jsonl import check_import, parse_line, write_export
 
@@ -202,13 +203,33 @@ def _cmd_import(store: Store, args: argparse.Namespace) -> int:
     return 0
 
 
+#: `chat --door`: the doors besides the first party, each configured from the
+#: environment its classmethod reads (AWS_REGION, CLOUD_ML_REGION, ...).
+_DOORS: dict[str, Callable[..., Client]] = {
+    "aws": Client.aws,
+    "bedrock": Client.bedrock,
+    "vertex": Client.vertex,
+    "google-cloud": Client.google_cloud,
+}
+
+
 def _client(
     *,
     offline: bool,
     command: str = "chat",
     transport: httpx.BaseTransport | None = None,
+    door: str = "anthropic",
 ) -> Client:
     """The client a command talks through: injected, offline (the fake) or live."""
+    if door != "anthropic":
+        if offline:
+            msg = "--offline is the first-party fake; leave out --door"
+            raise UsageError(msg)
+        try:
+            return _DOORS[door](transport=transport)
+        except InvalidInputError as exc:
+            msg = f"--door {door}: {exc}"
+            raise UsageError(msg) from None
     if transport is not None:
         return Client(api_key="sk-injected", transport=transport)
     if offline:
@@ -271,7 +292,7 @@ def _recover(
 
 
 def _cmd_chat(store: Store, args: argparse.Namespace) -> int:
-    with args.make_client(offline=args.offline) as client:
+    with args.make_client(offline=args.offline, door=args.door) as client:
         if args.id:
             conv = Conversation.load(store, args.id, client=client)
             if args.model:
@@ -362,6 +383,14 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument(
         "--offline", action="store_true", help="use conversa's fake API (no key)"
     )
+    chat.add_argument(
+        "--door",
+        choices=("anthropic", *_DOORS),
+        default="anthropic",
+        help="how to reach Claude (default: anthropic, the first-party API); the "
+        "others read their settings from the environment (AWS_REGION, "
+        "ANTHROPIC_AWS_WORKSPACE_ID, CLOUD_ML_REGION, ANTHROPIC_VERTEX_PROJECT_ID...)",
+    )
     chat.set_defaults(run=_cmd_chat)
 
     stats = add("stats", "tokens, cache read share and cost")
@@ -370,6 +399,7 @@ def _parser() -> argparse.ArgumentParser:
     stats.set_defaults(run=_cmd_stats)
 
     add_batch_parser(add, common)
+    add_erase_parsers(add)
     return parser
 
 
