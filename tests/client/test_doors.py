@@ -572,3 +572,27 @@ def test_every_spelling_finds_its_capabilities(spelling: str) -> None:
     """Bedrock ids, inference profiles, ARNs and Vertex @dates are the same model."""
     assert capabilities_for(spelling) == capabilities_for("claude-sonnet-4-5")
     assert same_model(spelling, "claude-sonnet-4-5-20250929")
+
+
+def test_credentials_never_reach_the_logs(caplog: pytest.LogCaptureFixture) -> None:
+    """At DEBUG, neither a bearer key nor a session token nor a signature is logged."""
+    caplog.set_level("DEBUG")
+    seen, transport = _capture()
+    with Client.bedrock(
+        region="us-east-1", api_key="bedrock-bearer-secret", transport=transport
+    ) as client:
+        client.create_message(BODY)
+    with Client.aws(
+        region="us-east-1",
+        workspace_id="w",
+        aws_access_key=AK,
+        aws_secret_key=SK,
+        aws_session_token=TOKEN,
+        transport=transport,
+    ) as client:
+        client.create_message({**BODY, "model": "claude-opus-4-8"})
+    signature = seen[1].headers["authorization"].split("Signature=")[1]
+    logged = caplog.text
+    assert "POST" in logged
+    for secret in ("bedrock-bearer-secret", SK, TOKEN, signature):
+        assert secret not in logged
