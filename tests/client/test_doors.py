@@ -596,3 +596,38 @@ def test_credentials_never_reach_the_logs(caplog: pytest.LogCaptureFixture) -> N
     assert "POST" in logged
     for secret in ("bedrock-bearer-secret", SK, TOKEN, signature):
         assert secret not in logged
+
+
+def test_a_retry_sends_a_fresh_token() -> None:
+    """A retried call asks for the token again; a caller's own authorization stays."""
+    tokens = iter(["ya29.first", "ya29.second"])
+    replies = iter([httpx.Response(529, json={}), httpx.Response(200, json=MESSAGE)])
+    sent: list[str] = []
+
+    def reply(request: httpx.Request) -> httpx.Response:
+        sent.append(request.headers["authorization"])  # the request object is reused
+        return next(replies)
+
+    _, transport = _capture(reply)
+    with Client.vertex(
+        region="us-east5",
+        project_id="p",
+        token_provider=lambda: next(tokens),
+        transport=transport,
+        retry=RetryPolicy.no_wait(max_retries=1),
+    ) as client:
+        client.create_message(BODY)
+    assert sent == [
+        "Bearer ya29.first",
+        "Bearer ya29.second",
+    ]
+    seen, transport = _capture()
+    with Client.vertex(
+        region="us-east5",
+        project_id="p",
+        access_token=GTOKEN,
+        transport=transport,
+        default_headers={"authorization": "Bearer gateway"},
+    ) as client:
+        client.create_message(BODY)
+    assert seen[0].headers["authorization"] == "Bearer gateway"

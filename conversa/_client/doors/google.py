@@ -122,19 +122,36 @@ class GoogleBearer(httpx.Auth):
         self, request: httpx.Request
     ) -> Generator[httpx.Request, httpx.Response, None]:
         """Add the bearer token (refreshed here if due) and send."""
-        if "authorization" not in request.headers:
-            request.headers["authorization"] = f"Bearer {self.token()}"
+        if _ours(request):
+            _set(request, self.token())
         yield request
 
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
         """Add the bearer token; a refresh runs in a worker thread, off the event loop."""
-        if "authorization" not in request.headers:
+        if _ours(request):
             token = (
                 await anyio.to_thread.run_sync(self.token)
                 if self.needs_io
                 else self.token()
             )
-            request.headers["authorization"] = f"Bearer {token}"
+            _set(request, token)
         yield request
+
+
+_MARK = "conversa.bearer"
+
+
+def _ours(request: httpx.Request) -> bool:
+    """Whether the token is ours to set: none yet, or ours from an earlier attempt.
+
+    A caller's own ``authorization`` header (a gateway's) is left alone, as the
+    SDK does; ours is set again on a retry, so a refreshed token goes out.
+    """
+    return "authorization" not in request.headers or bool(request.extensions.get(_MARK))
+
+
+def _set(request: httpx.Request, token: str) -> None:
+    request.headers["authorization"] = f"Bearer {token}"
+    request.extensions[_MARK] = True
