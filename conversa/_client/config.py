@@ -10,7 +10,7 @@ import httpx
 from attrs import field, frozen
 
 from .._exceptions import InvalidInputError
-from .._values.doors import DOOR_NAMES, DOORS, DoorCapabilities
+from .._values.doors import DOOR_NAMES, DOORS
 from .retry import RetryPolicy
 
 __all__ = [
@@ -147,11 +147,6 @@ class ClientConfig:
     project_id: str | None = None
     workspace_id: str | None = None
     models: Mapping[str, str] = field(factory=dict, converter=_to_headers, hash=False)
-
-    @property
-    def door_capabilities(self) -> DoorCapabilities:
-        """What the door takes and lacks, for the planner."""
-        return DOORS[self.door]
 
     def __attrs_post_init__(self) -> None:
         """Refuse a first-party config that could not authenticate."""

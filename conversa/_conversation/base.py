@@ -27,7 +27,7 @@ from .._core.request import DEFAULT_API_VERSION
 from .._exceptions import InvalidContentError, InvalidInputError
 from .._flows.edit import refuse_stored_secrets, tool_results_turn
 from .._stores.protocol import DEFAULT_LOCK_TIMEOUT
-from .._values.doors import FIRST_PARTY, DoorCapabilities
+from .._values.doors import DOORS, FIRST_PARTY, DoorCapabilities
 from .._values.params import RequestParams, params_from_kwargs
 from .._values.settings import BUDGET, CACHE, BudgetConfig, CacheConfig
 from .._values.turns import ConversationRecord, Turn, new_id
@@ -207,8 +207,7 @@ class _Base(Generic[S, C]):
 def door_of(client: Any) -> DoorCapabilities:
     """What the client's door takes and lacks (first party without a client)."""
     config = getattr(client, "config", None)
-    door: DoorCapabilities = getattr(config, "door_capabilities", FIRST_PARTY)
-    return door
+    return DOORS.get(getattr(config, "door", ""), FIRST_PARTY)
 
 
 def timeout_set(client: Any) -> bool:
