@@ -48,12 +48,25 @@ result is computed at creation from the same script (or per ``custom_id`` with
 `FakeMessagesAPI.script_batch`; `fault.expired` expires one); a batch stays
 ``in_progress`` for ``batch_polls`` retrievals, or until
 `FakeMessagesAPI.advance_batches`, and its results come back in reverse order.
+
+**Cloud doors**: `FakeMessagesAPI.aws`, `~FakeMessagesAPI.bedrock`,
+`~FakeMessagesAPI.vertex` and `~FakeMessagesAPI.google_cloud` return a `FakeDoor`,
+a transport that serves the same fake as that platform does: its URLs, its
+authentication (SigV4 checked with botocore's signer, API keys, Google bearer
+tokens), its body shape, Bedrock's event-stream frames and each door's error
+shape. Its attributes carry the fixed test credentials a client passes::
+
+    door = fake.bedrock(region="us-east-1")
+    http = httpx.Client(transport=door)   # give it to a client built with
+    # aws_access_key=door.aws_access_key, aws_secret_key=door.aws_secret_key,
+    # aws_session_token=door.aws_session_token, region=door.region
 """
 
 from __future__ import annotations
 
 from ._builders import ReplyBuilders, reply
 from ._cache import CacheStats
+from ._doors import FakeDoor
 from ._fake import FakeMessagesAPI
 from ._faults import Fault, FaultBuilders, fault
 from ._models import ModelRules
@@ -63,6 +76,7 @@ from ._tokens import png_base64
 
 __all__ = [
     "CacheStats",
+    "FakeDoor",
     "FakeMessagesAPI",
     "Fault",
     "FaultBuilders",

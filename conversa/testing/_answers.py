@@ -15,6 +15,7 @@ from ._stream import encode_json
 from ._validate_base import RejectedError
 
 __all__ = [
+    "BASE_URL_EXTENSION",
     "JSON",
     "NOT_FOUND",
     "api_headers",
@@ -27,6 +28,8 @@ __all__ = [
 ]
 
 JSON = "application/json"
+# A request a door forwards names the base its batches' ``results_url`` use.
+BASE_URL_EXTENSION = "conversa_fake_base_url"
 NOT_FOUND = "The requested resource could not be found."
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _RESET = "2026-01-01T00:00:00Z"
@@ -138,7 +141,9 @@ def record(request: httpx.Request, content: bytes, answer: Answer) -> RecordedRe
         status_code=answer.status,
         response_headers=None if raised else httpx.Headers(list(answer.headers)),
         response_json=answer.json,
-        stream=isinstance(body, dict) and body.get("stream") is True,
+        stream=answer.stream
+        if answer.stream is not None
+        else isinstance(body, dict) and body.get("stream") is True,
         events=answer.events,
         error=type(error).__name__ if error is not None else None,
         step=answer.step,

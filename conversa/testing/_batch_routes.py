@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 from attrs import define, frozen
 
-from ._answers import JSON, json_answer, partition_of
+from ._answers import BASE_URL_EXTENSION, JSON, json_answer, partition_of
 from ._batches import (
     Batch,
     BatchBook,
@@ -103,7 +103,8 @@ class BatchRoutes:
             return None
         version, betas = self.services.check(request, content)
         partition = partition_of(request.headers)
-        base = f"{request.url.scheme}://{request.url.netloc.decode()}"
+        own = f"{request.url.scheme}://{request.url.netloc.decode()}"
+        base = str(request.extensions.get(BASE_URL_EXTENSION, own))
         now = self.services.now()
         if batch_id is None and method == "POST":
             body = parse_body(content)

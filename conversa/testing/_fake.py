@@ -14,6 +14,7 @@ and call `_respond`.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections import deque
@@ -37,11 +38,21 @@ from ._answers import (
 from ._batch_routes import BatchRoutes, Services
 from ._batches import BatchBook
 from ._cache import CacheStats, Partition
+from ._doors import Backend, Door, FakeDoor, serve_door
+from ._doors_aws import (
+    TEST_CREDENTIALS,
+    AWSAuth,
+    AWSDoor,
+    BedrockDoor,
+    BedrockMessagesDoor,
+)
+from ._doors_google import TEST_ACCESS_TOKEN, GoogleCloudDoor, VertexDoor
 from ._faults import Fault, status_for
 from ._generate import MessageFactory
 from ._models import ModelRules, rules_for
 from ._recorded import Answer, RecordedRequest, Step
 from ._signing import Signer
+from ._sigv4 import require_botocore
 from ._stream import EventStream, encode, encode_json, message_events
 from ._tokens import count_request
 from ._validate import MAX_BODY_BYTES, check_headers, parse_body, validate
@@ -50,6 +61,9 @@ from ._validate_base import Ctx, RejectedError
 __all__ = ["FakeMessagesAPI"]
 
 MAX_BATCH_BYTES = 256 * 1024 * 1024
+# The test API keys the AWS doors accept instead of SigV4.
+_AWS_API_KEY = "aws-conversa-fake-api-key"
+_BEDROCK_API_KEY = "bedrock-conversa-fake-api-key"
 
 
 def _to_ids(ids: Iterable[str]) -> frozenset[str]:
@@ -253,6 +267,85 @@ class FakeMessagesAPI(httpx.BaseTransport, httpx.AsyncBaseTransport):
         """
         return count_request(body)
 
+    def aws(
+        self, *, region: str = "us-west-2", workspace_id: str = "wrkspc_fake"
+    ) -> FakeDoor:
+        """Serve this fake as Claude Platform on AWS in *region*, for *workspace_id*.
+
+        The door takes first-party paths at ``https://aws-external-anthropic.
+        {region}.api.aws``, requires ``anthropic-workspace-id`` (signed, under
+        SigV4) and accepts SigV4 (signing name ``aws-external-anthropic``) made
+        with the door's ``aws_access_key``, ``aws_secret_key`` and
+        ``aws_session_token``, or its ``api_key``. Needs botocore.
+        """
+        require_botocore("Claude Platform on AWS")
+        auth = self._aws_auth(_AWS_API_KEY, "aws-external-anthropic", region)
+        door = AWSDoor(region, workspace_id, auth)
+        return self._open(door, "aws", region, auth, workspace_id=workspace_id)
+
+    def bedrock(self, *, region: str = "us-east-1", api: str = "invoke") -> FakeDoor:
+        """Serve this fake as Amazon Bedrock in *region*.
+
+        With ``api="invoke"``, InvokeModel (``/model/{modelId}/invoke``,
+        ``/invoke-with-response-stream`` as AWS event-stream frames,
+        ``/count-tokens``; body without ``model`` and ``stream``, with
+        ``anthropic_version`` and ``anthropic_beta``; Bedrock's errors); the
+        door's ``api_key`` is its bearer token. With ``api="messages"``, Bedrock's
+        Messages endpoint (``/anthropic/v1/messages``, SSE, no ``anthropic-beta``
+        header). Both take SigV4 with the door's AWS credentials. Needs botocore.
+        """
+        if api not in ("invoke", "messages"):
+            msg = f"api must be 'invoke' or 'messages', not {api!r}"
+            raise ValueError(msg)
+        require_botocore("Amazon Bedrock")
+        if api == "invoke":
+            auth = self._aws_auth(_BEDROCK_API_KEY, "bedrock", region)
+            return self._open(BedrockDoor(region, auth), "bedrock", region, auth)
+        auth = self._aws_auth(_AWS_API_KEY, "bedrock-mantle", region)
+        door = BedrockMessagesDoor(region, auth)
+        return self._open(door, "bedrock-messages", region, auth)
+
+    def vertex(
+        self, *, project_id: str = "conversa-fake", region: str = "us-east5"
+    ) -> FakeDoor:
+        """Serve this fake as Google Vertex AI for *project_id* in *region*.
+
+        ``rawPredict``/``streamRawPredict`` and ``count-tokens:rawPredict`` with
+        the model in the path, ``anthropic_version`` in the body, and the door's
+        ``access_token`` as bearer; no batches.
+        """
+        door = VertexDoor(project_id, region, TEST_ACCESS_TOKEN)
+        return self._open(
+            door,
+            "vertex",
+            region,
+            project_id=project_id,
+            access_token=TEST_ACCESS_TOKEN,
+        )
+
+    def google_cloud(
+        self,
+        *,
+        project_id: str = "conversa-fake",
+        workspace_id: str = "wrkspc_fake",
+        location: str = "global",
+    ) -> FakeDoor:
+        """Serve this fake as Claude on Google Cloud for one workspace.
+
+        The first-party API, batches included, below ``https://claude.
+        googleapis.com/v1/projects/{project_id}/locations/{location}/workspaces/
+        {workspace_id}/invoke``, with the door's ``access_token`` as bearer.
+        """
+        door = GoogleCloudDoor(project_id, location, workspace_id, TEST_ACCESS_TOKEN)
+        return self._open(
+            door,
+            "google-cloud",
+            location,
+            workspace_id=workspace_id,
+            project_id=project_id,
+            access_token=TEST_ACCESS_TOKEN,
+        )
+
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         """Answer *request* (the `httpx.BaseTransport` entry point)."""
         return self._respond(request, request.read())
@@ -261,9 +354,36 @@ class FakeMessagesAPI(httpx.BaseTransport, httpx.AsyncBaseTransport):
         """Answer *request* (the `httpx.AsyncBaseTransport` entry point)."""
         return self._respond(request, await request.aread())
 
-    def _respond(self, request: httpx.Request, content: bytes) -> httpx.Response:
+    @staticmethod
+    def _aws_auth(api_key: str, service: str, region: str) -> AWSAuth:
+        return AWSAuth(TEST_CREDENTIALS, api_key, service, region)
+
+    def _open(
+        self,
+        door: Door,
+        kind: str,
+        region: str,
+        auth: AWSAuth | None = None,
+        **names: str | None,
+    ) -> FakeDoor:
+        """Return the transport for *door*; *names* are its workspace, project, token."""
+        if auth is not None:
+            names["aws_access_key"] = auth.credentials.access_key
+            names["aws_secret_key"] = auth.credentials.secret_key
+            names["aws_session_token"] = auth.credentials.session_token
+            names["api_key"] = auth.api_key
+        serve = functools.partial(self._respond, door=door)
+        return FakeDoor(kind, door.base_url, region, serve=serve, **names)
+
+    def _respond(
+        self, request: httpx.Request, content: bytes, door: Door | None = None
+    ) -> httpx.Response:
         with self._lock:
-            answer = self._route(request, content)
+            if door is None:
+                answer = self._route(request, content)
+            else:
+                backend = Backend(self._route, self._error, self._new_id)
+                answer = serve_door(door, request, content, backend)
             self._log.append(record(request, content, answer))
         if answer.raised is not None:
             raise answer.raised

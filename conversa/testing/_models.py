@@ -16,9 +16,13 @@ from attrs import evolve, field, frozen
 __all__ = ["ModelRules", "rules_for"]
 
 _THINKING_ALL = frozenset({"enabled", "adaptive", "disabled", "between_tools"})
+# First-party ids, and the doors' spellings of them: Bedrock's ``anthropic.`` with
+# an inference-profile prefix (``us.``...), an ARN, a ``-v1:0`` suffix; Vertex's
+# ``@date``.
 _ID = re.compile(
-    r"^claude-(?P<family>opus|sonnet|haiku|fable|mythos)-(?P<major>\d+)"
-    r"(?:-(?P<minor>\d{1,2}))?(?:-\d{8})?$"
+    r"^(?:arn:aws:bedrock:[^/]*/)?(?:(?:global|us|eu|jp|apac|au)\.)?(?:anthropic\.)?"
+    r"claude-(?P<family>opus|sonnet|haiku|fable|mythos)-(?P<major>\d+)"
+    r"(?:-(?P<minor>\d{1,2}))?(?:-\d{8})?(?:-v\d+(?::\d+)?)?(?:@\d{8})?$"
 )
 
 

@@ -33,7 +33,8 @@ class RecordedRequest:
             ``{"input_tokens": n}``, a MessageBatch (or a page of them), or the
             list of a batch's result lines; for a stream, the Message it carries
             (None when a stream fault cut it short).
-        stream: whether the request asked for SSE (``"stream": true``).
+        stream: whether the request asked for a stream (``"stream": true``, or
+            Bedrock's ``invoke-with-response-stream`` path).
         events: the SSE events sent, as ``(name, data)`` pairs.
         error: the name of the exception the call raised (``ReadTimeout``,
             ``ConnectError``, or ``RemoteProtocolError`` while reading the body),
@@ -69,6 +70,8 @@ class Answer:
         body_error: raised after the last chunk (a broken connection).
         raised: raised instead of any response (timeout, connect error).
         step: the scripted step consumed.
+        stream: whether the call asked for a stream, when the body does not say
+            (Bedrock picks streaming by path); None to read ``"stream"`` from it.
     """
 
     status: int | None
@@ -79,3 +82,4 @@ class Answer:
     body_error: Exception | None = None
     raised: Exception | None = None
     step: Step | None = None
+    stream: bool | None = None

@@ -34,7 +34,14 @@ from ._validate_params import (
 )
 from ._validate_turns import MESSAGE_RULES
 
-__all__ = ["MAX_BODY_BYTES", "VERSIONS", "check_headers", "parse_body", "validate"]
+__all__ = [
+    "MAX_BODY_BYTES",
+    "MESSAGES_ONLY",
+    "VERSIONS",
+    "check_headers",
+    "parse_body",
+    "validate",
+]
 
 VERSIONS = ("2023-06-01", "2026-10-21")
 MAX_BODY_BYTES = 32 * 1024 * 1024
@@ -60,6 +67,8 @@ _MESSAGES_ONLY = (
     "inference_geo",
 )
 _SAMPLING = ("temperature", "top_p", "top_k")
+# The fields a create call takes and count_tokens does not.
+MESSAGES_ONLY = (*_MESSAGES_ONLY, *_SAMPLING)
 _BETA_FIELDS = {
     "context_management": ("context-management-2025-06-27",),
     "mcp_servers": ("mcp-client-2025-11-20", "mcp-client-2025-04-04"),
