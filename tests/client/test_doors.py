@@ -631,3 +631,42 @@ def test_a_retry_sends_a_fresh_token() -> None:
     ) as client:
         client.create_message(BODY)
     assert seen[0].headers["authorization"] == "Bearer gateway"
+
+
+@pytest.mark.anyio
+async def test_async_aws_refresh_runs_off_the_event_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Refreshable AWS credentials (an assumed role) refresh in a worker thread."""
+    from botocore.credentials import RefreshableCredentials
+
+    threads: list[int] = []
+
+    def refresh() -> dict[str, str]:
+        threads.append(threading.get_ident())
+        expiry = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
+        return {
+            "access_key": AK,
+            "secret_key": SK,
+            "token": TOKEN,
+            "expiry_time": expiry.isoformat(),
+        }
+
+    past = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)
+    credentials = RefreshableCredentials(AK, SK, TOKEN, past, refresh, "test")
+    monkeypatch.setattr(
+        "conversa._client.doors.setup.aws_credentials", lambda **_: credentials
+    )
+    seen: list[httpx.Request] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json=MESSAGE)
+
+    async with AsyncClient.bedrock(
+        region="us-east-1", transport=httpx.MockTransport(handler)
+    ) as client:
+        await client.create_message(BODY)
+    assert threads
+    assert threads[0] != threading.get_ident()
+    assert _verify(seen[0])

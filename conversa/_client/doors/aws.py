@@ -169,8 +169,13 @@ class SigV4(httpx.Auth):
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        """Sign *request* (credentials frozen in a worker thread) and send it."""
-        credentials = await anyio.to_thread.run_sync(self.frozen)
+        """Sign *request* and send it; a due refresh runs in a worker thread."""
+        due = getattr(self._credentials, "refresh_needed", None)
+        credentials = (
+            await anyio.to_thread.run_sync(self.frozen)
+            if due is not None and due()
+            else self.frozen()
+        )
         self.sign(request, credentials)
         yield request
 
