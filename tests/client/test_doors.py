@@ -670,3 +670,37 @@ async def test_async_aws_refresh_runs_off_the_event_loop(
     assert threads
     assert threads[0] != threading.get_ident()
     assert _verify(seen[0])
+
+
+def test_a_streamed_bedrock_reply_stores_the_same_turn_as_a_sent_one() -> None:
+    """Through a conversation: stream() over 1-byte frames stores what send() stores."""
+    from conversa import Conversation, MemoryStore
+
+    data = frames.stream(frames.message_events(MESSAGE))
+
+    def reply(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/invoke-with-response-stream"):
+            return httpx.Response(200, content=_pieces(data, 1))
+        return httpx.Response(200, json=MESSAGE)
+
+    turns = []
+    for streamed in (False, True):
+        _, client = _bedrock(reply)
+        conv = Conversation.create(MemoryStore(), client=client, model=BODY["model"])
+        if streamed:
+            with conv.stream("Hello") as stream:
+                assert "".join(stream) == "Hi"
+            turns.append(stream.turn)
+        else:
+            turns.append(conv.send("Hello"))
+    sent, streamed_turn = turns
+    assert streamed_turn.content_json() == sent.content_json()
+    assert (
+        streamed_turn.usage,
+        streamed_turn.stop_reason,
+        streamed_turn.message_id,
+    ) == (
+        sent.usage,
+        sent.stop_reason,
+        sent.message_id,
+    )

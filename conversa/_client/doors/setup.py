@@ -171,6 +171,7 @@ def bedrock_setup(
     if api not in ("invoke", "messages"):
         msg = f'api must be "invoke" or "messages", not {api!r}'
         raise InvalidInputError(msg)
+    require_botocore()  # SigV4, and InvokeModel's event-stream parser
     env = os.environ if environ is None else environ
     found = (
         region
