@@ -19,13 +19,15 @@ import httpx
 import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
+from botocore.credentials import Credentials, RefreshableCredentials
 from google.oauth2.credentials import Credentials as GoogleCredentials
 
 from conversa import (
     AsyncClient,
     Client,
+    Conversation,
     InvalidInputError,
+    MemoryStore,
     RateLimitError,
     RetryPolicy,
     StreamError,
@@ -638,8 +640,6 @@ async def test_async_aws_refresh_runs_off_the_event_loop(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Refreshable AWS credentials (an assumed role) refresh in a worker thread."""
-    from botocore.credentials import RefreshableCredentials
-
     threads: list[int] = []
 
     def refresh() -> dict[str, str]:
@@ -674,8 +674,6 @@ async def test_async_aws_refresh_runs_off_the_event_loop(
 
 def test_a_streamed_bedrock_reply_stores_the_same_turn_as_a_sent_one() -> None:
     """Through a conversation: stream() over 1-byte frames stores what send() stores."""
-    from conversa import Conversation, MemoryStore
-
     data = frames.stream(frames.message_events(MESSAGE))
 
     def reply(request: httpx.Request) -> httpx.Response:
