@@ -128,7 +128,7 @@ class AsyncConversation(_Base[AsyncStore, "AsyncClient"]):
             overrides=overrides,
             stream=False,
         )
-        return await self._locked(send_flow(spec))
+        return await self._locked(send_flow(spec, ends_section=True))
 
     async def run(
         self,
@@ -193,7 +193,7 @@ class AsyncConversation(_Base[AsyncStore, "AsyncClient"]):
         spec = self._spec(
             "retry", None, prefill=None, turn_id=None, overrides=overrides, stream=False
         )
-        return await self._locked(send_flow(spec))
+        return await self._locked(send_flow(spec, ends_section=True))
 
     def stream(
         self,
@@ -213,7 +213,9 @@ class AsyncConversation(_Base[AsyncStore, "AsyncClient"]):
             stream=True,
         )
         lock = self.store.alock(self.id, timeout=self.lock_timeout)
-        return AsyncReplyStream(AsyncPump(send_flow(spec), self._do), lock)
+        return AsyncReplyStream(
+            AsyncPump(send_flow(spec, ends_section=True), self._do), lock
+        )
 
     async def request(
         self,

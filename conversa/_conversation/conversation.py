@@ -158,7 +158,7 @@ class Conversation(_Base[Store, "Client"]):
             overrides=overrides,
             stream=False,
         )
-        return self._locked(send_flow(spec))
+        return self._locked(send_flow(spec, ends_section=True))
 
     def run(
         self,
@@ -236,7 +236,7 @@ class Conversation(_Base[Store, "Client"]):
         spec = self._spec(
             "retry", None, prefill=None, turn_id=None, overrides=overrides, stream=False
         )
-        return self._locked(send_flow(spec))
+        return self._locked(send_flow(spec, ends_section=True))
 
     def stream(
         self,
@@ -259,7 +259,7 @@ class Conversation(_Base[Store, "Client"]):
             stream=True,
         )
         lock = self.store.lock(self.id, timeout=self.lock_timeout)
-        return ReplyStream(Pump(send_flow(spec), self._do), lock)
+        return ReplyStream(Pump(send_flow(spec, ends_section=True), self._do), lock)
 
     def request(
         self,

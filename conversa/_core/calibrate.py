@@ -92,10 +92,11 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from attrs import astuple, evolve, field, frozen, validators
+from attrs import evolve, field, frozen, validators
 
 from .._values.blocks import Block, DocumentBlock, ImageBlock, ToolResultBlock
 from .._values.settings import TOKEN_RATIO, TOKENS, TokenRatio
@@ -530,8 +531,29 @@ class TurnSize:
 
     def __add__(self, other: TurnSize) -> TurnSize:
         return TurnSize(
-            *(x + y for x, y in zip(astuple(self), astuple(other), strict=True))
+            self.tokens + other.tokens,
+            self.images + other.images,
+            self.large + other.large,
+            self.bytes + other.bytes,
+            self.mid + other.mid,
         )
+
+
+#: `turn_size`'s results by turn value (`id`), each dropped with its turn: a turn
+#: never changes, the stores hand back the same value for a row read again, and a
+#: send re-reads its window every time. Per tokenizer: (scale, size), where the
+#: scale is `_ANY_SCALE` when the size does not depend on it (an exact count).
+_SIZES: dict[int, dict[str | None, tuple[object, TurnSize]]] = {}
+_ANY_SCALE = object()
+
+
+def _sizes_of(turn: Turn) -> dict[str | None, tuple[object, TurnSize]]:
+    key = id(turn)
+    sizes = _SIZES.get(key)
+    if sizes is None:
+        sizes = _SIZES[key] = {}
+        weakref.finalize(turn, _SIZES.pop, key, None)
+    return sizes
 
 
 def turn_size(
@@ -540,8 +562,13 @@ def turn_size(
     """Measure *turn* against the request limits (see `TurnSize`).
 
     With a *scale* (the conversation's learned ratio, `scaling`), a turn whose
-    count is not exact is sized from its estimate's parts by it.
+    count is not exact is sized from its estimate's parts by it. Measured once per
+    turn value and tokenizer (again when the scale moves, for a turn on an estimate).
     """
+    sizes = _sizes_of(turn)
+    hit = sizes.get(tokenizer)
+    if hit is not None and (hit[0] is _ANY_SCALE or hit[0] == scale):
+        return hit[1]
     sources = [s for b in turn.blocks for s in _images(b)]
     large = 0
     for source in sources:
@@ -552,4 +579,6 @@ def turn_size(
     mid = tokens
     if scale is not None and not exact:
         tokens, mid = scale.sizes(estimate_parts(turn.blocks))
-    return TurnSize(tokens, len(sources), large, content, mid)
+    size = TurnSize(tokens, len(sources), large, content, mid)
+    sizes[tokenizer] = (_ANY_SCALE if exact else scale, size)
+    return size

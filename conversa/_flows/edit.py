@@ -216,7 +216,7 @@ def edit_flow(spec: SendSpec, seq: int) -> Flow[Turn]:
     later = list(range(seq, record.last_seq + 1))
     yield from check_plan_flow(spec, (_retraction(later),))
     yield from retract_flow(record.id, later, api_version=spec.api_version)
-    return (yield from send_flow(spec))
+    return (yield from send_flow(spec, ends_section=True))
 
 
 def regenerate_flow(spec: SendSpec) -> Flow[Turn]:
@@ -233,7 +233,7 @@ def regenerate_flow(spec: SendSpec) -> Flow[Turn]:
     spec = evolve(spec, content=None)
     yield from check_plan_flow(spec, (_retraction(reply),))
     yield from retract_flow(record.id, reply, api_version=spec.api_version)
-    return (yield from send_flow(spec))
+    return (yield from send_flow(spec, ends_section=True))
 
 
 def set_flag_flow(

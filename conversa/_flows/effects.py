@@ -22,9 +22,11 @@ import anyio
 from .._drive import Flow, adrive, drive
 from .._stores.protocol import (
     AsyncNewestFirstReads,
+    AsyncSectionAppends,
     AsyncStore,
     AsyncWindowReads,
     NewestFirstReads,
+    SectionAppends,
     Store,
     WindowRead,
     WindowReads,
@@ -109,19 +111,76 @@ def window_flow(read: ReadWindow, *, newest: bool) -> Flow[WindowRead]:
     return WindowRead(record, turns, head)
 
 
+def _plain(e: Append) -> bool:
+    """Whether *e* is a core `append` (nothing for `SectionAppends`)."""
+    return e.window_start is None and not e.release
+
+
+def _lease_wait(e: Append) -> dict[str, Any]:
+    return {} if e.lease_wait is None else {"lease_wait": e.lease_wait}
+
+
+def _appender(store: Store) -> Callable[[Append], tuple[Turn, ...]]:
+    """`Append` on *store*: through `SectionAppends` when it has it."""
+    sections = store if isinstance(store, SectionAppends) else None
+
+    def append(e: Append) -> tuple[Turn, ...]:
+        if sections is not None and not _plain(e):
+            return sections.append_in_section(
+                e.conversation_id,
+                e.turns,
+                expected_last_seq=e.expected_last_seq,
+                updates=e.updates,
+                window_start=e.window_start,
+                release=e.release,
+            )
+        if e.window_start is not None:  # a transaction of its own, before the turns
+            store.update(e.conversation_id, {"window_start": e.window_start})
+        return store.append(
+            e.conversation_id,
+            e.turns,
+            expected_last_seq=e.expected_last_seq,
+            updates=e.updates,
+            **_lease_wait(e),
+        )
+
+    return append
+
+
+def _aappender(store: AsyncStore) -> Callable[[Append], Awaitable[tuple[Turn, ...]]]:
+    """The async twin of `_appender`."""
+    sections = store if isinstance(store, AsyncSectionAppends) else None
+
+    async def append(e: Append) -> tuple[Turn, ...]:
+        if sections is not None and not _plain(e):
+            return await sections.aappend_in_section(
+                e.conversation_id,
+                e.turns,
+                expected_last_seq=e.expected_last_seq,
+                updates=e.updates,
+                window_start=e.window_start,
+                release=e.release,
+            )
+        if e.window_start is not None:
+            await store.aupdate(e.conversation_id, {"window_start": e.window_start})
+        return await store.aappend(
+            e.conversation_id,
+            e.turns,
+            expected_last_seq=e.expected_last_seq,
+            updates=e.updates,
+            **_lease_wait(e),
+        )
+
+    return append
+
+
 def store_handlers(store: Store) -> Handlers:
     """The store effects, performed on *store*."""
     table: Handlers = {
         GetRecord: lambda e: store.get(e.conversation_id),
         ReadTurns: lambda e: store.read(e.conversation_id, start=e.start, stop=e.stop),
         GetTurns: lambda e: store.get_turns(e.conversation_id, e.turn_ids),
-        Append: lambda e: store.append(
-            e.conversation_id,
-            e.turns,
-            expected_last_seq=e.expected_last_seq,
-            updates=e.updates,
-            **({} if e.lease_wait is None else {"lease_wait": e.lease_wait}),
-        ),
+        Append: _appender(store),
         UpdateRecord: lambda e: store.update(e.conversation_id, e.changes),
         UpdateTurns: lambda e: store.update_turns(e.conversation_id, e.updates),
         Pause: lambda e: time.sleep(pause_seconds(e.attempt)),
@@ -150,13 +209,7 @@ def astore_handlers(store: AsyncStore) -> AsyncHandlers:
         GetRecord: lambda e: store.aget(e.conversation_id),
         ReadTurns: lambda e: store.aread(e.conversation_id, start=e.start, stop=e.stop),
         GetTurns: lambda e: store.aget_turns(e.conversation_id, e.turn_ids),
-        Append: lambda e: store.aappend(
-            e.conversation_id,
-            e.turns,
-            expected_last_seq=e.expected_last_seq,
-            updates=e.updates,
-            **({} if e.lease_wait is None else {"lease_wait": e.lease_wait}),
-        ),
+        Append: _aappender(store),
         UpdateRecord: lambda e: store.aupdate(e.conversation_id, e.changes),
         UpdateTurns: lambda e: store.aupdate_turns(e.conversation_id, e.updates),
         Pause: lambda e: anyio.sleep(pause_seconds(e.attempt)),

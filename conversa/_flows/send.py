@@ -161,7 +161,9 @@ class Append:
 
     *updates* change stored turns' bookkeeping in the same transaction. With
     *lease_wait*, the append holds no lease: it waits while another holder is in
-    the conversation's section (`Store.append`).
+    the conversation's section (`Store.append`). Inside a section, *window_start*
+    moves the record's window start with the turns, and *release* says the
+    section writes nothing after this (`SectionAppends`).
     """
 
     conversation_id: str
@@ -169,6 +171,8 @@ class Append:
     expected_last_seq: int | None = None
     updates: tuple[TurnUpdate, ...] = ()
     lease_wait: float | None = None
+    window_start: int | None = None
+    release: bool = False
 
 
 @frozen
@@ -503,11 +507,16 @@ def _learned(plan: Plan, stored_new: tuple[Turn, ...], total: int) -> Learned:
     return learn(sent, total, tokenizer=plan.tokenizer, fixed=plan.fixed)
 
 
+def _fixed_to_store(plan: Plan, learned: Learned) -> bool:
+    """Whether the call taught a system+tools count not stored yet."""
+    return learned.fixed is not None and plan.fixed.exact is None
+
+
 def _store_fixed(
     record: ConversationRecord, plan: Plan, learned: Learned
 ) -> Flow[None]:
     """Keep the system+tools count the first call taught (once per content)."""
-    if learned.fixed is None or plan.fixed.exact is not None:
+    if learned.fixed is None or not _fixed_to_store(plan, learned):
         return
     counts = with_fixed_exact(
         FIXED_TOKENS.of(record),
@@ -529,8 +538,12 @@ def _store_partial(
         yield Append(record.id, (estimated(partial),), expected)
 
 
-def send_flow(spec: SendSpec) -> Flow[Turn]:
-    """Send: store the user turn, call the API, store and return the reply."""
+def send_flow(spec: SendSpec, *, ends_section: bool = False) -> Flow[Turn]:
+    """Send: store the user turn, call the API, store and return the reply.
+
+    *ends_section*: the caller's locked section writes nothing after this send,
+    so the store may release the lease with the reply (`SectionAppends`).
+    """
     record, plan, window = yield from prepare(spec)
     if isinstance(plan, Turn):
         return plan
@@ -541,11 +554,14 @@ def send_flow(spec: SendSpec) -> Flow[Turn]:
         plan = plan_send(
             record, window, spec, pinned=(yield from _pinned(record, window))
         )
-    if plan.window.moved:
-        yield UpdateRecord(record.id, {"window_start": plan.window.start})
+    moved = plan.window.start if plan.window.moved else None
+    if moved is not None and not plan.new_turns:
+        yield UpdateRecord(record.id, {"window_start": moved})
     stored_new: tuple[Turn, ...] = ()
-    if plan.new_turns:
-        stored_new = yield Append(record.id, plan.new_turns, record.last_seq)
+    if plan.new_turns:  # The window start moves in the same transaction.
+        stored_new = yield Append(
+            record.id, plan.new_turns, record.last_seq, window_start=moved
+        )
     try:
         response = yield Call(plan.body, plan.betas, spec.stream)
     except BadRequestError as exc:
@@ -579,9 +595,11 @@ def send_flow(spec: SendSpec) -> Flow[Turn]:
         if reply.usage is not None
         else Learned()
     )
-    # One transaction stores the reply and the exact counts its usage taught.
+    # One transaction stores the reply and the exact counts its usage taught, and
+    # ends the section when nothing follows.
     sized = sized_reply(reply, plan.tokenizer)
-    stored = yield Append(record.id, (sized,), expected, learned.updates)
+    last = ends_section and not _fixed_to_store(plan, learned)
+    stored = yield Append(record.id, (sized,), expected, learned.updates, release=last)
     yield from _store_fixed(record, plan, learned)
     result: Turn = stored[0]
     return result

@@ -75,12 +75,14 @@ __all__ = [
     "UPDATABLE_FIELDS",
     "AsyncNewestFirstReads",
     "AsyncOwnerScoped",
+    "AsyncSectionAppends",
     "AsyncStore",
     "AsyncWindowReads",
     "NewestFirstReads",
     "OwnerScoped",
     "Page",
     "ReadBudget",
+    "SectionAppends",
     "Store",
     "TurnUpdate",
     "WindowRead",
@@ -522,4 +524,51 @@ class AsyncWindowReads(Protocol):
         head: int = 0,
     ) -> WindowRead:
         """See `WindowReads.read_window`."""
+        ...
+
+
+@runtime_checkable
+class SectionAppends(Protocol):
+    """A store whose send writes fold into its appends: fewer transactions a send.
+
+    Without it, a send that moves the window start writes the record first (one
+    more transaction), and the lease is released in a transaction of its own when
+    the `lock` block ends. `conversa.testing.store_contract` checks both.
+    """
+
+    def append_in_section(
+        self,
+        conversation_id: str,
+        turns: Sequence[Turn],
+        *,
+        expected_last_seq: int | None = None,
+        updates: Sequence[TurnUpdate] = (),
+        window_start: int | None = None,
+        release: bool = False,
+    ) -> tuple[Turn, ...]:
+        """`Store.append`, made inside the caller's own `lock` block, and more.
+
+        *window_start* is stored in the record in the same transaction, if any
+        turn is written. *release*: the caller writes nothing more in its section,
+        so the store may release the lease in the same transaction (it must still
+        accept the `lock` block's end afterwards, and release then if it did not).
+        """
+        ...
+
+
+@runtime_checkable
+class AsyncSectionAppends(Protocol):
+    """The async twin of `SectionAppends`."""
+
+    async def aappend_in_section(
+        self,
+        conversation_id: str,
+        turns: Sequence[Turn],
+        *,
+        expected_last_seq: int | None = None,
+        updates: Sequence[TurnUpdate] = (),
+        window_start: int | None = None,
+        release: bool = False,
+    ) -> tuple[Turn, ...]:
+        """See `SectionAppends.append_in_section`."""
         ...

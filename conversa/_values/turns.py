@@ -7,6 +7,7 @@ change). Turns of one conversation are numbered by a gapless `seq` starting at 1
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from collections.abc import Iterable, Mapping
@@ -189,6 +190,13 @@ class Turn:
 
     def content_json(self) -> str:
         """The content as the JSON text a store keeps."""
+        return self._json
+
+    # Computed once per value (blocks never change): the stores hand back the same
+    # value for a row read again, and a send re-reads its window every time. Not a
+    # field: never stored, compared, copied by `evolve` or shown.
+    @functools.cached_property
+    def _json(self) -> str:
         return blocks_to_json(self.blocks)
 
     def same_content(self, other: Turn) -> bool:

@@ -47,7 +47,7 @@ import base64
 import functools
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from datetime import timedelta
 from types import TracebackType
@@ -185,6 +185,19 @@ class _Windows(AsyncStore, Protocol):
     ) -> _WindowRead: ...
 
 
+class _SectionAppends(AsyncStore, Protocol):
+    async def aappend_in_section(
+        self,
+        conversation_id: str,
+        turns: Sequence[Turn],
+        *,
+        expected_last_seq: int | None = None,
+        updates: Sequence[TurnUpdate] = (),
+        window_start: int | None = None,
+        release: bool = False,
+    ) -> tuple[Turn, ...]: ...
+
+
 def _has(store: object, method: str) -> bool:
     return callable(getattr(store, method, None))
 
@@ -206,6 +219,15 @@ def _windows(store: AsyncStore) -> _Windows:
     if not _has(store, "aread_window"):
         pytest.skip(f"{_name(store)} has no read_window (optional: WindowReads)")
     return cast(_Windows, store)
+
+
+def _sections(store: AsyncStore) -> _SectionAppends:
+    """Return *store* if its appends fold a send's writes; skip the test if not."""
+    if not _has(store, "aappend_in_section"):
+        pytest.skip(
+            f"{_name(store)} has no append_in_section (optional: SectionAppends)"
+        )
+    return cast(_SectionAppends, store)
 
 
 def _owner_scoped(store: AsyncStore) -> _OwnerScoped:
@@ -730,6 +752,47 @@ class StoreContract:
         windows = _windows(astore)
         with pytest.raises(ConversationNotFoundError):
             await windows.aread_window(_new_id())
+
+    async def test_append_in_section_moves_the_start_and_ends_the_lease(
+        self, astore: AsyncStore, record: ConversationRecord
+    ) -> None:
+        """append_in_section: the window start with the turns; release frees the lease."""
+        sections = _sections(astore)
+        await _fill(astore, record, 4)
+        async with astore.alock(record.id, timeout=_LOCK_TIMEOUT):
+            got = await sections.aappend_in_section(
+                record.id, [user("t5")], expected_last_seq=4, window_start=3
+            )
+            assert _seqs(got) == [5]
+            assert (await astore.aget(record.id)).window_start == 3
+            # A conflict writes nothing, the start included, and keeps the lease.
+            with pytest.raises(SeqConflictError):
+                await sections.aappend_in_section(
+                    record.id,
+                    [user("t6")],
+                    expected_last_seq=4,
+                    window_start=5,
+                    release=True,
+                )
+            assert (await astore.aget(record.id)).window_start == 3
+            with pytest.raises(ConversationBusyError):
+                async with astore.alock(record.id, timeout=0.05):
+                    pass
+            # A replay writes no turn, so no start either.
+            again = await sections.aappend_in_section(
+                record.id, [got[0]], expected_last_seq=5, window_start=4
+            )
+            assert _seqs(again) == [5]
+            assert (await astore.aget(record.id)).window_start == 3
+            await sections.aappend_in_section(
+                record.id, [user("t6")], expected_last_seq=5, release=True
+            )
+            # Released with the turn: another holder gets in before this block ends.
+            async with astore.alock(record.id, timeout=_LOCK_TIMEOUT):
+                pass
+        assert _seqs(await astore.aread(record.id)) == [1, 2, 3, 4, 5, 6]
+        async with astore.alock(record.id, timeout=_LOCK_TIMEOUT):
+            pass
 
     async def test_read_by_seq_range(
         self, astore: AsyncStore, record: ConversationRecord

@@ -21,7 +21,13 @@ import pytest
 from sqlalchemy import Engine, event, insert, select
 from sqlmodel import Session
 
-from conversa import AsyncClient, AsyncConversation, Client, Conversation
+from conversa import (
+    AsyncClient,
+    AsyncConversation,
+    BudgetConfig,
+    Client,
+    Conversation,
+)
 from conversa._stores.sql.raw import INSERT_COLUMNS, RECORD_COLUMNS, TURN_COLUMNS
 from conversa._stores.sql.schema import (
     CONVERSATIONS,
@@ -72,7 +78,8 @@ def _engine(store: Any, twin: str) -> Engine:
 
 
 def test_a_send_is_the_lease_and_three_transactions(store: Any) -> None:
-    """Sync twin: a send begins 5 transactions (lease, read, user turn, reply, release)."""
+    """Sync twin: a send begins 4 transactions: the lease; the read; the user turn;
+    the reply, its counts and the lease's release."""
     conv = Conversation.create(
         store, client=Client(api_key="k", transport=FakeMessagesAPI()), model=MODEL
     )
@@ -84,7 +91,7 @@ def test_a_send_is_the_lease_and_three_transactions(store: Any) -> None:
     try:
         for i in range(3):
             conv.send(f"again {i}")
-            assert begins.take() == 5
+            assert begins.take() == 4
         conv.add("user", "one more")
         assert begins.take() == 2
         conv.add_turns([("assistant", "and"), ("user", "more")])
@@ -105,12 +112,46 @@ async def test_an_async_send_is_the_lease_and_three_transactions(
         await conv.send("first")
         begins.take()
         await conv.send("again")
-        assert begins.take() == 5
+        assert begins.take() == 4
         await conv.add("user", "one more")
         assert begins.take() == 2
     finally:
         begins.close()
         await store.aclose()
+
+
+def test_a_send_that_moves_the_window_writes_the_start_with_the_user_turn(
+    store: Any,
+) -> None:
+    """The window start moves in the user turn's transaction: still 4 in all."""
+    conv = Conversation.create(
+        store,
+        client=Client(api_key="k", transport=FakeMessagesAPI()),
+        model=MODEL,
+        budget=BudgetConfig(fixed=600),
+    )
+    conv.add_turns(
+        [
+            ("user", f"q{i} " * 20) if i % 2 == 0 else ("assistant", f"a{i} " * 20)
+            for i in range(40)
+        ]
+    )
+    conv.send("first")
+    begins = Begins(_engine(store, "sync"))
+    starts = []
+    try:
+        for i in range(12):
+            conv.send(f"again {i} " * 20)
+            assert begins.take() == 4
+            starts.append(store.get(conv.id).window_start)
+            begins.take()  # the get's
+    finally:
+        begins.close()
+    assert len(set(starts)) > 1  # the window moved, and the moves were stored
+    assert starts == sorted(starts)
+    # No lease is left behind: the reply's transaction released it.
+    with store.lock(conv.id, timeout=0.01):
+        pass
 
 
 # -- driver SQL and Core agree -----------------------------------------------------------

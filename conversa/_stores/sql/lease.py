@@ -41,6 +41,7 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import TypeVar
 
 import anyio
+from attrs import define, field
 from sqlalchemy import update
 
 from ..._drive import Flow
@@ -51,6 +52,7 @@ from .statements import ACQUIRE_SQL, RELEASE_SQL, Busy, db_now, record_row
 
 __all__ = [
     "LeaseRenewer",
+    "Section",
     "acquire_flow",
     "ahold_lease",
     "await_section",
@@ -113,6 +115,15 @@ def renew_flow(
 def release_flow(conversation_id: str, holder: str) -> Flow[None]:
     """Drop a lease if *holder* still has it."""
     yield Raw(RELEASE_SQL, {"cid": conversation_id, "holder": holder})
+
+
+@define
+class Section:
+    """One `lock` block of this process: its holder, and whether an append ended it."""
+
+    conversation_id: str
+    holder: str = field(factory=lambda: holder_id())
+    released: bool = False
 
 
 def holder_id() -> str:

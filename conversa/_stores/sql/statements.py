@@ -209,6 +209,10 @@ _MOVE_LAST_SEQ_SQL = sql(
     "UPDATE conversa_conversations SET last_seq = {last_seq}, updated_at = {now}"
     " WHERE id = {cid}"
 )
+_MOVE_LAST_SEQ_AND_START_SQL = sql(
+    "UPDATE conversa_conversations SET last_seq = {last_seq}, updated_at = {now},"
+    " window_start = {start} WHERE id = {cid}"
+)
 #: The database clock as epoch seconds, as driver SQL (`db_now` in Core).
 _NOW_SQL = {
     "sqlite": "((julianday('now') - 2440587.5) * 86400.0)",
@@ -358,13 +362,42 @@ def append_flow(
     *,
     dialect: str,
     guard: bool = False,
+    window_start: int | None = None,
+    release: str | None = None,
 ) -> Flow[tuple[Turn, ...] | Busy]:
     """Append turns with gapless seqs under the conversation row's lock.
 
     *updates* (bookkeeping of turns already stored) go in the same transaction.
     With *guard*, an append that holds no lease: if another holder's lease is
-    live, write nothing and return `BUSY`.
+    live, write nothing and return `BUSY`. *window_start* is stored with new
+    turns; *release* names a lease holder whose lease ends in this transaction.
     """
+    result = yield from _append(
+        conversation_id,
+        turns,
+        expected_last_seq,
+        owner,
+        updates,
+        dialect=dialect,
+        guard=guard,
+        window_start=window_start,
+    )
+    if release is not None and not isinstance(result, Busy):
+        yield Raw(RELEASE_SQL, {"cid": conversation_id, "holder": release})
+    return result
+
+
+def _append(
+    conversation_id: str,
+    turns: Sequence[Turn],
+    expected_last_seq: int | None,
+    owner: str | None,
+    updates: Sequence[TurnUpdate],
+    *,
+    dialect: str,
+    guard: bool,
+    window_start: int | None,
+) -> Flow[tuple[Turn, ...] | Busy]:
     row = yield from record_row(conversation_id, owner, for_update=True)
     if guard:
         # A statement of its own, after the row lock: on PostgreSQL it sees a lease
@@ -388,12 +421,15 @@ def append_flow(
         yield Raw(
             _INSERT_SQL, [turn_params(conversation_id, t, dialect) for t in plan.new]
         )
-        params = {
+        params: dict[str, Any] = {
             "cid": conversation_id,
             "last_seq": plan.last_seq,
             "now": db_time(utcnow(), dialect),
         }
-        yield Raw(_MOVE_LAST_SEQ_SQL, params)
+        if window_start is None:
+            yield Raw(_MOVE_LAST_SEQ_SQL, params)
+        else:
+            yield Raw(_MOVE_LAST_SEQ_AND_START_SQL, {**params, "start": window_start})
     return plan.result
 
 

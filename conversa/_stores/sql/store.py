@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import builtins
 import copy
-from collections.abc import Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import (
+    AbstractAsyncContextManager,
+    AbstractContextManager,
+    contextmanager,
+)
 from typing import Any
 
 import anyio.to_thread
 
+from ..._drive import Flow
 from ..._exceptions import InvalidInputError, StoreError
 from ..._values.turns import ConversationRecord, Turn, UsageTotals
 from ..protocol import (
@@ -28,11 +33,11 @@ from ..protocol import (
 )
 from .lease import (
     LeaseRenewer,
+    Section,
     acquire_flow,
     ahold_lease,
     await_section,
     hold_lease,
-    holder_id,
     release_flow,
     renew_flow,
     wait_for_section,
@@ -81,6 +86,9 @@ class SQLStore:
         self._lease = lease_seconds
         self._owner: str | None = None
         self._renewer = LeaseRenewer(self._renew, lease_seconds / 3)
+        # The `lock` blocks this store's process is in, by conversation: at most one
+        # each, the lease being exclusive. Owner handles share it.
+        self._sections: dict[str, Section] = {}
 
     def _renew(
         self, leases: builtins.list[tuple[str, str]]
@@ -144,13 +152,11 @@ class SQLStore:
 
         def attempt() -> tuple[Turn, ...] | Busy:
             return self._runner.run(
-                lambda: append_flow(
+                self._append(
                     conversation_id,
                     turns,
                     expected_last_seq,
-                    self._owner,
                     updates,
-                    dialect=self._dialect,
                     guard=lease_wait is not None,
                 ),
                 write=True,
@@ -251,22 +257,48 @@ class SQLStore:
             ConversationBusyError: another holder kept it past *timeout* seconds.
             ConversationNotFoundError: no such conversation (for this handle).
         """
-        holder = holder_id()
+        section = Section(conversation_id)
+
+        def acquire() -> bool:
+            got = self._runner.run(self._acquire(section), write=True)
+            return self._entered(section, acquired=got)
+
+        def release() -> None:
+            if self._left(section):
+                self._runner.run(self._release(section), write=True)
+
         return hold_lease(
-            lambda: self._runner.run(
-                lambda: acquire_flow(
-                    conversation_id, self._owner, holder, self._lease, self._dialect
-                ),
-                write=True,
-            ),
-            lambda: self._runner.run(
-                lambda: release_flow(conversation_id, holder), write=True
-            ),
-            self._renewer,
-            conversation_id,
-            holder,
-            timeout,
+            acquire, release, self._renewer, conversation_id, section.holder, timeout
         )
+
+    def append_in_section(
+        self,
+        conversation_id: str,
+        turns: Sequence[Turn],
+        *,
+        expected_last_seq: int | None = None,
+        updates: Sequence[TurnUpdate] = (),
+        window_start: int | None = None,
+        release: bool = False,
+    ) -> tuple[Turn, ...]:
+        """`append` inside the caller's `lock` block; see `SectionAppends`.
+
+        With *release*, the lease ends in the append's transaction, and the
+        block's end has nothing left to do.
+        """
+        section = self._sections.get(conversation_id) if release else None
+        make = self._append(
+            conversation_id,
+            turns,
+            expected_last_seq,
+            updates,
+            window_start=window_start,
+            section=section,
+        )
+        with self._releasing(section):
+            result = self._runner.run(make, write=True)
+        assert not isinstance(result, Busy)  # noqa: S101 - unguarded: never busy
+        return result
 
     def close(self) -> None:
         """Stop renewing leases and close the sync twin's database connections.
@@ -318,13 +350,11 @@ class SQLStore:
 
         async def attempt() -> tuple[Turn, ...] | Busy:
             return await self._arunner.run(
-                lambda: append_flow(
+                self._append(
                     conversation_id,
                     turns,
                     expected_last_seq,
-                    self._owner,
                     updates,
-                    dialect=self._dialect,
                     guard=lease_wait is not None,
                 ),
                 write=True,
@@ -422,22 +452,107 @@ class SQLStore:
         self, conversation_id: str, *, timeout: float = DEFAULT_LOCK_TIMEOUT
     ) -> AbstractAsyncContextManager[None]:
         """See `lock`; waits without blocking the event loop."""
-        holder = holder_id()
+        section = Section(conversation_id)
+
+        async def acquire() -> bool:
+            got = await self._arunner.run(self._acquire(section), write=True)
+            return self._entered(section, acquired=got)
+
+        async def release() -> None:
+            if self._left(section):
+                await self._arunner.run(self._release(section), write=True)
+
         return ahold_lease(
-            lambda: self._arunner.run(
-                lambda: acquire_flow(
-                    conversation_id, self._owner, holder, self._lease, self._dialect
-                ),
-                write=True,
-            ),
-            lambda: self._arunner.run(
-                lambda: release_flow(conversation_id, holder), write=True
-            ),
-            self._renewer,
-            conversation_id,
-            holder,
-            timeout,
+            acquire, release, self._renewer, conversation_id, section.holder, timeout
         )
+
+    async def aappend_in_section(
+        self,
+        conversation_id: str,
+        turns: Sequence[Turn],
+        *,
+        expected_last_seq: int | None = None,
+        updates: Sequence[TurnUpdate] = (),
+        window_start: int | None = None,
+        release: bool = False,
+    ) -> tuple[Turn, ...]:
+        """See `append_in_section`."""
+        section = self._sections.get(conversation_id) if release else None
+        make = self._append(
+            conversation_id,
+            turns,
+            expected_last_seq,
+            updates,
+            window_start=window_start,
+            section=section,
+        )
+        with self._releasing(section):
+            result = await self._arunner.run(make, write=True)
+        assert not isinstance(result, Busy)  # noqa: S101 - unguarded: never busy
+        return result
+
+    # -- the pieces both twins share ----------------------------------------------
+
+    def _append(
+        self,
+        conversation_id: str,
+        turns: Sequence[Turn],
+        expected_last_seq: int | None,
+        updates: Sequence[TurnUpdate],
+        *,
+        guard: bool = False,
+        window_start: int | None = None,
+        section: Section | None = None,
+    ) -> Callable[[], Flow[tuple[Turn, ...] | Busy]]:
+        return lambda: append_flow(
+            conversation_id,
+            turns,
+            expected_last_seq,
+            self._owner,
+            updates,
+            dialect=self._dialect,
+            guard=guard,
+            window_start=window_start,
+            release=None if section is None else section.holder,
+        )
+
+    def _acquire(self, section: Section) -> Callable[[], Flow[bool]]:
+        return lambda: acquire_flow(
+            section.conversation_id,
+            self._owner,
+            section.holder,
+            self._lease,
+            self._dialect,
+        )
+
+    @staticmethod
+    def _release(section: Section) -> Callable[[], Flow[None]]:
+        return lambda: release_flow(section.conversation_id, section.holder)
+
+    def _entered(self, section: Section, *, acquired: bool) -> bool:
+        if acquired:
+            self._sections[section.conversation_id] = section
+        return acquired
+
+    def _left(self, section: Section) -> bool:
+        """Forget *section*; tell whether its lease is still to be released."""
+        if self._sections.get(section.conversation_id) is section:
+            del self._sections[section.conversation_id]
+        return not section.released
+
+    @contextmanager
+    def _releasing(self, section: Section | None) -> Iterator[None]:
+        """Around an append that ends *section*'s lease: stop renewing it first."""
+        if section is None:
+            yield
+            return
+        self._renewer.discard(section.conversation_id, section.holder)
+        try:
+            yield
+        except BaseException:
+            self._renewer.add(section.conversation_id, section.holder)
+            raise
+        section.released = True
 
     async def aclose(self) -> None:
         """Stop renewing leases and close the connections of both twins."""
