@@ -11,7 +11,7 @@ from typing import Any, cast
 import anthropic
 import httpx
 import pytest
-from anthropic import AnthropicBedrock
+from anthropic import AnthropicBedrock, AsyncAnthropicBedrock
 from anthropic.lib.streaming._messages import accumulate_event
 from anthropic.types import Message
 from botocore.eventstream import ChecksumMismatch, EventStreamBuffer
@@ -374,3 +374,25 @@ def test_count_tokens_needs_its_envelope(door: FakeDoor) -> None:
     refused = _raw(door, f"/model/{MODEL}/count-tokens", _invoke_body())
     assert refused.status_code == 400
     assert refused.headers["x-amzn-errortype"] == "ValidationException"
+
+
+def test_async_sdk_stream(fake: FakeMessagesAPI, door: FakeDoor) -> None:
+    """The async SDK client streams Bedrock frames through the door's async entry point."""
+    import anyio
+
+    fake.script(reply.text("Hi there."))
+
+    async def run() -> str:
+        client = AsyncAnthropicBedrock(
+            http_client=Bridge(door).async_client(),
+            max_retries=0,
+            **aws_kwargs(door),
+        )
+        async with client.messages.stream(
+            model=MODEL, max_tokens=50, messages=MESSAGES
+        ) as stream:
+            message = await stream.get_final_message()
+        return message.content[0].to_dict()["text"]
+
+    assert anyio.run(run) == "Hi there."
+    assert fake.last_request.stream
