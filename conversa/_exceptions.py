@@ -13,6 +13,7 @@ Every error conversa raises is a `ConversaError`::
     ├── ToolLoopLimitError                   run() reached its step limit
     ├── StoreError
     │   ├── ConversationNotFoundError(LookupError)
+    │   │   └── ConversationDeletedError     deleted (erased) while a send was in flight (.reply)
     │   ├── TurnIdConflictError              a turn id already stored with other content
     │   ├── SeqConflictError                 optimistic concurrency: the history moved on
     │   ├── ConversationBusyError            the exclusive section was not had in time
@@ -56,6 +57,7 @@ __all__ = [
     "ContextWindowExceededError",
     "ConversaError",
     "ConversationBusyError",
+    "ConversationDeletedError",
     "ConversationNotFoundError",
     "HistoryRejectedError",
     "InternalServerError",
@@ -224,6 +226,23 @@ class ConversationNotFoundError(StoreError, LookupError):
     def __init__(self, conversation_id: str) -> None:
         self.conversation_id = conversation_id
         super().__init__(f"no conversation {conversation_id!r}")
+
+
+class ConversationDeletedError(ConversationNotFoundError):
+    """The conversation was deleted (erased, purged) while a send was in flight.
+
+    The API answered, and billed the call, but the reply was not stored: the
+    conversation is gone, and nothing re-creates it. The reply is on `reply`
+    (a `Turn`), for the caller to show or keep elsewhere.
+    """
+
+    def __init__(self, conversation_id: str, *, reply: Any = None) -> None:
+        super().__init__(conversation_id)
+        self.reply = reply
+        self.args = (
+            f"conversation {conversation_id!r} was deleted while a send was in "
+            "flight: its reply was not stored (it is on the exception's .reply)",
+        )
 
 
 class TurnIdConflictError(StoreError):

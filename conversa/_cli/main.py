@@ -1,4 +1,4 @@
-"""The `conversa` command line: list, show, export, import, chat, stats and batch.
+"""The `conversa` command line: list, show, export, import, chat, stats, batch, rm, erase, purge.
 
 A thin shell: argparse and printing; everything else goes through the public API.
 Exit codes: 0 success, 1 a conversa error (its message, never a traceback), 2 a
@@ -34,6 +34,7 @@ from .._exceptions import (
 from .._stores import PostgresStore, SQLiteStore, Store
 from .._values.turns import ConversationRecord, Turn
 from .batch import add_batch_parser
+from .erase import add_erase_parsers
 from .format import ledger_line, listing_line, sum_ledgers, transcript, usage_line
 from .jsonl import check_import, parse_line, write_export
 
@@ -398,6 +399,7 @@ def _parser() -> argparse.ArgumentParser:
     stats.set_defaults(run=_cmd_stats)
 
     add_batch_parser(add, common)
+    add_erase_parsers(add)
     return parser
 
 

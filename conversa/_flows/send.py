@@ -54,6 +54,8 @@ from .._core import (
 from .._drive import Flow
 from .._exceptions import (
     BadRequestError,
+    ConversationDeletedError,
+    ConversationNotFoundError,
     InvalidInputError,
     StreamError,
     TurnIdConflictError,
@@ -599,7 +601,12 @@ def send_flow(spec: SendSpec, *, ends_section: bool = False) -> Flow[Turn]:
     # ends the section when nothing follows.
     sized = sized_reply(reply, plan.tokenizer)
     last = ends_section and not _fixed_to_store(plan, learned)
-    stored = yield Append(record.id, (sized,), expected, learned.updates, release=last)
+    try:
+        stored = yield Append(
+            record.id, (sized,), expected, learned.updates, release=last
+        )
+    except ConversationNotFoundError as exc:  # erased since the read: not re-created
+        raise ConversationDeletedError(record.id, reply=sized) from exc
     yield from _store_fixed(record, plan, learned)
     result: Turn = stored[0]
     return result

@@ -13,6 +13,11 @@ section is not re-entrant, and does not span processes: nothing else can see a
 MemoryStore anyway. An append with `lease_wait` takes the section for the instant
 of its write (waiting for it as `lock` does), so it never lands inside another
 holder's section.
+
+Erasure (`erase`, `erase_owner`, `purge`) happens under the mutex in one step, so
+there is no hidden-but-not-yet-deleted state to resume; it does not wait for a
+conversation's section: a send inside it finds the conversation gone at its next
+write.
 """
 
 from __future__ import annotations
@@ -20,13 +25,14 @@ from __future__ import annotations
 import builtins
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import (
     AbstractAsyncContextManager,
     AbstractContextManager,
     asynccontextmanager,
     contextmanager,
 )
+from datetime import datetime
 from typing import Any
 
 import anyio
@@ -34,7 +40,14 @@ from attrs import evolve
 
 from .._exceptions import ConversationBusyError, ConversationNotFoundError, StoreError
 from .._values.turns import ConversationRecord, Turn, UsageTotals, utcnow
-from .protocol import DEFAULT_LOCK_TIMEOUT, Page, ReadBudget, TurnUpdate, WindowRead
+from .protocol import (
+    DEFAULT_LOCK_TIMEOUT,
+    Erased,
+    Page,
+    ReadBudget,
+    TurnUpdate,
+    WindowRead,
+)
 from .rules import (
     apply_changes,
     apply_turn_update,
@@ -45,8 +58,10 @@ from .rules import (
     covering,
     decode_cursor,
     encode_cursor,
+    erase_scope,
     fork_record,
     head_stop,
+    is_stale,
     metadata_matches,
     newest_within,
     plan_append,
@@ -317,12 +332,56 @@ class MemoryStore:
         """Delete a conversation and all its turns."""
         with self._data.mutex:
             self._record(conversation_id)
-            del self._data.records[conversation_id]
-            del self._data.turns[conversation_id]
-            del self._data.by_id[conversation_id]
-            lock = self._data.locks.get(conversation_id)
-            if lock is not None and not lock.locked():
-                del self._data.locks[conversation_id]
+            self._remove(conversation_id)
+
+    def _remove(self, conversation_id: str) -> int:
+        """Drop a conversation; return its number of turns (the caller holds the mutex)."""
+        del self._data.records[conversation_id]
+        turns = len(self._data.turns.pop(conversation_id))
+        del self._data.by_id[conversation_id]
+        lock = self._data.locks.get(conversation_id)
+        if lock is not None and not lock.locked():
+            del self._data.locks[conversation_id]
+        return turns
+
+    def erase(self, conversation_id: str) -> Erased:
+        """Erase one conversation, its turns and its lock; `Erased()` if unknown."""
+        with self._data.mutex:
+            record = self._data.records.get(conversation_id)
+            if record is None or (
+                self._owner is not None and record.owner != self._owner
+            ):
+                return Erased()
+            return Erased(1, self._remove(conversation_id))
+
+    def erase_owner(self, owner: str, *, dry_run: bool = False) -> Erased:
+        """Erase every conversation of *owner*, forks included."""
+        scope = erase_scope(owner, self._owner)
+        if scope is None:
+            return Erased()
+        return self._erase_where(lambda r: r.owner == scope, dry_run=dry_run)
+
+    def purge(self, *, before: datetime, dry_run: bool = False) -> Erased:
+        """Erase every conversation not updated since *before* and not locked now."""
+
+        def stale(record: ConversationRecord) -> bool:
+            lock = self._data.locks.get(record.id)
+            return (
+                (self._owner is None or record.owner == self._owner)
+                and is_stale(record, before)
+                and not (lock is not None and lock.locked())
+            )
+
+        return self._erase_where(stale, dry_run=dry_run)
+
+    def _erase_where(
+        self, chosen: Callable[[ConversationRecord], bool], *, dry_run: bool
+    ) -> Erased:
+        with self._data.mutex:
+            ids = [r.id for r in self._data.records.values() if chosen(r)]
+            if dry_run:
+                return Erased(len(ids), sum(len(self._data.turns[i]) for i in ids))
+            return Erased(len(ids), sum(self._remove(i) for i in ids))
 
     def fork(
         self, conversation_id: str, at_seq: int, *, new_id: str | None = None
@@ -463,6 +522,18 @@ class MemoryStore:
     ) -> ConversationRecord:
         """See `fork`."""
         return self.fork(conversation_id, at_seq, new_id=new_id)
+
+    async def aerase(self, conversation_id: str) -> Erased:
+        """See `erase`."""
+        return self.erase(conversation_id)
+
+    async def aerase_owner(self, owner: str, *, dry_run: bool = False) -> Erased:
+        """See `erase_owner`."""
+        return self.erase_owner(owner, dry_run=dry_run)
+
+    async def apurge(self, *, before: datetime, dry_run: bool = False) -> Erased:
+        """See `purge`."""
+        return self.purge(before=before, dry_run=dry_run)
 
     async def ausage(self, conversation_id: str) -> UsageTotals:
         """See `usage`."""

@@ -21,7 +21,9 @@ The protocols are split by who calls them:
     owner's conversations (multi-tenancy);
   - `WindowReads` / `AsyncWindowReads`: ``read_window``, the record and the newest
     turns from its window start in one read (conversa uses it when a store has it,
-    and otherwise makes the same reads with `get` and `read`).
+    and otherwise makes the same reads with `get` and `read`);
+  - `Erasure` / `AsyncErasure`: ``erase``, ``erase_owner`` and ``purge``, retention
+    and erasure that hide first and delete after, resumably, reporting `Erased`.
 
 Semantics every implementation keeps (`conversa.testing.store_contract` checks
 them; the capabilities' tests run when the store has the capability):
@@ -57,6 +59,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from attrs import frozen
@@ -73,11 +76,14 @@ __all__ = [
     "DEFAULT_LEASE_SECONDS",
     "DEFAULT_LOCK_TIMEOUT",
     "UPDATABLE_FIELDS",
+    "AsyncErasure",
     "AsyncNewestFirstReads",
     "AsyncOwnerScoped",
     "AsyncSectionAppends",
     "AsyncStore",
     "AsyncWindowReads",
+    "Erased",
+    "Erasure",
     "NewestFirstReads",
     "OwnerScoped",
     "Page",
@@ -571,4 +577,85 @@ class AsyncSectionAppends(Protocol):
         release: bool = False,
     ) -> tuple[Turn, ...]:
         """See `SectionAppends.append_in_section`."""
+        ...
+
+
+@frozen
+class Erased:
+    """What an erase, an owner's erasure or a purge removed (or, dry, would remove).
+
+    Attributes:
+        conversations: conversation records deleted (forks count as their own).
+        turns: turns deleted with them.
+    """
+
+    conversations: int = 0
+    turns: int = 0
+
+    def __add__(self, other: Erased) -> Erased:
+        return Erased(
+            self.conversations + other.conversations, self.turns + other.turns
+        )
+
+
+@runtime_checkable
+class Erasure(Protocol):
+    """A store that erases for retention and data-protection requests.
+
+    Each method first hides what it erases, in one transaction (a tombstone:
+    from then on `get`, `read`, `list`, `append`, `lock` and the rest behave as
+    if the conversations did not exist), then deletes their turns in bounded
+    batches, then their leases and records. A run that was interrupted (a crash,
+    a lost connection) leaves the conversations hidden; running the same call
+    again finishes them. Every method is idempotent: a second run erases nothing
+    and reports zeros. An erase racing a send resurrects nothing: the send's
+    next write finds the conversation gone (`ConversationNotFoundError`).
+
+    An owner-bound handle (`OwnerScoped`) erases only its owner's conversations.
+    Records and turns are everything a store keeps of a conversation: its batch
+    bookkeeping lives in the record's flags, and a fork is a conversation of
+    the same owner.
+    """
+
+    def erase(self, conversation_id: str) -> Erased:
+        """Erase one conversation, its turns and its lease.
+
+        Forks of it are conversations of their own and stay. An unknown id (or
+        one this handle may not see) erases nothing: `Erased()`.
+        """
+        ...
+
+    def erase_owner(self, owner: str, *, dry_run: bool = False) -> Erased:
+        """Erase every conversation of *owner*, forks included.
+
+        With *dry_run*, count what would be erased and change nothing.
+        """
+        ...
+
+    def purge(self, *, before: datetime, dry_run: bool = False) -> Erased:
+        """Erase every conversation not updated since *before* (retention).
+
+        "Updated" is the record's `updated_at` (an append or an update moves
+        it); a naive *before* is taken as UTC. A conversation whose lease is live
+        (a send in flight) is left for the next purge. A purge also finishes
+        every erasure an interrupted run left behind. With *dry_run*, count what
+        would be erased and change nothing.
+        """
+        ...
+
+
+@runtime_checkable
+class AsyncErasure(Protocol):
+    """The async twin of `Erasure`."""
+
+    async def aerase(self, conversation_id: str) -> Erased:
+        """See `Erasure.erase`."""
+        ...
+
+    async def aerase_owner(self, owner: str, *, dry_run: bool = False) -> Erased:
+        """See `Erasure.erase_owner`."""
+        ...
+
+    async def apurge(self, *, before: datetime, dry_run: bool = False) -> Erased:
+        """See `Erasure.purge`."""
         ...

@@ -26,7 +26,11 @@ expects without reimplementing it. Each store method maps to a few of them
   transaction that no other holder's lease is live (else nothing is written and
   the call waits and tries again, up to ``lease_wait``, then raises
   `ConversationBusyError`);
-- ``lock``: `DEFAULT_LOCK_TIMEOUT` is the default wait.
+- ``lock``: `DEFAULT_LOCK_TIMEOUT` is the default wait;
+- ``erase`` / ``erase_owner`` / ``purge`` (`Erasure`): `erase_scope` for the
+  owner a handle may erase, `is_stale` for what a purge takes; hide them (a
+  tombstone every other method treats as not found) in one transaction, then
+  delete turns a batch at a time, then leases and records; report `Erased`.
 
 The rules themselves:
 
@@ -109,8 +113,10 @@ __all__ = [
     "covering",
     "decode_cursor",
     "encode_cursor",
+    "erase_scope",
     "fork_record",
     "head_stop",
+    "is_stale",
     "metadata_matches",
     "newest_within",
     "normalize_record",
@@ -431,3 +437,19 @@ def check_limit(limit: int) -> int:
         msg = f"limit must be a positive integer, not {limit!r}"
         raise InvalidInputError(msg)
     return limit
+
+
+def erase_scope(owner: str, handle_owner: str | None) -> str | None:
+    """The owner `erase_owner(owner)` erases through a handle bound to *handle_owner*.
+
+    None means nothing: a handle bound to another owner may not see *owner*'s
+    conversations, so it erases none of them (as `list` shows it none).
+    """
+    if handle_owner is not None and owner != handle_owner:
+        return None
+    return owner
+
+
+def is_stale(record: ConversationRecord, before: datetime) -> bool:
+    """Whether `purge(before=...)` takes *record*: not updated since *before*."""
+    return as_utc(record.updated_at) < as_utc(before)

@@ -25,8 +25,8 @@ Every test then runs twice, once per twin: ``[sync]`` drives the `Store` methods
 ``[async]`` the `AsyncStore` methods. A store that implements only one twin has
 the other's runs skipped, naming it; one that implements a twin in part fails,
 naming the missing methods. Tests of an optional capability (``read_newest``:
-`NewestFirstReads`; ``read_window``: `WindowReads`; ``for_owner``: `OwnerScoped`)
-are skipped, with the reason, when the store lacks it.
+`NewestFirstReads`; ``read_window``: `WindowReads`; ``for_owner``: `OwnerScoped`;
+``erase``: `Erasure`) are skipped, with the reason, when the store lacks it.
 
 The ``store`` fixture may yield a fresh store per test or one shared store: every
 test uses its own conversation ids and its own owner (the ``owner`` fixture), and
@@ -49,7 +49,7 @@ import json
 import uuid
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from types import TracebackType
 from typing import Any, Protocol, cast
 
@@ -62,6 +62,7 @@ from conversa import (
     ConversationBusyError,
     ConversationNotFoundError,
     ConversationRecord,
+    Erased,
     InvalidInputError,
     MemoryStore,
     RawBlock,
@@ -230,6 +231,19 @@ def _sections(store: AsyncStore) -> _SectionAppends:
     return cast(_SectionAppends, store)
 
 
+class _Erasing(AsyncStore, Protocol):
+    async def aerase(self, conversation_id: str) -> Erased: ...
+    async def aerase_owner(self, owner: str, *, dry_run: bool = False) -> Erased: ...
+    async def apurge(self, *, before: datetime, dry_run: bool = False) -> Erased: ...
+
+
+def _erasing(store: AsyncStore) -> _Erasing:
+    """Return *store* if it erases and purges; skip the test if it does not."""
+    if not _has(store, "aerase"):
+        pytest.skip(f"{_name(store)} has no erase (optional: Erasure)")
+    return cast(_Erasing, store)
+
+
 def _owner_scoped(store: AsyncStore) -> _OwnerScoped:
     """Return *store* if it gives owner-bound handles; skip the test if it does not."""
     if not _has(store, "for_owner"):
@@ -286,6 +300,20 @@ async def _fill(
     await store.aappend(
         record.id,
         [user(f"t{i}", tokens=tokens, tokens_exact=True) for i in range(1, n + 1)],
+    )
+
+
+#: A purge's cutoff in the erasure tests, and the last update of what it takes.
+_CUTOFF = datetime(2002, 1, 1, tzinfo=timezone.utc)
+_LONG_AGO = datetime(2001, 1, 1, tzinfo=timezone.utc)
+
+
+async def _stale(store: AsyncStore, owner: str) -> ConversationRecord:
+    """A conversation of *owner* last updated before `_CUTOFF`."""
+    return await store.acreate(
+        ConversationRecord(
+            model="m", owner=owner, created_at=_LONG_AGO, updated_at=_LONG_AGO
+        )
     )
 
 
@@ -1309,3 +1337,116 @@ class StoreContract:
         await astore.aupdate_turns(record.id, [])
         with pytest.raises(ConversationNotFoundError):
             await astore.aupdate_turns(_new_id(), [])
+
+    # -- erasure and retention (optional: Erasure) -----------------------------------
+
+    async def test_erase_removes_a_conversation_and_counts_it(
+        self, astore: AsyncStore, record: ConversationRecord
+    ) -> None:
+        """erase() reports the record and its turns; then nothing of it can be read or written."""
+        erasing = _erasing(astore)
+        await astore.aappend(record.id, [user(), assistant(), user("again")])
+        assert await erasing.aerase(record.id) == Erased(1, 3)
+        for call in (
+            astore.aget(record.id),
+            astore.aread(record.id),
+            astore.aappend(record.id, [user()]),
+            astore.aupdate(record.id, {"model": "x"}),
+            astore.afork(record.id, 0),
+            astore.ausage(record.id),
+            astore.adelete(record.id),
+        ):
+            with pytest.raises(ConversationNotFoundError):
+                await call
+        with pytest.raises(ConversationNotFoundError):
+            async with astore.alock(record.id):
+                pass  # pragma: no cover - never entered
+        assert (await astore.alist(owner=record.owner)).items == ()
+
+    async def test_erase_is_idempotent(
+        self, astore: AsyncStore, record: ConversationRecord
+    ) -> None:
+        """A second erase, or one of an unknown id, erases nothing; the id is free again."""
+        erasing = _erasing(astore)
+        await astore.aappend(record.id, [user()])
+        assert await erasing.aerase(record.id) == Erased(1, 1)
+        assert await erasing.aerase(record.id) == Erased()
+        assert await erasing.aerase(_new_id()) == Erased()
+        await astore.acreate(record)
+        assert _seqs(await astore.aappend(record.id, [user()])) == [1]
+
+    async def test_erase_owner_takes_all_and_only_the_owners(
+        self, astore: AsyncStore, owner: str
+    ) -> None:
+        """erase_owner() erases the owner's conversations and forks; a dry run only counts."""
+        erasing = _erasing(astore)
+        mine = await _make(astore, owner, 2)
+        await _fill(astore, mine[0], 3)
+        fork = await astore.afork(mine[0].id, 2)
+        [other] = await _make(astore, f"{owner}-other", 1)
+        await _fill(astore, other, 2)
+        assert await erasing.aerase_owner(owner, dry_run=True) == Erased(3, 5)
+        assert len((await astore.alist(owner=owner)).items) == 3
+        assert await erasing.aerase_owner(owner) == Erased(3, 5)
+        assert (await astore.alist(owner=owner)).items == ()
+        for gone in (*mine, fork):
+            with pytest.raises(ConversationNotFoundError):
+                await astore.aget(gone.id)
+        assert len(await astore.aread(other.id)) == 2
+        assert await erasing.aerase_owner(owner) == Erased()
+        assert await erasing.aerase_owner(owner, dry_run=True) == Erased()
+
+    async def test_purge_takes_what_was_not_updated_since(
+        self, astore: AsyncStore, owner: str
+    ) -> None:
+        """purge(before=) erases conversations last updated before then, and no others."""
+        erasing = _erasing(astore)
+        stale = await _stale(astore, owner)
+        fresh = await astore.acreate(ConversationRecord(model="m", owner=owner))
+        assert await erasing.apurge(before=_CUTOFF, dry_run=True) == Erased(1, 0)
+        assert (await astore.aget(stale.id)).id == stale.id
+        assert await erasing.apurge(before=_CUTOFF) == Erased(1, 0)
+        with pytest.raises(ConversationNotFoundError):
+            await astore.aget(stale.id)
+        assert (await astore.aget(fresh.id)).id == fresh.id
+        assert await erasing.apurge(before=_CUTOFF) == Erased()
+
+    async def test_purge_leaves_a_conversation_a_send_is_in(
+        self, astore: AsyncStore, owner: str
+    ) -> None:
+        """A stale conversation whose section is held is left for the next purge."""
+        erasing = _erasing(astore)
+        stale = await _stale(astore, owner)
+        async with astore.alock(stale.id):
+            assert await erasing.apurge(before=_CUTOFF) == Erased()
+        assert await erasing.apurge(before=_CUTOFF) == Erased(1, 0)
+
+    async def test_erase_racing_a_send_resurrects_nothing(
+        self, astore: AsyncStore, record: ConversationRecord
+    ) -> None:
+        """Erased while its section is held, the conversation stays gone: the send cannot write."""
+        erasing = _erasing(astore)
+        await astore.aappend(record.id, [user()])
+        async with astore.alock(record.id):
+            # Another worker erases it mid-send, without waiting for the section.
+            assert await erasing.aerase(record.id) == Erased(1, 1)
+            with pytest.raises(ConversationNotFoundError):
+                await astore.aappend(record.id, [assistant()], expected_last_seq=1)
+        with pytest.raises(ConversationNotFoundError):
+            await astore.aappend(record.id, [assistant()], lease_wait=1.0)
+        with pytest.raises(ConversationNotFoundError):
+            await astore.aread(record.id)
+        assert (await astore.alist(owner=record.owner)).items == ()
+
+    async def test_owner_handle_erases_only_its_own(
+        self, astore: AsyncStore, owner: str
+    ) -> None:
+        """Through another owner's handle, erase, erase_owner and purge take nothing of mine."""
+        erasing = _erasing(astore)
+        theirs = _erasing(_owner_scoped(astore).for_owner(f"{owner}-other"))
+        record = await _stale(astore, owner)
+        assert await theirs.aerase(record.id) == Erased()
+        assert await theirs.aerase_owner(owner) == Erased()
+        assert await theirs.apurge(before=_CUTOFF) == Erased()
+        assert (await astore.aget(record.id)).id == record.id
+        assert await erasing.aerase_owner(owner) == Erased(1, 0)

@@ -128,6 +128,20 @@ def m001_initial(conn: Connection) -> None:
     )
 
 
+@migration
+def m002_erased_at(conn: Connection) -> None:
+    """Add the erasure tombstone: `conversa_conversations.erased_at`."""
+    # Set when an erase or a purge hides a conversation (one transaction), before
+    # its turns are deleted in batches; every read and write treats a row that
+    # has it as missing. Nullable with no default: PostgreSQL adds it without
+    # rewriting the table, and the rows of existing conversations read NULL.
+    # Not indexed: purge scans the table, and an index on the updated time would
+    # cost every append (which moves it) its HOT update on PostgreSQL.
+    conn.exec_driver_sql(
+        f"ALTER TABLE conversa_conversations ADD COLUMN erased_at {_types(conn)['time']}"
+    )
+
+
 #: The newest schema version this conversa knows.
 SCHEMA_VERSION = max(MIGRATIONS)
 

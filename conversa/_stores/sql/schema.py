@@ -137,6 +137,11 @@ class ConversationRow(SQLModel, table=True):
     updated_at: datetime = Field(
         sa_column=Column("updated_at", UTCDateTime, nullable=False)
     )
+    # The erasure tombstone (migration 2): set, the conversation is hidden from
+    # every read and write while an erase deletes it.
+    erased_at: datetime | None = Field(
+        default=None, sa_column=Column("erased_at", UTCDateTime, nullable=True)
+    )
 
 
 class TurnRow(SQLModel, table=True):

@@ -47,7 +47,6 @@ from sqlalchemy import (
     Float,
     and_,
     cast,
-    delete,
     extract,
     func,
     insert,
@@ -93,7 +92,6 @@ from .raw import (
 )
 from .schema import (
     CONVERSATIONS,
-    LOCKS,
     TURNS,
     record_from_row,
     record_values,
@@ -107,7 +105,6 @@ __all__ = [
     "append_flow",
     "create_flow",
     "db_now",
-    "delete_flow",
     "dialect_insert",
     "fork_flow",
     "get_flow",
@@ -187,7 +184,12 @@ def _metadata_conditions(dialect: str, filters: Mapping[str, Any]) -> list[Any]:
 
 _COLUMNS = ", ".join(RECORD_COLUMNS)
 _TURN_COLUMNS = ", ".join(TURN_COLUMNS)
-_RECORD_SQL = sql(f"SELECT {_COLUMNS} FROM conversa_conversations WHERE id = {{cid}}")
+# erased_at: an erase hid the conversation (`erase.py`); it is missing to every
+# call that reads its record, the hot path's included, at no extra round trip.
+_RECORD_SQL = sql(
+    f"SELECT {_COLUMNS} FROM conversa_conversations WHERE id = {{cid}}"
+    " AND erased_at IS NULL"
+)
 _RECORD_FOR_UPDATE_SQL = {
     "sqlite": _RECORD_SQL["sqlite"],  # the transaction holds the write lock
     "postgresql": _RECORD_SQL["postgresql"] + " FOR UPDATE",
@@ -593,7 +595,9 @@ def list_flow(
         if owner is not None and owner != handle_owner:
             return Page(())
         owner = handle_owner
-    stmt = select(CONVERSATIONS).where(*_metadata_conditions(dialect, filters))
+    stmt = select(CONVERSATIONS).where(
+        _C.erased_at.is_(None), *_metadata_conditions(dialect, filters)
+    )
     if owner is not None:
         stmt = stmt.where(_C.owner == owner)
     if after is not None:
@@ -610,14 +614,6 @@ def list_flow(
     )
 
 
-def delete_flow(conversation_id: str, owner: str | None) -> Flow[None]:
-    """Delete a conversation, its turns and any lease on it."""
-    yield from record_row(conversation_id, owner, for_update=True)
-    yield delete(TURNS).where(_T.conversation_id == conversation_id)
-    yield delete(LOCKS).where(LOCKS.c.conversation_id == conversation_id)
-    yield delete(CONVERSATIONS).where(_C.id == conversation_id)
-
-
 def fork_flow(
     conversation_id: str,
     at_seq: int,
@@ -625,8 +621,13 @@ def fork_flow(
     owner: str | None,
     dialect: str,
 ) -> Flow[ConversationRecord]:
-    """Copy the record and turns 1..at_seq under a new id, inside the database."""
-    parent = record_from_row((yield from record_row(conversation_id, owner)))
+    """Copy the record and turns 1..at_seq under a new id, inside the database.
+
+    The parent's row is locked, so an erase that hides it waits for the fork
+    (and then hides the fork too) or the fork finds the parent gone.
+    """
+    row = yield from record_row(conversation_id, owner, for_update=True)
+    parent = record_from_row(row)
     record = fork_record(parent, at_seq, new_id)
     yield from _insert_record(record, dialect)
     names = [c.name for c in TURNS.columns]

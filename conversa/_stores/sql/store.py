@@ -31,6 +31,7 @@ from ..protocol import (
     TurnUpdate,
     WindowRead,
 )
+from .erase import SQLErasure
 from .lease import (
     LeaseRenewer,
     Section,
@@ -47,7 +48,6 @@ from .statements import (
     Busy,
     append_flow,
     create_flow,
-    delete_flow,
     fork_flow,
     get_flow,
     get_turns_flow,
@@ -63,10 +63,12 @@ from .statements import (
 __all__ = ["SQLStore"]
 
 
-class SQLStore:
+class SQLStore(SQLErasure):
     """Store conversations in a SQL database; implements `Store` and `AsyncStore`.
 
     Use `SQLiteStore` or `PostgresStore`; they differ only in how they connect.
+    `delete`, `erase`, `erase_owner` and `purge` (and their twins) come from
+    `SQLErasure` (`erase.py`).
     """
 
     def __init__(
@@ -224,12 +226,6 @@ class SQLStore:
             lambda: list_flow(
                 self._dialect, owner, metadata, limit, cursor, self._owner
             )
-        )
-
-    def delete(self, conversation_id: str) -> None:
-        """Delete a conversation, its turns and any lock on it."""
-        self._runner.run(
-            lambda: delete_flow(conversation_id, self._owner), write=True, retry=False
         )
 
     def fork(
@@ -424,12 +420,6 @@ class SQLStore:
             lambda: list_flow(
                 self._dialect, owner, metadata, limit, cursor, self._owner
             )
-        )
-
-    async def adelete(self, conversation_id: str) -> None:
-        """See `delete`."""
-        await self._arunner.run(
-            lambda: delete_flow(conversation_id, self._owner), write=True, retry=False
         )
 
     async def afork(

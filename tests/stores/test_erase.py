@@ -1,0 +1,294 @@
+"""Erasure and retention on the SQL stores: batches, resuming, a racing send, old databases.
+
+The contract (`conversa.testing.store_contract`) checks what every store's
+`Erasure` does; these tests check what the SQL stores do underneath: the tombstone,
+turns deleted a bounded batch per transaction, an interrupted erase that a rerun
+finishes, purge by time, the rows left in the database (none), and a database
+from before the tombstone. Each runs on SQLite and PostgreSQL, through both twins.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, create_engine, event, text, update
+
+from conversa import ConversationNotFoundError, ConversationRecord, Erased
+from conversa._drive import Flow
+from conversa._stores.sql import erase
+from conversa._stores.sql.migrations import MIGRATIONS
+from conversa._stores.sql.postgres import psycopg_url
+from conversa._stores.sql.schema import CONVERSATIONS
+from conversa._stores.sql.store import SQLStore
+from tests.stores.helpers import SyncAsAsync, assistant, user
+from tests.stores.workers import open_store
+
+pytestmark = pytest.mark.anyio
+
+OLD = datetime(2001, 1, 1, tzinfo=timezone.utc)
+
+
+@pytest.fixture(name="store")
+async def _store(sql_backend: str, target: str) -> AsyncIterator[SQLStore]:
+    store = open_store(sql_backend, target)
+    yield store
+    await store.aclose()  # closes both twins' connections
+
+
+@pytest.fixture(name="twin", params=["sync", "async"])
+def _twin(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(name="astore")
+def _astore(store: SQLStore, twin: str) -> Any:
+    """The store through the twin under test, seen through the async interface."""
+    return store if twin == "async" else SyncAsAsync(store)
+
+
+@pytest.fixture(name="small_batches")
+def _small_batches(monkeypatch: pytest.MonkeyPatch) -> int:
+    """Erase 4 turns a transaction."""
+    monkeypatch.setattr(erase, "TURN_BATCH", 4)
+    return 4
+
+
+def _rows(store: SQLStore, conversation_ids: list[str]) -> dict[str, int]:
+    """How many rows each conversa table holds for *conversation_ids*."""
+    params = {f"i{n}": cid for n, cid in enumerate(conversation_ids)}
+    names = ", ".join(f":i{n}" for n in range(len(conversation_ids)))
+    counts = {}
+    with store.engine.connect() as conn:
+        for table, column in (
+            ("conversa_conversations", "id"),
+            ("conversa_turns", "conversation_id"),
+            ("conversa_locks", "conversation_id"),
+        ):
+            sql = f"SELECT count(*) FROM {table} WHERE {column} IN ({names})"  # noqa: S608 - our names
+            counts[table] = conn.execute(text(sql), params).scalar_one()
+    return counts
+
+
+async def _conversation(
+    astore: Any, owner: str, turns: int, prefix: str = ""
+) -> ConversationRecord:
+    record = await astore.acreate(
+        ConversationRecord(id=f"{prefix}{uuid.uuid4().hex}", model="m", owner=owner)
+    )
+    if turns:
+        await astore.aappend(record.id, [user(f"t{i}") for i in range(turns)])
+    return record
+
+
+def _owner() -> str:
+    return f"owner-{uuid.uuid4().hex}"
+
+
+class DeletesOfTurns:
+    """Counts the statements that delete turns, and the rows each deleted."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.deleted: list[int] = []
+        event.listen(engine, "after_cursor_execute", self._after)
+
+    def _after(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("DELETE FROM CONVERSA_TURNS"):
+            self.deleted.append(cursor.rowcount)
+
+    def close(self) -> None:
+        event.remove(self.engine, "after_cursor_execute", self._after)
+
+
+def _engine(store: SQLStore, twin: str) -> Engine:
+    if twin == "async" and hasattr(store, "async_engine"):
+        return store.async_engine.sync_engine  # type: ignore[no-any-return]
+    return store.engine
+
+
+async def test_turns_are_deleted_a_bounded_batch_at_a_time(
+    store: SQLStore, astore: Any, twin: str, small_batches: int
+) -> None:
+    """Ten turns erased four at a time: three deletes of 4, 4 and 2 turns, each its own."""
+    record = await _conversation(astore, _owner(), 10)
+    deletes = DeletesOfTurns(_engine(store, twin))
+    try:
+        assert await astore.aerase(record.id) == Erased(1, 10)
+    finally:
+        deletes.close()
+    assert deletes.deleted == [4, 4, 2]
+    assert _rows(store, [record.id]) == dict.fromkeys(
+        ("conversa_conversations", "conversa_turns", "conversa_locks"), 0
+    )
+
+
+async def test_an_interrupted_erase_is_finished_by_a_rerun(
+    store: SQLStore, astore: Any, small_batches: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash in the second batch leaves the conversations hidden; a rerun deletes the rest."""
+    owner = _owner()
+    # Erased in id order: the first, then the second.
+    first = await _conversation(astore, owner, 10, prefix="a")
+    second = await _conversation(astore, owner, 3, prefix="b")
+    real = erase.delete_batch_flow
+    calls = 0
+
+    def crashing(conversation_id: str, lo: int, *, last: bool) -> Flow[Erased]:
+        nonlocal calls
+        calls += 1
+        done = yield from real(conversation_id, lo, last=last)
+        if calls == 2:
+            msg = "the process died mid-transaction"
+            raise RuntimeError(msg)
+        return done
+
+    monkeypatch.setattr(erase, "delete_batch_flow", crashing)
+    with pytest.raises(RuntimeError, match="died"):
+        await astore.aerase_owner(owner)
+    monkeypatch.setattr(erase, "delete_batch_flow", real)
+    # Half done: hidden from every call, 4 of the first's turns gone (the second
+    # batch rolled back), the second conversation untouched but hidden.
+    assert _rows(store, [first.id, second.id]) == {
+        "conversa_conversations": 2,
+        "conversa_turns": 9,
+        "conversa_locks": 0,
+    }
+    for record in (first, second):
+        with pytest.raises(ConversationNotFoundError):
+            await astore.aget(record.id)
+        with pytest.raises(ConversationNotFoundError):
+            await astore.aappend(record.id, [user()])
+    assert (await astore.alist(owner=owner)).items == ()
+    assert await astore.aerase_owner(owner, dry_run=True) == Erased(2, 9)
+    assert await astore.aerase_owner(owner) == Erased(2, 9)
+    assert _rows(store, [first.id, second.id])["conversa_conversations"] == 0
+    assert await astore.aerase_owner(owner) == Erased()
+
+
+async def test_a_purge_finishes_any_interrupted_erase(
+    store: SQLStore, astore: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tombstone left by a crashed erase is finished by the next purge, whatever its time."""
+    record = await _conversation(astore, _owner(), 2)
+
+    def crashing(conversation_id: str, lo: int, *, last: bool) -> Flow[Erased]:
+        msg = "the process died"
+        raise RuntimeError(msg)
+        yield  # pragma: no cover - a generator, like the real one
+
+    monkeypatch.setattr(erase, "delete_batch_flow", crashing)
+    with pytest.raises(RuntimeError):
+        await astore.aerase(record.id)
+    monkeypatch.undo()
+    assert await astore.apurge(before=OLD) == Erased(1, 2)
+    assert _rows(store, [record.id])["conversa_turns"] == 0
+
+
+async def test_purge_counts_the_turns_of_stale_conversations(
+    store: SQLStore, astore: Any
+) -> None:
+    """A conversation last updated before the cutoff goes with its turns; a newer one stays."""
+    owner = _owner()
+    stale = await _conversation(astore, owner, 5)
+    fresh = await _conversation(astore, owner, 2)
+    with store.engine.begin() as conn:
+        conn.execute(
+            update(CONVERSATIONS)
+            .where(CONVERSATIONS.c.id == stale.id)
+            .values(updated_at=OLD)
+        )
+    cutoff = OLD + timedelta(days=90)
+    scoped = astore.for_owner(owner)
+    assert await scoped.apurge(before=cutoff, dry_run=True) == Erased(1, 5)
+    assert len(await astore.aread(stale.id)) == 5
+    assert await scoped.apurge(before=cutoff) == Erased(1, 5)
+    assert len(await astore.aread(fresh.id)) == 2
+    assert _rows(store, [stale.id])["conversa_turns"] == 0
+
+
+async def test_erase_deletes_a_live_lease(store: SQLStore, astore: Any) -> None:
+    """Erasing a conversation whose section is held deletes the lease row too."""
+    record = await _conversation(astore, _owner(), 1)
+    async with astore.alock(record.id):
+        assert _rows(store, [record.id])["conversa_locks"] == 1
+        assert await astore.aerase(record.id) == Erased(1, 1)
+        assert _rows(store, [record.id])["conversa_locks"] == 0
+    assert _rows(store, [record.id]) == dict.fromkeys(
+        ("conversa_conversations", "conversa_turns", "conversa_locks"), 0
+    )
+
+
+async def test_delete_goes_the_same_way(
+    store: SQLStore, astore: Any, small_batches: int, twin: str
+) -> None:
+    """delete() hides and deletes in batches as erase does, and refuses an unknown id."""
+    record = await _conversation(astore, _owner(), 9)
+    deletes = DeletesOfTurns(_engine(store, twin))
+    try:
+        await astore.adelete(record.id)
+    finally:
+        deletes.close()
+    assert deletes.deleted == [4, 4, 1]
+    with pytest.raises(ConversationNotFoundError):
+        await astore.adelete(record.id)
+
+
+def _v1_database(backend: str, target: str) -> None:
+    """A database as conversa made it before the tombstone: migration 1 only, one conversation."""
+    url = f"sqlite:///{target}" if backend == "sqlite" else psycopg_url(target)
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "CREATE TABLE conversa_migrations (version INTEGER NOT NULL PRIMARY KEY,"
+                " name VARCHAR NOT NULL, applied_at VARCHAR NOT NULL)"
+            )
+            MIGRATIONS[1](conn)
+            conn.exec_driver_sql(
+                "INSERT INTO conversa_migrations VALUES (1, 'm001_initial', '2026-01-01')"
+            )
+    finally:
+        engine.dispose()
+
+
+def test_a_database_from_before_the_tombstone_migrates_and_erases(
+    sql_backend: str, fresh_target: str, tmp_path: Path
+) -> None:
+    """A version-1 database gains erased_at on open; its conversations stay visible and erase."""
+    if sql_backend == "postgres":
+        pytest.importorskip("psycopg")
+    _v1_database(sql_backend, fresh_target)
+    with open_store(sql_backend, fresh_target) as store:
+        record = store.create(ConversationRecord(model="m", owner="o"))
+        store.append(record.id, [user(), assistant()])
+        assert [r.id for r in store.list(owner="o").items] == [record.id]
+        assert store.erase_owner("o") == Erased(1, 2)
+    with open_store(sql_backend, fresh_target) as store:
+        assert store.list(owner="o").items == ()
+
+
+def test_the_stored_fixture_erases_after_migrating(tmp_path: Path) -> None:
+    """The store main wrote before the tombstone opens, lists all, and erases one conversation."""
+    fixture = Path(__file__).parents[1] / "fixtures" / "stored_v0" / "conversa.db"
+    path = tmp_path / "conversa.db"
+    shutil.copyfile(fixture, path)
+    with open_store("sqlite", str(path)) as store:
+        records = []
+        page = store.list()
+        records.extend(page.items)
+        while page.next_cursor is not None:
+            page = store.list(cursor=page.next_cursor)
+            records.extend(page.items)
+        assert records
+        first = records[0]
+        turns = store.read(first.id)
+        assert store.erase(first.id) == Erased(1, len(turns))
+        assert {r.id for r in store.list(limit=1000).items} == {
+            r.id for r in records[1:]
+        }
