@@ -149,7 +149,8 @@ class Store(Protocol):
 
     These are the methods conversa calls; a store that has them works with every
     `Conversation` and `Batches` method. The optional capabilities are
-    `NewestFirstReads` and `OwnerScoped`.
+    `NewestFirstReads`, `OwnerScoped`, `WindowReads`, `SectionAppends` and
+    `Erasure`.
 
     Every method that takes a *conversation_id* raises `ConversationNotFoundError`
     for a conversation that does not exist (or that an owner-bound handle may not
@@ -293,8 +294,8 @@ class AsyncStore(Protocol):
     """The async twin of `Store`: the same methods with an `a` prefix.
 
     `alock` and `for_owner` are plain methods: they return a context manager and
-    a handle without awaiting anything. The optional capabilities are
-    `AsyncNewestFirstReads` and `AsyncOwnerScoped`.
+    a handle without awaiting anything. The optional capabilities are the
+    `Async` twins of `Store`'s.
     """
 
     async def acreate(self, record: ConversationRecord) -> ConversationRecord:

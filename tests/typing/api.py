@@ -7,7 +7,16 @@ the owner-bound handles they return.
 
 from __future__ import annotations
 
-from conversa import AsyncStore, MemoryStore, PostgresStore, SQLiteStore, Store
+from conversa import (
+    AsyncErasure,
+    AsyncStore,
+    Erased,
+    Erasure,
+    MemoryStore,
+    PostgresStore,
+    SQLiteStore,
+    Store,
+)
 from conversa._stores import (
     AsyncNewestFirstReads,
     AsyncOwnerScoped,
@@ -91,3 +100,14 @@ def _scoped_handle(s: OwnerScoped, a: AsyncOwnerScoped) -> tuple[Store, AsyncSto
 
 def _not_a_capability(s: Store) -> NewestFirstReads:
     return s  # type: ignore[return-value]  # the core has no read_newest
+
+
+def _erasure(
+    m: MemoryStore, s: SQLiteStore, p: PostgresStore
+) -> tuple[Erasure, AsyncErasure, Erasure, AsyncErasure, Erasure, AsyncErasure]:
+    return m, m, s, s, p, p
+
+
+def _erased_counts(s: Erasure) -> int:
+    erased: Erased = s.erase("c") + s.erase_owner("u", dry_run=True)
+    return erased.conversations + erased.turns
