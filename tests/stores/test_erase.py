@@ -10,8 +10,10 @@ from before the tombstone. Each runs on SQLite and PostgreSQL, through both twin
 from __future__ import annotations
 
 import shutil
+import time
 import uuid
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -26,7 +28,7 @@ from conversa._stores.sql.migrations import MIGRATIONS
 from conversa._stores.sql.postgres import psycopg_url
 from conversa._stores.sql.schema import CONVERSATIONS
 from conversa._stores.sql.store import SQLStore
-from tests.stores.helpers import SyncAsAsync, assistant, user
+from tests.stores.helpers import SyncAsAsync, assistant, plain_url, user
 from tests.stores.workers import open_store
 
 pytestmark = pytest.mark.anyio
@@ -292,3 +294,63 @@ def test_the_stored_fixture_erases_after_migrating(tmp_path: Path) -> None:
         assert {r.id for r in store.list(limit=1000).items} == {
             r.id for r in records[1:]
         }
+
+
+@pytest.mark.postgres
+def test_a_fork_committed_while_an_owner_is_hidden_is_erased_too(pg_url: str) -> None:
+    """A fork whose transaction holds its parent's row while the erase hides it goes too.
+
+    The first hiding UPDATE waits for the parent's row lock; the fork's record,
+    committed meanwhile, is not in that statement's snapshot: the second pass hides it.
+    """
+    import psycopg
+
+    owner = _owner()
+    with open_store("postgres", pg_url) as store:
+        parent = store.create(ConversationRecord(model="m", owner=owner))
+        store.append(parent.id, [user("a"), assistant("b")])
+        fork_id = f"fork-{uuid.uuid4().hex}"
+        forking = psycopg.connect(plain_url(pg_url))
+        try:
+            # A fork in flight, as fork_flow runs it: the parent's row locked, the
+            # fork's record written, not yet committed.
+            forking.execute(
+                "SELECT id FROM conversa_conversations WHERE id = %s FOR UPDATE",
+                [parent.id],
+            )
+            forking.execute(
+                "INSERT INTO conversa_conversations (id, owner, metadata, model,"
+                " params, capabilities, window_start, last_seq, parent_id, forked_at,"
+                " flags, created_at, updated_at) SELECT %s, owner, metadata, model,"
+                " params, capabilities, 0, 0, id, 0, flags, created_at, updated_at"
+                " FROM conversa_conversations WHERE id = %s",
+                [fork_id, parent.id],
+            )
+            with ThreadPoolExecutor(1) as pool:
+                erasing = pool.submit(store.erase_owner, owner)
+                _wait_for_a_lock_wait(pg_url)
+                forking.commit()
+                assert erasing.result(timeout=60) == Erased(2, 2)
+        finally:
+            forking.close()
+        for gone in (parent.id, fork_id):
+            with pytest.raises(ConversationNotFoundError):
+                store.get(gone)
+        assert _rows(store, [parent.id, fork_id])["conversa_conversations"] == 0
+
+
+def _wait_for_a_lock_wait(pg_url: str) -> None:
+    """Return once a backend waits for a row lock to update conversations (60 s at most)."""
+    import psycopg
+
+    with psycopg.connect(plain_url(pg_url), autocommit=True) as admin:
+        for _ in range(6000):
+            row = admin.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                " AND query LIKE 'UPDATE conversa_conversations%'"
+            ).fetchone()
+            if row is not None and row[0] > 0:
+                return
+            time.sleep(0.01)
+    msg = "the erase never waited for the fork's row lock"
+    raise AssertionError(msg)
