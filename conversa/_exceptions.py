@@ -217,7 +217,17 @@ class ToolLoopLimitError(ConversaError):
 
 
 class StoreError(ConversaError):
-    """A store could not do what was asked."""
+    """A store could not do what was asked.
+
+    Attributes:
+        reply: set when a send's reply could not be stored (the database went
+            away after the API answered, and billed, the call): the reply `Turn`,
+            for the caller to store once the database is back
+            (`store.append(conversation_id, [exc.reply])`, idempotent by turn id)
+            or to show. None otherwise.
+    """
+
+    reply: Any = None
 
 
 class ConversationNotFoundError(StoreError, LookupError):
@@ -282,15 +292,29 @@ class ConversationBusyError(StoreError):
 
 
 class SchemaVersionError(StoreError):
-    """The database's schema is newer than this version of conversa knows."""
+    """The database's schema is one this version of conversa cannot use as it stands.
+
+    Either newer than this conversa knows (`found > known`: upgrade conversa), or
+    behind it while the store was opened with `migrate="check"` (`found < known`:
+    run `conversa migrate URL`, or open once with `migrate="auto"`).
+    """
 
     def __init__(self, *, found: int, known: int) -> None:
         self.found = found
         self.known = known
-        super().__init__(
-            f"the database has conversa schema version {found}, but this conversa "
-            f"knows versions up to {known}: upgrade conversa to open it"
-        )
+        if found < known:
+            message = (
+                f"the database has conversa schema version {found}, but this "
+                f"conversa needs version {known}, and the store was opened with "
+                "migrate='check', which runs no DDL: apply the migrations with "
+                "`conversa migrate URL` (or open once with migrate='auto')"
+            )
+        else:
+            message = (
+                f"the database has conversa schema version {found}, but this "
+                f"conversa knows versions up to {known}: upgrade conversa to open it"
+            )
+        super().__init__(message)
 
 
 class StoreConfigError(StoreError, ValueError):

@@ -32,11 +32,13 @@ from .._exceptions import (
     StoreUnavailableError,
 )
 from .._stores import PostgresStore, SQLiteStore, Store
+from .._stores.sql.migrations import MigrateMode
 from .._values.turns import ConversationRecord, Turn
 from .batch import add_batch_parser
 from .erase import add_erase_parsers
 from .format import ledger_line, listing_line, sum_ledgers, transcript, usage_line
 from .jsonl import check_import, parse_line, write_export
+from .migrate import add_migrate_parser
 
 __all__ = ["DEFAULT_STORE", "UsageError", "main", "open_store"]
 
@@ -59,12 +61,13 @@ def _safe_url(url: str) -> str:
         return url.split("@")[-1]
 
 
-def open_store(url: str) -> Store:
+def open_store(url: str, *, migrate: MigrateMode = "auto") -> Store:
     """Open the store a URL names.
 
     Args:
         url: `sqlite:///path` (relative or, with a fourth slash, absolute),
             `sqlite:///:memory:`, or `postgresql://...`.
+        migrate: the SQL stores' `migrate` option (`migrate` opens with "off").
 
     Raises:
         UsageError: the URL names no store conversa knows.
@@ -77,9 +80,9 @@ def open_store(url: str) -> Store:
         if not path:
             msg = f"no file in store URL {url!r}: use sqlite:///path/to/file.db"
             raise UsageError(msg)
-        return SQLiteStore(path)
+        return SQLiteStore(path, migrate=migrate)
     if url.startswith(_POSTGRES):
-        return PostgresStore(url)
+        return PostgresStore(url, migrate=migrate)
     msg = (
         f"unsupported store URL {_safe_url(url)!r}: use sqlite:///path, "
         "sqlite:///:memory: or postgresql://user@host/db"
@@ -399,6 +402,7 @@ def _parser() -> argparse.ArgumentParser:
     stats.set_defaults(run=_cmd_stats)
 
     add_batch_parser(add, common)
+    add_migrate_parser(add)
     add_erase_parsers(add)
     return parser
 
@@ -428,7 +432,7 @@ def main(
         return exc.code if isinstance(exc.code, int) else 2
     args.make_client = functools.partial(_client, transport=transport)
     try:
-        store = open_store(args.store)
+        store = open_store(args.store, migrate=getattr(args, "store_migrate", "auto"))
     except (UsageError, StoreConfigError) as exc:  # a bad URL, a missing driver
         return _error(str(exc), 2)
     except (StoreUnavailableError, StoreCorruptError) as exc:  # they name the store

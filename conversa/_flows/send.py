@@ -57,6 +57,7 @@ from .._exceptions import (
     ConversationDeletedError,
     ConversationNotFoundError,
     InvalidInputError,
+    StoreError,
     StreamError,
     TurnIdConflictError,
 )
@@ -607,6 +608,9 @@ def send_flow(spec: SendSpec, *, ends_section: bool = False) -> Flow[Turn]:
         )
     except ConversationNotFoundError as exc:  # erased since the read: not re-created
         raise ConversationDeletedError(record.id, reply=sized) from exc
+    except StoreError as exc:  # The API billed this reply: the caller may store it.
+        exc.reply = sized
+        raise
     yield from _store_fixed(record, plan, learned)
     result: Turn = stored[0]
     return result

@@ -267,10 +267,25 @@ def _is_driver_error(exc: BaseException) -> bool:
     return psycopg is not None and isinstance(exc, psycopg.Error)
 
 
+#: psycopg's prepared statements lost or doubled by a transaction-mode pooler:
+#: invalid_sql_statement_name, duplicate_prepared_statement.
+_PG_PREPARED_STATES = ("26000", "42P05")
+
+
+def _pooler_hint(exc: BaseException) -> str:
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    if getattr(orig, "sqlstate", None) in _PG_PREPARED_STATES and "_pg3_" in str(orig):
+        return (
+            " (behind PgBouncer in transaction mode? open the store with "
+            "pgbouncer=True, or add ?pgbouncer=true to the URL)"
+        )
+    return ""
+
+
 def translate(exc: BaseException, where: Where, operation: str) -> StoreError:
     """The `StoreError` subclass that tells what driver error *exc* means."""
     kind = _kind(exc)
-    reason = _reason(exc, where)
+    reason = _reason(exc, where) + _pooler_hint(exc)
     if kind is StoreUnavailableError:
         if "unable to open database file" in reason:
             reason += _file_hint(where)

@@ -46,7 +46,7 @@ def test_missing_psycopg_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> Non
 @pytest.mark.postgres
 @pytest.mark.parametrize("given", ["engine", "async_engine", "pair"])
 async def test_accepts_engines(pg_url: str, given: str) -> None:
-    """A sync engine, an async engine or both serve both twins."""
+    """A sync engine, an async engine (for its URL) or both serve both twins."""
     engines: dict[str, Any] = {
         "engine": create_engine(psycopg_url(pg_url)),
         "async_engine": create_async_engine(psycopg_url(pg_url)),
@@ -70,14 +70,14 @@ async def test_accepts_engines(pg_url: str, given: str) -> None:
 
 @pytest.mark.postgres
 async def test_no_pooled_connection_is_held_inside_the_section(pg_url: str) -> None:
-    """While a send holds the lock, the pools have every connection back."""
+    """While a send holds the lock, the pool has every connection back."""
     store = PostgresStore(pg_url)
     try:
         record = store.create(ConversationRecord(model="m"))
         with store.lock(record.id):
             assert store.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
         async with store.alock(record.id):
-            assert store.async_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+            assert store.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
     finally:
         await store.aclose()
 
@@ -127,7 +127,7 @@ async def test_connection_killed_mid_append_is_retried_once(
     try:
         record = store.create(ConversationRecord(model="m"))
         turns = [user("q"), assistant("a")]
-        engine = store.engine if twin == "sync" else store.async_engine.sync_engine
+        engine = store.engine  # both twins run on its pool
         left = killer(engine, 1)
         view = SyncAsAsync(store) if twin == "sync" else store
         stored = await view.aappend(record.id, turns)
@@ -148,7 +148,7 @@ async def test_connection_killed_twice_leaves_no_partial_turn(
     store = PostgresStore(pg_url)
     try:
         record = store.create(ConversationRecord(model="m"))
-        engine = store.engine if twin == "sync" else store.async_engine.sync_engine
+        engine = store.engine  # both twins run on its pool
         killer(engine, 2)
         turns = [user("q"), assistant("a")]
         view = SyncAsAsync(store) if twin == "sync" else store

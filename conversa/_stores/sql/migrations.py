@@ -12,20 +12,76 @@ the database's own write lock: on PostgreSQL a transaction-level advisory lock
 keyed by the schema name (released at commit), on SQLite `BEGIN IMMEDIATE` (the
 caller's transaction). DDL is transactional on both, so a failed migration leaves
 the previous version intact.
+
+A store opens with `migrate="auto"` (apply what is missing, the default),
+`"check"` (`check`: read `conversa_migrations` and refuse a schema that is behind
+with `SchemaVersionError`, running no DDL, so a role with only SELECT, INSERT,
+UPDATE and DELETE can open it) or `"off"` (trust the deploy). Deploy pipelines
+apply them with `conversa migrate URL`, or print them with `--sql` (`render`,
+which records the statements the migrations would run instead of running them).
+
+Options chosen at migration time travel in `MigrationOptions`: on PostgreSQL,
+`turn_partitions=N` makes `conversa_turns` a table hash-partitioned by
+conversation id into N partitions when migration 1 creates it (see
+`_turns_partitioning`); a database made without it keeps its plain table.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any, Literal, cast
 
+from attrs import frozen
 from sqlalchemy import Connection, text
 
-from ..._exceptions import SchemaVersionError
+from ..._exceptions import InvalidInputError, SchemaVersionError
 from ..._values.turns import utcnow
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate", "migration"]
+__all__ = [
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "MigrateMode",
+    "MigrationOptions",
+    "applied_versions",
+    "check",
+    "migrate",
+    "migration",
+    "open_schema",
+    "render",
+]
 
 Migration = Callable[[Connection], None]
+
+#: How a store treats the schema when it opens: see the module docstring.
+MigrateMode = Literal["auto", "check", "off"]
+MIGRATE_MODES = ("auto", "check", "off")
+
+#: `Connection.info` key under which `migrate` hands its options to the migrations.
+_OPTIONS_KEY = "conversa.migration_options"
+
+
+@frozen
+class MigrationOptions:
+    """Choices made once, when the migrations create the tables.
+
+    Attributes:
+        turn_partitions: PostgreSQL only: hash-partition `conversa_turns` by
+            conversation id into this many partitions (None: a plain table).
+    """
+
+    turn_partitions: int | None = None
+
+    def __attrs_post_init__(self) -> None:
+        n = self.turn_partitions
+        if n is not None and not 2 <= n <= 1024:
+            msg = f"turn_partitions must be an integer from 2 to 1024, not {n!r}"
+            raise InvalidInputError(msg)
+
+
+def _options(conn: Connection) -> MigrationOptions:
+    found = conn.info.get(_OPTIONS_KEY)
+    return found if isinstance(found, MigrationOptions) else MigrationOptions()
+
 
 #: version -> migration, filled by `@migration`.
 MIGRATIONS: dict[int, Migration] = {}
@@ -46,6 +102,32 @@ def _types(conn: Connection) -> dict[str, str]:
     if conn.dialect.name == "postgresql":
         return {"json": "JSONB", "time": "TIMESTAMP WITH TIME ZONE"}
     return {"json": "JSON", "time": "DATETIME"}
+
+
+def _turns_partitioning(conn: Connection) -> str:
+    """The PARTITION BY clause of `conversa_turns`, when partitions were asked for.
+
+    Hash partitioning by conversation id keeps each conversation's turns in one
+    partition, so every hot-path statement (all of them name one conversation)
+    touches one partition, and each partition's indexes stay a fraction of the
+    whole. Both unique keys lead with the partition key, as PostgreSQL requires.
+    """
+    n = _options(conn).turn_partitions
+    if n is None:
+        return ""
+    if conn.dialect.name != "postgresql":
+        msg = "turn_partitions needs PostgreSQL (SQLite has no partitioned tables)"
+        raise InvalidInputError(msg)
+    return " PARTITION BY HASH (conversation_id)"
+
+
+def _create_turn_partitions(conn: Connection) -> None:
+    n = _options(conn).turn_partitions
+    for i in range(n or 0):
+        conn.exec_driver_sql(
+            f"CREATE TABLE conversa_turns_p{i:03d} PARTITION OF conversa_turns "
+            f"FOR VALUES WITH (MODULUS {n}, REMAINDER {i})"
+        )
 
 
 @migration
@@ -114,8 +196,9 @@ def m001_initial(conn: Connection) -> None:
             CONSTRAINT uq_conversa_turns_turn_id UNIQUE (conversation_id, turn_id),
             CONSTRAINT fk_conversa_turns_conversation FOREIGN KEY (conversation_id)
                 REFERENCES conversa_conversations (id)
-        )"""
+        ){_turns_partitioning(conn)}"""
     )
+    _create_turn_partitions(conn)
     # One lease row per held exclusive section; expires_at is epoch seconds by the
     # database clock.
     conn.exec_driver_sql(
@@ -146,10 +229,87 @@ def m002_erased_at(conn: Connection) -> None:
 SCHEMA_VERSION = max(MIGRATIONS)
 
 
-def migrate(conn: Connection) -> int:
+def _lock(conn: Connection) -> None:
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext(:key || current_schema()))"),
+            {"key": "conversa.migrations:"},
+        )
+
+
+def _create_bookkeeping(conn: Connection) -> None:
+    conn.exec_driver_sql(
+        "CREATE TABLE IF NOT EXISTS conversa_migrations ("
+        "version INTEGER NOT NULL PRIMARY KEY, name VARCHAR NOT NULL, "
+        f"applied_at {_types(conn)['time']} NOT NULL)"
+    )
+
+
+def _record(conn: Connection, version: int) -> None:
+    conn.execute(
+        text(
+            "INSERT INTO conversa_migrations (version, name, applied_at) "
+            "VALUES (:version, :name, :applied_at)"
+        ),
+        {
+            "version": version,
+            "name": MIGRATIONS[version].__name__,
+            "applied_at": utcnow().isoformat(),
+        },
+    )
+
+
+def applied_versions(conn: Connection) -> set[int] | None:
+    """Return the versions `conversa_migrations` records; None when it does not exist.
+
+    Reads only: no DDL, no lock.
+    """
+    if conn.dialect.name == "postgresql":
+        exists = conn.execute(
+            text("SELECT to_regclass('conversa_migrations') IS NOT NULL")
+        ).scalar()
+    else:
+        exists = conn.execute(
+            text(
+                "SELECT count(*) FROM sqlite_master "
+                "WHERE type = 'table' AND name = 'conversa_migrations'"
+            )
+        ).scalar()
+    if not exists:
+        return None
+    return {
+        row[0] for row in conn.execute(text("SELECT version FROM conversa_migrations"))
+    }
+
+
+def _pending(applied: set[int]) -> list[int]:
+    found = max(applied, default=0)
+    if found > SCHEMA_VERSION:
+        raise SchemaVersionError(found=found, known=SCHEMA_VERSION)
+    return [v for v in sorted(MIGRATIONS) if v not in applied]
+
+
+def check(conn: Connection) -> None:
+    """Refuse a schema this conversa cannot use as it stands, running no DDL.
+
+    Raises:
+        SchemaVersionError: migrations are missing (`found < known`: run
+            `conversa migrate`), or the database is newer than this conversa.
+    """
+    applied = applied_versions(conn) or set()
+    missing = _pending(applied)
+    if missing:
+        raise SchemaVersionError(found=max(applied, default=0), known=SCHEMA_VERSION)
+
+
+def migrate(conn: Connection, options: MigrationOptions | None = None) -> int:
     """Bring the database up to `SCHEMA_VERSION` inside the caller's transaction.
 
     On SQLite the caller must have begun the transaction with `BEGIN IMMEDIATE`.
+    A current schema costs one read and no DDL (so a role without DDL rights can
+    open a database someone else migrated); otherwise, under the migration lock,
+    the missing migrations run in order, *options* applying to the tables they
+    create.
 
     Returns:
         The number of migrations applied (0 when the schema was current).
@@ -157,34 +317,76 @@ def migrate(conn: Connection) -> int:
     Raises:
         SchemaVersionError: the database has a version newer than `SCHEMA_VERSION`.
     """
-    if conn.dialect.name == "postgresql":
-        conn.execute(
-            text("SELECT pg_advisory_xact_lock(hashtext(:key || current_schema()))"),
-            {"key": "conversa.migrations:"},
-        )
-    conn.exec_driver_sql(
-        "CREATE TABLE IF NOT EXISTS conversa_migrations ("
-        "version INTEGER NOT NULL PRIMARY KEY, name VARCHAR NOT NULL, "
-        f"applied_at {_types(conn)['time']} NOT NULL)"
-    )
-    applied = {
-        row[0] for row in conn.execute(text("SELECT version FROM conversa_migrations"))
-    }
-    found = max(applied, default=0)
-    if found > SCHEMA_VERSION:
-        raise SchemaVersionError(found=found, known=SCHEMA_VERSION)
-    missing = [v for v in sorted(MIGRATIONS) if v not in applied]
-    for version in missing:
-        MIGRATIONS[version](conn)
-        conn.execute(
-            text(
-                "INSERT INTO conversa_migrations (version, name, applied_at) "
-                "VALUES (:version, :name, :applied_at)"
-            ),
-            {
-                "version": version,
-                "name": MIGRATIONS[version].__name__,
-                "applied_at": utcnow().isoformat(),
-            },
-        )
+    applied = applied_versions(conn)
+    if applied is not None and not _pending(applied):
+        return 0
+    _lock(conn)
+    _create_bookkeeping(conn)
+    applied = applied_versions(conn) or set()
+    missing = _pending(applied)
+    conn.info[_OPTIONS_KEY] = options or MigrationOptions()
+    try:
+        for version in missing:
+            MIGRATIONS[version](conn)
+            _record(conn, version)
+    finally:
+        conn.info.pop(_OPTIONS_KEY, None)
     return len(missing)
+
+
+def open_schema(
+    conn: Connection, mode: MigrateMode, options: MigrationOptions | None = None
+) -> None:
+    """What a store does to the schema when it opens, by *mode* (see the module)."""
+    if mode not in MIGRATE_MODES:
+        msg = f"migrate must be 'auto', 'check' or 'off', not {mode!r}"
+        raise InvalidInputError(msg)
+    if mode == "auto":
+        migrate(conn, options)
+    elif mode == "check":
+        check(conn)
+
+
+class _Recorder:
+    """Stands in for a `Connection`: keeps the DDL migrations would run."""
+
+    def __init__(self, dialect: Any, options: MigrationOptions) -> None:
+        self.dialect = dialect
+        self.info: dict[str, Any] = {_OPTIONS_KEY: options}
+        self.statements: list[str] = []
+
+    def exec_driver_sql(self, statement: str) -> None:
+        self.statements.append(
+            " ".join(line.strip() for line in statement.splitlines())
+        )
+
+
+def render(
+    conn: Connection, options: MigrationOptions | None = None
+) -> tuple[int, str]:
+    """Return how many migrations are missing and the SQL script that applies them.
+
+    Reads `conversa_migrations` through *conn* and runs nothing else: the script
+    (one transaction, ending with COMMIT) is for a DBA or a deploy tool to run.
+    """
+    applied = applied_versions(conn)
+    missing = _pending(applied or set())
+    recorder = _Recorder(conn.dialect, options or MigrationOptions())
+    lines = ["BEGIN;"]
+    if conn.dialect.name == "postgresql":
+        lines.append(
+            "SELECT pg_advisory_xact_lock(hashtext("
+            "'conversa.migrations:' || current_schema()));"
+        )
+    fake = cast(Connection, recorder)
+    _create_bookkeeping(fake)
+    for version in missing:
+        MIGRATIONS[version](fake)
+        name = MIGRATIONS[version].__name__
+        recorder.statements.append(  # our own int and function name: no injection
+            "INSERT INTO conversa_migrations (version, name, applied_at) "  # noqa: S608
+            f"VALUES ({version}, '{name}', CURRENT_TIMESTAMP)"
+        )
+    lines += [f"{statement};" for statement in recorder.statements]
+    lines.append("COMMIT;")
+    return len(missing), "\n".join(lines) + "\n"

@@ -47,7 +47,7 @@ from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 from ..._exceptions import InvalidInputError
 from ..errors import FileBinding, Where, store_errors
 from ..protocol import DEFAULT_LEASE_SECONDS
-from .migrations import migrate
+from .migrations import MigrateMode, open_schema
 from .runners import WRITE_OPTION, SyncRunner, ThreadRunner
 from .store import SQLStore
 
@@ -122,12 +122,14 @@ def sqlite_engine(
     return engine
 
 
-def migrate_engine(engine: Engine) -> None:
-    """Apply missing migrations in one write transaction (`BEGIN IMMEDIATE`)."""
+def migrate_engine(engine: Engine, mode: MigrateMode = "auto") -> None:
+    """Check or migrate the schema by *mode* (a write transaction for `"auto"`)."""
+    if mode == "off":
+        return
     with engine.connect() as conn:
-        conn = conn.execution_options(**{WRITE_OPTION: True})
+        conn = conn.execution_options(**{WRITE_OPTION: mode == "auto"})
         with conn.begin():
-            migrate(conn)
+            open_schema(conn, mode)
 
 
 class SQLiteStore(SQLStore):
@@ -143,9 +145,13 @@ class SQLiteStore(SQLStore):
         lease_seconds: how long a lock outlives a process that died holding it.
         busy_timeout: seconds a writer waits for another's write transaction.
         synchronous: SQLite's `synchronous` pragma; NORMAL (default) or FULL.
+        migrate: `"auto"` applies missing migrations; `"check"` writes nothing and
+            raises `SchemaVersionError` when the schema is behind (migrate with
+            `conversa migrate PATH` at deploy time); `"off"` does not look.
 
     Raises:
-        SchemaVersionError: the file was written by a newer conversa.
+        SchemaVersionError: the file was written by a newer conversa, or, with
+            `migrate="check"`, it lacks migrations.
         StoreUnavailableError: the file cannot be opened (its directory does not
             exist, it is locked past *busy_timeout*, ...); later, also from a call
             on a file deleted or replaced under the open store.
@@ -159,6 +165,7 @@ class SQLiteStore(SQLStore):
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
         busy_timeout: float = 30.0,
         synchronous: Synchronous = "NORMAL",
+        migrate: MigrateMode = "auto",
     ) -> None:
         memory = str(path) == ":memory:"
         self.path = path if memory else Path(path)
@@ -169,7 +176,7 @@ class SQLiteStore(SQLStore):
         )
         try:
             with store_errors(where, "open"):
-                migrate_engine(self.engine)
+                migrate_engine(self.engine, migrate)
         except BaseException:
             self.engine.dispose()
             raise
