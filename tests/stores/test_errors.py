@@ -463,7 +463,7 @@ async def test_postgres_backend_killed_at_every_statement(
         admin.execute("SELECT pg_terminate_backend(%s)", [pid])
         _wait_until_gone(admin, pid)
 
-    engines = [pg_store.engine, pg_store.async_engine.sync_engine]
+    engines = [pg_store.engine]  # both twins run on its pool
     for engine in engines:
         event.listen(engine, "after_cursor_execute", kill)
     try:
