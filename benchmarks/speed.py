@@ -21,7 +21,14 @@ One run measures, per backend (SQLite, PostgreSQL) and per history length N:
   PostgreSQL, langchain-postgres `PostgresChatMessageHistory` and OpenAI Agents
   `SQLAlchemySession` (asyncpg), doing the same operations through their own APIs
   (the Agents window is `get_items(limit=26)`; LangChain's API has no limit, so its
-  window is the whole history).
+  window is the whole history). Their chat step is measured twice: through the
+  peer's own runtime around an instant model (Agents: `Runner.run(agent, text,
+  session=...)` with an `agents` Model returning a constant message, tracing off,
+  at its default history and again bounded to 26 items; LangChain:
+  `RunnableWithMessageHistory` around `GenericFakeChatModel`), which is what the
+  chat-step and thread targets compare against, and as session operations alone
+  (window + two appends, no model). Each runtime step is checked, untimed, to store
+  the user turn and the reply (items counted before and after).
 
 All cells of one operation (every library, every N) run once a round, in a seeded
 random order, so they share whatever else the machine is doing and no cell always
@@ -273,6 +280,7 @@ class Cell:
     prep: Op | None = None
     times: list[int] = field(default_factory=list)
     error: str | None = None
+    calls: int = 0  # completed calls, warm-up included
 
     def median_ms(self) -> float | None:
         if self.error is not None or not self.times:
@@ -324,6 +332,7 @@ def _time_cell(cell: Cell, *, counted: bool) -> None:
         t0 = time.perf_counter_ns()
         cell.fn()
         elapsed = time.perf_counter_ns() - t0
+        cell.calls += 1
     except Exception as exc:  # a peer or a cell broke: report it, go on
         cell.error = f"{type(exc).__name__}: {exc}"[:300]
         sys.stderr.write(f"  ! {cell.who} {cell.op} N={cell.n}: {cell.error}\n")
@@ -340,6 +349,7 @@ class Throughput:
     rates: list[float] = field(default_factory=list)
     errors: int = 0
     error: str | None = None
+    kind: str = ""  # for a peer: "session ops" or "runtime"
 
     def median(self) -> float | None:
         return statistics.median(self.rates) if self.rates and not self.error else None
@@ -376,13 +386,14 @@ def run_threads(
     make_worker: Callable[[int], Callable[[int], object]],
     steps: int,
     reps: int,
+    kind: str = "",
 ) -> Throughput:
     """Time THREADS threads doing *steps* steps each; *reps* times.
 
     `make_worker(i)` runs in thread i and returns its step function (so event loops,
     connections and sessions belong to the thread that uses them).
     """
-    result = Throughput(who)
+    result = Throughput(who, kind=kind)
     with quiet_heap():
         for _ in range(reps):
             rate = _thread_run(who, make_worker, steps, result)
@@ -665,6 +676,11 @@ class ColdSend:
 
 # -- the peers -----------------------------------------------------------------------
 
+#: the peers' cell ops for a chat step through their own runtime (an instant model):
+#: at the peer's default history (what a user gets), and bounded like conversa's window
+RUNTIME = "runtime step"
+RUNTIME_BOUNDED = "runtime step, limit 26"
+
 
 class Peer:
     """A peer library's session API, driven like the floor and conversa."""
@@ -692,8 +708,39 @@ class Peer:
         """A thread's step on session *i* of *n* items, made in (and for) that thread."""
         raise NotImplementedError
 
+    #: the chat steps through its own runtime it offers (RUNTIME, RUNTIME_BOUNDED)
+    runtime_ops: tuple[str, ...] = (RUNTIME,)
+
+    def runtime_step(self, h: Any, op: str = RUNTIME) -> object:
+        """One chat step through the peer's own runtime around an instant model."""
+        raise NotImplementedError
+
+    def count(self, h: Any) -> int:
+        """How many items session *h* stores (untimed: the checks only)."""
+        raise NotImplementedError
+
+    def runtime_worker(self, n: int, i: int) -> Worker:
+        """A thread's runtime step on session *i* of *n* items, made in that thread.
+
+        Checked before it is handed out: one step stores the two new items.
+        """
+        raise NotImplementedError
+
     def close(self) -> None:
         return None
+
+
+def check_stores_two(peer: Peer, h: Any, step: Callable[[], object]) -> None:
+    """Run one runtime step untimed; raise unless it stored exactly two new items."""
+    before = peer.count(h)
+    step()
+    after = peer.count(h)
+    if after - before != 2:
+        msg = (
+            f"{peer.name}: a runtime step stored {after - before} items "
+            f"({before} -> {after}), not the user turn and the reply"
+        )
+        raise RuntimeError(msg)
 
 
 def agents_item(k: int) -> dict[str, Any]:
@@ -728,16 +775,113 @@ async def agents_seed(session: Any, n: int) -> None:
         )
 
 
+def agents_runtime() -> tuple[Any, Any, Any]:
+    """The Agents SDK's own runtime around an instant model, tracing off.
+
+    Returns `Runner`, an `Agent` whose model answers at once with a constant
+    assistant message (no HTTP), and the `RunConfig` that bounds the history the run
+    loads like conversa's window (`SessionSettings(limit=26)`).
+    """
+    import agents
+    from agents import Agent, RunConfig, Runner
+    from agents.items import ModelResponse
+    from agents.memory import SessionSettings
+    from agents.models.interface import Model
+    from agents.usage import Usage
+    from openai.types.responses import ResponseOutputMessage, ResponseOutputText
+
+    agents.set_tracing_disabled(True)
+    ids = itertools.count(1)
+
+    class InstantAgentsModel(Model):
+        """An `agents` Model that returns a constant assistant message at once."""
+
+        async def get_response(self, *_args: Any, **_kwargs: Any) -> Any:
+            message = ResponseOutputMessage(
+                id=f"msg_bench{next(ids):012d}",
+                type="message",
+                role="assistant",
+                status="completed",
+                content=[
+                    ResponseOutputText(
+                        type="output_text", text=REPLY_TEXT, annotations=[]
+                    )
+                ],
+            )
+            return ModelResponse(output=[message], usage=Usage(), response_id=None)
+
+        def stream_response(self, *_args: Any, **_kwargs: Any) -> Any:
+            msg = "the benchmark does not stream"
+            raise NotImplementedError(msg)
+
+    agent = Agent(name="bench", instructions=None, model=InstantAgentsModel())
+    bounded = RunConfig(session_settings=SessionSettings(limit=WINDOW_TURNS))
+    return Runner, agent, bounded
+
+
+def langchain_runtime(history: Callable[[str], Any]) -> Any:
+    """LangChain's own runtime: `RunnableWithMessageHistory` around an instant model.
+
+    The model is langchain_core's `GenericFakeChatModel` over an endless iterator
+    of the same reply; *history* maps a session id to its stored history.
+    """
+    from langchain_core.language_models import GenericFakeChatModel
+    from langchain_core.runnables.history import RunnableWithMessageHistory
+
+    model = GenericFakeChatModel(messages=itertools.repeat(REPLY_TEXT))
+    with warnings.catch_warnings():  # "use LangGraph's persistence instead"
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return RunnableWithMessageHistory(model, history)
+
+
+def langchain_invoke(chain: Any, sid: str) -> object:
+    return chain.invoke(text(nxt()), config={"configurable": {"session_id": sid}})
+
+
 def session_id(name: str, n: int, i: int) -> str:
     """A fixed UUID per peer, N and thread (langchain-postgres wants UUIDs)."""
     return str(uuid.UUID(int=random.Random(f"{SEED}-{name}-{n}-{i}").getrandbits(128)))
 
 
 class AsyncPeer(Peer):
-    """A peer with an async API: each operation is one coroutine on this loop."""
+    """An Agents session: each operation is one coroutine on this loop."""
+
+    runtime_ops = (RUNTIME, RUNTIME_BOUNDED)
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
+        self.runner, self.agent, self.bounded = agents_runtime()
+
+    async def run_agent(self, session: Any, op: str) -> None:
+        """`Runner.run` on the session: its default history, or bounded to 26 items."""
+        await self.runner.run(
+            self.agent,
+            text(nxt()),
+            session=session,
+            run_config=self.bounded if op == RUNTIME_BOUNDED else None,
+        )
+
+    def runtime_step(self, h: Any, op: str = RUNTIME) -> object:
+        return self.run(self.run_agent(h, op))
+
+    def count(self, h: Any) -> int:
+        return len(self.run(h.get_items()))
+
+    def check_in(
+        self, loop: asyncio.AbstractEventLoop, session: Any, step: Op, close: Op
+    ) -> None:
+        """Like `check_stores_two`, on a thread's own loop; closes the worker if it fails."""
+        try:
+            before = len(loop.run_until_complete(session.get_items()))
+            step()
+            after = len(loop.run_until_complete(session.get_items()))
+        except BaseException:
+            close()
+            raise
+        if after - before != 2:
+            close()
+            msg = f"{self.name}: a runtime step stored {after - before} items"
+            raise RuntimeError(msg)
 
     def run(self, coro: Any) -> Any:
         return self.loop.run_until_complete(coro)
@@ -798,6 +942,20 @@ class AgentsSQLite(AsyncPeer):
 
         return Worker(lambda _k: loop.run_until_complete(agents_step(session)), close)
 
+    def runtime_worker(self, n: int, i: int) -> Worker:
+        loop = asyncio.new_event_loop()
+        session = self.cls(session_id(self.name, n, i), self.path)
+
+        def step() -> object:
+            return loop.run_until_complete(self.run_agent(session, RUNTIME))
+
+        def close() -> None:
+            session.close()
+            loop.close()
+
+        self.check_in(loop, session, step, close)
+        return Worker(lambda _k: step(), close)
+
     def close(self) -> None:
         for session in self.sessions:
             session.close()
@@ -849,6 +1007,21 @@ class AgentsSQLAlchemy(AsyncPeer):
 
         return Worker(lambda _k: loop.run_until_complete(agents_step(session)), close)
 
+    def runtime_worker(self, n: int, i: int) -> Worker:
+        loop = asyncio.new_event_loop()
+        engine = self.new_engine()
+        session = self.cls(session_id(self.name, n, i), engine=engine)
+
+        def step() -> object:
+            return loop.run_until_complete(self.run_agent(session, RUNTIME))
+
+        def close() -> None:
+            loop.run_until_complete(engine.dispose())
+            loop.close()
+
+        self.check_in(loop, session, step, close)
+        return Worker(lambda _k: step(), close)
+
     def close(self) -> None:
         self.run(self.engine.dispose())
         self.loop.close()
@@ -870,6 +1043,8 @@ class LangChainSQLite(Peer):
 
         self.cls, self.human, self.ai = SQLChatMessageHistory, HumanMessage, AIMessage
         self.engine = create_engine(f"sqlite:///{workdir / 'langchain.db'}")
+        self.histories: dict[str, Any] = {}  # session id -> the history seeded for it
+        self.chain = langchain_runtime(lambda session_id: self.histories[session_id])
         self.durability = "rollback journal, synchronous=FULL (its default)"
         if same_durability:
 
@@ -890,6 +1065,7 @@ class LangChainSQLite(Peer):
 
     def seed(self, n: int, i: int = 0) -> Any:
         h = self.history(n, i)
+        self.histories[h.session_id] = h
         for start in range(0, n, 100):
             h.add_messages([self.message(k) for k in range(start, min(n, start + 100))])
         return h
@@ -910,9 +1086,23 @@ class LangChainSQLite(Peer):
     def load(self, h: Any) -> object:
         return h.messages
 
+    def count(self, h: Any) -> int:
+        return len(h.messages)
+
+    def runtime_step(self, h: Any, op: str = RUNTIME) -> object:
+        """`RunnableWithMessageHistory.invoke` on the session's stored history."""
+        return langchain_invoke(self.chain, h.session_id)
+
     def worker(self, n: int, i: int) -> Worker:
         h = self.history(n, i)
         return Worker(lambda _k: self.step(h), lambda: None)
+
+    def runtime_worker(self, n: int, i: int) -> Worker:
+        h = self.history(n, i)
+        chain = langchain_runtime(lambda _sid: h)
+        step = partial(langchain_invoke, chain, h.session_id)
+        check_stores_two(self, h, step)
+        return Worker(lambda _k: step(), lambda: None)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -938,13 +1128,17 @@ class LangChainPostgres(Peer):
         )
         self.conn = psycopg.connect(url)
         self.cls.create_tables(self.conn, self.table)
+        self.histories: dict[str, Any] = {}  # session id -> the history seeded for it
+        self.sids: dict[int, str] = {}  # and back (its session id is private)
+        self.chain = langchain_runtime(lambda session_id: self.histories[session_id])
 
     def message(self, k: int) -> Any:
         return (self.human if role(k) == "user" else self.ai)(content=text(k))
 
     def seed(self, n: int, i: int = 0) -> Any:
         sid = session_id(self.name, n, i)
-        h = self.cls(self.table, sid, sync_connection=self.conn)
+        h = self.histories[sid] = self.cls(self.table, sid, sync_connection=self.conn)
+        self.sids[id(h)] = sid
         for start in range(0, n, 100):
             h.add_messages([self.message(k) for k in range(start, min(n, start + 100))])
         return h
@@ -965,10 +1159,30 @@ class LangChainPostgres(Peer):
     def load(self, h: Any) -> object:
         return h.get_messages()
 
+    def count(self, h: Any) -> int:
+        return len(h.get_messages())
+
+    def runtime_step(self, h: Any, op: str = RUNTIME) -> object:
+        """`RunnableWithMessageHistory.invoke` on the session's stored history."""
+        return langchain_invoke(self.chain, self.sids[id(h)])
+
     def worker(self, n: int, i: int) -> Worker:
         conn = self.psycopg.connect(self.url)  # a connection per thread, as from a pool
         h = self.cls(self.table, session_id(self.name, n, i), sync_connection=conn)
         return Worker(lambda _k: self.step(h), conn.close)
+
+    def runtime_worker(self, n: int, i: int) -> Worker:
+        conn = self.psycopg.connect(self.url)  # a connection per thread, as from a pool
+        sid = session_id(self.name, n, i)
+        h = self.cls(self.table, sid, sync_connection=conn)
+        chain = langchain_runtime(lambda _sid: h)
+        step = partial(langchain_invoke, chain, sid)
+        try:
+            check_stores_two(self, h, step)
+        except BaseException:
+            conn.close()
+            raise
+        return Worker(lambda _k: step(), conn.close)
 
     def close(self) -> None:
         self.conn.close()
@@ -1025,11 +1239,22 @@ def open_peers(
     return peers, skipped
 
 
-def _seed_peer(peer: Peer, sizes: list[int]) -> dict[int, Any] | str:
+#: each peer cell has a session of its own, so each starts at N items and its item
+#: counts are its own: index 0 for the session-ops cells, these for the runtime
+#: cells; 1-8 for the session-ops threads, 11-18 for the runtime threads
+RUNTIME_SESSIONS = {RUNTIME: 100, RUNTIME_BOUNDED: 101}
+RUNTIME_THREADS = 11
+
+
+def _seed_peer(peer: Peer, sizes: list[int]) -> dict[tuple[str, int], Any] | str:
+    """Per N: the session-ops session ("", n), then one per runtime op (op, n)."""
     try:
-        return {n: peer.seed(n) for n in sizes}
+        seeded = {("", n): peer.seed(n) for n in sizes}
+        for op in peer.runtime_ops:
+            seeded |= {(op, n): peer.seed(n, RUNTIME_SESSIONS[op]) for n in sizes}
     except Exception as exc:
         return f"failed to load its history: {type(exc).__name__}: {exc}"[:300]
+    return seeded
 
 
 # -- one backend ---------------------------------------------------------------------
@@ -1047,6 +1272,7 @@ class Results:
     http_ms: float | None = None
     floor_alone: dict[str, float] = field(default_factory=dict)
     window_messages: int | None = None
+    checks: list[str] = field(default_factory=list)
 
     def median(self, op: str, who: str, n: int) -> float | None:
         for cell in self.cells:
@@ -1058,8 +1284,8 @@ class Results:
         counts = [len(c.times) for c in self.cells if c.op == op and c.n == n]
         return min(counts, default=0)
 
-    def rate(self, who: str) -> Throughput | None:
-        return next((t for t in self.threads if t.who == who), None)
+    def rate(self, who: str, kind: str = "") -> Throughput | None:
+        return next((t for t in self.threads if t.who == who and t.kind == kind), None)
 
 
 @contextlib.contextmanager
@@ -1143,7 +1369,7 @@ def run_backend(backend: str, sizes: list[int], args: argparse.Namespace) -> Res
         warm = {n: side.build(store, n, sent=True) for n in sizes}
         cold = {n: side.build(cold_store, n, sent=False) for n in sizes}
         floor_ids = {n: floor.seed(n) for n in sizes}
-        handles: dict[tuple[str, int], Any] = {}
+        handles: dict[tuple[str, str, int], Any] = {}
         for peer in list(peers):
             seeded = _seed_peer(peer, sizes)
             if isinstance(seeded, str):
@@ -1151,7 +1377,7 @@ def run_backend(backend: str, sizes: list[int], args: argparse.Namespace) -> Res
                 peers.remove(peer)
                 res.peers.remove(peer.name)
                 continue
-            handles.update(((peer.name, n), h) for n, h in seeded.items())
+            handles.update(((peer.name, *key), h) for key, h in seeded.items())
         if backend == "postgres":
             analyze(url, schema)
         res.window_messages = len(warm[sizes[0]].request(text(0))["messages"])
@@ -1161,6 +1387,7 @@ def run_backend(backend: str, sizes: list[int], args: argparse.Namespace) -> Res
             say(f"[{backend}] timing: {op}\n")
             cold_sends = [ColdSend(side, cold[n]) for n in sizes]
             cells = []
+            runtimes: list[tuple[Cell, Peer, Any, int]] = []
             for n, cold_send in zip(sizes, cold_sends, strict=True):
                 ours: dict[str, list[tuple[str, Op]]] = {
                     "append": [
@@ -1214,11 +1441,24 @@ def run_backend(backend: str, sizes: list[int], args: argparse.Namespace) -> Res
                     "load history": "load",
                 }[op]
                 cells += [
-                    Cell(op, p.name, n, partial(getattr(p, method), handles[p.name, n]))
+                    Cell(
+                        op,
+                        p.name,
+                        n,
+                        partial(getattr(p, method), handles[p.name, "", n]),
+                    )
                     for p in peers
                 ]
+                if op == "chat step":
+                    runtimes += [
+                        runtime_cell(p, rop, n, handles[p.name, rop, n])
+                        for p in peers
+                        for rop in p.runtime_ops
+                    ]
+            cells += [cell for cell, *_ in runtimes]
             run_cells(cells, args.repeat, args.cap)
             res.cells += cells
+            res.checks += [check_runtime_cell(*checked) for checked in runtimes]
             for cold_send in cold_sends:
                 cold_send.cleanup()
 
@@ -1230,6 +1470,40 @@ def run_backend(backend: str, sizes: list[int], args: argparse.Namespace) -> Res
             peer.close()
         side.close()
     return res
+
+
+def runtime_cell(peer: Peer, op: str, n: int, h: Any) -> tuple[Cell, Peer, Any, int]:
+    """A peer's runtime step as a cell, checked first (untimed) to store two items.
+
+    Returns the cell, the peer, the session and its item count before the timings
+    (for `check_runtime_cell`); a cell whose check failed carries the error and is
+    not timed.
+    """
+    fn = partial(peer.runtime_step, h, op)
+    cell = Cell(op, peer.name, n, fn)
+    before = -1
+    try:
+        check_stores_two(peer, h, fn)
+        before = peer.count(h)
+    except Exception as exc:
+        cell.error = f"{type(exc).__name__}: {exc}"[:300]
+        sys.stderr.write(f"  ! {peer.name} {op} N={n}: {cell.error}\n")
+    return cell, peer, h, before
+
+
+def check_runtime_cell(cell: Cell, peer: Peer, h: Any, before: int) -> str:
+    """After the timings, untimed: did every timed call store its two items?"""
+    if cell.error is not None:
+        return f"{peer.name}, {cell.op}, N = {cell.n:,}: not timed ({cell.error})"
+    after = peer.count(h)
+    line = (
+        f"{peer.name}, {cell.op}, N = {cell.n:,}: {cell.calls} calls, "
+        f"{before:,} -> {after:,} items"
+    )
+    if after - before != 2 * cell.calls:
+        cell.error = f"stored {after - before} items in {cell.calls} calls, not 2 each"
+        return f"{line}: **not 2 a call**, dropped"
+    return f"{line} (2 a call)"
 
 
 def floor_alone(floor: Floor, conn: Any, cid: str) -> dict[str, float]:
@@ -1311,14 +1585,29 @@ def threads(
                 lambda i, p=peer: p.worker(n, i + 1),  # session 0 is the main thread's
                 args.steps,
                 args.reps,
+                "session ops",
+            )
+        )
+    for peer in peers:
+        seeded = _seed_peer_threads(peer, n, RUNTIME_THREADS)
+        if seeded is not None:
+            out.append(Throughput(peer.name, error=seeded, kind="runtime"))
+            continue
+        out.append(
+            run_threads(
+                peer.name,
+                lambda i, p=peer: p.runtime_worker(n, i + RUNTIME_THREADS),
+                args.steps,
+                args.reps,
+                "runtime",
             )
         )
     return out
 
 
-def _seed_peer_threads(peer: Peer, n: int) -> str | None:
+def _seed_peer_threads(peer: Peer, n: int, first: int = 1) -> str | None:
     try:
-        for i in range(1, THREADS + 1):
+        for i in range(first, first + THREADS):
             peer.seed(n, i)
     except Exception as exc:
         return f"failed to load its history: {type(exc).__name__}: {exc}"[:300]
@@ -1335,9 +1624,32 @@ ROWS = (
     ("window: `store.read_newest`", "window", "window", "window"),
     ("`request()`, warm", "request()", "request()", "window"),
     ("`request()`, cold", "request(), cold", "request()", "window"),
-    ("chat step: `send()`, warm", "chat step", "chat step", "chat step"),
     (
-        "chat step: `send()`, cold (first send)",
+        "chat step: `send()`, warm; peers: own runtime",
+        "chat step",
+        "chat step",
+        RUNTIME,
+    ),
+    (
+        "chat step: `send()`, warm; peer: Agents runtime, history limit 26",
+        "chat step",
+        "chat step",
+        RUNTIME_BOUNDED,
+    ),
+    (
+        "chat step: `send()`, warm; peers: session ops only, no model",
+        "chat step",
+        "chat step",
+        "chat step",
+    ),
+    (
+        "chat step: `send()`, cold (first send); peers: own runtime",
+        "chat step, cold",
+        "chat step",
+        RUNTIME,
+    ),
+    (
+        "chat step: `send()`, cold (first send); peers: session ops only, no model",
         "chat step, cold",
         "chat step",
         "chat step",
@@ -1353,6 +1665,10 @@ TARGETS: dict[tuple[str, str], tuple[float, float, int | None]] = {
     ("sqlite", "chat step"): (10, 0.2, 1000),
     ("postgres", "chat step"): (5, 0.25, 1000),
 }
+#: the peers' cell a target is judged against: their appends, and for the chat step
+#: their own runtime at its default history; against the runtime bounded to 26 items
+#: the target is shown for reference only ("ref.")
+TARGET_PEER_OPS = {"append": "", RUNTIME: "", RUNTIME_BOUNDED: "ref. "}
 FLAT = (
     ("append", "`add()`, warm"),
     ("append, cold", "`add()`, cold"),
@@ -1408,8 +1724,9 @@ def report(res: Results) -> str:
             best_ms = peer_ms[best] if best else None
             target, met = "", ""
             limits = TARGETS.get((res.backend, ours_op))
-            if limits and (limits[2] is None or limits[2] == n):
-                target = f"≤ {limits[0]:g}x; ≤ {limits[1]:g}x"
+            judged = peer_op in TARGET_PEER_OPS
+            if judged and limits and (limits[2] is None or limits[2] == n):
+                target = f"{TARGET_PEER_OPS[peer_op]}≤ {limits[0]:g}x; ≤ {limits[1]:g}x"
                 r1 = ours / floor if ours and floor else None
                 r2 = ours / best_ms if ours and best_ms else None
                 met = " / ".join(
@@ -1419,29 +1736,11 @@ def report(res: Results) -> str:
                 f"| {label} | {n:,} | {ratio(ours, floor)} | {ratio(best_ms, floor)} "
                 f"| {ratio(ours, best_ms)} | {best or '—'} | {target} | {met} |\n"
             )
-    floor_t = res.rate("floor")
-    ours_t = res.rate("conversa")
-    peer_rates = {
-        t.who: t.median()
-        for t in res.threads
-        if t.who not in ("floor", "conversa") and t.median()
-    }
-    best_t = max(peer_rates, key=lambda p: peer_rates[p] or 0) if peer_rates else None
-    f_rate = floor_t.median() if floor_t else None
-    o_rate = ours_t.median() if ours_t else None
-    b_rate = peer_rates[best_t] if best_t else None
-
-    def inv(a: float | None, b: float | None) -> float | None:
-        return b / a if a and b else None  # steps/s -> time per step
-
-    r2 = (b_rate / o_rate) if o_rate and b_rate else None
-    w(
-        f"| {THREADS} threads, own conversation each: `send()` steps/s "
-        f"(time per step) | {res.sizes[0]:,} | {ratio(inv(o_rate, f_rate), 1.0)} "
-        f"| {ratio(inv(b_rate, f_rate), 1.0)} | {ratio(r2, 1.0)} | {best_t or '—'} "
-        f"| —; ≤ 0.5x, 0 errors | {verdict(r2, 0.5)}"
-        f"{'' if ours_t is None or ours_t.errors == 0 else ' / **errors**'} |\n"
-    )
+    for kind, label, judged in (
+        ("runtime", "own runtime", True),
+        ("session ops", "session ops only, no model", False),
+    ):
+        w(threads_row(res, kind, label, judged=judged))
     if len(res.sizes) > 1:
         lo, hi = res.sizes[0], res.sizes[-1]
         w(f"\nFlat in N: conversa at N = {hi:,} against N = {lo:,} (target ≤ 1.3x)\n\n")
@@ -1463,20 +1762,18 @@ def report(res: Results) -> str:
             ]
             rounds = res.rounds(ours_op, n)
             w(f"| {label} | {n:,} | {rounds} | " + " | ".join(vals) + " |\n")
-    vals = []
-    for who in names:
-        t = res.rate(who)
-        if t is None or t.error:
-            vals.append("—" if t is None else "error")
-        else:
-            m = t.median()
-            vals.append(f"{m:,.0f}, {t.errors}" if m else "—")
+    ours_t = res.rate("conversa")
     reps = len(ours_t.rates) if ours_t else 0
-    w(
-        f"| {THREADS} threads: steps/s, errors | {res.sizes[0]:,} | {reps} | "
-        + " | ".join(vals)
-        + " |\n"
-    )
+    for kind, label in (("runtime", "own runtime"), ("session ops", "session ops")):
+        vals = [
+            rate_cell(res.rate("floor")),
+            rate_cell(ours_t),
+            *(rate_cell(res.rate(p, kind)) for p in res.peers),
+        ]
+        w(
+            f"| {THREADS} threads: steps/s, errors; peers: {label} | "
+            f"{res.sizes[0]:,} | {reps} | " + " | ".join(vals) + " |\n"
+        )
     w(
         f"\nThe instant model's round trip through httpx alone (a {WINDOW_TURNS}-turn "
         f"body): {ms(res.http_ms)} ms. conversa's warm request replays "
@@ -1495,6 +1792,13 @@ def report(res: Results) -> str:
             f"warm `send()` "
             f"{ratio(res.median('chat step', 'conversa', n), alone['chat step'])}.\n"
         )
+    if res.checks:
+        w(
+            "\nPeer runtime steps, checked untimed (items counted before one step "
+            "and after it, then before and after the timings): "
+            + "; ".join(res.checks)
+            + ".\n"
+        )
     errors = [c for c in res.cells if c.error]
     errors_t = [t for t in res.threads if t.error]
     if errors or errors_t:
@@ -1502,8 +1806,48 @@ def report(res: Results) -> str:
         for c in errors:
             w(f"- {c.who}, {c.op}, N = {c.n}: {c.error}\n")
         for t in errors_t:
-            w(f"- {t.who}, threads: {t.error}\n")
+            w(f"- {t.who}, threads ({t.kind}): {t.error}\n")
     return out.getvalue()
+
+
+def rate_cell(t: Throughput | None) -> str:
+    """A raw-medians cell for threads: steps/s and errors."""
+    if t is None or t.error:
+        return "—" if t is None else "error"
+    m = t.median()
+    return f"{m:,.0f}, {t.errors}" if m else "—"
+
+
+def threads_row(res: Results, kind: str, label: str, *, judged: bool) -> str:
+    """The ratio row of the threads against the peers' *kind* ("runtime", ...)."""
+    floor_t = res.rate("floor")
+    ours_t = res.rate("conversa")
+    peer_rates = {
+        t.who: t.median()
+        for t in res.threads
+        if t.kind == kind and t.who not in ("floor", "conversa") and t.median()
+    }
+    best_t = max(peer_rates, key=lambda p: peer_rates[p] or 0) if peer_rates else None
+    f_rate = floor_t.median() if floor_t else None
+    o_rate = ours_t.median() if ours_t else None
+    b_rate = peer_rates[best_t] if best_t else None
+
+    def inv(a: float | None, b: float | None) -> float | None:
+        return b / a if a and b else None  # steps/s -> time per step
+
+    r2 = (b_rate / o_rate) if o_rate and b_rate else None
+    target, met = "", ""
+    if judged:
+        target = "—; ≤ 0.5x, 0 errors"
+        met = verdict(r2, 0.5) + (
+            "" if ours_t is None or ours_t.errors == 0 else " / **errors**"
+        )
+    return (
+        f"| {THREADS} threads, own conversation each: `send()` steps/s (time per "
+        f"step); peers: {label} | {res.sizes[0]:,} | {ratio(inv(o_rate, f_rate), 1.0)} "
+        f"| {ratio(inv(b_rate, f_rate), 1.0)} | {ratio(r2, 1.0)} | {best_t or '—'} "
+        f"| {target} | {met} |\n"
+    )
 
 
 def versions() -> str:
