@@ -114,7 +114,7 @@ from ._values.tools import Tool, ToolSet, aexecute, execute, tool
 from ._values.turns import ConversationRecord, Turn, Usage, UsageTotals
 
 try:
-    __version__ = version("conversa")
+    __version__ = version("conversa-state")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 

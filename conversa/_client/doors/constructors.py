@@ -85,7 +85,7 @@ class DoorConstructors(Generic[TransportT, HttpT]):
         key pair, *aws_profile*, ``ANTHROPIC_AWS_API_KEY``, then the default AWS
         chain. *options* are `Client`'s (``api_version``, ``betas``, ``timeout``,
         ``retry``, ``max_retries``, ``default_headers``) and ``models``, model ids
-        to translate on this door. Needs ``conversa[aws]`` for SigV4.
+        to translate on this door. Needs ``conversa-state[aws]`` for SigV4.
 
         Raises:
             InvalidInputError: no region, no workspace, or no credentials.
@@ -161,7 +161,7 @@ class DoorConstructors(Generic[TransportT, HttpT]):
         ``ANTHROPIC_VERTEX_PROJECT_ID``, else the default credentials'. Token:
         *access_token* (never refreshed), *token_provider*, *credentials*, or
         Application Default Credentials, refreshed when due. No Message
-        Batches; see `aws` for *options*. Needs ``conversa[vertex]``.
+        Batches; see `aws` for *options*. Needs ``conversa-state[vertex]``.
 
         Raises:
             InvalidInputError: no region, no project or no credentials.

@@ -66,7 +66,7 @@ from .store import SQLStore
 
 __all__ = ["PostgresStore", "pgbouncer_of", "psycopg_url"]
 
-_INSTALL = "PostgresStore needs psycopg 3: pip install 'conversa[postgres]'"
+_INSTALL = "PostgresStore needs psycopg 3: pip install 'conversa-state[postgres]'"
 _SCHEMES = ("postgresql", "postgres")
 T = TypeVar("T")
 _TRUE = ("1", "true", "yes", "on")
@@ -214,7 +214,7 @@ class PostgresStore(SQLStore):
 
     Raises:
         StoreDriverMissingError: psycopg is not installed (`pip install
-            'conversa[postgres]'`); also an `ImportError`.
+            'conversa-state[postgres]'`); also an `ImportError`.
         StoreConfigError: the URL does not parse or is not a PostgreSQL URL.
         StoreUnavailableError: the server cannot be reached or refuses the login.
         SchemaVersionError: the database was written by a newer conversa, or,
