@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from .._core.pricing import Ledger, ledger_of
 from .._drive import AsyncPump, adrive
 from .._flows.edit import (
-    add_flow,
     cancel_flow,
     edit_flow,
     pending_flow,
@@ -212,6 +211,7 @@ class AsyncConversation(_Base[AsyncStore, "AsyncClient"]):
             overrides=overrides,
             stream=True,
         )
+        self._seen = None
         lock = self.store.alock(self.id, timeout=self.lock_timeout)
         return AsyncReplyStream(
             AsyncPump(send_flow(spec, ends_section=True), self._do), lock
@@ -258,20 +258,13 @@ class AsyncConversation(_Base[AsyncStore, "AsyncClient"]):
         turn_id: str | None = None,
     ) -> Turn:
         """See `Conversation.add`."""
-        flow = add_flow(
-            self.id,
-            (self._turn(role, content, turn_id),),
-            api_version=self._api_version(),
-            lease_wait=self.lock_timeout,
-        )
+        flow = self._adding((self._turn(role, content, turn_id),))
         return (await self._run(flow))[0]
 
     async def add_turns(self, turns: Iterable[Any]) -> tuple[Turn, ...]:
         """See `Conversation.add_turns`."""
         new = self._turns_in(turns, entry="add_turns")
-        flow = add_flow(
-            self.id, new, api_version=self._api_version(), lease_wait=self.lock_timeout
-        )
+        flow = self._adding(new)
         return await self._run(flow)
 
     async def add_tool_results(
@@ -279,12 +272,7 @@ class AsyncConversation(_Base[AsyncStore, "AsyncClient"]):
     ) -> Turn:
         """See `Conversation.add_tool_results`."""
         turn = self._results_turn(results, is_error=is_error)
-        flow = add_flow(
-            self.id,
-            (turn,),
-            api_version=self._api_version(),
-            lease_wait=self.lock_timeout,
-        )
+        flow = self._adding((turn,))
         return (await self._run(flow))[0]
 
     async def pending_tool_uses(self) -> tuple[ToolUseBlock, ...]:
@@ -356,10 +344,12 @@ class AsyncConversation(_Base[AsyncStore, "AsyncClient"]):
         await self.store.adelete(self.id)
 
     async def _locked(self, flow: Flow[T]) -> T:
+        self._seen = None
         async with self.store.alock(self.id, timeout=self.lock_timeout):
             return await adrive(flow, self._do)
 
     async def _run(self, flow: Flow[T]) -> T:
+        self._seen = None  # `_adding` took it already
         return await adrive(flow, self._do)
 
     @functools.cached_property

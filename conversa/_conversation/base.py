@@ -9,7 +9,7 @@ arrives; a non-streamed call is the same loop with nothing to yield. That loop a
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Generic, Literal, TypeVar
 
 from attrs import evolve
@@ -24,8 +24,14 @@ from .._core.api_rules import (
 )
 from .._core.plan import ModelSummarizer, SendSpec
 from .._core.request import DEFAULT_API_VERSION
+from .._drive import Flow
 from .._exceptions import InvalidContentError, InvalidInputError
-from .._flows.edit import refuse_stored_secrets, tool_results_turn
+from .._flows.edit import (
+    Seen,
+    add_seen_flow,
+    refuse_stored_secrets,
+    tool_results_turn,
+)
 from .._stores.protocol import DEFAULT_LOCK_TIMEOUT
 from .._values.doors import DOORS, FIRST_PARTY, DoorCapabilities
 from .._values.params import RequestParams, params_from_kwargs
@@ -58,6 +64,9 @@ class _Base(Generic[S, C]):
         self.client = client
         self.lock_timeout = lock_timeout
         self.summarizer = summarizer
+        # What this object's last add left seen (`Seen`): its next add checks
+        # against it and writes in one transaction. Any other call forgets it.
+        self._seen: Seen | None = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(id={self.id!r})"
@@ -101,6 +110,22 @@ class _Base(Generic[S, C]):
         check_system(record.system_to_api(), entry="create")
         check_tools(request_params.tools, entry="create")
         return record
+
+    def _adding(self, turns: Sequence[Turn]) -> Flow[tuple[Turn, ...]]:
+        """The add of *turns*, from what the last add left seen (taken now)."""
+        return self._add_seen(self._seen, turns)
+
+    def _add_seen(
+        self, seen: Seen | None, turns: Sequence[Turn]
+    ) -> Flow[tuple[Turn, ...]]:
+        stored, self._seen = yield from add_seen_flow(
+            self.id,
+            turns,
+            api_version=self._api_version(),
+            lease_wait=self.lock_timeout,
+            seen=seen,
+        )
+        return stored
 
     def _api_version(self) -> str:
         config = getattr(self.client, "config", None)

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from .._core.pricing import Ledger, ledger_of
 from .._drive import Pump, drive
 from .._flows.edit import (
-    add_flow,
     cancel_flow,
     edit_flow,
     pending_flow,
@@ -258,6 +257,7 @@ class Conversation(_Base[Store, "Client"]):
             overrides=overrides,
             stream=True,
         )
+        self._seen = None
         lock = self.store.lock(self.id, timeout=self.lock_timeout)
         return ReplyStream(Pump(send_flow(spec, ends_section=True), self._do), lock)
 
@@ -313,12 +313,7 @@ class Conversation(_Base[Store, "Client"]):
         send to this conversation is in flight, it waits for the reply, up to
         `lock_timeout`, then raises `ConversationBusyError`.
         """
-        flow = add_flow(
-            self.id,
-            (self._turn(role, content, turn_id),),
-            api_version=self._api_version(),
-            lease_wait=self.lock_timeout,
-        )
+        flow = self._adding((self._turn(role, content, turn_id),))
         return self._run(flow)[0]
 
     def add_turns(self, turns: Iterable[Any]) -> tuple[Turn, ...]:
@@ -333,9 +328,7 @@ class Conversation(_Base[Store, "Client"]):
         stored unless all of it is valid.
         """
         new = self._turns_in(turns, entry="add_turns")
-        flow = add_flow(
-            self.id, new, api_version=self._api_version(), lease_wait=self.lock_timeout
-        )
+        flow = self._adding(new)
         return self._run(flow)
 
     def add_tool_results(
@@ -343,12 +336,7 @@ class Conversation(_Base[Store, "Client"]):
     ) -> Turn:
         """Answer pending tool calls: `{tool_use_id: result content}`."""
         turn = self._results_turn(results, is_error=is_error)
-        flow = add_flow(
-            self.id,
-            (turn,),
-            api_version=self._api_version(),
-            lease_wait=self.lock_timeout,
-        )
+        flow = self._adding((turn,))
         return self._run(flow)[0]
 
     def pending_tool_uses(self) -> tuple[ToolUseBlock, ...]:
@@ -431,10 +419,12 @@ class Conversation(_Base[Store, "Client"]):
         self.store.delete(self.id)
 
     def _locked(self, flow: Flow[T]) -> T:
+        self._seen = None
         with self.store.lock(self.id, timeout=self.lock_timeout):
             return drive(flow, self._do)
 
     def _run(self, flow: Flow[T]) -> T:
+        self._seen = None  # `_adding` took it already
         return drive(flow, self._do)
 
     @functools.cached_property

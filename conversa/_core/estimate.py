@@ -59,7 +59,13 @@ PDF_PAGE_TOKENS = 3000
 
 # Runs a tokenizer splits on: Latin letters, digits, single punctuation marks,
 # and characters outside ASCII (one each); whitespace rides along with a neighbour.
-_RUNS = re.compile(r"[A-Za-z]+|[0-9]+|[^\sA-Za-z0-9\x80-\U0010ffff]|[\x80-\U0010ffff]")
+_LETTERS = re.compile(r"[A-Za-z]+")
+_DIGITS = re.compile(r"[0-9]+")
+_MARKS = re.compile(r"[\x80-\U0010ffff]|[^\sA-Za-z0-9]")
+#: `estimate_parts` by blocks tuple, oldest first (the entry holds the tuple, so
+#: its id stays its own): a turn's blocks never change, and its copies share them.
+_PARTS: dict[int, tuple[tuple[Block, ...], Estimate]] = {}
+_PARTS_KEPT = 4096
 
 
 class Estimate(NamedTuple):
@@ -72,16 +78,9 @@ class Estimate(NamedTuple):
 
 
 def _text_parts(text: str) -> Estimate:
-    words = marks = 0
-    for run in _RUNS.findall(text):
-        first = run[0]
-        if first.isascii() and first.isalpha():
-            words += -(-len(run) // 3)
-        elif first.isascii() and first.isdigit():
-            words += -(-len(run) // 2)
-        else:
-            marks += 1
-    return Estimate(words, marks)
+    words = sum([(len(run) + 2) // 3 for run in _LETTERS.findall(text)])
+    words += sum([(len(run) + 1) // 2 for run in _DIGITS.findall(text)])
+    return Estimate(words, len(_MARKS.findall(text)))
 
 
 def estimate_text(text: str) -> int:
@@ -209,7 +208,24 @@ def _block(block: Block) -> Estimate:
 
 
 def estimate_parts(blocks: Iterable[Block]) -> Estimate:
-    """Estimate a turn's blocks in parts: words, marks, framing and the other tokens."""
+    """Estimate a turn's blocks in parts: words, marks, framing and the other tokens.
+
+    A tuple of blocks (a turn's) is estimated once while it is among the last
+    `_PARTS_KEPT` estimated.
+    """
+    if not isinstance(blocks, tuple):
+        return _estimate_parts(blocks)
+    hit = _PARTS.get(id(blocks))
+    if hit is not None and hit[0] is blocks:
+        return hit[1]
+    parts = _estimate_parts(blocks)
+    if len(_PARTS) >= _PARTS_KEPT:
+        _PARTS.pop(next(iter(_PARTS), 0), None)
+    _PARTS[id(blocks)] = (blocks, parts)
+    return parts
+
+
+def _estimate_parts(blocks: Iterable[Block]) -> Estimate:
     words, marks, framing, other = 0, 0, MESSAGE_OVERHEAD, 0
     for block in blocks:
         part = _block(block)

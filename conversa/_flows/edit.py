@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
-from attrs import asdict, evolve
+from attrs import asdict, evolve, frozen
 
 from .._core import (
     SendSpec,
@@ -24,7 +24,7 @@ from .._core import (
     replayed,
     to_messages,
 )
-from .._exceptions import InvalidInputError, SeqConflictError
+from .._exceptions import ConversaError, InvalidInputError, SeqConflictError
 from .._stores.protocol import UPDATABLE_FIELDS
 from .._values.blocks import Block, ToolResultBlock, ToolUseBlock, to_blocks
 from .._values.capabilities import capabilities_for, thinking_enabled
@@ -39,6 +39,7 @@ from .send import (
     ReadTurns,
     UpdateRecord,
     check_plan_flow,
+    known_tail,
     record_and_tail,
     send_flow,
     tail_flow,
@@ -48,7 +49,9 @@ T = TypeVar("T")
 
 __all__ = [
     "ADD_ATTEMPTS",
+    "Seen",
     "add_flow",
+    "add_seen_flow",
     "cancel_flow",
     "edit_flow",
     "pending_flow",
@@ -73,6 +76,38 @@ _PIN_LOOKAROUND = 64
 ADD_ATTEMPTS = 16
 
 
+#: The longest tail a `Seen` keeps when it cannot tell where the last reply starts
+#: (a run of user turns): past it, the next append reads the tail again.
+_SEEN_TURNS = 64
+
+
+@frozen
+class Seen:
+    """The record and stored tail an append was checked against, as it left them.
+
+    A conversation object keeps the one its last append left, so its next append
+    checks against it and writes in one transaction, reading nothing first. The
+    append is conditional on `record.last_seq`, so an append made elsewhere since
+    is found (`SeqConflictError`) and the tail read again; a check the tail seen
+    fails is made again on a fresh read before it is believed.
+    """
+
+    record: ConversationRecord
+    tail: tuple[Turn, ...]
+
+    def after(self, stored: Sequence[Turn]) -> Seen | None:
+        """What the append of *stored* leaves (None: read again next time)."""
+        last = self.record.last_seq
+        if not stored or any((t.seq or 0) <= last for t in stored):
+            return None  # a replay of stored turns: nothing learned
+        turns = (*self.tail, *stored)
+        tail = known_tail(turns)
+        if tail is None and len(turns) > _SEEN_TURNS:
+            return None
+        record = evolve(self.record, last_seq=stored[-1].seq or last)
+        return Seen(record, turns if tail is None else tail)
+
+
 def add_flow(
     conversation_id: str,
     turns: Sequence[Turn],
@@ -80,7 +115,23 @@ def add_flow(
     api_version: str,
     lease_wait: float | None = None,
 ) -> Flow[tuple[Turn, ...]]:
-    """Append turns without calling the API, in one transaction.
+    """Append turns without calling the API, in one transaction (`add_seen_flow`)."""
+    stored, _ = yield from add_seen_flow(
+        conversation_id, turns, api_version=api_version, lease_wait=lease_wait
+    )
+    return stored
+
+
+def add_seen_flow(
+    conversation_id: str,
+    turns: Sequence[Turn],
+    *,
+    api_version: str,
+    lease_wait: float | None = None,
+    seen: Seen | None = None,
+) -> Flow[tuple[tuple[Turn, ...], Seen | None]]:
+    """Append turns without calling the API, in one transaction; return them and
+    what the append leaves seen.
 
     The turns' blocks were checked at the door; this checks that the history stays
     one the API accepts with them at its end (roles, tool pairs, duplicate ids). It
@@ -93,6 +144,8 @@ def add_flow(
     the history it would make), up to `ADD_ATTEMPTS` times. With *lease_wait* the
     append holds no lease (`Conversation.add`): it waits while a send is in the
     conversation's section, up to *lease_wait* seconds (`ConversationBusyError`).
+    With *seen* (what this caller's last append left, `Seen`), the first try
+    checks against it instead of reading.
     """
     new = tuple(estimated(t) for t in turns)
     for turn in new:
@@ -101,16 +154,26 @@ def add_flow(
     new_ids = frozenset(t.id for t in new)
     attempt = 1
     while True:
-        record, window = yield from record_and_tail(conversation_id)
+        if seen is not None:
+            record, window = seen.record, seen.tail
+        else:
+            record, window = yield from record_and_tail(conversation_id)
         caps = capabilities_for(record.model, record.capabilities)
-        to_messages(
-            (*window, *new),
-            model=record.model,
-            caps=caps,
-            api_version=api_version,
-            new_turn_ids=new_ids,
-            open_end=True,
-        )
+        try:
+            to_messages(
+                (*window, *new),
+                model=record.model,
+                caps=caps,
+                api_version=api_version,
+                new_turn_ids=new_ids,
+                open_end=True,
+            )
+        except ConversaError:
+            if seen is None:
+                raise
+            seen = None  # refused by what was seen: check again on a fresh read
+            continue
+        checked, seen = Seen(record, window), None
         try:
             stored: tuple[Turn, ...] = yield Append(
                 record.id, new, record.last_seq, lease_wait=lease_wait
@@ -121,7 +184,7 @@ def add_flow(
             yield Pause(attempt)
             attempt += 1
             continue
-        return stored
+        return stored, checked.after(stored)
 
 
 def tool_results_turn(results: Mapping[str, Any], *, is_error: bool = False) -> Turn:

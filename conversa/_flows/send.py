@@ -86,6 +86,7 @@ __all__ = [
     "UpdateRecord",
     "UpdateTurns",
     "check_plan_flow",
+    "known_tail",
     "record_and_tail",
     "request_flow",
     "send_flow",
@@ -297,6 +298,12 @@ def record_and_tail(
     read: WindowRead = yield ReadWindow(conversation_id, limit=_TAIL_READ)
     tail = yield from tail_flow(read.record, read.turns)
     return read.record, tail
+
+
+def known_tail(turns: Sequence[Turn]) -> tuple[Turn, ...] | None:
+    """*turns* from the start of the last reply, if they show it whole (`tail_flow`)."""
+    cut = _last_reply_start(turns)
+    return None if cut is None else tuple(turns[cut:])
 
 
 def _last_reply_start(turns: Sequence[Turn]) -> int | None:

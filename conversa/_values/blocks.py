@@ -407,6 +407,8 @@ def to_blocks(
     other iterable is a sequence of those.
     """
     value: object = content  # checked at run time: callers pass anything
+    if isinstance(value, tuple) and all(isinstance(b, _BLOCK_CLASSES) for b in value):
+        return value  # already blocks: the same tuple, so its copies share it
     if isinstance(value, str):
         return (TextBlock(value),)
     if isinstance(value, _BLOCK_CLASSES):

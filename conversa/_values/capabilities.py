@@ -28,6 +28,7 @@ its family had before, and the field can be overridden.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -250,6 +251,7 @@ _SUFFIXES = (
 )
 
 
+@functools.lru_cache(maxsize=1024)
 def canonical_model(model: str) -> str:
     """Return the table's name for *model*: aliases, dates and platform spellings removed.
 

@@ -298,3 +298,66 @@ async def test_tasks_adding_and_sending_stay_in_pairs(astore: Any) -> None:
     turns = await astore.aread(conv.id)
     assert len(turns) == 48
     _pairs_intact(turns)
+
+
+# -- what an object's last add left seen ------------------------------------------------
+
+
+def test_a_stale_object_appends_after_what_others_added(store: Any) -> None:
+    """An object's next add checks against what its last add left, and finds newer turns.
+
+    Its first try is conditional on the last seq it saw: another object's add since
+    makes it read the tail again, so nothing is overwritten or lands out of order.
+    """
+    mine = Conversation.create(store, model=MODEL)
+    mine.add("user", "one")
+    other = Conversation.load(store, mine.id)
+    other.add("assistant", "two")
+    other.add("user", "three")
+    mine.add("assistant", "four")  # mine last saw seq 1
+    assert [t.text for t in store.read(mine.id)] == ["one", "two", "three", "four"]
+    assert [t.seq for t in store.read(mine.id)] == [1, 2, 3, 4]
+
+
+def test_a_second_answer_from_a_stale_object_is_refused(store: Any) -> None:
+    """Seen state never lets a second answer to a tool call land."""
+    mine = Conversation.create(store, model=MODEL)
+    mine.add_turns(
+        [("user", "use the tool"), ("assistant", [ToolUseBlock("toolu_1", "f", {})])]
+    )
+    Conversation.load(store, mine.id).add_tool_results({"toolu_1": "theirs"})
+    with pytest.raises(ConversaError, match="toolu_1"):
+        mine.add_tool_results({"toolu_1": "mine"})
+    assert len(store.read(mine.id)) == 3
+
+
+def test_a_refusal_by_a_stale_view_is_checked_again_on_a_fresh_read(
+    store: Any,
+) -> None:
+    """What the object last saw would refuse the add; the stored history accepts it."""
+    mine = Conversation.create(store, model=MODEL)
+    mine.add_turns(
+        [("user", "use the tool"), ("assistant", [ToolUseBlock("toolu_1", "f", {})])]
+    )
+    # Seen by mine: a pending tool call, which a plain user text may not follow.
+    with pytest.raises(ConversaError):
+        Conversation.load(store, mine.id).add("user", "no results yet")
+    Conversation.load(store, mine.id).add_tool_results({"toolu_1": "done"})
+    mine.add("assistant", "thanks")  # checked again against the stored results
+    turns = store.read(mine.id)
+    assert [t.role for t in turns] == ["user", "assistant", "user", "assistant"]
+    assert turns[-1].text == "thanks"
+
+
+async def test_an_async_stale_object_appends_after_what_others_added(
+    astore: Any,
+) -> None:
+    """The async twin keeps what its last add left, and finds newer turns the same way."""
+    mine = await AsyncConversation.create(astore, model=MODEL)
+    await mine.add("user", "one")
+    other = await AsyncConversation.load(astore, mine.id)
+    await other.add("assistant", "two")
+    await other.add("user", "three")
+    await mine.add("assistant", "four")
+    turns = await astore.aread(mine.id)
+    assert [t.text for t in turns] == ["one", "two", "three", "four"]
