@@ -23,7 +23,7 @@ from ._conversation.batches import Batches, BatchPage
 from ._conversation.conversation import Conversation
 from ._conversation.streams import AsyncReplyStream, ReplyStream
 from ._core.plan import ModelSummarizer
-from ._core.pricing import Cost, Ledger, Price, cost
+from ._core.pricing import PRICES, PRICES_DATE, Cost, Ledger, Price, cost
 from ._core.summaries import AsyncSummarizer, Summarizer
 from ._core.window import WindowPlan
 from ._exceptions import (
@@ -120,6 +120,8 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 __all__ = [
     "DEFAULT_MAX_TOKENS",
+    "PRICES",
+    "PRICES_DATE",
     "APIConnectionError",
     "APIError",
     "APIResponse",

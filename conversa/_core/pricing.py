@@ -1,16 +1,38 @@
 """Prices and the cost ledger (pure).
 
-`PRICES` holds list prices in USD per million tokens by model family, as of 2026:
-input and output; a cache write costs 1.25x input (5-minute TTL) or 2x (1 hour), a
-cache read 0.1x, and the Batch API halves everything, caching included
-(MESSAGES_API.md §2.3, §8). Money is `Decimal`, so sums of many small calls are
-exact. Entries marked `estimate` (Fable, Mythos) come from third-party reports,
-not Anthropic's pricing page; every entry must be checked against the pricing
-page, and any can be replaced by passing `prices={model: Price(...)}`, which also
-adds models the table does not know.
+`PRICES` holds Anthropic's list prices in USD per million tokens for each model:
+input, output, and the cache multipliers of input (a 5-minute write, a 1-hour write,
+a read or refresh). The Batch API halves everything, caching included. Money is
+`Decimal`, so sums of many small calls are exact.
 
-Not modelled: server tool fees (web search per request), fast mode, regional
-(`inference_geo`) surcharges, and the retired long-context premium.
+Sources, read on 2026-12-05 (each row's values are the page's, not derived):
+
+- https://platform.claude.com/docs/en/about-claude/pricing ("Model pricing"): Fable
+  5.1 and Mythos 5.1 ($10/$50, reads $0.25: 0.025x), Fable 5 and Mythos 5 ($10/$50,
+  reads $1), Opus 5, 4.8, 4.7, 4.6, 4.5 ($5/$25), Opus 4.1 and 4 ($15/$75), with
+  5m/1h writes at 1.25x/2x; earlier versions of the page for Sonnet 4.5, Sonnet 4,
+  Haiku 4.5 and Haiku 3.5.
+- https://platform.claude.com/docs/en/models/overview and each model's page
+  (https://platform.claude.com/docs/en/models/<model>/overview, "Pricing"): Opus 5.5
+  ($4/$20, writes $5/$8, reads $0.20: 0.05x), Sonnet 5 ($2/$10, writes $2.50/$4,
+  reads $0.20), Sonnet 5.5 ($2/$10), Haiku 5.5 ("from $0.10/$0.50"), Fable 5.2
+  ($8/$40).
+- Sonnet 5.5's reads at $0.10 (0.05x) since 2026-10-07, Haiku 5.5's two bands (a
+  prompt over 100,000 tokens, cache reads and writes counted, pays $0.50/$2.50 on
+  every token of the request; reads 0.1x in both) and Fable 5.2 / Mythos 5.2's
+  writes and reads ($10/$16, $0.20: 0.025x): the pricing page as quoted by the
+  genai-prices 0.2.5 data (which cites it) and by release notes that re-checked it.
+
+Claude Mythos Preview has no published price there and is left out: pass its price.
+Sonnet 4.6's $3/$15 with the standard multipliers comes from the same page's earlier
+versions. Not modelled: server tool fees (web search per request), fast mode,
+regional (`inference_geo`) surcharges, and the retired long-context premium.
+
+Where prices come from, first to last: the *prices* a call passes (by exact or
+canonical id), the `genai-prices` package when it is installed (the `prices` extra;
+it is updated apart from conversa's releases, and its own `UpdatePrices` can refresh
+it at run time), then `PRICES`. `Price` takes the multipliers, so a new model is one
+line: `prices={"claude-new": Price(3, 15, read_multiplier="0.05")}`.
 
 A model with no price: `cost` raises `InvalidInputError` (a wrong total is worse
 than none when a caller asked for one), while `Ledger.add` still counts the call's
@@ -19,6 +41,7 @@ tokens and counts it in `unpriced_calls`, so bookkeeping never breaks a send.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
@@ -31,6 +54,7 @@ from .._values.turns import Turn, Usage
 
 __all__ = [
     "PRICES",
+    "PRICES_DATE",
     "Cost",
     "Ledger",
     "Price",
@@ -40,6 +64,9 @@ __all__ = [
 ]
 
 _MILLION = Decimal(1_000_000)
+
+#: The day `PRICES` was checked against the sources in this module's docstring.
+PRICES_DATE = "2026-12-05"
 
 
 def _dec(value: Decimal | float | str) -> Decimal:
@@ -54,8 +81,14 @@ def _opt_dec(value: Decimal | float | str | None) -> Decimal | None:
 class Price:
     """A model's prices in USD per million tokens.
 
-    The cache prices default to the API's multipliers of *input*: 1.25x for a
-    5-minute write, 2x for a 1-hour write, 0.1x for a read.
+    Cache prices are multipliers of *input*: by default 1.25x for a 5-minute write,
+    2x for a 1-hour write and 0.1x for a read, the API's standard ones; some models
+    read for less (Fable 5.1: `read_multiplier=0.025`). An absolute
+    *cache_write_5m*, *cache_write_1h* or *cache_read* wins over its multiplier.
+
+    *long_prompt* prices, every token of it output included, a request whose prompt
+    (input, cache writes and cache reads) is over *long_prompt_tokens* (Haiku 5.5:
+    100,000). *estimate* marks a price that is not a published one.
     """
 
     input: Decimal = field(converter=_dec)
@@ -68,37 +101,57 @@ class Price:
     )
     cache_read: Decimal | None = field(default=None, kw_only=True, converter=_opt_dec)
     estimate: bool = field(default=False, kw_only=True)
+    write_5m_multiplier: Decimal = field(
+        default=Decimal("1.25"), kw_only=True, converter=_dec
+    )
+    write_1h_multiplier: Decimal = field(
+        default=Decimal(2), kw_only=True, converter=_dec
+    )
+    read_multiplier: Decimal = field(
+        default=Decimal("0.1"), kw_only=True, converter=_dec
+    )
+    long_prompt_tokens: int | None = field(default=None, kw_only=True)
+    long_prompt: Price | None = field(default=None, kw_only=True)
 
     @property
     def write_5m(self) -> Decimal:
         """The price of a 5-minute cache write."""
-        return (
-            self.cache_write_5m
-            if self.cache_write_5m is not None
-            else self.input * Decimal("1.25")
-        )
+        given = self.cache_write_5m
+        return self.input * self.write_5m_multiplier if given is None else given
 
     @property
     def write_1h(self) -> Decimal:
         """The price of a 1-hour cache write."""
-        return (
-            self.cache_write_1h if self.cache_write_1h is not None else self.input * 2
-        )
+        given = self.cache_write_1h
+        return self.input * self.write_1h_multiplier if given is None else given
 
     @property
     def read(self) -> Decimal:
         """The price of a cache read (or refresh)."""
-        return (
-            self.cache_read
-            if self.cache_read is not None
-            else self.input * Decimal("0.1")
-        )
+        given = self.cache_read
+        return self.input * self.read_multiplier if given is None else given
+
+    def for_prompt(self, prompt_tokens: int) -> Price:
+        """Return the price a request of *prompt_tokens* prompt tokens pays."""
+        over = self.long_prompt_tokens
+        if self.long_prompt is not None and over is not None and prompt_tokens > over:
+            return self.long_prompt
+        return self
 
 
 def _table() -> dict[str, Price]:
-    opus_4, opus_45, opus_5 = Price(15, 75), Price(5, 25), Price(4, 20)
-    sonnet, haiku = Price(3, 15), Price(1, 5)
-    mythos_class = Price(10, 50, estimate=True)
+    def read(multiplier: str) -> dict[str, Any]:
+        return {"read_multiplier": multiplier}
+
+    opus_4, opus_45 = Price(15, 75), Price(5, 25)
+    fable_51 = Price(10, 50, **read("0.025"))
+    fable_52 = Price(8, 40, **read("0.025"))
+    haiku_55 = Price(
+        "0.10",
+        "0.50",
+        long_prompt_tokens=100_000,
+        long_prompt=Price("0.50", "2.50"),
+    )
     return {
         "claude-opus-4": opus_4,
         "claude-opus-4-1": opus_4,
@@ -108,51 +161,124 @@ def _table() -> dict[str, Price]:
                 "claude-opus-4-6",
                 "claude-opus-4-7",
                 "claude-opus-4-8",
+                "claude-opus-5",
             ),
             opus_45,
         ),
-        "claude-opus-5": opus_5,
-        "claude-opus-5-5": opus_5,
+        "claude-opus-5-5": Price(4, 20, **read("0.05")),
         **dict.fromkeys(
-            (
-                "claude-sonnet-4",
-                "claude-sonnet-4-5",
-                "claude-sonnet-4-6",
-                "claude-sonnet-5",
-                "claude-sonnet-5-5",
-            ),
-            sonnet,
+            ("claude-sonnet-4", "claude-sonnet-4-5", "claude-sonnet-4-6"),
+            Price(3, 15),
         ),
-        "claude-haiku-4-5": haiku,
-        "claude-haiku-5-5": haiku,
-        "claude-3-5-haiku": Price("0.8", 4),
-        **dict.fromkeys(
-            (
-                "claude-fable-5",
-                "claude-fable-5-1",
-                "claude-fable-5-2",
-                "claude-mythos-5",
-                "claude-mythos-5-1",
-                "claude-mythos-5-2",
-            ),
-            mythos_class,
-        ),
-        "claude-mythos-preview": Price(25, 125, estimate=True),
+        "claude-sonnet-5": Price(2, 10),
+        "claude-sonnet-5-5": Price(2, 10, **read("0.05")),
+        "claude-3-5-haiku": Price("0.80", 4),
+        "claude-haiku-4-5": Price(1, 5),
+        "claude-haiku-5-5": haiku_55,
+        "claude-fable-5": Price(10, 50),
+        "claude-mythos-5": Price(10, 50),
+        "claude-fable-5-1": fable_51,
+        "claude-mythos-5-1": fable_51,
+        "claude-fable-5-2": fable_52,
+        "claude-mythos-5-2": fable_52,
     }
 
 
-#: List prices by canonical model id (`conversa._values.capabilities.canonical_model`).
+#: List prices by canonical model id (`conversa._values.capabilities.canonical_model`),
+#: as of `PRICES_DATE`.
 PRICES: Mapping[str, Price] = _table()
 
 
+def _tiered(value: Any) -> tuple[Decimal | None, int | None, Decimal | None]:
+    """Read one of genai-prices' prices: (base, threshold, price over it)."""
+    if value is None or isinstance(value, Decimal):
+        return value, None, None
+    tiers = getattr(value, "tiers", None) or []
+    if len(tiers) != 1:  # a shape Price cannot hold: no price rather than a wrong one
+        raise ValueError(value)
+    return value.base, tiers[0].start, tiers[0].price
+
+
+class _GenaiCache:
+    """genai-prices' prices as `Price`s, for the snapshot they were read from."""
+
+    snapshot: object = None
+    prices: dict[str, Price | None] = {}  # noqa: RUF012 - one per process, by design
+
+
+def _from_genai_prices(model: str) -> Price | None:
+    """Return genai-prices' Anthropic price of *model*; None if it has none or is absent.
+
+    Read once per model and snapshot (`UpdatePrices` swapping the snapshot in is seen).
+    """
+    try:
+        # An optional extra (Python 3.11+); imported here, when a price is looked up.
+        from genai_prices import data_snapshot  # type: ignore[import-not-found, unused-ignore]
+    except ImportError:
+        return None
+    snapshot = data_snapshot.get_snapshot()
+    if _GenaiCache.snapshot is not snapshot:
+        _GenaiCache.snapshot, _GenaiCache.prices = snapshot, {}
+    if model not in _GenaiCache.prices:
+        _GenaiCache.prices[model] = _read_genai(snapshot, model)
+    return _GenaiCache.prices[model]
+
+
+def _read_genai(snapshot: Any, model: str) -> Price | None:
+    anthropic = next((p for p in snapshot.providers if p.id == "anthropic"), None)
+    found = anthropic.find_model(model) if anthropic is not None else None
+    if found is None:
+        return None
+    keys = (
+        "input_mtok",
+        "output_mtok",
+        "cache_write_mtok",
+        "cache_write_1h_mtok",
+        "cache_read_mtok",
+    )
+    values = found.get_prices(_now()).__dict__
+    base: dict[str, Decimal | None] = {}
+    over: dict[str, Decimal | None] = {}
+    threshold = None
+    try:
+        for key in keys:
+            base[key], start, over[key] = _tiered(values.get(key))
+            threshold = start if start is not None else threshold
+    except ValueError:
+        return None
+    if base["input_mtok"] is None or base["output_mtok"] is None:
+        return None
+    long_prompt = _genai_price(over) if threshold is not None else None
+    return evolve(
+        _genai_price(base), long_prompt_tokens=threshold, long_prompt=long_prompt
+    )
+
+
+def _genai_price(values: Mapping[str, Decimal | None]) -> Price:
+    return Price(
+        values["input_mtok"] or 0,
+        values["output_mtok"] or 0,
+        cache_write_5m=values["cache_write_mtok"],
+        cache_write_1h=values["cache_write_1h_mtok"],
+        cache_read=values["cache_read_mtok"],
+    )
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
 def price_for(model: str, prices: Mapping[str, Price] | None = None) -> Price | None:
-    """Return *model*'s price: from *prices* first (by exact or canonical id), then `PRICES`."""
+    """Return *model*'s price: *prices*, then genai-prices if installed, then `PRICES`.
+
+    *prices* and `PRICES` are looked up by exact, then canonical id.
+    """
     name = canonical_model(model)
-    for table in (prices or {}, PRICES):
-        found = table.get(model) or table.get(name)
-        if found is not None:
-            return found
-    return None
+    given = prices or {}
+    found = given.get(model) or given.get(name)
+    if found is None:
+        found = _from_genai_prices(name)
+    return found or PRICES.get(model) or PRICES.get(name)
 
 
 @frozen
@@ -209,16 +335,23 @@ def cost(
         model: the model that answered.
         batch: whether the Batch API's 50% applies; None reads the usage's
             `service_tier` ("batch").
-        prices: overrides and additions to `PRICES`.
+        prices: prices that win over genai-prices' and `PRICES` (`prices=PRICES`
+            uses conversa's table alone).
 
     Raises:
         InvalidInputError: no price is known for *model*.
     """
-    price = price_for(model, prices)
-    if price is None:
+    found = price_for(model, prices)
+    if found is None:
         msg = f"no price known for model {model!r}; pass prices={{{model!r}: Price(input, output)}}"
         raise InvalidInputError(msg)
     five, hour = _split_writes(usage)
+    prompt = (
+        usage.input_tokens
+        + usage.cache_creation_input_tokens
+        + usage.cache_read_input_tokens
+    )
+    price = found.for_prompt(prompt)
     scale = (Decimal("0.5") if _is_batch(usage, batch=batch) else Decimal(1)) / _MILLION
     return Cost(
         usage.input_tokens * price.input * scale,
