@@ -11,7 +11,7 @@ frames, Google bearer tokens. Live, pick one door and give it its environment:
     python examples/doors.py --door aws           # live: AWS_REGION, ANTHROPIC_AWS_WORKSPACE_ID
     python examples/doors.py --door google-cloud  # live: ANTHROPIC_GOOGLE_CLOUD_PROJECT, ..._WORKSPACE_ID
 
-Needs ``pip install "conversa[aws,vertex]"``.
+Needs ``pip install "conversa-state[aws,vertex]"``.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ serve the same sessions; every handler is async (`AsyncConversation` on one shar
 A session is visible only to its owner (anyone else gets 404). The web framework is
 Starlette, served by uvicorn: Starlette is small, async-native, well maintained and
 is what FastAPI is built on; its only dependency, anyio, conversa already uses. Both
-come with the `examples` extra: `pip install 'conversa[postgres,examples]'`.
+come with the `examples` extra: `pip install 'conversa-state[postgres,examples]'`.
 
     python examples/support_desk.py --offline  # in-process demo against the fake
     python examples/support_desk.py            # the same demo, live with ANTHROPIC_API_KEY

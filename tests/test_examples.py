@@ -26,7 +26,7 @@ def _example_pg_url() -> Iterator[str]:
         import psycopg  # under CI a missing driver fails the run, never skips it
     else:
         psycopg = pytest.importorskip(
-            "psycopg", reason="pip install 'conversa[postgres]'"
+            "psycopg", reason="pip install 'conversa-state[postgres]'"
         )
     try:
         psycopg.connect(plain_url(url), connect_timeout=5).close()

@@ -67,7 +67,7 @@ def require_botocore(door: str) -> ModuleType:
     except ImportError as exc:
         msg = (
             f"conversa.testing's {door} door checks SigV4 signatures with botocore; "
-            "install it with: pip install 'conversa[aws]'"
+            "install it with: pip install 'conversa-state[aws]'"
         )
         raise ImportError(msg) from exc
 

@@ -3,7 +3,7 @@
 It is the suite conversa's own stores pass (memory, SQLite, PostgreSQL, each
 through both twins), written against conversa's public API only, so a
 third-party store can prove it behaves the same. Install the ``testing`` extra
-(``pip install 'conversa[testing]'``: pytest; anyio's pytest plugin runs the
+(``pip install 'conversa-state[testing]'``: pytest; anyio's pytest plugin runs the
 async tests), subclass `StoreContract` in a test module and give it a ``store``
 fixture::
 
@@ -83,9 +83,7 @@ from conversa import (
 try:
     import pytest
 except ImportError as exc:  # pragma: no cover - the testing extra installs pytest
-    _msg = (
-        "conversa.testing.store_contract needs pytest: pip install 'conversa[testing]'"
-    )
+    _msg = "conversa.testing.store_contract needs pytest: pip install 'conversa-state[testing]'"
     raise ImportError(_msg) from exc
 
 __all__ = ["StoreContract", "SyncAsAsync"]

@@ -34,9 +34,7 @@ def _pg_server() -> str:
         import psycopg
     except ImportError as exc:  # pragma: no cover - the dev install has it
         if os.environ.get("CI") == "true":
-            msg = (
-                "CI=true but psycopg is not installed: pip install 'conversa[postgres]'"
-            )
+            msg = "CI=true but psycopg is not installed: pip install 'conversa-state[postgres]'"
             raise RuntimeError(msg) from exc
         pytest.skip("!!! PostgreSQL tests SKIPPED: psycopg is not installed")
     try:

@@ -254,7 +254,7 @@ def test_postgres_missing_driver(
         names="postgresql://u:***@127.0.0.1:1/db",
         operation=None,
     )
-    assert "pip install 'conversa[postgres]'" in str(info.value)
+    assert "pip install 'conversa-state[postgres]'" in str(info.value)
     assert isinstance(info.value, ImportError | StoreConfigError)
 
 
@@ -326,7 +326,7 @@ def test_cli_missing_driver(
     monkeypatch.setitem(sys.modules, "psycopg", None)
     code, _, err = run_cli(capsys, "ls", "--store", DOWN_URL)
     assert code == 2
-    assert "pip install 'conversa[postgres]'" in err
+    assert "pip install 'conversa-state[postgres]'" in err
     assert SECRET not in err
 
 

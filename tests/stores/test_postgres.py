@@ -39,7 +39,7 @@ def test_plain_urls_are_rewritten_to_psycopg3(given: str, expected: str) -> None
 def test_missing_psycopg_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without psycopg, opening a PostgresStore says which extra to install."""
     monkeypatch.setitem(sys.modules, "psycopg", None)
-    with pytest.raises(ImportError, match=r"pip install 'conversa\[postgres\]'"):
+    with pytest.raises(ImportError, match=r"pip install 'conversa-state\[postgres\]'"):
         PostgresStore("postgresql://nobody@127.0.0.1:1/none")
 
 

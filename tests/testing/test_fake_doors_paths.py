@@ -100,7 +100,7 @@ def test_testing_imports_without_botocore_or_google_auth() -> None:
     done = subprocess.run(  # noqa: S603 (our own interpreter and code)
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
-    assert "pip install 'conversa[aws]'" in done.stdout
+    assert "pip install 'conversa-state[aws]'" in done.stdout
 
 
 @pytest.mark.parametrize("door", ["aws", "bedrock"])
@@ -109,7 +109,7 @@ def test_aws_doors_without_botocore_name_the_extra(
 ) -> None:
     """Opening an AWS door without botocore is an ImportError naming the extra."""
     monkeypatch.setitem(sys.modules, "botocore.auth", None)
-    with pytest.raises(ImportError, match=r"conversa\[aws\]"):
+    with pytest.raises(ImportError, match=r"conversa-state\[aws\]"):
         getattr(FakeMessagesAPI(), door)()
 
 

@@ -1,7 +1,7 @@
 """AWS doors: SigV4 signing as an httpx ``Auth``, and the credential chain.
 
 Signing uses botocore's own signer and credentials (the ``aws`` extra:
-``pip install "conversa[aws]"``). The signature covers the final body bytes and
+``pip install "conversa-state[aws]"``). The signature covers the final body bytes and
 every header but botocore's unsigned ones, so it is made in the auth flow, after
 httpx has the request in its final form; nothing touches the headers after it.
 Credentials are resolved the way the official SDK resolves them (PLATFORMS.md §2):
@@ -40,7 +40,7 @@ def require_botocore() -> None:
     try:
         import botocore  # noqa: F401
     except ImportError:  # pragma: no cover - the extra is installed in CI
-        msg = 'the AWS doors need botocore: pip install "conversa[aws]"'
+        msg = 'the AWS doors need botocore: pip install "conversa-state[aws]"'
         raise InvalidInputError(msg) from None
 
 

@@ -1,7 +1,7 @@
 """Google Cloud doors: an OAuth bearer token as an httpx ``Auth``, refreshed.
 
 Tokens come from google-auth (the ``vertex`` extra: ``pip install
-"conversa[vertex]"``), in the official SDK's order (PLATFORMS.md §4): a static
+"conversa-state[vertex]"``), in the official SDK's order (PLATFORMS.md §4): a static
 ``access_token`` (never refreshed), else a ``token_provider`` callable (called for
 each request), else a google-auth ``credentials`` object, else Application Default
 Credentials with the cloud-platform scope. A credentials object is refreshed when
@@ -32,7 +32,7 @@ def _refresh_request() -> Any:
     try:
         from google.auth.transport.requests import Request
     except ImportError:  # pragma: no cover - the extra is installed in CI
-        msg = 'the Google Cloud doors need google-auth: pip install "conversa[vertex]"'
+        msg = 'the Google Cloud doors need google-auth: pip install "conversa-state[vertex]"'
         raise InvalidInputError(msg) from None
     return Request()
 
@@ -47,7 +47,7 @@ def default_credentials() -> tuple[Credentials, str | None]:
         import google.auth
         from google.auth.exceptions import DefaultCredentialsError
     except ImportError:  # pragma: no cover - the extra is installed in CI
-        msg = 'the Google Cloud doors need google-auth: pip install "conversa[vertex]"'
+        msg = 'the Google Cloud doors need google-auth: pip install "conversa-state[vertex]"'
         raise InvalidInputError(msg) from None
     try:
         credentials, project = google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
