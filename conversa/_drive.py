@@ -122,20 +122,54 @@ async def adrive(
     return pump.result
 
 
-def _finish(flow: Flow[Any], do: Callable[[Any], Any], value: Any) -> None:
-    """Run the rest of a flow whose reader left; it only stores."""
+def _finish(flow: Flow[Any], do: Callable[[Any], Any], value: Any) -> Any:
+    """Run the rest of a flow whose reader left (it only stores); its value or None."""
     with contextlib.suppress(Exception):  # the reader is gone: nobody to tell
-        drive(flow, do, value)
+        return drive(flow, do, value)
+    return None
 
 
 async def _afinish(
     flow: Flow[Any], do: Callable[[Any], Awaitable[Any]], value: Any
-) -> None:
+) -> Any:
     with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
-        await adrive(flow, do, value)  # the reader is gone: nobody to tell
+        return await adrive(flow, do, value)  # the reader is gone: nobody to tell
+    return None
 
 
-class Pump(Generic[T, Y]):
+class _Outcome(Generic[T]):
+    """Where a pump's flow ended: its value, or a reader that left early."""
+
+    _done = False
+    _result: T | None = None
+    _stopped = False
+
+    @property
+    def done(self) -> bool:
+        """Whether the flow ran to its end (also after its reader left early)."""
+        return self._done
+
+    @property
+    def left_early(self) -> bool:
+        """Whether the reader stopped before the end (the flow then only stored)."""
+        return self._stopped
+
+    @property
+    def result(self) -> T:
+        """The flow's value (only once `done`)."""
+        if not self._done:
+            msg = "the flow has not finished"
+            raise RuntimeError(msg)
+        return self._result  # type: ignore[return-value]
+
+    def _left(self, value: T | None) -> None:
+        # The rest of the flow ran without its reader: None if it raised.
+        self._stopped = True
+        if value is not None:
+            self._result, self._done = value, True
+
+
+class Pump(_Outcome[T], Generic[T, Y]):
     """Run a flow while a reader iterates it: feeds' items pass through.
 
         Iterate it (once) to run the flow; `result` is the flow's value after the end.
@@ -149,21 +183,6 @@ class Pump(Generic[T, Y]):
         self._flow = flow
         self._do = do
         self._first = value
-        self._done = False
-        self._result: T | None = None
-
-    @property
-    def done(self) -> bool:
-        """Whether the flow ran to its end."""
-        return self._done
-
-    @property
-    def result(self) -> T:
-        """The flow's value (only once `done`)."""
-        if not self._done:
-            msg = "the flow has not finished"
-            raise RuntimeError(msg)
-        return self._result  # type: ignore[return-value]
 
     def __iter__(self) -> Iterator[Y]:
         flow, do = self._flow, self._do
@@ -184,7 +203,7 @@ class Pump(Generic[T, Y]):
                             try:
                                 yield from feed
                             except GeneratorExit:  # the reader stopped
-                                _finish(flow, do, feed.abandoned())
+                                self._left(_finish(flow, do, feed.abandoned()))
                                 return
                             value = feed.result()
                     else:
@@ -195,7 +214,7 @@ class Pump(Generic[T, Y]):
             flow.close()
 
 
-class AsyncPump(Generic[T, Y]):
+class AsyncPump(_Outcome[T], Generic[T, Y]):
     """The async twin of `Pump`: iterate it with `async for`."""
 
     def __init__(
@@ -204,21 +223,6 @@ class AsyncPump(Generic[T, Y]):
         self._flow = flow
         self._do = do
         self._first = value
-        self._done = False
-        self._result: T | None = None
-
-    @property
-    def done(self) -> bool:
-        """Whether the flow ran to its end."""
-        return self._done
-
-    @property
-    def result(self) -> T:
-        """The flow's value (only once `done`)."""
-        if not self._done:
-            msg = "the flow has not finished"
-            raise RuntimeError(msg)
-        return self._result  # type: ignore[return-value]
 
     async def __aiter__(self) -> AsyncIterator[Y]:
         flow, do = self._flow, self._do
@@ -240,7 +244,7 @@ class AsyncPump(Generic[T, Y]):
                                 async for item in feed:
                                     yield item
                             except GeneratorExit:  # the reader stopped
-                                await _afinish(flow, do, feed.abandoned())
+                                self._left(await _afinish(flow, do, feed.abandoned()))
                                 return
                             except anyio.get_cancelled_exc_class():
                                 await _afinish(flow, do, feed.abandoned())

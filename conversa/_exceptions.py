@@ -165,15 +165,32 @@ class PrefillNotSupportedError(InvalidInputError):
 
 
 class PendingToolUseError(InvalidInputError):
-    """The last assistant turn asked for tools whose results have not been given."""
+    """The last assistant turn asked for tools whose results have not been given.
 
-    def __init__(self, *, tool_use_ids: tuple[str, ...]) -> None:
+    Attributes:
+        tool_use_ids: the ids still awaiting a result.
+        unknown_ids: ids the new results answer that no pending call has.
+    """
+
+    def __init__(
+        self, *, tool_use_ids: tuple[str, ...], unknown_ids: tuple[str, ...] = ()
+    ) -> None:
         self.tool_use_ids = tool_use_ids
-        super().__init__(
-            f"the last assistant turn has unanswered tool_use blocks {list(tool_use_ids)}: "
-            "answer them with tool_result blocks (conv.add_tool_results(...)) or "
-            "cancel them (conv.cancel_tool_uses())"
-        )
+        self.unknown_ids = unknown_ids
+        if unknown_ids:
+            message = (
+                f"no pending tool call has the id {', '.join(unknown_ids)}: the last "
+                f"assistant turn awaits results for {', '.join(tool_use_ids)} "
+                "(answer those ids, all in one turn, or cancel them: "
+                "conv.cancel_tool_uses())"
+            )
+        else:
+            message = (
+                "the last assistant turn has unanswered tool_use blocks "
+                f"{list(tool_use_ids)}: answer them with tool_result blocks "
+                "(conv.add_tool_results(...)) or cancel them (conv.cancel_tool_uses())"
+            )
+        super().__init__(message)
 
 
 class ContextBudgetError(ConversaError):

@@ -67,13 +67,11 @@ def test_export_import_round_trip_is_byte_exact(
     assert run(capsys, "--store", url, "export", "-o", str(first))[0] == 0
     other = f"sqlite:///{tmp_path / 'other.db'}"
     code, out, _ = run(capsys, "--store", other, "import", str(first))
-    assert (code, out) == (0, "imported 1 conversations\n")
+    assert (code, out) == (0, "imported 1 conversation\n")
     code, again, _ = run(capsys, "--store", other, "export", cid)
     before, after = json.loads(first.read_text()), json.loads(again)
     assert before["turns"] == after["turns"]
-    before["record"].pop("updated_at")
-    after["record"].pop("updated_at")
-    assert before["record"] == after["record"]
+    assert before["record"] == after["record"]  # updated_at included
     with SQLiteStore(tmp_path / "other.db") as copy:
         assert [t.content_json() for t in copy.read(cid)] == [
             t.content_json() for t in store.read(cid)
@@ -121,7 +119,7 @@ def test_import_refuses_existing_ids_and_writes_nothing(
     run(capsys, "--store", url, "export", "-o", str(path))
     code, _, err = run(capsys, "--store", url, "import", str(path))
     assert code == 1
-    assert f"already in the store (delete first): {cid}" in err
+    assert f"already in the store: {cid} (erase first with `conversa rm {cid}`)" in err
     assert len(store.read(cid)) == 5
 
 
@@ -340,7 +338,7 @@ def test_batch_submit_status_collect_share_one_api(
     assert code == 0
     batch_id = out.strip()
     assert batch_id.startswith("msgbatch_")
-    assert "submitted 3 requests in 1 batch(es)" in err
+    assert "submitted 3 requests in 1 batch" in err
     Conversation.load(store, ids[0]).add("user", "And another thing")
     code = main(["--store", url, "batch", "status", batch_id], transport=fake)
     out, _ = capsys.readouterr()
@@ -358,7 +356,7 @@ def test_batch_submit_status_collect_share_one_api(
     assert code == 0
     assert f"{ids[0]}  conflict  (succeeded)" in out
     assert f"{ids[1]}  appended  (succeeded)" in out
-    assert "collected 3 results: 2 appended, 1 conflicts, 0 failed" in out
+    assert "collected 3 results: 2 appended, 1 conflict, 0 failed" in out
     assert [t.role for t in store.read(ids[2])] == ["user", "assistant"]
     assert main(["--store", url, "batch", "collect", batch_id], transport=fake) == 0
     assert capsys.readouterr().out.count("already_collected") == 3

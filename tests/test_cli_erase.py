@@ -60,7 +60,7 @@ def test_rm_erases_the_conversations_named(
     """rm ID erases that conversation and prints the counts; the others stay."""
     gone, kept = seed(store, "ann", 3), seed(store, "ann", 1)
     code, out, err = run(capsys, "--store", url, "rm", gone)
-    assert (code, out, err) == (0, "erased 1 conversations, 3 turns\n", "")
+    assert (code, out, err) == (0, "erased 1 conversation, 3 turns\n", "")
     with pytest.raises(ConversationNotFoundError):
         store.get(gone)
     assert len(store.read(kept)) == 1
@@ -73,7 +73,7 @@ def test_rm_of_an_unknown_id_is_an_error(
     known = seed(store, "ann")
     code, out, err = run(capsys, "--store", url, "rm", known, "nope")
     assert code == 1
-    assert out == "erased 1 conversations, 2 turns\n"
+    assert out == "erased 1 conversation, 2 turns\n"
     assert "no conversation 'nope'" in err
     assert run(capsys, "--store", url, "rm", known)[0] == 1
 
@@ -111,10 +111,10 @@ def test_purge_older_than(
     code, out, _ = run(capsys, *args, "--dry-run")
     assert (code, out) == (
         0,
-        "would erase 1 conversations, 3 turns (dry run: nothing changed)\n",
+        "would erase 1 conversation, 3 turns (dry run: nothing changed)\n",
     )
     assert len(store.read(stale)) == 3
-    assert run(capsys, *args)[:2] == (0, "erased 1 conversations, 3 turns\n")
+    assert run(capsys, *args)[:2] == (0, "erased 1 conversation, 3 turns\n")
     with pytest.raises(ConversationNotFoundError):
         store.get(stale)
     assert len(store.read(recent)) == 1
@@ -129,7 +129,7 @@ def test_purge_can_be_scoped_to_an_owner(
     code, out, _ = run(
         capsys, "--store", url, "purge", "--older-than", "1d", "--owner", "ann"
     )
-    assert (code, out) == (0, "erased 1 conversations, 1 turns\n")
+    assert (code, out) == (0, "erased 1 conversation, 1 turn\n")
     with pytest.raises(ConversationNotFoundError):
         store.get(ann)
     assert store.get(bob).id == bob

@@ -20,6 +20,7 @@ from .._conversation.batches import Batches
 from .._exceptions import ConversaError, NotFoundError
 from .._flows.batch import BatchJob, BatchStatus, CollectReport
 from .._stores import Store
+from .format import plural
 
 __all__ = ["add_batch_parser", "collect_lines", "progress_line"]
 
@@ -56,8 +57,9 @@ def collect_lines(report: CollectReport) -> Iterable[str]:
             line += f"  {error.get('type', 'error')}: {error.get('message', '')}"
         yield line
     summary = (
-        f"collected {len(report.outcomes)} results: {len(report.appended)} appended, "
-        f"{len(report.conflicts)} conflicts, {len(report.failed)} failed"
+        f"collected {plural(len(report.outcomes), 'result')}: "
+        f"{len(report.appended)} appended, "
+        f"{plural(len(report.conflicts), 'conflict')}, {len(report.failed)} failed"
     )
     if report.unknown:
         summary += f", {len(report.unknown)} unclaimed"
@@ -93,7 +95,8 @@ def _cmd_submit(store: Store, args: argparse.Namespace) -> int:
         for batch_id in job.batch_ids:
             print(batch_id)
         print(
-            f"submitted {len(job.requests)} requests in {len(job.batch_ids)} batch(es)",
+            f"submitted {plural(len(job.requests), 'request')} in "
+            f"{plural(len(job.batch_ids), 'batch', 'batches')}",
             file=sys.stderr,
         )
         if args.wait or args.collect:

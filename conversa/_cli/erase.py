@@ -18,6 +18,7 @@ from datetime import timedelta
 from .._exceptions import InvalidInputError
 from .._stores import Erased, Erasure, Store
 from .._values.turns import utcnow
+from .format import plural
 
 __all__ = ["add_erase_parsers", "parse_age"]
 
@@ -47,7 +48,8 @@ def _erasing(store: Store) -> Erasure:
 
 def _counts(erased: Erased, *, dry_run: bool = False) -> str:
     verb = "would erase" if dry_run else "erased"
-    line = f"{verb} {erased.conversations} conversations, {erased.turns} turns"
+    conversations = plural(erased.conversations, "conversation")
+    line = f"{verb} {conversations}, {plural(erased.turns, 'turn')}"
     return line + (" (dry run: nothing changed)" if dry_run else "")
 
 

@@ -24,6 +24,7 @@ __all__ = [
     "ledger_line",
     "listing_line",
     "money",
+    "plural",
     "sum_ledgers",
     "transcript",
     "usage_line",
@@ -36,6 +37,11 @@ def _snippet(text: str) -> str:
     """One line of at most `_SNIPPET` characters: a summary, not the content."""
     flat = " ".join(text.split())
     return flat if len(flat) <= _SNIPPET else flat[: _SNIPPET - 1] + "…"
+
+
+def plural(count: int, noun: str, plural_form: str | None = None) -> str:
+    """``1 call``, ``2 calls``; *plural_form* for nouns that add more than an s."""
+    return f"{count} {noun if count == 1 else plural_form or noun + 's'}"
 
 
 def money(amount: Decimal) -> str:
@@ -97,6 +103,12 @@ def transcript(record: ConversationRecord, turns: Iterable[Turn]) -> Iterator[st
         yield f"system: {_snippet(system)}"
     ledger = Ledger()
     for turn in turns:
+        if turn.kind == "retraction":
+            hidden = ", ".join(str(seq) for seq in turn.retracts)
+            noun = "turn" if len(turn.retracts) == 1 else "turns"
+            yield ""
+            yield f"[{turn.seq}] retraction: hides {noun} {hidden} from the replay"
+            continue
         head = f"[{turn.seq}] {turn.role}"
         if turn.kind != "message":
             head += f" ({turn.kind})"
@@ -117,7 +129,7 @@ def transcript(record: ConversationRecord, turns: Iterable[Turn]) -> Iterator[st
 def ledger_line(ledger: Ledger) -> str:
     """Calls, tokens, cache read share and cost of a ledger, on one line."""
     line = (
-        f"{ledger.calls} calls · in {ledger.total_input_tokens} "
+        f"{plural(ledger.calls, 'call')} · in {ledger.total_input_tokens} "
         f"(cache read {ledger.cache_read_tokens}, {ledger.cache_read_share:.0%}) · "
         f"out {ledger.output_tokens} · {money(ledger.cost.total)}"
     )

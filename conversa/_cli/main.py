@@ -36,7 +36,14 @@ from .._stores.sql.migrations import MigrateMode
 from .._values.turns import ConversationRecord, Turn
 from .batch import add_batch_parser
 from .erase import add_erase_parsers
-from .format import ledger_line, listing_line, sum_ledgers, transcript, usage_line
+from .format import (
+    ledger_line,
+    listing_line,
+    plural,
+    sum_ledgers,
+    transcript,
+    usage_line,
+)
 from .jsonl import check_import, parse_line, write_export
 from .migrate import add_migrate_parser
 
@@ -145,7 +152,8 @@ def _cmd_stats(store: Store, args: argparse.Namespace) -> int:
         ledger = Conversation.load(store, record.id).ledger()
         ledgers.append(ledger)
         print(f"{record.id}  {ledger_line(ledger)}")
-    print(f"total ({len(ledgers)} conversations): {ledger_line(sum_ledgers(ledgers))}")
+    total = ledger_line(sum_ledgers(ledgers))
+    print(f"total ({plural(len(ledgers), 'conversation')}): {total}")
     return 0
 
 
@@ -159,7 +167,9 @@ def _cmd_export(store: Store, args: argparse.Namespace) -> int:
     with Path(args.output).open("w", encoding="utf-8", newline="") as out:
         for cid in ids:
             write_export(store, cid, out)
-    print(f"exported {len(ids)} conversations to {args.output}", file=sys.stderr)
+    print(
+        f"exported {plural(len(ids), 'conversation')} to {args.output}", file=sys.stderr
+    )
     return 0
 
 
@@ -174,7 +184,10 @@ def _exists(store: Store, conversation_id: str) -> bool:
 def _cmd_import(store: Store, args: argparse.Namespace) -> int:
     # JSON Lines end at "\n" only (a "\r" before it is JSON whitespace):
     # splitlines() would also cut at U+2028, U+0085..., which exports hold raw.
-    lines = Path(args.file).read_bytes().decode("utf-8").split("\n")
+    # `import -` reads standard input, as `export` writes to standard output.
+    stdin = args.file == "-"
+    data = sys.stdin.buffer.read() if stdin else Path(args.file).read_bytes()
+    lines = data.decode("utf-8").split("\n")
     wanted = set(args.ids or ())
     items = []
     for number, line in enumerate(lines, 1):
@@ -198,11 +211,16 @@ def _cmd_import(store: Store, args: argparse.Namespace) -> int:
         return _error(f"{args.file}: {exc} ({hint})", 1)
     taken = [record.id for record, _ in items if _exists(store, record.id)]
     if taken:
-        return _error(f"already in the store (delete first): {', '.join(taken)}", 1)
+        ids = " ".join(taken)
+        return _error(
+            f"already in the store: {ids} (erase first with `conversa rm {ids}`)", 1
+        )
     for record, turns in items:
         store.create(record)
         store.append(record.id, turns)
-    print(f"imported {len(items)} conversations")
+        # The appends made it now: keep the time the export carries.
+        store.update(record.id, {"updated_at": record.updated_at})
+    print(f"imported {plural(len(items), 'conversation')}")
     return 0
 
 

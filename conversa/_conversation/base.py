@@ -43,6 +43,9 @@ __all__ = ["CANCELLED", "door_of", "timeout_set"]
 S = TypeVar("S")
 C = TypeVar("C")
 
+#: The entries whose content is a message to send (None is a caller's mistake there).
+_NEEDS_CONTENT = frozenset({"send", "stream", "edit"})
+
 #: The message a cancelled tool call answers with.
 CANCELLED = "The user cancelled this tool call."
 
@@ -150,6 +153,12 @@ class _Base(Generic[S, C]):
         overrides: Mapping[str, Any],
         stream: bool,
     ) -> SendSpec:
+        if content is None and entry in _NEEDS_CONTENT:
+            msg = (
+                f"{entry}() got None, which is not a message: pass text, blocks or "
+                "a mapping (to send a pending user turn again, call retry())"
+            )
+            raise InvalidInputError(msg)
         return SendSpec(
             self.id,
             None

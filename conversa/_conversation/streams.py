@@ -91,11 +91,31 @@ class AsyncReplyFeed(_Reply, AsyncFeed[str]):
             self._interrupted(exc)
 
 
+def _stored_turn(pump: Pump[Turn, str] | AsyncPump[Turn, str], *, exited: bool) -> Turn:
+    """A stream's `turn`, or why there is none (yet)."""
+    if pump.done:
+        return pump.result
+    if pump.left_early:
+        msg = (
+            "the stream was left early and what had arrived could not be stored; "
+            "the user turn is stored and pending (retry() sends it again)"
+        )
+    elif exited:
+        msg = "the stream was left before it was read: nothing was sent or stored"
+    else:
+        msg = (
+            "the stream has not been read to the end yet: iterate it, or call "
+            "until_done() for the stored reply"
+        )
+    raise InvalidInputError(msg)
+
+
 class ReplyStream:
     """A streamed send: iterate it for text as it arrives; then `turn` is the stored reply.
 
     Use it as a context manager; the conversation stays locked until the block ends.
-    Leaving early closes the HTTP stream and leaves the user turn pending.
+    Leaving early closes the HTTP stream and stores the text that had arrived as a
+    turn marked "interrupted", which `turn` then returns (`run()` continues it).
     """
 
     def __init__(
@@ -104,6 +124,7 @@ class ReplyStream:
         self._pump = pump
         self._lock = lock
         self._texts: Iterator[str] | None = None
+        self._exited = False
 
     def __enter__(self) -> ReplyStream:
         self._lock.__enter__()
@@ -116,6 +137,7 @@ class ReplyStream:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self._exited = True
         try:
             if self._texts is not None and hasattr(self._texts, "close"):
                 self._texts.close()
@@ -141,11 +163,12 @@ class ReplyStream:
 
     @property
     def turn(self) -> Turn:
-        """The stored reply, once the stream has been read to the end."""
-        if not self._pump.done:
-            msg = "the stream has not been read to the end yet"
-            raise InvalidInputError(msg)
-        return self._pump.result
+        """The stored reply, once the stream has been read to the end.
+
+        After leaving the stream early, the turn stored with the text that had
+        arrived, marked ``status="interrupted"``.
+        """
+        return _stored_turn(self._pump, exited=self._exited)
 
 
 class AsyncReplyStream:
@@ -157,6 +180,7 @@ class AsyncReplyStream:
         self._pump = pump
         self._lock = lock
         self._texts: AsyncIterator[str] | None = None
+        self._exited = False
 
     async def __aenter__(self) -> AsyncReplyStream:
         await self._lock.__aenter__()
@@ -169,6 +193,7 @@ class AsyncReplyStream:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self._exited = True
         try:
             if self._texts is not None and hasattr(self._texts, "aclose"):
                 await self._texts.aclose()
@@ -194,8 +219,9 @@ class AsyncReplyStream:
 
     @property
     def turn(self) -> Turn:
-        """The stored reply, once the stream has been read to the end."""
-        if not self._pump.done:
-            msg = "the stream has not been read to the end yet"
-            raise InvalidInputError(msg)
-        return self._pump.result
+        """The stored reply, once the stream has been read to the end.
+
+        After leaving the stream early, the turn stored with the text that had
+        arrived, marked ``status="interrupted"``.
+        """
+        return _stored_turn(self._pump, exited=self._exited)

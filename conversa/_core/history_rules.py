@@ -196,7 +196,13 @@ def _check_answered(
     ids = tuple(use_id for use_id, _ in missing)
     if not following or any(p in new_positions for _, p in following):
         # Nothing stored is wrong yet: the caller can still answer or cancel them.
-        raise PendingToolUseError(tool_use_ids=ids)
+        asked = {use_id for use_id, _ in uses}
+        unknown = tuple(
+            b.tool_use_id
+            for b, _ in following
+            if isinstance(b, ToolResultBlock) and b.tool_use_id not in asked
+        )
+        raise PendingToolUseError(tool_use_ids=ids, unknown_ids=unknown)
     rule = (
         "`tool_use` ids were found without `tool_result` blocks immediately after: "
         f"{', '.join(ids)}. Each `tool_use` block must have a corresponding "

@@ -540,12 +540,14 @@ def _store_fixed(
 
 def _store_partial(
     record: ConversationRecord, plan: Plan, cut: Interrupted
-) -> Flow[None]:
+) -> Flow[Turn | None]:
     """Keep the text an interrupted stream delivered, marked "interrupted"."""
     partial = fold_partial(cut.snapshot, reply_id=plan.reply_id, prefill=plan.prefill)
-    if partial is not None:
-        expected = record.last_seq + len(plan.new_turns)
-        yield Append(record.id, (estimated(partial),), expected)
+    if partial is None:
+        return None
+    expected = record.last_seq + len(plan.new_turns)
+    stored: tuple[Turn, ...] = yield Append(record.id, (estimated(partial),), expected)
+    return stored[0] if stored else None
 
 
 def send_flow(spec: SendSpec, *, ends_section: bool = False) -> Flow[Turn]:
@@ -588,9 +590,11 @@ def send_flow(spec: SendSpec, *, ends_section: bool = False) -> Flow[Turn]:
             raise
         raise mapped from exc
     if isinstance(response, Interrupted):
-        yield from _store_partial(record, plan, response)
+        partial = yield from _store_partial(record, plan, response)
         if response.error is not None:
             raise response.error
+        if partial is not None:  # the reader left: what arrived, as stored
+            return partial
         msg = "the stream was closed before the reply was complete"
         raise StreamError(msg, partial=True)
     reply = fold_reply(

@@ -178,6 +178,9 @@ class Store(Protocol):
     ) -> ConversationRecord:
         """Change the named record fields (`UPDATABLE_FIELDS`) and return the record.
 
+        `updated_at` becomes now, unless *changes* holds ``updated_at`` (a
+        datetime): then that, as an import restores an exported record's time.
+
         Raises:
             InvalidInputError: another field, or a value of the wrong kind
                 (`rules.apply_changes`).

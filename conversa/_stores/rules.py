@@ -189,16 +189,23 @@ def apply_changes(
 ) -> ConversationRecord:
     """Return *record* with *changes* (`UPDATABLE_FIELDS` only) and a new updated_at.
 
+    *changes* may also hold ``updated_at`` (a datetime; naive is UTC): the record
+    then keeps that time instead of now, as an import restores an exported one.
+
     Raises:
         InvalidInputError: an unknown field, or a value of the wrong kind.
     """
-    unknown = sorted(set(changes) - UPDATABLE_FIELDS)
+    unknown = sorted(set(changes) - UPDATABLE_FIELDS - {"updated_at"})
     if unknown:
         msg = (
             f"cannot update {unknown}; updatable fields are {sorted(UPDATABLE_FIELDS)}"
         )
         raise InvalidInputError(msg)
     fields = dict(changes)
+    updated_at = fields.pop("updated_at", None)
+    if updated_at is not None and not isinstance(updated_at, datetime):
+        msg = f"updated_at must be a datetime, not {updated_at!r}"
+        raise InvalidInputError(msg)
     params = fields.get("params")
     if isinstance(params, Mapping):
         fields["params"] = RequestParams.from_json_dict(params)
@@ -212,7 +219,7 @@ def apply_changes(
     if "model" in fields and not isinstance(fields["model"], str):
         msg = f"model must be a string, not {fields['model']!r}"
         raise InvalidInputError(msg)
-    return normalize_record(evolve(record, **fields, updated_at=utcnow()))
+    return normalize_record(evolve(record, **fields, updated_at=updated_at or utcnow()))
 
 
 def with_tokens(turn: Turn) -> Turn:

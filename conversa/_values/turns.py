@@ -153,7 +153,9 @@ class Turn:
         id: the client-made id, unique within the conversation (the idempotency key).
         seq: the position the store gave it (1, 2, ...); None before it is stored.
         created_at: when it was made (UTC).
-        kind: "message", or "summary" / "retraction" for later features.
+        kind: "message"; "summary", a summary of turns the window dropped; or
+            "retraction", a marker that hides the turns `retracts` names from
+            every later replay (stored with role "user" and no blocks; never sent).
         message_id, model, stop_reason, stop_sequence, usage, request_id: for an
             assistant turn folded from an API reply.
         response_extra: the reply's other top-level fields (stop_details, container,
@@ -187,6 +189,15 @@ class Turn:
     def text(self) -> str:
         """The turn's text blocks joined together (thinking and tool calls left out)."""
         return "".join(b.text for b in self.blocks if isinstance(b, TextBlock))
+
+    @property
+    def retracts(self) -> tuple[int, ...]:
+        """The seqs a retraction hides from replay (empty for other kinds)."""
+        if self.kind != "retraction":
+            return ()
+        from .settings import RETRACTS  # here: settings imports this module
+
+        return RETRACTS.of(self) or ()
 
     def content_json(self) -> str:
         """The content as the JSON text a store keeps."""

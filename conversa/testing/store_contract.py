@@ -479,6 +479,17 @@ class StoreContract:
         assert got.owner == record.owner
         assert got.updated_at >= record.updated_at
 
+    async def test_update_can_restore_updated_at(
+        self, astore: AsyncStore, record: ConversationRecord
+    ) -> None:
+        """update() with an `updated_at` keeps that time (an import restoring it)."""
+        await astore.aappend(record.id, [Turn("user", "hi")])
+        got = await astore.aupdate(record.id, {"updated_at": _LONG_AGO})
+        assert got.updated_at == _LONG_AGO
+        assert (await astore.aget(record.id)).updated_at == _LONG_AGO
+        with pytest.raises(InvalidInputError):
+            await astore.aupdate(record.id, {"updated_at": "yesterday"})
+
     async def test_update_refuses_unknown_fields(
         self, astore: AsyncStore, record: ConversationRecord
     ) -> None:
