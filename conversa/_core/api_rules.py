@@ -19,7 +19,7 @@ Blocks that came from the API (replies) are not checked: they are stored and
 replayed verbatim. A `RawBlock` a caller builds explicitly is a block conversa
 does not know, which the caller vouches for: it is not checked either. Every
 refusal names the entry point, the block's path and the rule, in the API's own
-words where the API has them (MESSAGES_API.md §2, §3).
+words where the API has them (https://docs.claude.com/en/api/messages).
 """
 
 from __future__ import annotations

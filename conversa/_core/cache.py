@@ -2,7 +2,8 @@
 
 The cache keys a prefix of the request (tools, then system, then messages) up to a
 block marked `cache_control`; a later request reads it when its own breakpoint, or
-one of the 19 blocks before it, ends the same prefix (MESSAGES_API.md §2.3, §9).
+one of the 19 blocks before it, ends the same prefix
+(https://platform.claude.com/docs/en/build-with-claude/prompt-caching).
 `place_breakpoints` marks up to four places, in this order of value:
 
 1. **The moving end**: the last cacheable block of the last message. Each call

@@ -1,7 +1,7 @@
 """Token calibration: exact token counts from the API's own usage numbers.
 
 Every call tells the exact size of what was sent: `input_tokens +
-cache_read_input_tokens + cache_creation_input_tokens` (MESSAGES_API.md §4). The
+cache_read_input_tokens + cache_creation_input_tokens` (the reply's `usage`). The
 request is made of *parts* (system and tools together, then each replayed turn);
 some already have an exact count from earlier calls, the others only the offline
 estimate (`conversa._core.estimate`, which leans high). `calibrate` gives the unknown

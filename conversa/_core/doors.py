@@ -8,8 +8,7 @@ the first-party door, betas on Bedrock's Messages endpoint, images over the door
 size. The request size is the window's to keep (`_core.window` is given the
 door's limit). The door values themselves are `conversa._values.doors`.
 
-Also here: how large ``max_tokens`` may be (the 300k output beta for batches,
-PLATFORMS.md §5) and the official SDK's long-request rule for non-streamed calls.
+Also here: how large ``max_tokens`` may be (the 300k output beta for batches) and the official SDK's long-request rule for non-streamed calls.
 """
 
 from __future__ import annotations

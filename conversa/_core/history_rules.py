@@ -2,7 +2,8 @@
 
 They run on merged messages whose blocks still know the turn they came from, so an
 error names the turn at fault (its position in the replayed turns, its seq, its
-id) and states the rule in the words of the API's own 400 (MESSAGES_API.md §3).
+id) and states the rule in the words of the API's own 400
+(docs: concepts/normalization.md).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Normalization: stored turns to the `messages` array the Messages API accepts.
 
-Pure functions over turns. The rules, in the order they apply (MESSAGES_API.md §3):
+Pure functions over turns. The rules, in the order they apply (docs: concepts/normalization.md):
 
 1. Turns that are not replayed are left out: retraction turns, and the turns whose
    seq a retraction lists in its `RETRACTS` flag. Summary turns are replayed as

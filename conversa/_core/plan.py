@@ -331,7 +331,7 @@ def plan_send(
     check_door(
         body, door=spec.door, betas=params.betas, batch=spec.batch, entry=spec.entry
     )
-    # Cache diagnostics exist on the first-party door only (PLATFORMS.md §7).
+    # Cache diagnostics exist on the first-party door only.
     if cache.diagnostics and spec.door.diagnostics and "diagnostics" not in body:
         body["diagnostics"] = {"previous_message_id": _previous_message_id(window)}
     return Plan(

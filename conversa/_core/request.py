@@ -239,7 +239,7 @@ def fold_partial(
     """Turn what an interrupted stream delivered into a turn marked "interrupted".
 
     Only text survives: a tool call or thinking block cut in the middle cannot be
-    replayed (MESSAGES_API.md §5). None when no text arrived.
+    replayed. None when no text arrived.
     """
     content = (snapshot or {}).get("content") or ()
     texts = [b for b in content if b.get("type") == "text" and b.get("text")]

@@ -78,7 +78,7 @@ __all__ = [
     "plan_window",
 ]
 
-#: The Messages API's request body limit (MESSAGES_API.md §3.5).
+#: The Messages API's request body limit (32 MB on the first-party API).
 MAX_REQUEST_BYTES = 32 * 1024 * 1024
 #: Room left under the body limit for the JSON around the turns.
 REQUEST_BYTES_HEADROOM = 256 * 1024

@@ -14,8 +14,8 @@ another process can collect with only the batch id. Collecting records the
 result's outcome in the same flags; that record, plus appends that are
 idempotent by reply id, is why collecting twice writes nothing twice.
 
-custom_id: the API allows 1-64 characters of ``[A-Za-z0-9_-]`` (MESSAGES_API.md
-§8), and two ids joined do not fit, so it is ``cv_`` and 40 hex digits of
+custom_id: the API allows 1-64 characters of ``[A-Za-z0-9_-]`` (Message Batches,
+https://platform.claude.com/docs/en/build-with-claude/batch-processing), and two ids joined do not fit, so it is ``cv_`` and 40 hex digits of
 sha256(conversation id, reply id): readable, stable across processes, and unique
 within a batch because a conversation appears at most once.
 """
@@ -63,7 +63,7 @@ __all__ = [
 
 T = TypeVar("T")
 
-#: The API's limits for one batch (MESSAGES_API.md §8): whichever comes first.
+#: The API's limits for one batch (Message Batches docs): whichever comes first.
 MAX_BATCH_REQUESTS = 100_000
 MAX_BATCH_BYTES = 256 * 1024 * 1024
 #: What a batch body adds around its requests: ``{"requests":[...]}`` and commas.

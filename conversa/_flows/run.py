@@ -10,7 +10,7 @@ After each stored reply, the flow decides what comes next:
   (stored with its partial text, status "interrupted"): continue it, by prefill on
   models that take one (the continuation is a new assistant turn that normalization
   merges with the first), else by a stored user instruction to continue
-  (MESSAGES_API.md §5: Claude 4.6+ needs a user message);
+  (Claude 4.6+ rejects prefill, so it needs a user message);
 - anything else: done. `model_context_window_exceeded` raises
   `ContextWindowExceededError` (continuing would overflow again).
 

@@ -19,8 +19,9 @@ the same error class), while its window (200k), output (8,192), image count (100
 and minimum cacheable prompt (4,096, the highest) are those of the smallest models,
 and its exact token counts are kept to itself (its tokenizer is its own id).
 
-Sources: MESSAGES_API.md §2.3 (cache minimums), §3.1 (prefill), §3.4 (thinking),
-§3.6 (system messages), §10 (windows, outputs); the late-2026 models' overview
+Sources: the models overview (https://platform.claude.com/docs/en/about-claude/models/overview) for windows and
+outputs, the prompt caching docs for cache minimums, the Messages API docs for
+prefill, thinking and system messages; the late-2026 models' overview
 pages for Opus 5.5, Sonnet 5.5, Haiku 5.5, Fable 5.1/5.2 and Mythos 5.x. Where a
 page leaves a field open (a 5.5 model's cache minimum, say), the value is the one
 its family had before, and the field can be overridden.

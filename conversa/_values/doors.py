@@ -7,9 +7,9 @@ AI and Claude on Google Cloud. The client speaks each door's wire
 before anything is sent: a `DoorCapabilities` value per door, the 300k output beta,
 and the one table of API versions.
 
-Sources: ../shared/PLATFORMS.md (§1 the doors at a glance, §3 Bedrock, §4 Google
-Cloud, §5 the 300k output beta, §7 cache diagnostics). Values marked *inferred*
-there are marked so here; each is one line to change.
+Sources: each platform's documentation and the official SDK's platform clients
+(docs: how-to/doors.md). Values no platform documents are marked *inferred*; each is one
+line to change.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ class DoorCapabilities:
     max_image_bytes: int = 10 * _MB
 
 
-#: Every door, by name (PLATFORMS.md §1).
+#: Every door, by name.
 DOORS: dict[str, DoorCapabilities] = {
     "anthropic": DoorCapabilities(
         name="anthropic", diagnostics=True, extended_output=True
@@ -79,7 +79,7 @@ DOORS: dict[str, DoorCapabilities] = {
     # Anthropic-operated, the first-party surface; no cache diagnostics (§7).
     "aws": DoorCapabilities(name="aws", extended_output=True),
     # InvokeModel: no batches, own CountTokens, no automatic caching, 20 MB (§3a);
-    # 5 MB images (MESSAGES_API.md's image limits).
+    # 5 MB images (the direct API's image limit is 10 MB).
     "bedrock": DoorCapabilities(
         name="bedrock",
         batches=False,
@@ -113,7 +113,7 @@ FIRST_PARTY = DOORS["anthropic"]
 #: The beta that lets a batch request ask for up to `EXTENDED_OUTPUT_MAX` tokens.
 EXTENDED_OUTPUT_BETA = "output-300k-2026-03-24"
 EXTENDED_OUTPUT_MAX = 300_000
-#: The models the 300k output beta serves (PLATFORMS.md §5, as of 2026-08).
+#: The models the 300k output beta serves (as of 2026-08).
 EXTENDED_OUTPUT_MODELS = frozenset(
     {
         "claude-opus-5",

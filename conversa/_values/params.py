@@ -68,8 +68,8 @@ class BodyField:
     Attributes:
         counted: count_tokens takes it (it takes the create body less
             max_tokens, stream, metadata, stop_sequences and diagnostics:
-            MESSAGES_API.md §7).
-        in_batch: a batch request may carry it (MESSAGES_API.md §8).
+            https://platform.claude.com/docs/en/build-with-claude/token-counting).
+        in_batch: a batch request may carry it (Message Batches docs).
         removed_in: the API version from which any value is rejected.
     """
 

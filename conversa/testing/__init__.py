@@ -30,7 +30,8 @@ error texts, answers from a script of replies and faults, and records everything
 Calls with nothing scripted get a deterministic default reply. Streaming
 (``"stream": true``) sends the same Message as server-sent events.
 
-**Prompt caching** is simulated as MESSAGES_API.md §9 describes, per API key and
+**Prompt caching** is simulated as the API's prompt caching docs describe
+(https://platform.claude.com/docs/en/build-with-claude/prompt-caching), per API key and
 workspace: entries are written at breakpoints (``cache_control`` blocks and the
 automatic top-level one) for prefixes of at least the model's minimum cacheable
 length, read back with a 20-block lookback, and kept 5 minutes or 1 hour on the

@@ -54,7 +54,8 @@ def partition_of(headers: httpx.Headers) -> tuple[str, str]:
     """Return who a request is from: a digest of its API key, and its workspace.
 
     Prompt caches, fingerprints and batches are per organization and workspace
-    (MESSAGES_API.md §9, §8); the fake treats each API key as an organization.
+    (prompt caching and Message Batches docs); the fake treats each API key as an
+    organization.
     """
     bearer = headers.get("authorization", "")
     key = headers.get("x-api-key") or bearer.partition(" ")[2].strip()

@@ -1,4 +1,4 @@
-"""The Message Batches endpoints (MESSAGES_API.md §8) on top of `BatchBook`.
+"""The Message Batches endpoints on top of `BatchBook`.
 
 =========================================  =====================================
 ``POST   /v1/messages/batches``            create; every result computed now

@@ -1,4 +1,4 @@
-"""Message Batches (MESSAGES_API.md §8): the request envelope and the batch lifecycle.
+"""Message Batches: the request envelope and the batch lifecycle.
 
 The fake computes every request's result when the batch is created, then lets
 the batch *look* busy for a while, deterministically:

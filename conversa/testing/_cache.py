@@ -1,6 +1,6 @@
 """The fake's prompt cache: writes at breakpoints, reads with a 20-block lookback.
 
-The rules, from MESSAGES_API.md §2.3, §4 and §9:
+The rules, from the prompt caching docs (https://platform.claude.com/docs/en/build-with-claude/prompt-caching):
 
 * Entries are written only at breakpoints (blocks carrying ``cache_control``, and
   the automatic breakpoint), one per breakpoint, keyed by the hash of the whole

@@ -110,12 +110,12 @@ class FakeMessagesAPI(httpx.BaseTransport, httpx.AsyncBaseTransport):
     Script replies and faults with `script`; unscripted calls get a deterministic
     default reply derived from the request. Every request is validated as the API
     would (an invalid one gets the API's 4xx error, text included) and recorded in
-    `requests`. Prompt caching is simulated (MESSAGES_API.md §9) and reported in
-    ``usage`` as the API does; the Message Batches endpoints work too (§8). The
+    `requests`. Prompt caching is simulated (as the API's prompt caching docs describe) and
+    reported in ``usage`` as the API does; the Message Batches endpoints work too. The
     same object serves `httpx.Client` and `httpx.AsyncClient`, and is safe to
-    share between threads.
+    share between threads. Its options are keyword-only constructor arguments.
 
-    Args:
+    Attributes:
         seed: makes ids (``msg_…``, ``req_…``, ``toolu_…``) and thinking
             signatures; two fakes with the same seed answer the same calls alike.
         prefill_rejecting_models: model ids that reject prefill on top of the

@@ -27,7 +27,7 @@ __all__ = [
     "status_for",
 ]
 
-# HTTP status → error.type, as MESSAGES_API.md §6 lists them.
+# HTTP status → error.type, as https://platform.claude.com/docs/en/api/errors lists them.
 ERROR_TYPES: Final[Mapping[int, str]] = {
     400: "invalid_request_error",
     401: "authentication_error",

@@ -1,4 +1,4 @@
-"""The fake's own table of per-model rules (MESSAGES_API.md §2.3, §3.1, §3.4, §3.6, §10).
+"""The fake's own table of per-model rules (the models overview, prompt caching docs).
 
 Model ids are read by family and version (``claude-opus-4-6``, ``claude-sonnet-5-5``,
 ``claude-haiku-4-5-20251001``), so later versions of a family inherit the rules of
@@ -65,7 +65,7 @@ class ModelRules:
 
 
 def _min_cacheable(family: str, version: tuple[int, int]) -> int:
-    # MESSAGES_API.md §2.3; later versions of a family inherit the newest listed.
+    # The prompt caching docs' minimums; later versions inherit the newest listed.
     if version >= (5, 0) and family in ("opus", "fable", "mythos"):
         return 512
     if family == "mythos" or (family, version) == ("opus", (4, 7)):

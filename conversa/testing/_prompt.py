@@ -1,6 +1,7 @@
 """A request's prompt as the prompt cache sees it: blocks, prefix hashes, breakpoints.
 
-MESSAGES_API.md §9: the prefix runs tools → system → messages, and a cache hit
+Prompt caching (https://platform.claude.com/docs/en/build-with-claude/prompt-caching):
+the prefix runs tools → system → messages, and a cache hit
 needs every block up to the breakpoint identical. Each block gets a rolling hash of
 the whole prefix through it, so two prompts share an entry exactly when they agree
 on every block so far. What goes into a block's hash:

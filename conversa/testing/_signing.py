@@ -1,7 +1,7 @@
 """Thinking-block signatures: an HMAC of the thinking text under a per-fake key.
 
 The fake signs every thinking block it produces and checks the signatures of the
-latest assistant turn's thinking blocks (MESSAGES_API.md §3.4). A changed text or
+latest assistant turn's thinking blocks, as the API does. A changed text or
 a signature from another fake (another seed) fails the check, as a modified or
 foreign block fails at the API.
 """

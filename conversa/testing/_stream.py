@@ -1,7 +1,7 @@
 """Turning a Message into server-sent events, and the byte streams that carry them.
 
-The events follow MESSAGES_API.md §5, built so that folding them as §5
-"Accumulation" describes gives back the very Message the non-streamed call returns:
+The events follow the streaming docs (https://platform.claude.com/docs/en/build-with-claude/streaming),
+built so that accumulating them as those docs describe gives back the very Message the non-streamed call returns:
 same keys, same order, same values. Each content block starts with its streamed
 fields blanked in place (``text: ""``, ``input: {}``...), so its key order survives
 the fold; blocks without deltas (tool results, unknown kinds) start complete.

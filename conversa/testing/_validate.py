@@ -1,7 +1,7 @@
 """Request validation: headers, then the body's top-level fields, then messages.
 
 The fake is an oracle for conversa's own request building, so none of this shares
-code with conversa: it is written from MESSAGES_API.md (§1a, §1b, §2.3, §3, §7), the
+code with conversa: it is written from the API's documentation (https://docs.claude.com/en/api/messages), the
 official SDK's request types (which keys each block, source and tool may hold), and
 the API's own 400 texts as public issue threads quote them (each such text names its
 source where it is raised). Every rule is a small function that raises

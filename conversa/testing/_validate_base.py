@@ -136,7 +136,7 @@ def check_cache_control(value: Any, path: str) -> None:
     """Check a ``cache_control`` object: ``{type: "ephemeral", ttl?: 5m|1h}``.
 
     The shape is the SDK's ``CacheControlEphemeralParam``: ``ephemeral`` is the only
-    type and ``5m``/``1h`` the only TTLs (MESSAGES_API.md §2.3); ``null`` means none.
+    type and ``5m``/``1h`` the only TTLs (prompt caching docs); ``null`` means none.
     """
     if value is None:
         return

@@ -1,4 +1,4 @@
-"""Shape rules for messages and content blocks (MESSAGES_API.md §1b, §2, §3.2).
+"""Shape rules for messages and content blocks (https://docs.claude.com/en/api/messages).
 
 Each block type has a spec: its required and optional keys (the official SDK's
 ``*BlockParam`` types), the roles it may appear in, and a check for its values.
@@ -128,7 +128,7 @@ def _base64_image(source: Mapping[str, Any], path: str, where: str) -> None:
     if size > MAX_IMAGE_BYTES:
         # "messages.2.content.0.image.source.base64: image exceeds 5 MB maximum:
         # 8259148 bytes > 5242880 bytes" (anthropics/claude-code#19631), measured on
-        # the base64 text; the direct API's limit is 10 MB (MESSAGES_API.md §2.1).
+        # the base64 text; the direct API's limit is 10 MB.
         reject(
             f"{where}: image exceeds 10 MB maximum: {size} bytes > "
             f"{MAX_IMAGE_BYTES} bytes"

@@ -1,7 +1,7 @@
 """Rules for the request's parameters: system, tools, tool_choice, output_config, thinking.
 
-MESSAGES_API.md §1b, §3.3 (forced tool use with thinking) and §3.4 (thinking types
-per model).
+The request body's fields (https://docs.claude.com/en/api/messages), forced tool use with
+thinking, and thinking types per model.
 """
 
 from __future__ import annotations

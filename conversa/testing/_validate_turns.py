@@ -2,7 +2,7 @@
 
 The API merges consecutive same-role messages into one turn (§3.1), so pairing and
 prefill rules look at merged turns; error positions still name the original
-``messages.N.content.K``. MESSAGES_API.md §3.1, §3.3, §3.4, §3.6, §2.1, §2.3, §3.5.
+``messages.N.content.K`` (https://docs.claude.com/en/api/messages).
 """
 
 from __future__ import annotations
@@ -315,7 +315,7 @@ def _breakpoints(ctx: Ctx) -> None:
                 f"block already has cache_control with ttl='{_ttl(explicit)}'"
             )
     if len(points) > 4:
-        # MESSAGES_API.md §2.3 [FS]; the automatic breakpoint takes a slot.
+        # At most 4 breakpoints (prompt caching docs); the automatic one takes a slot.
         reject(
             "A maximum of 4 blocks with cache_control may be provided. "
             f"Found {len(points)}."

@@ -4,7 +4,7 @@ Signing uses botocore's own signer and credentials (the ``aws`` extra:
 ``pip install "conversa-state[aws]"``). The signature covers the final body bytes and
 every header but botocore's unsigned ones, so it is made in the auth flow, after
 httpx has the request in its final form; nothing touches the headers after it.
-Credentials are resolved the way the official SDK resolves them (PLATFORMS.md §2):
+Credentials are resolved the way the official SDK resolves them:
 an API key, else the access key pair, else a named profile, else the key in the
 environment, else botocore's default chain (environment, shared files, SSO, web
 identity, container, instance metadata). Refreshable credentials (an assumed

@@ -1,7 +1,7 @@
 """Bedrock's replies: AWS event-stream frames as stream events, and AWS error names.
 
 InvokeModelWithResponseStream answers with binary AWS event-stream frames, not
-SSE (PLATFORMS.md §3a). `EventStreamDecoder` feeds the bytes, cut anywhere, to
+SSE. `EventStreamDecoder` feeds the bytes, cut anywhere, to
 botocore's own frame buffer (which checks both CRCs) and parser (with the
 ``ResponseStream`` shape from botocore's bedrock-runtime model), and gives back
 the same `ServerSentEvent` values an SSE stream gives, so one fold serves both. An

@@ -1,7 +1,7 @@
 """Google Cloud doors: an OAuth bearer token as an httpx ``Auth``, refreshed.
 
 Tokens come from google-auth (the ``vertex`` extra: ``pip install
-"conversa-state[vertex]"``), in the official SDK's order (PLATFORMS.md §4): a static
+"conversa-state[vertex]"``), in the official SDK's order: a static
 ``access_token`` (never refreshed), else a ``token_provider`` callable (called for
 each request), else a google-auth ``credentials`` object, else Application Default
 Credentials with the cloud-platform scope. A credentials object is refreshed when

@@ -1,7 +1,7 @@
 """Where a call goes on each door, and what its body and headers become (pure).
 
 conversa builds every call as a first-party one (``POST /v1/messages`` and the
-rest); `route` turns it into the door's own (PLATFORMS.md §1):
+rest); `route` turns it into the door's own (docs: how-to/doors.md):
 
 - **anthropic**, **aws**, **google-cloud**: the same paths under the door's base
   URL; Claude Platform on AWS adds ``anthropic-workspace-id``.

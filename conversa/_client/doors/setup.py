@@ -2,7 +2,7 @@
 
 Each function here is what one ``Client.<door>(...)`` classmethod does before it
 opens connections, shared by both twins. The arguments take the official SDK's
-names, and the environment variables are the SDK's (PLATFORMS.md §2-4); what is
+names, and the environment variables are the SDK's (docs: how-to/doors.md); what is
 missing is an `InvalidInputError` naming what to set. ``region=`` is conversa's
 name for the region (the location on Google Cloud) on every door.
 """
