@@ -41,6 +41,7 @@ from ._exceptions import (
     ConversationBusyError,
     ConversationDeletedError,
     ConversationNotFoundError,
+    EncryptionError,
     HistoryRejectedError,
     InternalServerError,
     InvalidContentError,
@@ -93,6 +94,7 @@ from ._stores.protocol import (
     WindowRead,
     WindowReads,
 )
+from ._stores.sql.crypto import Encryption
 from ._values.blocks import (
     Block,
     DocumentBlock,
@@ -164,6 +166,8 @@ __all__ = [
     "ConversationRecord",
     "Cost",
     "DocumentBlock",
+    "Encryption",
+    "EncryptionError",
     "Erased",
     "Erasure",
     "HistoryRejectedError",

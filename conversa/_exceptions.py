@@ -18,6 +18,7 @@ Every error conversa raises is a `ConversaError`::
     │   ├── SeqConflictError                 optimistic concurrency: the history moved on
     │   ├── ConversationBusyError            the exclusive section was not had in time
     │   ├── SchemaVersionError               the database has a schema this version can't use
+    │   ├── EncryptionError                  a wrong or missing key, an altered row, a refused filter
     │   ├── StoreConfigError(ValueError)     a store URL or setup conversa can't use (.target)
     │   │   └── StoreDriverMissingError(ImportError)   the driver is not installed; names the extra
     │   ├── StoreUnavailableError            can't connect, or the connection broke (.target, .operation)
@@ -59,6 +60,7 @@ __all__ = [
     "ConversationBusyError",
     "ConversationDeletedError",
     "ConversationNotFoundError",
+    "EncryptionError",
     "HistoryRejectedError",
     "InternalServerError",
     "InvalidContentError",
@@ -332,6 +334,19 @@ class SchemaVersionError(StoreError):
                 f"conversa knows versions up to {known}: upgrade conversa to open it"
             )
         super().__init__(message)
+
+
+class EncryptionError(StoreError):
+    """An encrypted store cannot do what was asked with the keys it was given.
+
+    A key the database registered under an id differs from the one given (a
+    wrong key), the database is encrypted and no keys were given, a row's key id
+    is not in the keyring (a missing key), a row does not decrypt (altered,
+    moved from another conversation, seq or column), a plaintext row in a store
+    that expects ciphertext (`conversa encrypt` has not finished), or a metadata
+    filter on a store whose metadata is encrypted. Raised before anything is
+    written. Key material is never part of the message.
+    """
 
 
 class StoreConfigError(StoreError, ValueError):

@@ -14,11 +14,11 @@ from sqlmodel import SQLModel
 from conversa._exceptions import SchemaVersionError
 from conversa._stores.sql.migrations import MIGRATIONS, SCHEMA_VERSION
 from conversa._stores.sql.postgres import psycopg_url
-from conversa._stores.sql.schema import ConversationRow, LockRow, TurnRow
+from conversa._stores.sql.schema import ConversationRow, KeyRow, LockRow, TurnRow
 from tests.stores.workers import open_store
 
 ROOT = Path(__file__).resolve().parents[2]
-TABLES = [ConversationRow.__table__, TurnRow.__table__, LockRow.__table__]  # type: ignore[attr-defined]
+TABLES = [ConversationRow.__table__, TurnRow.__table__, LockRow.__table__, KeyRow.__table__]  # type: ignore[attr-defined]
 
 
 def _engine(backend: str, target: str) -> Engine:
@@ -83,6 +83,7 @@ def test_migrated_schema_equals_the_models(
         "conversa_conversations",
         "conversa_turns",
         "conversa_locks",
+        "conversa_keys",
     }
     assert migrated == expected
 

@@ -225,6 +225,27 @@ def m002_erased_at(conn: Connection) -> None:
     )
 
 
+@migration
+def m003_encryption(conn: Connection) -> None:
+    """Add encryption at rest: the rows' `key_id` and the `conversa_keys` registry."""
+    # key_id names the key that sealed a row's encrypted columns (NULL: plaintext),
+    # so `conversa encrypt` and `conversa rekey` find what is left to do and resume
+    # where they stopped. Nullable with no default: added without a table rewrite,
+    # and every existing row reads NULL (plaintext, as it is).
+    for table in ("conversa_conversations", "conversa_turns"):
+        conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN key_id VARCHAR")
+    # One row per key id a store made current: an HMAC of a fixed label under the
+    # key, so a store given another key under that id refuses to open (see
+    # `crypto.py`). The key itself is never stored.
+    conn.exec_driver_sql(
+        """CREATE TABLE conversa_keys (
+            key_id VARCHAR NOT NULL,
+            check_value VARCHAR NOT NULL,
+            PRIMARY KEY (key_id)
+        )"""
+    )
+
+
 #: The newest schema version this conversa knows.
 SCHEMA_VERSION = max(MIGRATIONS)
 

@@ -3,10 +3,11 @@
 A plain `postgresql://` (or `postgres://`) URL is rewritten to
 `postgresql+psycopg://`, since SQLAlchemy would otherwise pick psycopg2.
 Connections come from SQLAlchemy's pool (psycopg's own pool, installed by the
-extra, is not needed on top of it), checked with a ping at checkout
-(`pool_pre_ping`), so a restarted server or a killed backend costs one reconnect,
-not an error; a call whose connection dies under it is retried once (see
-`runners.py`).
+extra, is not needed on top of it). A call whose connection turns out dead (a
+restarted server or PgBouncer, a killed backend) is run again once on a fresh
+connection, so a restart costs one reconnect, not an error (see `runners.py`);
+there is no ping at checkout (`pool_pre_ping`), which cost three round trips per
+transaction (BEGIN, SELECT 1, ROLLBACK) on the hot path.
 
 Seqs: an append locks the conversation's row (`SELECT ... FOR UPDATE`) before it
 numbers its turns, so appends to one conversation serialize while appends to
@@ -59,6 +60,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ..._exceptions import InvalidInputError, StoreConfigError, StoreDriverMissingError
 from ..errors import Where, config_errors, mask_url, store_errors
 from ..protocol import DEFAULT_LEASE_SECONDS, Page
+from .crypto import Encryption, check_keys, codec_of
 from .migrations import MigrateMode, MigrationOptions, open_schema
 from .runners import SyncRunner, ThreadRunner
 from .statements import list_flow
@@ -153,7 +155,6 @@ def _engine_options(
         msg = "pool_size must be at least 1"
         raise InvalidInputError(msg)
     options: dict[str, Any] = {
-        "pool_pre_ping": True,
         "pool_size": DEFAULT_POOL_SIZE,
         "max_overflow": DEFAULT_MAX_OVERFLOW,
         **(given or {}),
@@ -208,6 +209,9 @@ class PostgresStore(SQLStore):
         read_url: a server to list conversations from (a read replica: listing
             may then lag writes by the replica's delay), with a pool of its own
             sized as the main one; `?pgbouncer=` in it is read separately.
+        encryption: encrypt turn content, system prompts and request parameters
+            (and metadata, if it says so) with these keys (AES-256-GCM; the
+            ``encrypt`` extra). Opening checks them against the database's.
 
     Opening connects once, synchronously, to check the schema (and, with
     `migrate="auto"`, apply missing migrations).
@@ -219,6 +223,8 @@ class PostgresStore(SQLStore):
         StoreUnavailableError: the server cannot be reached or refuses the login.
         SchemaVersionError: the database was written by a newer conversa, or,
             with `migrate="check"`, it lacks migrations.
+        EncryptionError: a key differs from the one the database registered under
+            its id, or the database is encrypted and *encryption* is None.
     """
 
     def __init__(
@@ -233,7 +239,9 @@ class PostgresStore(SQLStore):
         pool_size: int | None = None,
         max_overflow: int | None = None,
         read_url: str | URL | None = None,
+        encryption: Encryption | None = None,
     ) -> None:
+        codec = codec_of(encryption)
         given = url if isinstance(url, str | URL) else _url_of(url)
         where = Where.for_url(given)
         _check_url(given, where)
@@ -263,6 +271,8 @@ class PostgresStore(SQLStore):
                 conn.begin(),
             ):
                 open_schema(conn, migrate, schema_options)
+                if migrate != "off":
+                    check_keys(conn, codec)
             if read_url is not None:
                 read_where = Where.for_url(read_url)
                 _check_url(read_url, read_where)
@@ -288,6 +298,7 @@ class PostgresStore(SQLStore):
             ThreadRunner(runner),
             dialect="postgresql",
             lease_seconds=lease_seconds,
+            codec=codec,
         )
 
     def list(
@@ -303,9 +314,10 @@ class PostgresStore(SQLStore):
             return super().list(
                 owner=owner, metadata=metadata, limit=limit, cursor=cursor
             )
+        self._check_filter(metadata)
         return self._read.run(
             lambda: list_flow(
-                self._dialect, owner, metadata, limit, cursor, self._owner
+                self._dialect, owner, metadata, limit, cursor, self._owner, self._codec
             )
         )
 
@@ -322,9 +334,10 @@ class PostgresStore(SQLStore):
             return await super().alist(
                 owner=owner, metadata=metadata, limit=limit, cursor=cursor
             )
+        self._check_filter(metadata)
         return await ThreadRunner(self._read).run(
             lambda: list_flow(
-                self._dialect, owner, metadata, limit, cursor, self._owner
+                self._dialect, owner, metadata, limit, cursor, self._owner, self._codec
             )
         )
 

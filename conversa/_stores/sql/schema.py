@@ -56,6 +56,7 @@ __all__ = [
     "LOCKS",
     "TURNS",
     "ConversationRow",
+    "KeyRow",
     "LockRow",
     "TurnRow",
     "UTCDateTime",
@@ -142,6 +143,11 @@ class ConversationRow(SQLModel, table=True):
     erased_at: datetime | None = Field(
         default=None, sa_column=Column("erased_at", UTCDateTime, nullable=True)
     )
+    # The key that sealed system, params (and metadata): NULL when plaintext
+    # (migration 3; see `crypto.py`).
+    key_id: str | None = Field(
+        default=None, sa_column=Column("key_id", String, nullable=True)
+    )
 
 
 class TurnRow(SQLModel, table=True):
@@ -214,6 +220,10 @@ class TurnRow(SQLModel, table=True):
     created_at: datetime = Field(
         sa_column=Column("created_at", UTCDateTime, nullable=False)
     )
+    # The key that sealed the content: NULL when plaintext (migration 3).
+    key_id: str | None = Field(
+        default=None, sa_column=Column("key_id", String, nullable=True)
+    )
 
 
 class LockRow(SQLModel, table=True):
@@ -230,6 +240,19 @@ class LockRow(SQLModel, table=True):
     )
     holder: str = Field(sa_column=Column("holder", String, nullable=False))
     expires_at: float = Field(sa_column=Column("expires_at", Float, nullable=False))
+
+
+class KeyRow(SQLModel, table=True):
+    """A key id an encrypted store made current: `conversa_keys` (migration 3).
+
+    `check_value` is an HMAC of a fixed label under the key: a store given another
+    key under the same id refuses to open. The key itself is never stored.
+    """
+
+    __tablename__ = "conversa_keys"
+
+    key_id: str = Field(sa_column=Column("key_id", String, primary_key=True))
+    check_value: str = Field(sa_column=Column("check_value", String, nullable=False))
 
 
 #: The tables, as SQLAlchemy Core sees them (the stores run Core statements on them).

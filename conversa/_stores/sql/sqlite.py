@@ -47,6 +47,7 @@ from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 from ..._exceptions import InvalidInputError
 from ..errors import FileBinding, Where, store_errors
 from ..protocol import DEFAULT_LEASE_SECONDS
+from .crypto import Encryption, codec_of, open_keys
 from .migrations import MigrateMode, open_schema
 from .runners import WRITE_OPTION, SyncRunner, ThreadRunner
 from .store import SQLStore
@@ -148,10 +149,15 @@ class SQLiteStore(SQLStore):
         migrate: `"auto"` applies missing migrations; `"check"` writes nothing and
             raises `SchemaVersionError` when the schema is behind (migrate with
             `conversa migrate PATH` at deploy time); `"off"` does not look.
+        encryption: encrypt turn content, system prompts and request parameters
+            (and metadata, if it says so) with these keys (AES-256-GCM; the
+            ``encrypt`` extra). Opening checks them against the database's.
 
     Raises:
         SchemaVersionError: the file was written by a newer conversa, or, with
             `migrate="check"`, it lacks migrations.
+        EncryptionError: a key differs from the one the database registered under
+            its id, or the database is encrypted and *encryption* is None.
         StoreUnavailableError: the file cannot be opened (its directory does not
             exist, it is locked past *busy_timeout*, ...); later, also from a call
             on a file deleted or replaced under the open store.
@@ -166,7 +172,9 @@ class SQLiteStore(SQLStore):
         busy_timeout: float = 30.0,
         synchronous: Synchronous = "NORMAL",
         migrate: MigrateMode = "auto",
+        encryption: Encryption | None = None,
     ) -> None:
+        codec = codec_of(encryption)
         memory = str(path) == ":memory:"
         self.path = path if memory else Path(path)
         where = Where.for_path(path)
@@ -177,6 +185,7 @@ class SQLiteStore(SQLStore):
         try:
             with store_errors(where, "open"):
                 migrate_engine(self.engine, migrate)
+                open_keys(self.engine, codec, migrate)
         except BaseException:
             self.engine.dispose()
             raise
@@ -185,7 +194,11 @@ class SQLiteStore(SQLStore):
         mutex = threading.RLock() if memory else None
         runner = SyncRunner(self.engine, mutex=mutex, where=where)
         super().__init__(
-            runner, ThreadRunner(runner), dialect="sqlite", lease_seconds=lease_seconds
+            runner,
+            ThreadRunner(runner),
+            dialect="sqlite",
+            lease_seconds=lease_seconds,
+            codec=codec,
         )
 
     def __repr__(self) -> str:

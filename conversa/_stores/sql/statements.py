@@ -41,7 +41,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import (
     Float,
@@ -96,6 +96,9 @@ from .schema import (
     record_from_row,
     record_values,
 )
+
+if TYPE_CHECKING:
+    from .crypto import Codec
 
 __all__ = [
     "ACQUIRE_SQL",
@@ -273,20 +276,39 @@ def _stored_sql(n: int) -> dict[str, str]:
     )
 
 
-def _stored(conversation_id: str, turn_ids: Sequence[str]) -> Flow[list[Turn]]:
-    """Read the stored turns among *turn_ids* (unique), oldest first."""
+def _stored(
+    conversation_id: str,
+    turn_ids: Sequence[str],
+    codec: Codec | None = None,
+    incoming: Sequence[Turn] = (),
+) -> Flow[list[Turn]]:
+    """Read the stored turns among *turn_ids* (unique), oldest first.
+
+    Encrypted, the rows of *incoming* turns (an append's) are compared by HMAC.
+    """
     ids = sorted(set(turn_ids))
     params: dict[str, Any] = {f"id{i}": v for i, v in enumerate(ids)}
     params["cid"] = conversation_id
     rows = (yield Raw(_stored_sql(len(ids)), params)).all()
+    if codec is not None:
+        return codec.open_turns(conversation_id, rows, incoming)
     return [turn_from_tuple(r) for r in rows]
 
 
-def _range(conversation_id: str, lo: int, hi: int) -> Flow[tuple[Turn, ...]]:
+def _range(
+    conversation_id: str, lo: int, hi: int, codec: Codec | None = None
+) -> Flow[tuple[Turn, ...]]:
     """Read the turns with lo <= seq < hi, oldest first."""
     params = {"cid": conversation_id, "lo": lo, "hi": hi}
     rows = (yield Raw(_RANGE_SQL, params)).all()
+    if codec is not None:
+        return tuple(codec.open_turns(conversation_id, rows))
     return tuple(turn_from_tuple(r) for r in rows)
+
+
+def _record(row: Mapping[str, Any], codec: Codec | None) -> ConversationRecord:
+    """The record a row stores (its sealed columns opened when encrypted)."""
+    return record_from_row(row if codec is None else codec.open_record(row))
 
 
 def record_row(
@@ -304,11 +326,14 @@ def record_row(
     return record_columns(row)
 
 
-def _insert_record(record: ConversationRecord, dialect: str) -> Flow[None]:
+def _insert_record(
+    record: ConversationRecord, dialect: str, codec: Codec | None = None
+) -> Flow[None]:
     """Insert a record row; an id that exists raises `StoreError`."""
+    values = record_values(record) if codec is None else codec.record_values(record)
     stmt = (
         dialect_insert(dialect)(CONVERSATIONS)
-        .values(**record_values(record))
+        .values(**values)
         .on_conflict_do_nothing(index_elements=["id"])
         .execution_options(preserve_rowcount=True)
     )
@@ -318,26 +343,34 @@ def _insert_record(record: ConversationRecord, dialect: str) -> Flow[None]:
 
 
 def create_flow(
-    record: ConversationRecord, owner: str | None, dialect: str
+    record: ConversationRecord,
+    owner: str | None,
+    dialect: str,
+    codec: Codec | None = None,
 ) -> Flow[ConversationRecord]:
     """Insert a new record."""
     stored = record_for_create(record, owner)
-    yield from _insert_record(stored, dialect)
+    yield from _insert_record(stored, dialect, codec)
     return stored
 
 
-def get_flow(conversation_id: str, owner: str | None) -> Flow[ConversationRecord]:
+def get_flow(
+    conversation_id: str, owner: str | None, codec: Codec | None = None
+) -> Flow[ConversationRecord]:
     """Read a record."""
-    return record_from_row((yield from record_row(conversation_id, owner)))
+    return _record((yield from record_row(conversation_id, owner)), codec)
 
 
 def update_record_flow(
-    conversation_id: str, changes: Mapping[str, Any], owner: str | None
+    conversation_id: str,
+    changes: Mapping[str, Any],
+    owner: str | None,
+    codec: Codec | None = None,
 ) -> Flow[ConversationRecord]:
     """Change record fields under the row lock."""
     row = yield from record_row(conversation_id, owner, for_update=True)
-    record = apply_changes(record_from_row(row), changes)
-    values = record_values(record)
+    record = apply_changes(_record(row, codec), changes)
+    values = record_values(record) if codec is None else codec.record_values(record)
     fields = (
         "metadata",
         "model",
@@ -346,6 +379,7 @@ def update_record_flow(
         "capabilities",
         "window_start",
         "flags",
+        *(("key_id",) if codec is not None else ()),
     )
     yield (
         update(CONVERSATIONS)
@@ -366,6 +400,7 @@ def append_flow(
     guard: bool = False,
     window_start: int | None = None,
     release: str | None = None,
+    codec: Codec | None = None,
 ) -> Flow[tuple[Turn, ...] | Busy]:
     """Append turns with gapless seqs under the conversation row's lock.
 
@@ -373,6 +408,7 @@ def append_flow(
     With *guard*, an append that holds no lease: if another holder's lease is
     live, write nothing and return `BUSY`. *window_start* is stored with new
     turns; *release* names a lease holder whose lease ends in this transaction.
+    *codec* encrypts the new turns (and compares retried ones by HMAC).
     """
     result = yield from _append(
         conversation_id,
@@ -383,6 +419,7 @@ def append_flow(
         dialect=dialect,
         guard=guard,
         window_start=window_start,
+        codec=codec,
     )
     if release is not None and not isinstance(result, Busy):
         yield Raw(RELEASE_SQL, {"cid": conversation_id, "holder": release})
@@ -399,6 +436,7 @@ def _append(
     dialect: str,
     guard: bool,
     window_start: int | None,
+    codec: Codec | None = None,
 ) -> Flow[tuple[Turn, ...] | Busy]:
     row = yield from record_row(conversation_id, owner, for_update=True)
     if guard:
@@ -411,7 +449,7 @@ def _append(
     yield from _apply_updates(conversation_id, updates)
     if not turns:
         return ()
-    stored = yield from _stored(conversation_id, [t.id for t in turns])
+    stored = yield from _stored(conversation_id, [t.id for t in turns], codec, turns)
     plan = plan_append(
         conversation_id,
         turns,
@@ -420,9 +458,15 @@ def _append(
         expected_last_seq=expected_last_seq,
     )
     if plan.new:
-        yield Raw(
-            _INSERT_SQL, [turn_params(conversation_id, t, dialect) for t in plan.new]
-        )
+        if codec is None:
+            yield Raw(
+                _INSERT_SQL,
+                [turn_params(conversation_id, t, dialect) for t in plan.new],
+            )
+        else:
+            yield Raw(
+                codec.insert_sql, codec.turn_params(conversation_id, plan.new, dialect)
+            )
         params: dict[str, Any] = {
             "cid": conversation_id,
             "last_seq": plan.last_seq,
@@ -436,17 +480,24 @@ def _append(
 
 
 def read_flow(
-    conversation_id: str, start: int, stop: int | None, owner: str | None
+    conversation_id: str,
+    start: int,
+    stop: int | None,
+    owner: str | None,
+    codec: Codec | None = None,
 ) -> Flow[tuple[Turn, ...]]:
     """Read turns start <= seq < stop, oldest first."""
     yield from record_row(conversation_id, owner)
-    return (
-        yield from _range(conversation_id, start, _NO_END if stop is None else stop)
-    )
+    hi = _NO_END if stop is None else stop
+    return (yield from _range(conversation_id, start, hi, codec))
 
 
 def read_newest_flow(
-    conversation_id: str, budget: int, start: int, owner: str | None
+    conversation_id: str,
+    budget: int,
+    start: int,
+    owner: str | None,
+    codec: Codec | None = None,
 ) -> Flow[tuple[Turn, ...]]:
     """Read the newest turns that fit *budget*, touching only the rows needed."""
     yield from record_row(conversation_id, owner)
@@ -472,7 +523,7 @@ def read_newest_flow(
         batch = min(batch * 4, _MAX_BATCH)
     if first is None or newest is None:
         return ()
-    return (yield from _range(conversation_id, first, newest + 1))
+    return (yield from _range(conversation_id, first, newest + 1, codec))
 
 
 def read_window_flow(
@@ -481,9 +532,10 @@ def read_window_flow(
     limit: int | None,
     head: int,
     owner: str | None,
+    codec: Codec | None = None,
 ) -> Flow[WindowRead]:
     """Read the record, its newest turns from the window start, and the head."""
-    record = record_from_row((yield from record_row(conversation_id, owner)))
+    record = _record((yield from record_row(conversation_id, owner)), codec)
     floor = window_floor(record)
     tokens = resolve_budget(budget, record)
     hi = record.last_seq + 1
@@ -493,9 +545,9 @@ def read_window_flow(
         lo = max(floor, hi - (limit or 0))
     else:
         lo = yield from _covering_start(conversation_id, floor, hi, tokens, limit)
-    window = yield from _range(conversation_id, lo, hi)
+    window = yield from _range(conversation_id, lo, hi, codec)
     stop = head_stop(window, floor, head)
-    found = (yield from _range(conversation_id, 1, stop)) if stop > 1 else ()
+    found = (yield from _range(conversation_id, 1, stop, codec)) if stop > 1 else ()
     return WindowRead(record, window, found)
 
 
@@ -524,13 +576,16 @@ def _covering_start(
 
 
 def get_turns_flow(
-    conversation_id: str, turn_ids: Sequence[str], owner: str | None
+    conversation_id: str,
+    turn_ids: Sequence[str],
+    owner: str | None,
+    codec: Codec | None = None,
 ) -> Flow[tuple[Turn, ...]]:
     """Read the stored turns among *turn_ids*, oldest first."""
     yield from record_row(conversation_id, owner)
     if not turn_ids:
         return ()
-    return tuple((yield from _stored(conversation_id, turn_ids)))
+    return tuple((yield from _stored(conversation_id, turn_ids, codec)))
 
 
 def update_turns_flow(
@@ -586,6 +641,7 @@ def list_flow(
     limit: int,
     cursor: str | None,
     handle_owner: str | None,
+    codec: Codec | None = None,
 ) -> Flow[Page]:
     """List records newest created first, one keyset page at a time."""
     filters = check_metadata_filter(metadata)
@@ -607,7 +663,7 @@ def list_flow(
         )
     stmt = stmt.order_by(_C.created_at.desc(), _C.id.desc()).limit(limit + 1)
     rows = (yield stmt).mappings().all()
-    items = tuple(record_from_row(r) for r in rows[:limit])
+    items = tuple(_record(r, codec) for r in rows[:limit])
     more = len(rows) > limit
     return Page(
         items, encode_cursor(items[-1].created_at, items[-1].id) if more else None
@@ -620,16 +676,27 @@ def fork_flow(
     new_id: str | None,
     owner: str | None,
     dialect: str,
+    codec: Codec | None = None,
 ) -> Flow[ConversationRecord]:
     """Copy the record and turns 1..at_seq under a new id, inside the database.
 
     The parent's row is locked, so an erase that hides it waits for the fork
-    (and then hides the fork too) or the fork finds the parent gone.
+    (and then hides the fork too) or the fork finds the parent gone. Encrypted,
+    the turns are decrypted and sealed again under the new id, a batch at a time.
     """
     row = yield from record_row(conversation_id, owner, for_update=True)
-    parent = record_from_row(row)
+    parent = _record(row, codec)
     record = fork_record(parent, at_seq, new_id)
-    yield from _insert_record(record, dialect)
+    yield from _insert_record(record, dialect, codec)
+    if codec is not None:
+        for lo in range(1, at_seq + 1, _MAX_BATCH):
+            hi = min(lo + _MAX_BATCH, at_seq + 1)
+            turns = yield from _range(conversation_id, lo, hi, codec)
+            if turns:
+                yield Raw(
+                    codec.insert_sql, codec.turn_params(record.id, turns, dialect)
+                )
+        return record
     names = [c.name for c in TURNS.columns]
     source = [
         literal(record.id).label(n) if n == "conversation_id" else TURNS.c[n]

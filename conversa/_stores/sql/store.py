@@ -31,6 +31,7 @@ from ..protocol import (
     TurnUpdate,
     WindowRead,
 )
+from .crypto import Codec
 from .erase import SQLErasure
 from .lease import (
     LeaseRenewer,
@@ -78,6 +79,7 @@ class SQLStore(SQLErasure):
         *,
         dialect: str,
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        codec: Codec | None = None,
     ) -> None:
         if lease_seconds <= 0:
             msg = f"lease_seconds must be positive, not {lease_seconds!r}"
@@ -86,6 +88,8 @@ class SQLStore(SQLErasure):
         self._arunner = arunner
         self._dialect = dialect
         self._lease = lease_seconds
+        # Encryption at rest (`crypto.py`): None, and the flows do no extra work.
+        self._codec = codec
         self._owner: str | None = None
         self._renewer = LeaseRenewer(self._renew, lease_seconds / 3)
         # The `lock` blocks this store's process is in, by conversation: at most one
@@ -119,21 +123,25 @@ class SQLStore(SQLErasure):
     def create(self, record: ConversationRecord) -> ConversationRecord:
         """Store a new conversation record; an existing id raises `StoreError`."""
         return self._runner.run(
-            lambda: create_flow(record, self._owner, self._dialect),
+            lambda: create_flow(record, self._owner, self._dialect, self._codec),
             write=True,
             retry=False,
         )
 
     def get(self, conversation_id: str) -> ConversationRecord:
         """Return the record of *conversation_id*."""
-        return self._runner.run(lambda: get_flow(conversation_id, self._owner))
+        return self._runner.run(
+            lambda: get_flow(conversation_id, self._owner, self._codec)
+        )
 
     def update(
         self, conversation_id: str, changes: Mapping[str, Any]
     ) -> ConversationRecord:
         """Change the named record fields and return the record."""
         return self._runner.run(
-            lambda: update_record_flow(conversation_id, changes, self._owner),
+            lambda: update_record_flow(
+                conversation_id, changes, self._owner, self._codec
+            ),
             write=True,
         )
 
@@ -180,7 +188,9 @@ class SQLStore(SQLErasure):
     ) -> WindowRead:
         """Return the record, the newest turns from its window start, and the head."""
         return self._runner.run(
-            lambda: read_window_flow(conversation_id, budget, limit, head, self._owner)
+            lambda: read_window_flow(
+                conversation_id, budget, limit, head, self._owner, self._codec
+            )
         )
 
     def read(
@@ -188,7 +198,7 @@ class SQLStore(SQLErasure):
     ) -> tuple[Turn, ...]:
         """Return the turns with `start <= seq < stop`, oldest first."""
         return self._runner.run(
-            lambda: read_flow(conversation_id, start, stop, self._owner)
+            lambda: read_flow(conversation_id, start, stop, self._owner, self._codec)
         )
 
     def read_newest(
@@ -196,7 +206,9 @@ class SQLStore(SQLErasure):
     ) -> tuple[Turn, ...]:
         """Return the newest turns (seq >= *start*) whose token counts fit *budget*."""
         return self._runner.run(
-            lambda: read_newest_flow(conversation_id, budget, start, self._owner)
+            lambda: read_newest_flow(
+                conversation_id, budget, start, self._owner, self._codec
+            )
         )
 
     def get_turns(
@@ -204,7 +216,7 @@ class SQLStore(SQLErasure):
     ) -> tuple[Turn, ...]:
         """Return the stored turns among *turn_ids*, oldest first."""
         return self._runner.run(
-            lambda: get_turns_flow(conversation_id, turn_ids, self._owner)
+            lambda: get_turns_flow(conversation_id, turn_ids, self._owner, self._codec)
         )
 
     def update_turns(self, conversation_id: str, updates: Sequence[TurnUpdate]) -> None:
@@ -222,9 +234,10 @@ class SQLStore(SQLErasure):
         cursor: str | None = None,
     ) -> Page:
         """List conversations, newest created first, filtered by owner and metadata."""
+        self._check_filter(metadata)
         return self._runner.run(
             lambda: list_flow(
-                self._dialect, owner, metadata, limit, cursor, self._owner
+                self._dialect, owner, metadata, limit, cursor, self._owner, self._codec
             )
         )
 
@@ -234,7 +247,7 @@ class SQLStore(SQLErasure):
         """Copy turns 1..*at_seq* under a new conversation linked to its parent."""
         return self._runner.run(
             lambda: fork_flow(
-                conversation_id, at_seq, new_id, self._owner, self._dialect
+                conversation_id, at_seq, new_id, self._owner, self._dialect, self._codec
             ),
             write=True,
             retry=False,
@@ -315,21 +328,25 @@ class SQLStore(SQLErasure):
     async def acreate(self, record: ConversationRecord) -> ConversationRecord:
         """See `create`."""
         return await self._arunner.run(
-            lambda: create_flow(record, self._owner, self._dialect),
+            lambda: create_flow(record, self._owner, self._dialect, self._codec),
             write=True,
             retry=False,
         )
 
     async def aget(self, conversation_id: str) -> ConversationRecord:
         """See `get`."""
-        return await self._arunner.run(lambda: get_flow(conversation_id, self._owner))
+        return await self._arunner.run(
+            lambda: get_flow(conversation_id, self._owner, self._codec)
+        )
 
     async def aupdate(
         self, conversation_id: str, changes: Mapping[str, Any]
     ) -> ConversationRecord:
         """See `update`."""
         return await self._arunner.run(
-            lambda: update_record_flow(conversation_id, changes, self._owner),
+            lambda: update_record_flow(
+                conversation_id, changes, self._owner, self._codec
+            ),
             write=True,
         )
 
@@ -372,7 +389,9 @@ class SQLStore(SQLErasure):
     ) -> WindowRead:
         """See `read_window`."""
         return await self._arunner.run(
-            lambda: read_window_flow(conversation_id, budget, limit, head, self._owner)
+            lambda: read_window_flow(
+                conversation_id, budget, limit, head, self._owner, self._codec
+            )
         )
 
     async def aread(
@@ -380,7 +399,7 @@ class SQLStore(SQLErasure):
     ) -> tuple[Turn, ...]:
         """See `read`."""
         return await self._arunner.run(
-            lambda: read_flow(conversation_id, start, stop, self._owner)
+            lambda: read_flow(conversation_id, start, stop, self._owner, self._codec)
         )
 
     async def aread_newest(
@@ -388,7 +407,9 @@ class SQLStore(SQLErasure):
     ) -> tuple[Turn, ...]:
         """See `read_newest`."""
         return await self._arunner.run(
-            lambda: read_newest_flow(conversation_id, budget, start, self._owner)
+            lambda: read_newest_flow(
+                conversation_id, budget, start, self._owner, self._codec
+            )
         )
 
     async def aget_turns(
@@ -396,7 +417,7 @@ class SQLStore(SQLErasure):
     ) -> tuple[Turn, ...]:
         """See `get_turns`."""
         return await self._arunner.run(
-            lambda: get_turns_flow(conversation_id, turn_ids, self._owner)
+            lambda: get_turns_flow(conversation_id, turn_ids, self._owner, self._codec)
         )
 
     async def aupdate_turns(
@@ -416,9 +437,10 @@ class SQLStore(SQLErasure):
         cursor: str | None = None,
     ) -> Page:
         """See `list`."""
+        self._check_filter(metadata)
         return await self._arunner.run(
             lambda: list_flow(
-                self._dialect, owner, metadata, limit, cursor, self._owner
+                self._dialect, owner, metadata, limit, cursor, self._owner, self._codec
             )
         )
 
@@ -428,7 +450,7 @@ class SQLStore(SQLErasure):
         """See `fork`."""
         return await self._arunner.run(
             lambda: fork_flow(
-                conversation_id, at_seq, new_id, self._owner, self._dialect
+                conversation_id, at_seq, new_id, self._owner, self._dialect, self._codec
             ),
             write=True,
             retry=False,
@@ -504,7 +526,13 @@ class SQLStore(SQLErasure):
             guard=guard,
             window_start=window_start,
             release=None if section is None else section.holder,
+            codec=self._codec,
         )
+
+    def _check_filter(self, metadata: Mapping[str, Any] | None) -> None:
+        """Refuse a metadata filter the store cannot run (metadata encrypted)."""
+        if self._codec is not None:
+            self._codec.check_filter(metadata)
 
     def _acquire(self, section: Section) -> Callable[[], Flow[bool]]:
         return lambda: acquire_flow(

@@ -1,0 +1,570 @@
+"""Encryption at rest for the SQL stores: AES-256-GCM on the content columns.
+
+An encode/decode layer, and nothing else: the flows (`statements.py`) hand the
+values they write and the rows they read to a `Codec` when the store has one, and
+do no extra work when it has none. Encrypted are a turn's `content`, and a record's
+`system` and `params` (request parameters, tools included), and its `metadata` when
+the application asks; every other column (ids, roles, seqs, token counts, usage,
+times, owner) stays plaintext, so windows, listings, usage sums, erasure and
+retention work as before.
+
+A sealed value is text: ``cv1:<key id>:<nonce and ciphertext, base64>``, and for
+turn content ``cv1:<key id>:<HMAC, base64>:<nonce and ciphertext>``. The associated
+data binds it to its conversation id, its seq (0 for the record), its column and
+its key id, so a value copied to another row, conversation or column does not
+decrypt. The row's `key_id` column names the key too, for `conversa rekey` and
+`conversa encrypt` to find what is left to do with an index-free scan.
+
+The HMAC (keyed with a key derived from the same key, over the conversation id,
+turn id and content) lets a retried append (the same turn id again) be compared
+with what is stored without decrypting it: two ciphertexts of one content differ
+(fresh nonces), their HMACs do not.
+
+Each key id's key is registered in `conversa_keys` with a check value (an HMAC of
+a fixed label) the first time a store makes it current: a store given another key
+under that id refuses to open, and a store given no keys refuses a database that
+has any. Decryption restores the exact text that was encrypted, so replay stays
+byte-identical.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from hashlib import sha256
+from typing import TYPE_CHECKING, Any, Literal
+
+from sqlalchemy import Connection, text
+
+from ..._exceptions import EncryptionError, InvalidInputError, TurnIdConflictError
+from ..._values.turns import ConversationRecord, Turn
+from .migrations import MigrateMode
+from .raw import INSERT_COLUMNS, sql, turn_from_tuple, turn_params
+from .runners import WRITE_OPTION
+from .schema import record_values
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+__all__ = [
+    "ENV_KEYS",
+    "Codec",
+    "Encryption",
+    "MetadataMode",
+    "check_keys",
+    "codec_of",
+    "open_keys",
+]
+
+#: The environment variable the command line reads keys from (see `Encryption.parse`).
+ENV_KEYS = "CONVERSA_ENCRYPTION_KEYS"
+#: ... or the file it names.
+ENV_KEYS_FILE = "CONVERSA_ENCRYPTION_KEYS_FILE"
+
+MetadataMode = Literal["plain", "encrypted"]
+
+_INSTALL = (
+    "encryption needs the cryptography package: pip install 'conversa-state[encrypt]'"
+)
+_PREFIX = "cv1:"
+_KEY_BYTES = 32
+_NONCE = 12
+_ID_CHARS = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-"
+)
+#: The wrapper a sealed metadata value is kept in (the column is JSON).
+_META_KEY = "$encrypted"
+#: What a key's check value is the HMAC of.
+_CHECK_LABEL = b"conversa key check v1"
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _check_id(key_id: object) -> str:
+    if not isinstance(key_id, str) or not key_id or not set(key_id) <= _ID_CHARS:
+        msg = (
+            f"a key id is 1 or more of the characters A-Z a-z 0-9 _ . -, not {key_id!r}"
+        )
+        raise InvalidInputError(msg)
+    return key_id
+
+
+class Encryption:
+    """The keys a SQL store encrypts its content with (AES-256-GCM).
+
+    Pass it as ``encryption=`` to `SQLiteStore` or `PostgresStore`. The keys come
+    from the application (a secrets manager, a KMS-unwrapped data key, an
+    environment variable): conversa never stores them, shows them or logs them.
+
+    Example::
+
+        keys = Encryption({"2026-12": key}, current="2026-12")
+        store = PostgresStore(url, encryption=keys)
+
+    Args:
+        keys: key id -> 32 random bytes (`Encryption.generate_key()`). Keep every
+            key some row may still use: rows carry the id of the key that sealed
+            them, and `conversa rekey` moves them all to *current*.
+        current: the id of the key new values are encrypted with.
+        metadata: `"plain"` (the default) keeps the record's `metadata` in the
+            clear, so listings filter on it; `"encrypted"` encrypts it too, and a
+            `list(metadata=...)` filter then raises `EncryptionError`.
+
+    Raises:
+        InvalidInputError: a key is not 32 bytes, *current* is not among the
+            keys, or a key id has characters other than A-Z a-z 0-9 _ . -.
+        ImportError: the `cryptography` package is missing (install the
+            ``encrypt`` extra).
+    """
+
+    def __init__(
+        self,
+        keys: Mapping[str, bytes],
+        *,
+        current: str,
+        metadata: MetadataMode = "plain",
+    ) -> None:
+        try:
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+        except ImportError as exc:  # pragma: no cover - the extra is in dev
+            raise ImportError(_INSTALL) from exc
+        if metadata not in ("plain", "encrypted"):
+            msg = f"metadata must be 'plain' or 'encrypted', not {metadata!r}"
+            raise InvalidInputError(msg)
+        if _check_id(current) not in keys:
+            msg = f"the current key id {current!r} is not among the keys {sorted(keys)}"
+            raise InvalidInputError(msg)
+        self._ciphers: dict[str, Any] = {}
+        self._macs: dict[str, bytes] = {}
+        for key_id, key in keys.items():
+            _check_id(key_id)
+            given: object = key  # typed bytes; checked, since keys come from config
+            if not isinstance(given, bytes | bytearray) or len(given) != _KEY_BYTES:
+                msg = f"key {key_id!r} must be {_KEY_BYTES} bytes (AES-256)"
+                raise InvalidInputError(msg)
+            self._ciphers[key_id] = AESGCM(_derive(bytes(key), b"aes-256-gcm"))
+            self._macs[key_id] = _derive(bytes(key), b"hmac-sha256")
+        self.current = current
+        self.metadata: MetadataMode = metadata
+
+    @property
+    def key_ids(self) -> tuple[str, ...]:
+        """The ids of the keys, sorted."""
+        return tuple(sorted(self._ciphers))
+
+    def __repr__(self) -> str:
+        return (
+            f"Encryption(current={self.current!r}, key_ids={list(self.key_ids)!r}, "
+            f"metadata={self.metadata!r})"
+        )
+
+    @staticmethod
+    def generate_key() -> bytes:
+        """Return a new random key (32 bytes from the operating system's CSPRNG)."""
+        return os.urandom(_KEY_BYTES)
+
+    @classmethod
+    def parse(cls, value: str, *, metadata: MetadataMode = "plain") -> Encryption:
+        """Read keys from text: ``id:base64key`` entries, the first one current.
+
+        Entries are separated by commas or whitespace (a file may hold one a line;
+        lines starting with ``#`` are comments). This is the format of
+        `CONVERSA_ENCRYPTION_KEYS` and of the file `CONVERSA_ENCRYPTION_KEYS_FILE`
+        names.
+
+        Raises:
+            InvalidInputError: no entries, an entry without ``:``, a key that is
+                not base64, or of the wrong length (the key is never quoted).
+        """
+        keys: dict[str, bytes] = {}
+        current: str | None = None
+        lines = (
+            line for line in value.splitlines() if not line.lstrip().startswith("#")
+        )
+        for entry in " ".join(lines).replace(",", " ").split():
+            key_id, sep, encoded = entry.partition(":")
+            if not sep:
+                msg = "an encryption key entry is id:base64key (no ':' found)"
+                raise InvalidInputError(msg)
+            try:
+                keys[_check_id(key_id)] = base64.b64decode(encoded, validate=True)
+            except binascii.Error:
+                msg = f"encryption key {key_id!r} is not valid base64"
+                raise InvalidInputError(msg) from None
+            if current is None:
+                current = key_id
+        if current is None:
+            msg = "no encryption keys given (id:base64key, the first one current)"
+            raise InvalidInputError(msg)
+        return cls(keys, current=current, metadata=metadata)
+
+    @classmethod
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        metadata: MetadataMode = "plain",
+    ) -> Encryption | None:
+        """Read keys from `CONVERSA_ENCRYPTION_KEYS`, or the file `..._FILE` names.
+
+        Returns None when neither is set (the command line then opens stores
+        without encryption).
+        """
+        env = os.environ if environ is None else environ
+        if env.get(ENV_KEYS):
+            return cls.parse(env[ENV_KEYS], metadata=metadata)
+        path = env.get(ENV_KEYS_FILE)
+        if path:
+            try:
+                with open(path, encoding="utf-8") as handle:  # noqa: PTH123
+                    content = handle.read()
+            except OSError as exc:
+                msg = f"{ENV_KEYS_FILE}: cannot read {path!r} ({exc.strerror})"
+                raise InvalidInputError(msg) from None
+            return cls.parse(content, metadata=metadata)
+        return None
+
+    # -- for the codec (private to conversa) -------------------------------------
+
+    def _cipher(self, key_id: str, where: str) -> Any:
+        cipher = self._ciphers.get(key_id)
+        if cipher is None:
+            msg = (
+                f"{where} is encrypted with key id {key_id!r}, which the keyring "
+                f"lacks (it has {list(self.key_ids)}): add that key"
+            )
+            raise EncryptionError(msg)
+        return cipher
+
+    def _mac(self, key_id: str, data: bytes) -> bytes:
+        return hmac.new(self._macs[key_id], data, sha256).digest()
+
+
+def _derive(key: bytes, purpose: bytes) -> bytes:
+    """A 32-byte subkey of *key* for *purpose* (HKDF-SHA256), so no key serves two."""
+    from cryptography.hazmat.primitives.hashes import SHA256
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    info = b"conversa " + purpose
+    return HKDF(algorithm=SHA256(), length=32, salt=None, info=info).derive(key)
+
+
+def _aad(conversation_id: str, seq: int, column: str, key_id: str) -> bytes:
+    return "\0".join(("conversa", conversation_id, str(seq), column, key_id)).encode()
+
+
+def _where(conversation_id: str, seq: int, column: str) -> str:
+    at = f"turn {seq} of " if seq else ""
+    return f"the {column} of {at}conversation {conversation_id!r}"
+
+
+#: The turn insert of an encrypted store: the usual columns and the key id.
+_KEYED_COLUMNS = (*INSERT_COLUMNS, "key_id")
+INSERT_KEYED_SQL = sql(
+    f"INSERT INTO conversa_turns ({', '.join(_KEYED_COLUMNS)}) VALUES ("  # noqa: S608
+    + ", ".join(f"{{{c}}}" for c in _KEYED_COLUMNS)
+    + ")"
+)
+# Positions in a `raw.TURN_COLUMNS` row.
+_SEQ, _TURN_ID, _ROLE, _KIND, _CONTENT = 0, 1, 2, 3, 4
+
+
+class Codec:
+    """Seals the values a SQL store writes and opens the rows it reads."""
+
+    insert_sql = INSERT_KEYED_SQL
+
+    def __init__(self, encryption: Encryption) -> None:
+        self.encryption = encryption
+
+    def __repr__(self) -> str:
+        return f"Codec({self.encryption!r})"
+
+    # -- values ---------------------------------------------------------------
+
+    def seal(
+        self,
+        conversation_id: str,
+        seq: int,
+        column: str,
+        value: str,
+        *,
+        key_id: str | None = None,
+    ) -> str:
+        """Encrypt *value*, bound to its conversation, seq and column."""
+        kid = key_id or self.encryption.current
+        cipher = self.encryption._cipher(kid, _where(conversation_id, seq, column))  # noqa: SLF001
+        nonce = os.urandom(_NONCE)
+        sealed = cipher.encrypt(
+            nonce, value.encode(), _aad(conversation_id, seq, column, kid)
+        )
+        return f"{_PREFIX}{kid}:{_b64(nonce + sealed)}"
+
+    def open(self, conversation_id: str, seq: int, column: str, value: str) -> str:
+        """Decrypt a sealed value; refuse a plaintext or altered one."""
+        where = _where(conversation_id, seq, column)
+        parts = self._parts(value, where)
+        kid, blob = parts[0], parts[-1]
+        cipher = self.encryption._cipher(kid, where)  # noqa: SLF001
+        try:
+            raw = base64.b64decode(blob, validate=True)
+            plain: bytes = cipher.decrypt(
+                raw[:_NONCE], raw[_NONCE:], _aad(conversation_id, seq, column, kid)
+            )
+        except Exception:  # InvalidTag, bad base64, a short value: all one answer
+            msg = (
+                f"{where} does not decrypt with key {kid!r}: the key is wrong, or the "
+                "row was altered or moved from another conversation, turn or column"
+            )
+            raise EncryptionError(msg) from None
+        return plain.decode()
+
+    @staticmethod
+    def _parts(value: object, where: str) -> list[str]:
+        if not isinstance(value, str) or not value.startswith(_PREFIX):
+            msg = (
+                f"{where} is not encrypted, but this store expects ciphertext: "
+                "finish `conversa encrypt` on the database (or open it without "
+                "encryption=)"
+            )
+            raise EncryptionError(msg)
+        return value[len(_PREFIX) :].split(":")
+
+    def content_mac(self, conversation_id: str, turn: Turn, key_id: str) -> str:
+        """The keyed HMAC a retried append is compared by."""
+        data = "\0".join((conversation_id, turn.id, turn.content_json())).encode()
+        return _b64(self.encryption._mac(key_id, data))  # noqa: SLF001
+
+    # -- turns ----------------------------------------------------------------
+
+    def turn_params(
+        self, conversation_id: str, turns: Iterable[Turn], dialect: str
+    ) -> list[dict[str, Any]]:
+        """The parameters of `insert_sql` for *turns* (seqs set), content sealed."""
+        kid = self.encryption.current
+        out = []
+        for turn in turns:
+            params = turn_params(conversation_id, turn, dialect)
+            sealed = self.seal(
+                conversation_id, params["seq"], "content", params["content"]
+            )
+            mac = self.content_mac(conversation_id, turn, kid)
+            body = sealed[len(_PREFIX) + len(kid) + 1 :]
+            params["content"] = f"{_PREFIX}{kid}:{mac}:{body}"
+            params["key_id"] = kid
+            out.append(params)
+        return out
+
+    def open_turn(self, conversation_id: str, row: Sequence[Any]) -> Turn:
+        """The turn a `TURN_COLUMNS` row stores, its content decrypted."""
+        values = list(row)
+        seq, content = values[_SEQ], values[_CONTENT]
+        where = _where(conversation_id, seq, "content")
+        kid, _mac, blob = self._turn_parts(content, where)
+        values[_CONTENT] = self.open(
+            conversation_id, seq, "content", f"{_PREFIX}{kid}:{blob}"
+        )
+        return turn_from_tuple(values)
+
+    def _turn_parts(self, content: object, where: str) -> tuple[str, str, str]:
+        parts = self._parts(content, where)
+        if len(parts) != 3:  # key id, HMAC, ciphertext
+            msg = f"{where} is not a sealed turn content: the row was altered"
+            raise EncryptionError(msg)
+        return parts[0], parts[1], parts[2]
+
+    def open_turns(
+        self,
+        conversation_id: str,
+        rows: Iterable[Sequence[Any]],
+        incoming: Sequence[Turn] = (),
+    ) -> list[Turn]:
+        """Open *rows*; those a retried append sends again are compared by HMAC.
+
+        A stored row whose turn id is among *incoming*: if its role, kind and
+        content HMAC equal the incoming turn's, the stored turn is rebuilt from
+        the incoming content (equal, so nothing is decrypted); otherwise the
+        append is a `TurnIdConflictError`, as unencrypted.
+        """
+        again: dict[str, list[Turn]] = {}
+        for turn in incoming:
+            again.setdefault(turn.id, []).append(turn)
+        out = []
+        for row in rows:
+            sent = again.get(row[_TURN_ID])
+            if not sent:
+                out.append(self.open_turn(conversation_id, row))
+                continue
+            where = _where(conversation_id, row[_SEQ], "content")
+            kid, mac, _blob = self._turn_parts(row[_CONTENT], where)
+            self.encryption._cipher(kid, where)  # noqa: SLF001 - a missing key is an error
+            for turn in sent:
+                same = (
+                    turn.role == row[_ROLE]
+                    and turn.kind == row[_KIND]
+                    and hmac.compare_digest(
+                        self.content_mac(conversation_id, turn, kid), mac
+                    )
+                )
+                if not same:
+                    raise TurnIdConflictError(
+                        conversation_id=conversation_id, turn_id=turn.id
+                    )
+            values = list(row)
+            values[_CONTENT] = sent[0].content_json()
+            out.append(turn_from_tuple(values))
+        return out
+
+    # -- records --------------------------------------------------------------
+
+    def record_values(self, record: ConversationRecord) -> dict[str, Any]:
+        """`schema.record_values`, with system, params (and metadata) sealed."""
+        values = record_values(record)
+        cid = record.id
+        if values["system"] is not None:
+            values["system"] = self.seal(cid, 0, "system", values["system"])
+        values["params"] = self.seal(cid, 0, "params", values["params"])
+        if self.encryption.metadata == "encrypted":
+            plain = json.dumps(
+                values["metadata"], ensure_ascii=False, separators=(",", ":")
+            )
+            values["metadata"] = {_META_KEY: self.seal(cid, 0, "metadata", plain)}
+        values["key_id"] = self.encryption.current
+        return values
+
+    def open_record(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        """A record row (as `record_from_row` takes it) with its sealed columns opened."""
+        out = dict(row)
+        cid = out["id"]
+        if out["system"] is not None:
+            out["system"] = self.open(cid, 0, "system", out["system"])
+        out["params"] = self.open(cid, 0, "params", out["params"])
+        metadata = out["metadata"]
+        if self.encryption.metadata == "encrypted" or _META_KEY in metadata:
+            sealed = metadata.get(_META_KEY) if isinstance(metadata, Mapping) else None
+            out["metadata"] = json.loads(self.open(cid, 0, "metadata", sealed or ""))
+        return out
+
+    def check_filter(self, metadata: Mapping[str, Any] | None) -> None:
+        """Refuse a metadata filter when metadata is encrypted."""
+        if metadata and self.encryption.metadata == "encrypted":
+            msg = (
+                "this store encrypts conversation metadata, so listings cannot "
+                "filter on it (open it with Encryption(..., metadata='plain') to "
+                "keep metadata filterable)"
+            )
+            raise EncryptionError(msg)
+
+
+def codec_of(encryption: object) -> Codec | None:
+    """The codec a store runs with (None: encryption off, no work on the hot path)."""
+    if encryption is None:
+        return None
+    if not isinstance(encryption, Encryption):
+        msg = f"encryption must be an Encryption, not {type(encryption).__name__}"
+        raise InvalidInputError(msg)
+    return Codec(encryption)
+
+
+# -- the key registry ---------------------------------------------------------
+
+
+def _registered(conn: Connection) -> dict[str, str] | None:
+    """The registered key ids and check values; None when the table is missing."""
+    if conn.dialect.name == "postgresql":
+        exists = conn.execute(
+            text("SELECT to_regclass('conversa_keys') IS NOT NULL")
+        ).scalar()
+    else:
+        exists = conn.execute(
+            text(
+                "SELECT count(*) FROM sqlite_master "
+                "WHERE type = 'table' AND name = 'conversa_keys'"
+            )
+        ).scalar()
+    if not exists:
+        return None
+    rows = conn.execute(text("SELECT key_id, check_value FROM conversa_keys")).all()
+    return {str(k): str(v) for k, v in rows}
+
+
+def _check_value(encryption: Encryption, key_id: str) -> str:
+    return _b64(encryption._mac(key_id, _CHECK_LABEL))  # noqa: SLF001
+
+
+def check_keys(conn: Connection, codec: Codec | None) -> None:
+    """Verify the store's keys against the database's, registering the current one.
+
+    Raises:
+        EncryptionError: the database is encrypted and the store has no keys; a
+            key differs from the one registered under its id; or the database
+            registered key ids the keyring lacks (rows may use them).
+    """
+    registered = _registered(conn)
+    if registered is None:
+        if codec is not None:
+            msg = (
+                "the database's schema predates encryption: open it with migrate='auto'"
+            )
+            raise EncryptionError(msg)
+        return
+    if codec is None:
+        if registered:
+            msg = (
+                "the database is encrypted (key ids "
+                f"{sorted(registered)}): open the store with encryption= "
+                f"(the command line reads {ENV_KEYS})"
+            )
+            raise EncryptionError(msg)
+        return
+    encryption = codec.encryption
+    for key_id, value in registered.items():
+        if key_id in encryption.key_ids and not hmac.compare_digest(
+            _check_value(encryption, key_id), value
+        ):
+            msg = (
+                f"key {key_id!r} is not the key the database registered under that "
+                "id: a wrong key (nothing was written)"
+            )
+            raise EncryptionError(msg)
+    missing = sorted(set(registered) - set(encryption.key_ids))
+    if missing:
+        msg = (
+            f"the database has rows encrypted with key ids {missing}, which the "
+            "keyring lacks: add those keys (after `conversa rekey`, they can go)"
+        )
+        raise EncryptionError(msg)
+    if encryption.current not in registered:
+        conn.execute(
+            text(
+                "INSERT INTO conversa_keys (key_id, check_value) VALUES (:k, :v)"
+                " ON CONFLICT (key_id) DO NOTHING"
+            ),
+            {
+                "k": encryption.current,
+                "v": _check_value(encryption, encryption.current),
+            },
+        )
+        again = _registered(conn) or {}
+        if not hmac.compare_digest(
+            again.get(encryption.current, ""),
+            _check_value(encryption, encryption.current),
+        ):
+            msg = f"key {encryption.current!r} was registered at once with another key"
+            raise EncryptionError(msg)
+
+
+def open_keys(engine: Engine, codec: Codec | None, mode: MigrateMode) -> None:
+    """`check_keys` in a transaction of its own (SQLite's opening)."""
+    if mode == "off":
+        return
+    with engine.connect() as conn:
+        conn = conn.execution_options(**{WRITE_OPTION: codec is not None})
+        with conn.begin():
+            check_keys(conn, codec)
