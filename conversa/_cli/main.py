@@ -52,6 +52,11 @@ __all__ = ["DEFAULT_STORE", "UsageError", "main", "open_store"]
 #: The store used when neither --store nor CONVERSA_STORE names one.
 DEFAULT_STORE = "sqlite:///./conversa.db"
 DEFAULT_MODEL = "claude-sonnet-4-5"
+#: The same model as `chat --door` spells it where the door has its own ids.
+_DOOR_MODELS = {
+    "bedrock": "global.anthropic.claude-sonnet-4-5-20250929-v1:0",
+    "vertex": "claude-sonnet-4-5@20250929",
+}
 _SQLITE = "sqlite:///"
 _POSTGRES = ("postgresql://", "postgres://", "postgresql+psycopg://")
 
@@ -243,12 +248,11 @@ def _client(
 ) -> Client:
     """The client a command talks through: injected, offline (the fake) or live."""
     if door != "anthropic":
-        if offline:
-            msg = "--offline is the first-party fake; leave out --door"
-            raise UsageError(msg)
         try:
+            if offline:
+                return _offline_door(door, transport)
             return _DOORS[door](transport=transport)
-        except InvalidInputError as exc:
+        except (InvalidInputError, ImportError) as exc:
             msg = f"--door {door}: {exc}"
             raise UsageError(msg) from None
     if transport is not None:
@@ -263,6 +267,15 @@ def _client(
         msg = f"{command} needs ANTHROPIC_API_KEY (or ANTHROPIC_AUTH_TOKEN) set, or --offline"
         raise UsageError(msg)
     return Client()
+
+
+def _offline_door(door: str, transport: httpx.BaseTransport | None) -> Client:
+    """The client for conversa's fake serving as *door* (an injected fake's, if any)."""
+    from ..testing import FakeDoor, FakeMessagesAPI  # only --offline needs the fake
+
+    fake = transport if isinstance(transport, FakeMessagesAPI) else FakeMessagesAPI()
+    opened: FakeDoor = getattr(fake, door.replace("-", "_"))()
+    return opened.client()
 
 
 def _chat_loop(conv: Conversation, stdin: TextIO) -> None:
@@ -324,7 +337,7 @@ def _cmd_chat(store: Store, args: argparse.Namespace) -> int:
             conv = Conversation.create(
                 store,
                 client=client,
-                model=args.model or DEFAULT_MODEL,
+                model=args.model or _DOOR_MODELS.get(args.door, DEFAULT_MODEL),
                 system=args.system,
                 owner=args.owner,
             )
@@ -410,7 +423,8 @@ def _parser() -> argparse.ArgumentParser:
         default="anthropic",
         help="how to reach Claude (default: anthropic, the first-party API); the "
         "others read their settings from the environment (AWS_REGION, "
-        "ANTHROPIC_AWS_WORKSPACE_ID, CLOUD_ML_REGION, ANTHROPIC_VERTEX_PROJECT_ID...)",
+        "ANTHROPIC_AWS_WORKSPACE_ID, CLOUD_ML_REGION, ANTHROPIC_VERTEX_PROJECT_ID...), "
+        "or with --offline are conversa's fake serving as that door",
     )
     chat.set_defaults(run=_cmd_chat)
 

@@ -14,7 +14,7 @@ module holds what they share.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import httpx
 from attrs import field, frozen
@@ -23,6 +23,10 @@ from ._answers import BASE_URL_EXTENSION, JSON
 from ._recorded import Answer
 from ._stream import encode_json
 from ._validate_base import RejectedError
+
+if TYPE_CHECKING:
+    from .._client.async_client import AsyncClient
+    from .._client.client import Client
 
 __all__ = [
     "Backend",
@@ -168,6 +172,28 @@ def _no_serve(request: httpx.Request, content: bytes) -> httpx.Response:
     raise NotImplementedError
 
 
+def _door_client(kind: Any, door: FakeDoor, options: dict[str, Any]) -> Any:
+    """Build *kind* (`Client` or `AsyncClient`) through *door* with its test credentials."""
+    options = {**options, "transport": door}
+    if door.kind in ("aws", "bedrock", "bedrock-messages"):
+        options.update(
+            region=door.region,
+            aws_access_key=door.aws_access_key,
+            aws_secret_key=door.aws_secret_key,
+            aws_session_token=door.aws_session_token,
+        )
+        if door.kind == "aws":
+            return kind.aws(workspace_id=door.workspace_id, **options)
+        api = "messages" if door.kind == "bedrock-messages" else "invoke"
+        return kind.bedrock(api=api, **options)
+    options.update(project_id=door.project_id, access_token=door.access_token)
+    if door.kind == "vertex":
+        return kind.vertex(region=door.region, **options)
+    return kind.google_cloud(
+        workspace_id=door.workspace_id, region=door.region, **options
+    )
+
+
 @frozen(eq=False)
 class FakeDoor(httpx.BaseTransport, httpx.AsyncBaseTransport):
     """The fake Messages API behind one cloud door, as an httpx transport.
@@ -176,7 +202,8 @@ class FakeDoor(httpx.BaseTransport, httpx.AsyncBaseTransport):
     `~FakeMessagesAPI.vertex` or `~FakeMessagesAPI.google_cloud`; the fake behind
     it scripts, validates and records as usual. Its attributes are what a client
     needs to reach it: the base URL and the fixed test credentials the door
-    accepts (those the door does not use are None).
+    accepts (those the door does not use are None). `client` and `async_client`
+    build conversa's client for the door with them.
 
     Attributes:
         kind: ``aws``, ``bedrock``, ``bedrock-messages``, ``vertex`` or
@@ -206,6 +233,26 @@ class FakeDoor(httpx.BaseTransport, httpx.AsyncBaseTransport):
     _serve: Callable[[httpx.Request, bytes], httpx.Response] = field(
         default=_no_serve, kw_only=True, repr=False, alias="serve"
     )
+
+    def client(self, **options: Any) -> Client:
+        """Return a `Client` through this door, with the door's test credentials.
+
+        The client is the door's classmethod (`Client.aws`, `Client.bedrock`,
+        `Client.vertex`, `Client.google_cloud`): SigV4 with the door's AWS keys on
+        the AWS doors, its access token on the Google ones. *options* go to that
+        classmethod (``retry=``, ``betas=``, ``timeout=``, ``models=``...).
+        """
+        from .._client.client import Client
+
+        client: Client = _door_client(Client, self, options)
+        return client
+
+    def async_client(self, **options: Any) -> AsyncClient:
+        """Return an `AsyncClient` through this door (see `client`)."""
+        from .._client.async_client import AsyncClient
+
+        client: AsyncClient = _door_client(AsyncClient, self, options)
+        return client
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         """Answer *request* (the `httpx.BaseTransport` entry point)."""

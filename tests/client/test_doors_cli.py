@@ -13,6 +13,7 @@ import pytest
 
 from conversa import SQLiteStore
 from conversa._cli.main import main
+from conversa.testing import FakeMessagesAPI, reply
 
 from . import frames
 from .test_doors_sdk import _ENV, MESSAGE
@@ -83,12 +84,65 @@ def test_a_door_without_its_settings_is_a_usage_error(
     assert f"--door {door}" in err
 
 
-def test_offline_is_the_first_party_door_only(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("door", "path", "model"),
+    [
+        ("aws", "/v1/messages", "claude-sonnet-4-5"),
+        (
+            "bedrock",
+            "/model/global.anthropic.claude-sonnet-4-5-20250929-v1:0"
+            "/invoke-with-response-stream",
+            "global.anthropic.claude-sonnet-4-5-20250929-v1:0",
+        ),
+        (
+            "vertex",
+            "/v1/projects/conversa-fake/locations/us-east5/publishers/anthropic"
+            "/models/claude-sonnet-4-5@20250929:streamRawPredict",
+            "claude-sonnet-4-5@20250929",
+        ),
+        (
+            "google-cloud",
+            "/v1/projects/conversa-fake/locations/global/workspaces/wrkspc_fake"
+            "/invoke/v1/messages",
+            "claude-sonnet-4-5",
+        ),
+    ],
+)
+def test_offline_chat_through_each_door(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    door: str,
+    path: str,
+    model: str,
 ) -> None:
-    """`--offline` with `--door` is a usage error rather than a silent first-party fake."""
+    """`chat --door X --offline` talks to the fake serving as that door, no settings needed."""
+    monkeypatch.setattr(sys, "stdin", io.StringIO("hello\nagain\n/quit\n"))
+    fake = FakeMessagesAPI()
+    fake.script(reply.text("Hi there."), reply.text("Hi again."))
     url = f"sqlite:///{tmp_path / 'c.db'}"
-    code = main(["--store", url, "chat", "--door", "aws", "--offline"])
-    _, err = capsys.readouterr()
-    assert code == 2
-    assert "--offline" in err
+    code = main(["--store", url, "chat", "--door", door, "--offline"], transport=fake)
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "claude> Hi there." in out
+    assert "claude> Hi again." in out
+    assert [r.path for r in fake.requests] == [path, path]
+    assert all(r.status_code == 200 and r.stream for r in fake.requests)
+    if door in ("aws", "bedrock"):
+        assert "AWS4-HMAC-SHA256" in fake.requests[0].headers["authorization"]
+    with SQLiteStore(tmp_path / "c.db") as store:
+        (record,) = store.list().items
+        assert record.model == model  # the default model, as the door spells it
+        assert len(store.read(record.id)) == 4
+
+
+def test_offline_door_needs_no_fake_given(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without an injected fake, `--offline --door` opens one of its own."""
+    monkeypatch.setattr(sys, "stdin", io.StringIO("hello\n"))
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    code = main(["--store", url, "chat", "--door", "bedrock", "--offline"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "claude> (fake reply #1 to: hello)" in out

@@ -231,6 +231,7 @@ def test_the_long_request_rule() -> None:
     with pytest.raises(InvalidInputError, match=r"conv\.stream\(\).*timeout=") as info:
         conv.send("hello")
     assert "ten minutes" in str(info.value)
+    assert conv.turns() == ()  # refused before the user turn was stored
     sent: list[httpx.Request] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -301,3 +302,76 @@ def test_the_version_table(door: str, model: str, wire: str, rules: str) -> None
     """Each door and model family sends one version and is checked by its rules."""
     assert wire_version(door, model, "2026-10-21") == wire
     assert rule_version(door, model, "2026-10-21") == rules
+
+
+def _long_history(conv: Conversation, exchanges: int, chars: int) -> None:
+    turns: list[tuple[str, str]] = []
+    for n in range(exchanges):
+        turns += [("user", f"question {n}: " + "word " * (chars // 5))]
+        turns += [("assistant", f"answer {n}")]
+    conv.add_turns([*turns, ("user", "and now?")])
+
+
+def test_the_window_budget_makes_room_for_a_300k_output() -> None:
+    """A 300k batch replays a shorter window: its budget is the window minus 300,000."""
+    sent: list[dict[str, Any]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(json.loads(request.content))
+        return httpx.Response(
+            200,
+            json={"id": f"msgbatch_{len(sent)}", "type": "message_batch"}
+            | {"processing_status": "in_progress", "request_counts": {}},
+        )
+
+    store = MemoryStore()
+    client = _client("anthropic", handler)
+    convs = [
+        Conversation.create(
+            store,
+            client=client,
+            model="claude-opus-4-8",
+            capabilities={"context_window": 400_000},
+            max_tokens=max_tokens,
+            betas=[EXTENDED_OUTPUT_BETA],
+            cache=CacheConfig(enabled=False),
+        )
+        for max_tokens in (64_000, 300_000)
+    ]
+    for conv in convs:
+        # 30 exchanges of about 5,000 tokens (estimated): ~150,000 in all.
+        _long_history(conv, 30, 15_000)
+        Batches(client, store).submit([conv.id])
+    roomy, tight = (body["requests"][0]["params"] for body in sent)
+    assert tight["max_tokens"] == 300_000
+    assert len(roomy["messages"]) == 61  # the whole history fits 400k - 64k
+    # 400k - 300k - the margin leaves room for fewer than 20 of the exchanges.
+    assert len(tight["messages"]) < 40
+    assert tight["messages"][-1] == roomy["messages"][-1]
+
+
+def _image(size: int) -> dict[str, Any]:
+    source = {"type": "base64", "media_type": "image/png", "data": _png(size)}
+    return {"type": "image", "source": source}
+
+
+def test_a_stricter_doors_request_size_cuts_the_window_or_refuses() -> None:
+    """Over Bedrock's 20 MB, older exchanges leave the window; a new turn alone over it is refused."""
+    store = MemoryStore()
+    conv = Conversation.create(
+        store, client=_client("anthropic"), model="claude-sonnet-4-5"
+    )
+    for n in range(5):  # five exchanges of a 3 MB image each: 20 MB of base64
+        conv.add_turns([("user", [_image(3 * 1024 * 1024), f"picture {n}"])])
+        conv.add_turns([("assistant", f"seen {n}")])
+    first_party = conv.request("which was brightest?")
+    assert len(first_party["messages"]) == 11
+    moved = Conversation.load(store, conv.id, client=_client("bedrock"))
+    body = moved.request("which was brightest?")
+    size = len(json.dumps(body).encode())
+    assert size <= DOORS["bedrock"].max_request_bytes
+    assert 1 < len(body["messages"]) < 11
+    assert body["messages"][-1] == first_party["messages"][-1]
+    too_big = [_image(4 * 1024 * 1024) for _ in range(5)]  # 5 x 5.3 MB in one turn
+    with pytest.raises(InvalidInputError, match="20971520-byte request limit"):
+        moved.request([*too_big, "and these?"])

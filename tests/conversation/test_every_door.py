@@ -105,33 +105,14 @@ def _fake_door(fake: FakeMessagesAPI, name: str) -> FakeDoor | None:
 
 def _client(twin: str, fake: FakeMessagesAPI, name: str) -> Any:
     """The twin's client for door *name*, wired to *fake* serving as that platform."""
-    kind = Client if twin == "sync" else AsyncClient
     policy = RetryPolicy.no_wait(max_retries=2)
     door = _fake_door(fake, name)
     if door is None:
+        kind = Client if twin == "sync" else AsyncClient
         return kind(api_key="sk-every-door", transport=fake, retry=policy)
-    if door.kind in ("aws", "bedrock", "bedrock-messages"):
-        aws = {
-            "region": door.region,
-            "aws_access_key": door.aws_access_key,
-            "aws_secret_key": door.aws_secret_key,
-            "aws_session_token": door.aws_session_token,
-            "transport": door,
-            "retry": policy,
-        }
-        if door.kind == "aws":
-            return kind.aws(workspace_id=door.workspace_id, **aws)
-        api = "messages" if door.kind == "bedrock-messages" else "invoke"
-        return kind.bedrock(api=api, **aws)
-    google = {
-        "project_id": door.project_id,
-        "access_token": door.access_token,
-        "transport": door,
-        "retry": policy,
-    }
-    if door.kind == "vertex":
-        return kind.vertex(region=door.region, **google)
-    return kind.google_cloud(workspace_id=door.workspace_id, **google)
+    return (
+        door.client(retry=policy) if twin == "sync" else door.async_client(retry=policy)
+    )
 
 
 class Scene:
