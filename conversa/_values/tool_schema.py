@@ -1,399 +1,365 @@
-"""Derive a tool's input schema, and the binder that checks input against it.
+"""A tool's input schema and the check of the model's input, both from pydantic.
 
-Each type hint compiles to a pair: the JSON Schema (2020-12) the model sees, and a
-converter that checks the model's JSON against the same hint and builds the Python
-value. Both come from one table, so the schema and the checks cannot drift apart::
+A function's parameters become one pydantic model (a field a parameter, keyed by the
+parameter's name), and a `TypeAdapter` of it gives both the JSON Schema the model is
+shown and the validation of the input the model sends: they cannot drift apart.
+Whatever pydantic validates works: str, int, float, bool, None, Any, lists, tuples,
+sets, dicts, Literal, enums, unions, dates and times, UUIDs, Decimal, pydantic
+models, dataclasses, TypedDicts, recursive types, and `Annotated` constraints
+(`Annotated[int, Field(ge=1, le=10)]` shows `minimum`/`maximum` and is enforced);
+`Annotated[int, "text"]` is a description. A parameter with no type hint, `*args`,
+`**kwargs` or a positional-only parameter is refused, naming it, as is a type pydantic
+has no schema for (a plain class): pass `input_schema=` instead.
 
-    str, int, float, bool, None       {"type": "string" | "integer" | ... | "null"}
-    Any                               {}
-    list[T], Sequence[T], tuple[T, ...]  {"type": "array", "items": T}: a list, a tuple
-    dict[str, T], Mapping[str, T]     {"type": "object", "additionalProperties": T}
-    Literal["a", 1], an Enum class    {"enum": [...]} (+ "type" if all alike): the value
-    A | B, Optional[A]                {"anyOf": [A, B]}: the first that fits
-    Annotated[T, "text" | {...}]      T + "description" / those keywords (not checked)
-    TypedDict, dataclass, attrs class  an object as below: a dict, an instance
+The schema is what the Messages API takes as `input_schema`: `"type": "object"` at
+the top, JSON Schema 2020-12. Choices made for it:
 
-JSON has one number type: 3 is taken for a float (3.0), and 3.0 for an int.
-Parameters (a class's fields) make ``{"type": "object", "properties": ...,
-"required": [those without default], "additionalProperties": false}``, a JSON
-default shown as ``"default"``. ``additionalProperties: false`` states what the
-binder enforces (no other key), is what strict tool use requires of every object,
-and keeps the model from inventing arguments. A description comes from the
-docstring's ``Args:`` (a class's ``Attributes:``) entry, else ``Annotated[T, "..."]``.
-Anything else (a plain class, ``set``, a fixed-length tuple, ``*args``, a
-positional-only parameter) is refused when the tool is made, naming the parameter:
-pass ``input_schema=`` instead.
+- Descriptions: a parameter's comes from the function's docstring (Google, NumPy or
+  Sphinx style, read by `docstring_parser`), else from `Field(description=...)` or
+  `Annotated[T, "text"]`; a class's from its docstring, its `Attributes:` entries
+  describing its fields.
+- Definitions are inlined, so each property reads on its own; `$defs` and `$ref`
+  stay only for a recursive type, which cannot be inlined.
+- No `title`s that pydantic makes up (from class and parameter names): they say
+  nothing the property's key does not. A title given with `Field(title=...)` or a
+  model's `title` config stays.
+- Every object with properties says `"additionalProperties": false` (what strict tool
+  use requires): the top-level object and nested dataclasses and TypedDicts forbid
+  other keys when validated; a pydantic model keeps its own `extra` setting, and one
+  that ignores extra keys still drops them.
+- A default is shown when it is JSON (a NaN or an object is not, and is left out).
+
+Validation is pydantic's lax mode on the parsed JSON: "3" for an int is taken, as
+are an ISO string for a date and a list for a tuple; the function gets the Python
+values (a model instance, a `date`, an enum member). Only the arguments the model
+sent are passed, so the function's own defaults apply to the rest. A failure is an
+`ArgumentError` naming every problem, by where it is (`'point.x'`, `'items[2]'`).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import enum
 import inspect
-import json
-import re
-import types
-import typing
-from collections.abc import Callable, Mapping, MutableMapping, MutableSequence, Sequence
-from typing import Annotated, Any, Literal, NamedTuple, Union, get_args, get_origin
+import math
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from typing import Annotated, Any, get_args, get_origin
 
-import attrs
+import docstring_parser
+import pydantic
+from attrs import frozen
+from pydantic import ConfigDict, Field, TypeAdapter
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+from pydantic_core import core_schema
 
 from .._exceptions import InvalidInputError
 
-__all__ = ["ArgumentError", "Prop", "bind_props", "derive", "parse_docstring"]
+__all__ = ["ArgumentError", "InputModel", "derive", "describe"]
 
-Convert = Callable[[Any, str], Any]
-Spec = tuple[dict[str, Any], Convert]
-_Field = tuple[str, Any, Any]  # key, hint, default (_MISSING: none given)
-
-_MISSING: Any = object()
-_OPTIONAL: Any = object()  # a field that may be left out but has no default to show
-_SCALARS = {str: "string", int: "integer", float: "number", bool: "boolean"}
-_KINDS = {**_SCALARS, type(None): "null", list: "array", tuple: "array", dict: "object"}
-_LISTS = (list, tuple, Sequence, MutableSequence)
-_MAPS = (dict, Mapping, MutableMapping)
-_FACTORY: type[Any] = type(attrs.Factory(list))  # attrs' stubs make Factory a function
-_WRAPPERS = ("Required", "NotRequired", "ReadOnly")
 _KEYWORD = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-# A names section: its header at the margin, then indented or blank lines.
-_SECTION = re.compile(
-    r"^(?:Args|Arguments|Parameters|Keyword Args|Attributes):[ \t]*$"
-    r"((?:\n(?:[ \t]+.*|[ \t]*$))*)\n?",
-    re.MULTILINE,
-)
-# An entry: `name (type): text`, then lines indented deeper than the name.
-_ENTRY = re.compile(
-    r"^( +)\*{0,2}(\w+)(?: *\([^)]*\))? *:(.*(?:\n\1 +\S.*)*)", re.MULTILINE
-)
+_SCHEMA_MAPS = ("properties", "$defs", "patternProperties", "dependentSchemas")
+_SCHEMA_ONE = ("items", "additionalProperties", "not", "contains", "propertyNames")
+_SCHEMA_LISTS = ("anyOf", "allOf", "oneOf", "prefixItems")
+_SHOWN = 80  # characters of a wrong value quoted back to the model
 
 
 class ArgumentError(InvalidInputError):
     """The model's input does not fit the signature; the message is for the model.
 
     Attributes:
-        path: where the problem is (`"city"`, `"opts.size"`, `"items[2]"`).
-        expected: for a value of the wrong kind, what was wanted (`"integer"`);
-            None for other problems (a missing or unknown key, a refused value).
+        errors: pydantic's errors (`type`, `loc`, `msg`, `input`), one a problem.
     """
 
     def __init__(
-        self, message: str, *, path: str = "", expected: str | None = None
+        self, message: str, *, errors: Sequence[Mapping[str, Any]] = ()
     ) -> None:
-        self.path = path
-        self.expected = expected
+        self.errors = tuple(errors)
         super().__init__(message)
 
 
 class _UnsupportedError(Exception):
-    """A hint with no JSON Schema; `derive` makes it an InvalidInputError."""
+    """A parameter the model cannot be told about; `derive` says which tool."""
 
 
-def _kind(value: object) -> str:
-    """Name *value*'s JSON type, for messages and for `enum` schemas."""
-    kind = _KINDS.get(type(value))
-    return kind or ("object" if isinstance(value, Mapping) else type(value).__name__)
+def describe(doc: str | None) -> tuple[str, dict[str, str]]:
+    """Split a docstring into the description the model reads and per-name texts.
+
+    The description is the summary and the body, and what the function returns (the
+    model decides with it when and how to call the tool); the parameters' entries
+    (Google `Args:`/`Attributes:`, NumPy `Parameters`, Sphinx `:param x:`) are taken
+    out of it into the mapping.
+    """
+    if not doc or not doc.strip():
+        return "", {}
+    parsed = docstring_parser.parse(inspect.cleandoc(doc))
+    parts = [parsed.short_description, parsed.long_description]
+    if parsed.returns is not None and parsed.returns.description:
+        parts.append(f"Returns: {parsed.returns.description}")
+    text = "\n\n".join(p.strip() for p in parts if p and p.strip())
+    names = {
+        p.arg_name.lstrip("*"): " ".join(p.description.split())
+        for p in parsed.params
+        if p.description
+    }
+    return text, names
 
 
-def _at(path: str) -> str:
-    return f"{path!r}: " if path else ""
+class _Schema(GenerateJsonSchema):
+    """pydantic's JSON Schema less made-up titles, with classes' docstrings read."""
+
+    def field_title_should_be_set(self, schema: Any) -> bool:
+        return False  # `Field(title=...)` still sets one
+
+    def model_schema(self, schema: core_schema.ModelSchema) -> JsonSchemaValue:
+        return _tidy(super().model_schema(schema), schema["cls"])
+
+    def dataclass_schema(self, schema: core_schema.DataclassSchema) -> JsonSchemaValue:
+        return _tidy(super().dataclass_schema(schema), schema["cls"])
+
+    def typed_dict_schema(self, schema: core_schema.TypedDictSchema) -> JsonSchemaValue:
+        return _tidy(super().typed_dict_schema(schema), schema.get("cls"))
+
+    def enum_schema(self, schema: core_schema.EnumSchema) -> JsonSchemaValue:
+        return _tidy(super().enum_schema(schema), schema["cls"])
 
 
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
-
-
-def _mismatch(path: str, expected: str, value: object) -> ArgumentError:
-    message = f"{_at(path)}expected {expected}, got {_kind(value)}"
-    return ArgumentError(message, path=path, expected=expected)
-
-
-def _same(value: Any, path: str) -> Any:
+def _tidy(value: JsonSchemaValue, cls: Any) -> JsonSchemaValue:
+    """Describe a class and its fields from its docstring (not its title: see below)."""
+    if cls is None:
+        return value
+    own = cls.__dict__.get("__doc__") or ""
+    if own.startswith(f"{cls.__name__}("):  # a dataclass's generated signature
+        own = ""
+    if own and "description" in value:
+        text, names = describe(own)
+        value["description"] = text
+        if not text:
+            del value["description"]
+        for key, field in value.get("properties", {}).items():
+            if key in names and "description" not in field:
+                field["description"] = names[key]
     return value
 
 
-def _scalar(name: str) -> Convert:
-    def convert(value: Any, path: str) -> Any:
-        kind = _kind(value)
-        if kind == name or (name == "number" and kind == "integer"):
-            return float(value) if name == "number" else value
-        if name == "integer" and kind == "number" and value.is_integer():
-            return int(value)
-        raise _mismatch(path, name, value)
-
-    return convert
-
-
-def _compile(hint: Any, stack: tuple[type, ...]) -> Spec:
-    """Return the schema and converter for *hint* (*stack*: the classes being built)."""
-    origin, args = get_origin(hint), get_args(hint)
-    if hint is Any:
-        return {}, _same
-    if origin is Annotated:
-        schema, convert = _compile(args[0], stack)
-        for meta in args[1:]:
-            if isinstance(meta, (str, Mapping)):
-                schema.update({"description": meta} if isinstance(meta, str) else meta)
-        return schema, convert
-    if origin is Union or origin is types.UnionType:
-        return _union([_compile(a, stack) for a in args])
-    if hint is None or hint is type(None) or hint in _SCALARS:
-        name = _SCALARS.get(hint, "null")
-        return {"type": name}, _scalar(name)
-    if origin is Literal:
-        return _choices(args, {a: a for a in args})
-    if isinstance(hint, type) and issubclass(hint, enum.Enum):
-        return _choices([m.value for m in hint], {m.value: m for m in hint})
-    container = origin or hint
-    if container in _LISTS and not (container is tuple and args and args[-1] != ...):
-        item = _compile(args[0], stack) if args else ({}, _same)
-        return _container(item, "array", tuple if container is tuple else list)
-    if container in _MAPS and args[:1] in ((), (str,)):
-        item = _compile(args[1], stack) if args else ({}, _same)
-        return _container(item, "object", dict)
-    if isinstance(hint, type) and _fields(hint) is not None:
-        return _object(hint, stack)
-    msg = (
-        f"{hint!r} has no JSON Schema (supported: str, int, float, bool, None, Any, "
-        "list, tuple[T, ...], dict[str, T], Literal, Enum, unions, Annotated, "
-        "TypedDict, dataclasses, attrs classes)"
-    )
-    raise _UnsupportedError(msg)
-
-
-def _union(specs: list[Spec]) -> Spec:
-    def convert(value: Any, path: str) -> Any:
-        errors: list[ArgumentError] = []
-        for _, member in specs:
-            try:
-                return member(value, path)
-            except ArgumentError as exc:  # noqa: PERF203 - trying each is the point
-                errors.append(exc)
-        # A member whose shape fit but whose content did not explains best.
-        fitting = [e for e in errors if e.expected is None or e.path != path]
-        if fitting:
-            raise fitting[0]
-        raise _mismatch(path, " or ".join(str(e.expected) for e in errors), value)
-
-    return {"anyOf": [schema for schema, _ in specs]}, convert
-
-
-def _choices(values: Sequence[Any], members: Mapping[Any, Any]) -> Spec:
-    kinds = {_kind(v) for v in values}
-    if not kinds <= {"null", "boolean", "integer", "number", "string"}:
-        msg = f"choices {list(values)!r} must be strings, numbers, booleans or None"
-        raise _UnsupportedError(msg)
-    schema: dict[str, Any] = {"enum": list(values)}
-    if len(kinds) == 1:
-        schema = {"type": kinds.pop(), **schema}
-    expected = f"one of {list(values)!r}"
-
-    def convert(value: Any, path: str) -> Any:
-        for choice in values:
-            if _kind(choice) == _kind(value) and choice == value:
-                return members[choice]
-        message = f"{_at(path)}expected {expected}, got {value!r}"
-        raise ArgumentError(message, path=path, expected=expected)
-
-    return schema, convert
-
-
-def _container(item: Spec, kind: str, make: Callable[[Any], Any]) -> Spec:
-    """An array (`items`) or a map (`additionalProperties`) of *item*."""
-    schema: dict[str, Any] = {"type": kind}
-    if item[0]:
-        schema["items" if kind == "array" else "additionalProperties"] = item[0]
-
-    def convert(value: Any, path: str) -> Any:
-        if _kind(value) != kind:
-            raise _mismatch(path, kind, value)
-        if kind == "array":
-            return make([item[1](v, f"{path}[{i}]") for i, v in enumerate(value)])
-        return {k: item[1](v, _join(path, k)) for k, v in value.items()}
-
-    return schema, convert
-
-
-class Prop(NamedTuple):
-    """One property of an object, or one parameter (*default* _MISSING: required)."""
-
-    key: str
-    convert: Convert
-    default: Any
-
-
-def bind_props(props: Sequence[Prop], value: Any, path: str) -> dict[str, Any]:
-    """Check *value* (an object) against *props*; return the converted values.
-
-    Raises:
-        ArgumentError: naming every problem (missing, unknown and mistyped keys).
-    """
-    if not isinstance(value, Mapping):
-        raise _mismatch(path, "object", value)
-    known = [p.key for p in props]
-    accepted = ", ".join(known) or "none"
-    problems = [
-        ArgumentError(f"{_join(path, k)!r} is not accepted (accepted: {accepted})")
-        for k in value
-        if k not in known
-    ]
-    out: dict[str, Any] = {}
-    for prop in props:
-        where = _join(path, prop.key)
-        if prop.key in value:
-            try:
-                out[prop.key] = prop.convert(value[prop.key], where)
-            except ArgumentError as exc:
-                problems.append(exc)
-        elif prop.default is _MISSING:
-            problems.append(ArgumentError(f"{where!r} is required"))
-    if len(problems) > 1:
-        raise ArgumentError("; ".join(str(p) for p in problems))
-    if problems:
-        raise problems[0]
-    return out
-
-
-def _fields(cls: type) -> list[_Field] | None:
-    """List the init fields of a TypedDict, dataclass or attrs class; else None."""
-    typed_dict = issubclass(cls, dict) and hasattr(cls, "__required_keys__")
-    if not (typed_dict or dataclasses.is_dataclass(cls) or attrs.has(cls)):
-        return None
-    try:
-        hints = typing.get_type_hints(cls, include_extras=True)
-    except NameError as exc:
-        msg = f"the type hints of {cls.__name__} do not resolve ({exc})"
-        raise _UnsupportedError(msg) from None
-    if typed_dict:
-        keys = cls.__required_keys__  # type: ignore[attr-defined]
-        return [(k, *_unwrap(h, required=k in keys)) for k, h in hints.items()]
-    if dataclasses.is_dataclass(cls):
-        fields = [f for f in dataclasses.fields(cls) if f.init]
-        return [(f.name, hints[f.name], _default(f)) for f in fields]
-    attributes = [a for a in attrs.fields(cls) if a.init]
-    return [(a.alias, hints.get(a.name, _MISSING), _default(a)) for a in attributes]
-
-
-def _default(field: Any) -> Any:
-    """Map a dataclass's or attrs's field's "no default" and "factory" to ours."""
-    value, factory = field.default, getattr(field, "default_factory", None)
-    if factory not in (None, dataclasses.MISSING) or isinstance(value, _FACTORY):
-        return _OPTIONAL
-    return _MISSING if value is dataclasses.MISSING or value is attrs.NOTHING else value
-
-
-def _unwrap(hint: Any, *, required: bool) -> tuple[Any, Any]:
-    """Drop TypedDict's Required/NotRequired/ReadOnly: the hint, and its default."""
-    # `__required_keys__` cannot see these in string annotations: they decide.
-    while (name := getattr(get_origin(hint), "_name", None)) in _WRAPPERS:
-        required = {"Required": True, "NotRequired": False}.get(name, required)
-        hint = get_args(hint)[0]
-    return hint, _MISSING if required else _OPTIONAL
-
-
-def _object(cls: type, stack: tuple[type, ...]) -> Spec:
-    if cls in stack:
-        msg = f"{cls.__name__} refers to itself, and recursive types are not derived"
-        raise _UnsupportedError(msg)
-    doc = cls.__dict__.get("__doc__") or ""  # its own, not an inherited one
-    summary, docs = parse_docstring("" if doc.startswith(f"{cls.__name__}(") else doc)
-    props, schema = _properties(_fields(cls) or [], docs, (*stack, cls), cls.__name__)
-    if summary:
-        schema = {"type": "object", "description": summary, **schema}
-    build: Callable[..., Any] = dict if issubclass(cls, dict) else cls
-
-    def convert(value: Any, path: str) -> Any:
-        values = bind_props(props, value, path)
-        try:
-            return build(**values)
-        except (TypeError, ValueError) as exc:  # the class's own validation said no
-            message = f"{_at(path)}{type(exc).__name__}: {exc}"
-            raise ArgumentError(message) from None
-
-    return schema, convert
-
-
-def _properties(
-    fields: Sequence[_Field],
-    docs: Mapping[str, str],
-    stack: tuple[type, ...],
-    owner: str,
-) -> tuple[list[Prop], dict[str, Any]]:
-    """Compile an object's fields, or (*owner* "") a function's parameters."""
-    props: list[Prop] = []
-    schemas: dict[str, Any] = {}
-    for key, hint, default in fields:
-        what = f"field {key!r} of {owner}" if owner else f"parameter {key!r}"
-        if hint is _MISSING:
-            msg = f"{what} has no type hint (annotate it; Any accepts anything)"
-            raise _UnsupportedError(msg)
-        try:
-            schema, convert = _compile(hint, stack)
-        except _UnsupportedError as exc:
-            msg = f"{what}: {exc}"
-            raise _UnsupportedError(msg) from None
-        if key in docs:  # the docstring speaks of this very parameter: it wins
-            schema["description"] = docs[key]
-        if default is not _MISSING and (value := _json_value(default)) is not _MISSING:
-            schema["default"] = value
-        schemas[key] = schema
-        props.append(Prop(key, convert, default))
-    schema = {"type": "object", "properties": schemas}
-    if required := [p.key for p in props if p.default is _MISSING]:
-        schema["required"] = required
-    schema["additionalProperties"] = False
-    return props, schema
-
-
-def _json_value(value: Any) -> Any:
-    """Return *value* as JSON data, for a schema's `default` (_MISSING if it is not)."""
-    if isinstance(value, enum.Enum):
-        value = value.value
-    try:
-        return json.loads(json.dumps(value, allow_nan=False))
-    except (TypeError, ValueError):
-        return _MISSING
-
-
-def parse_docstring(doc: str | None) -> tuple[str, dict[str, str]]:
-    """Split a Google-style docstring into a description and per-name descriptions.
-
-    `Args:` (`Arguments:`, `Parameters:`, `Keyword Args:`, `Attributes:`) sections
-    give the names; the rest, `Returns:` included, is the description: the model reads
-    it to decide when and how to call the tool.
-    """
-    names: dict[str, str] = {}
-
-    def take(section: re.Match[str]) -> str:
-        for entry in _ENTRY.finditer(section.group(1)):
-            names[entry.group(2)] = " ".join(entry.group(3).split())
-        return ""
-
-    return _SECTION.sub(take, inspect.cleandoc(doc or "")).strip(), names
-
-
-def _parameter(param: inspect.Parameter) -> _Field:
+def _parameter(param: inspect.Parameter, docs: Mapping[str, str]) -> tuple[Any, Any]:
+    """Return a parameter's annotation and its pydantic field (aliased to its name)."""
     if param.kind not in _KEYWORD:  # the model's input is an object: names only
         msg = f"parameter {param.name!r} is {param.kind.description}: name it"
         raise _UnsupportedError(msg)
-    empty = param.empty
-    hint = _MISSING if param.annotation is empty else param.annotation
-    return param.name, hint, _MISSING if param.default is empty else param.default
+    if param.annotation is param.empty:
+        msg = f"parameter {param.name!r} has no type hint (annotate it; Any accepts anything)"
+        raise _UnsupportedError(msg)
+    hint = param.annotation
+    text = docs.get(param.name)
+    if text is None and get_origin(hint) is Annotated:
+        text = next((m for m in get_args(hint)[1:] if isinstance(m, str)), None)
+    extra: dict[str, Any] = {"alias": param.name}
+    if text is not None:
+        extra["description"] = text
+    if param.default is not param.empty:
+        extra["default"] = param.default
+    return hint, Field(**extra)
+
+
+@frozen
+class InputModel:
+    """A tool's parameters as one pydantic model: its schema, and the check of input.
+
+    Attributes:
+        adapter: the `TypeAdapter` of the model (its fields alias the parameters).
+        schema: the `input_schema` shown to the model.
+        names: the parameters, in order.
+    """
+
+    adapter: TypeAdapter[Any]
+    schema: Mapping[str, Any]
+    names: tuple[str, ...]
+
+    def bind(self, tool_input: object) -> dict[str, Any]:
+        """Validate the model's *tool_input*: the keyword arguments it gives.
+
+        Raises:
+            ArgumentError: every problem, written for the model.
+        """
+        try:
+            model = self.adapter.validate_python(tool_input)
+        except pydantic.ValidationError as exc:
+            errors = exc.errors(include_url=False)
+            message = _explain(errors, self.names)
+            raise ArgumentError(message, errors=errors) from None
+        fields = type(model).model_fields
+        return {
+            fields[name].alias or name: getattr(model, name)
+            for name in model.model_fields_set
+        }
+
+
+def _where(loc: Sequence[str | int]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}" if out else part
+    return out
+
+
+def _explain(errors: Sequence[Mapping[str, Any]], names: Sequence[str]) -> str:
+    """Say what is wrong with the input, each problem where it is, in one line."""
+    accepted = f" (accepted: {', '.join(names) or 'none'})"
+    problems: list[str] = []
+    for error in errors:
+        where, kind = _where(error["loc"]), error["type"]
+        if not where:
+            problems.append("the input must be an object of the tool's parameters")
+        elif kind == "missing":
+            problems.append(f"{where!r} is required")
+        elif kind in ("extra_forbidden", "unexpected_keyword_argument"):
+            at_top = len(error["loc"]) == 1
+            problems.append(f"{where!r} is not accepted{accepted if at_top else ''}")
+        else:
+            shown = repr(error.get("input"))
+            shown = shown if len(shown) <= _SHOWN else f"{shown[: _SHOWN - 3]}..."
+            problems.append(f"{where!r}: {error['msg']} (got {shown})")
+    return "; ".join(dict.fromkeys(problems))
+
+
+def _inline(value: Any, defs: Mapping[str, Any], stack: tuple[str, ...]) -> Any:
+    """Replace `$ref`s by their definitions, but for recursive ones (kept)."""
+    if isinstance(value, list):
+        return [_inline(v, defs, stack) for v in value]
+    if not isinstance(value, dict):
+        return value
+    ref = value.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        name = ref.removeprefix("#/$defs/")
+        if name in stack or name not in defs:
+            return value
+        rest = {k: v for k, v in value.items() if k != "$ref"}
+        return {**_inline(defs[name], defs, (*stack, name)), **rest}
+    return {
+        k: {n: _inline(s, defs, stack) for n, s in v.items()}
+        if k in _SCHEMA_MAPS and isinstance(v, dict)
+        else _inline(v, defs, stack)
+        if k in (*_SCHEMA_ONE, *_SCHEMA_LISTS)
+        else v
+        for k, v in value.items()
+    }
+
+
+def _refs(value: Any) -> set[str]:
+    """Name the definitions *value* still refers to."""
+    if isinstance(value, list):
+        return set().union(*(_refs(v) for v in value)) if value else set()
+    if not isinstance(value, dict):
+        return set()
+    ref = value.get("$ref")
+    found = {ref.removeprefix("#/$defs/")} if isinstance(ref, str) else set()
+    return found.union(*(_refs(v) for v in value.values()))
+
+
+def _close(value: Any) -> None:
+    """Say `additionalProperties: false` on objects with properties that say nothing."""
+    if isinstance(value, list):
+        for item in value:
+            _close(item)
+        return
+    if not isinstance(value, dict):
+        return
+    if "properties" in value and "additionalProperties" not in value:
+        value["additionalProperties"] = False
+    if not _json_default(value):
+        del value["default"]
+    for key, item in value.items():
+        if key in _SCHEMA_MAPS and isinstance(item, dict):
+            for schema in item.values():
+                _close(schema)
+        elif key in (*_SCHEMA_ONE, *_SCHEMA_LISTS):
+            _close(item)
+
+
+def _json_default(schema: Mapping[str, Any]) -> bool:
+    """Tell whether *schema* has no default, or one that is JSON (not NaN)."""
+    if "default" not in schema:
+        return True
+    stack = [schema["default"]]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return False
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return True
+
+
+def _input_schema(adapter: TypeAdapter[Any]) -> dict[str, Any]:
+    with warnings.catch_warnings():  # a default that is not JSON is left out: fine
+        warnings.simplefilter("ignore", pydantic.json_schema.PydanticJsonSchemaWarning)
+        raw = adapter.json_schema(schema_generator=_Schema)
+    defs = raw.pop("$defs", {})
+    raw.pop("title", None)
+    for name, definition in defs.items():  # a class's name, made its title
+        title = definition.get("title")
+        if isinstance(title, str) and (name == title or name.endswith(f"__{title}")):
+            del definition["title"]
+    schema = _inline(raw, defs, ())
+    kept = _refs(schema)
+    while more := {n for d in kept for n in _refs(defs.get(d))} - kept:
+        kept |= more
+    if kept:
+        schema["$defs"] = {n: _inline(defs[n], defs, (n,)) for n in sorted(kept)}
+    _close(schema)
+    return {"type": "object", **{k: v for k, v in schema.items() if k != "type"}}
+
+
+def _refusal(hint: Any) -> str | None:
+    """Say why pydantic gives *hint* no schema (its first line), or None if it does."""
+    try:
+        _input_schema(TypeAdapter(hint))
+    except (pydantic.PydanticUserError, NameError, TypeError) as exc:
+        return str(exc).splitlines()[0]
+    return None
+
+
+def _culprit(
+    fields: Mapping[str, tuple[Any, Any]], exc: Exception
+) -> _UnsupportedError:
+    """Find the parameter whose type pydantic refused; say so."""
+    for key, (hint, _) in fields.items():
+        if (why := _refusal(hint)) is not None:
+            return _UnsupportedError(f"parameter {key!r}: {why}")
+    return _UnsupportedError(str(exc).splitlines()[0])
 
 
 def derive(
     fn: Callable[..., Any], *, tool_name: str, doc: str | None
-) -> tuple[str, dict[str, Any], tuple[Prop, ...]]:
-    """Read *fn*'s signature and *doc*: a description, an input schema, the props.
+) -> tuple[str, dict[str, Any], InputModel]:
+    """Read *fn*'s signature and *doc*: a description, the input schema, the model.
 
     Raises:
         InvalidInputError: an unreadable signature, or a parameter with no schema.
     """
-    summary, docs = parse_docstring(doc)
+    text, docs = describe(doc)
+    fields: dict[str, tuple[Any, Any]] = {}
     try:
         params = inspect.signature(fn, eval_str=True).parameters.values()
-        props, schema = _properties([_parameter(p) for p in params], docs, (), "")
-    except (_UnsupportedError, TypeError, ValueError, NameError, SyntaxError) as exc:
+        fields = {p.name: _parameter(p, docs) for p in params}
+        # Fields p0, p1...: a parameter may be called anything (`schema`, `json`).
+        definitions: dict[str, Any] = {
+            f"p{i}": field for i, field in enumerate(fields.values())
+        }
+        model = pydantic.create_model(
+            f"{tool_name}_input", __config__=ConfigDict(extra="forbid"), **definitions
+        )
+        adapter: TypeAdapter[Any] = TypeAdapter(model)
+        schema = _input_schema(adapter)
+    except (pydantic.PydanticUserError, TypeError) as exc:
+        error = (
+            _culprit(fields, exc)
+            if isinstance(exc, pydantic.PydanticUserError)
+            else exc
+        )
+        msg = f"tool {tool_name!r}: {error}; pass input_schema= to describe the input yourself"
+        raise InvalidInputError(msg) from None
+    except (_UnsupportedError, ValueError, NameError, SyntaxError) as exc:
         msg = f"tool {tool_name!r}: {exc}; pass input_schema= to describe the input yourself"
         raise InvalidInputError(msg) from None
-    return summary, schema, tuple(props)
+    return text, schema, InputModel(adapter, schema, tuple(fields))

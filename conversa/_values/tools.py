@@ -1,8 +1,10 @@
 """Tools: Python callables the model may call, their API form, and running them.
 
 A `Tool` is a function plus what the model is told of it: name, description, input
-schema (derived by `_values.tool_schema`). A `ToolSet` is a request's ordered, name-unique
-`tools`; API tool mappings in it, such as server tools, run at the API, never here.
+schema (derived by `_values.tool_schema` with pydantic, which also validates the
+model's input before the function runs). A `ToolSet` is a request's ordered,
+name-unique `tools`; API tool mappings in it, such as server tools, run at the API,
+never here.
 
 `execute` and `aexecute` answer tool_use blocks with tool_result blocks, in order,
 writing and sending nothing (the tool loop in `_flows` stores them). Bad input (the
@@ -30,7 +32,7 @@ from attrs import Factory, evolve, field, frozen
 
 from .._exceptions import InvalidInputError
 from .blocks import Block, ToolResultBlock, ToolUseBlock, to_blocks
-from .tool_schema import ArgumentError, Prop, bind_props, derive, parse_docstring
+from .tool_schema import ArgumentError, InputModel, derive, describe
 
 __all__ = ["Tool", "ToolLike", "ToolSet", "aexecute", "execute", "tool", "tool_result"]
 
@@ -74,9 +76,10 @@ def _is_async(fn: Callable[..., Any]) -> bool:
 class Tool:
     """A function the model may call, and what the model is told about it.
 
-    Usually made by `tool` or `Tool.from_callable`, which derive the schema and check
-    the model's input against the signature. Built directly, a tool takes
-    *input_schema* as given and calls *fn* with the input as keyword arguments.
+    Usually made by `tool` or `Tool.from_callable`, which derive the schema from the
+    signature with pydantic and validate the model's input by it before *fn* runs.
+    Built directly, a tool takes *input_schema* as given and calls *fn* with the
+    input as keyword arguments.
 
     Attributes:
         name: how the model calls it (`^[a-zA-Z0-9_-]{1,128}$`).
@@ -97,8 +100,8 @@ class Tool:
     extra: Mapping[str, Any] = field(
         factory=dict, converter=_extra, kw_only=True, hash=False
     )
-    _props: tuple[Prop, ...] | None = field(
-        default=None, kw_only=True, eq=False, repr=False, alias="_props"
+    _input: InputModel | None = field(
+        default=None, kw_only=True, eq=False, repr=False, alias="_input"
     )
 
     @classmethod
@@ -115,8 +118,9 @@ class Tool:
         """Make *fn* (a function, `functools.partial` or callable object) a tool.
 
         *name* defaults to `fn.__name__`, *description* to the docstring less its
-        `Args:` section. A given *input_schema* is sent as is, and the model's input
-        then passed unchecked. *extra*: other API fields (`strict=True`, ...).
+        parameters' entries (Google, NumPy or Sphinx style), which describe the
+        parameters. A given *input_schema* is sent as is, and the model's input then
+        passed unchecked. *extra*: other API fields (`strict=True`, ...).
 
         Raises:
             InvalidInputError: a bad name, or a parameter whose type has no JSON
@@ -126,13 +130,13 @@ class Tool:
         tool_name = getattr(target, "__name__", "") if name is None else name
         _check_name(None, None, tool_name)
         doc = inspect.getdoc(target)
-        summary, input_schema, props = (
+        summary, input_schema, model = (
             derive(fn, tool_name=tool_name, doc=doc)
             if input_schema is None
-            else (parse_docstring(doc)[0], input_schema, None)
+            else (describe(doc)[0], input_schema, None)
         )
         text = summary if description is None else description
-        return cls(tool_name, text, input_schema, fn, extra=extra, _props=props)
+        return cls(tool_name, text, input_schema, fn, extra=extra, _input=model)
 
     def to_api(self) -> dict[str, Any]:
         """Return the request's `tools` entry: name, description, input_schema, extras.
@@ -146,14 +150,17 @@ class Tool:
         return {**out, "input_schema": dict(self.input_schema), **self.extra}
 
     def bind(self, tool_input: Mapping[str, Any]) -> dict[str, Any]:
-        """Check the model's *tool_input* against the signature: the keyword arguments.
+        """Validate the model's *tool_input* by the signature: the keyword arguments.
+
+        Only the arguments given are returned, converted to the parameters' types
+        (a pydantic model, a dataclass, a `date`, an enum member...).
 
         Raises:
-            InvalidInputError: what is wrong with the input, written for the model.
+            ArgumentError: every problem with the input, written for the model.
         """
-        if self._props is None:
+        if self._input is None:
             return dict(tool_input)
-        return bind_props(self._props, tool_input, "")
+        return self._input.bind(tool_input)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Call the function: a decorated function stays callable as before."""

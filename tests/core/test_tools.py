@@ -413,10 +413,14 @@ def test_execute_answers_in_order_with_converted_arguments(calls: list[Any]) -> 
     [
         ({}, "invalid input for tool 'record': 'n' is required"),
         ({"n": 1, "size": 2}, "'size' is not accepted (accepted: n, scale, shape)"),
-        ({"n": "one"}, "'n': expected integer, got string"),
+        (
+            {"n": "one"},
+            "'n': Input should be a valid integer, unable to parse string as an "
+            "integer (got 'one')",
+        ),
         (
             {"n": 1, "shape": "circle"},
-            "'shape': expected one of ['square'], got 'circle'",
+            "'shape': Input should be 'square' (got 'circle')",
         ),
     ],
 )

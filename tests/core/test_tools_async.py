@@ -86,7 +86,7 @@ async def test_mixed_calls_keep_their_order() -> None:
     assert _texts(results)[0::2] == ["hi", "42"]
     assert [r.is_error for r in results] == [None, True, None, True]
     assert results[1].content == "unknown tool 'nope' (tools run here: double, echo)"
-    assert "'n': expected integer, got string" in str(results[3].content)
+    assert "'n': Input should be a valid integer" in str(results[3].content)
 
 
 async def test_raising_tools_become_error_results(
