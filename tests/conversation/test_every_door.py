@@ -12,12 +12,15 @@ RESOURCE_EXHAUSTED).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from attrs import frozen
 
 from conversa import (
+    APIStatusError,
     AsyncBatches,
     AsyncClient,
     AsyncConversation,
@@ -29,6 +32,7 @@ from conversa import (
     MemoryStore,
     PrefillNotSupportedError,
     RetryPolicy,
+    SQLiteStore,
     tool,
 )
 from conversa._values.capabilities import capabilities_for
@@ -296,3 +300,86 @@ async def test_a_rate_limit_is_retried(scene: Scene) -> None:
     if scene.door.name == "vertex":
         assert throttled.response_json["error"]["status"] == "RESOURCE_EXHAUSTED"
     assert [t.role for t in await conv.turns()] == ["user", "assistant"]
+
+
+async def test_one_conversation_moves_through_every_door(twin: str) -> None:
+    """The stored turns do not depend on the door: each door replays all before it."""
+    fake = FakeMessagesAPI()
+    store = MemoryStore()
+    kind = Conversation if twin == "sync" else AsyncConversation
+    clients = {d.name: _client(twin, fake, d.name) for d in DOOR_LIST}
+    first = DOOR_LIST[0]
+    made = kind.create(
+        store,
+        client=clients[first.name],
+        model=first.model,
+        cache=CacheConfig(enabled=False),
+    )
+    conv_id = (made if twin == "sync" else await made).id
+    for n, door in enumerate(DOOR_LIST):
+        loaded = kind.load(store, conv_id, client=clients[door.name])
+        conv = SyncAsAsync(loaded) if twin == "sync" else await loaded
+        await conv.set_model(door.model)
+        fake.script(reply.text(f"Hello from {door.name}."))
+        assert (await conv.send(f"Hi, {door.name}?")).text == f"Hello from {door.name}."
+        sent = fake.requests[-1]
+        assert sent.path.endswith(door.create)
+        texts = [m["content"][0]["text"] for m in sent.body["messages"]]
+        assert len(texts) == 2 * n + 1
+        assert texts[-1] == f"Hi, {door.name}?"
+    turns = await conv.turns()
+    assert [t.text for t in turns[1::2]] == [f"Hello from {d.name}." for d in DOOR_LIST]
+    for client in clients.values():
+        closed = client.close() if twin == "sync" else client.aclose()
+        if closed is not None:
+            await closed
+
+
+def _secrets(door: FakeDoor) -> list[str]:
+    found = (door.aws_secret_key, door.aws_session_token, door.api_key)
+    return [s for s in (*found, door.access_token) if s]
+
+
+@pytest.mark.parametrize("name", [d.name for d in DOOR_LIST[1:]])
+def test_no_credential_in_stored_rows(name: str, tmp_path: Path) -> None:
+    """A conversation through a door stores no key, token or signature."""
+    fake = FakeMessagesAPI()
+    door = _fake_door(fake, name)
+    assert door is not None
+    model = next(d.model for d in DOOR_LIST if d.name == name)
+    with SQLiteStore(tmp_path / "c.db") as store, door.client() as client:
+        conv = Conversation.create(store, client=client, model=model)
+        conv.send("hello")
+        with conv.stream("again") as stream:
+            assert "".join(stream)
+    sent = fake.requests[-1].headers["authorization"]
+    shown = [*_secrets(door), sent.rpartition("Signature=")[2], sent.split()[-1]]
+    stored = b"".join(p.read_bytes() for p in tmp_path.iterdir())
+    assert b"hello" in stored
+    for secret in shown:
+        assert secret.encode() not in stored
+
+
+@pytest.mark.parametrize("name", [d.name for d in DOOR_LIST[1:]])
+def test_a_refused_credential_is_not_in_the_error(name: str) -> None:
+    """A wrong key or token is refused by the door; the error does not show it."""
+    fake = FakeMessagesAPI()
+    door = _fake_door(fake, name)
+    assert door is not None
+    wrong = "wrong-secret-4f9a"
+    if door.kind in ("vertex", "google-cloud"):
+        bad = attrs.evolve(door, access_token=wrong)
+    else:
+        bad = attrs.evolve(door, aws_secret_key=wrong)
+    model = next(d.model for d in DOOR_LIST if d.name == name)
+    policy = RetryPolicy.no_wait(max_retries=0)
+    with bad.client(retry=policy) as client:
+        conv = Conversation.create(MemoryStore(), client=client, model=model)
+        with pytest.raises(APIStatusError) as info:
+            conv.send("hello")
+    sent = fake.requests[-1].headers["authorization"]
+    error = info.value
+    assert error.status_code in (401, 403)
+    shown = f"{error}|{error!r}|{error.body}"
+    for secret in (wrong, *_secrets(door), sent.rpartition("Signature=")[2]):
+        assert secret not in shown
