@@ -32,9 +32,11 @@ from .._exceptions import (
     StoreUnavailableError,
 )
 from .._stores import PostgresStore, SQLiteStore, Store
+from .._stores.sql.crypto import Encryption
 from .._stores.sql.migrations import MigrateMode
 from .._values.turns import ConversationRecord, Turn
 from .batch import add_batch_parser
+from .encrypt import add_encrypt_parsers, encryption_from_env
 from .erase import add_erase_parsers
 from .format import (
     ledger_line,
@@ -73,13 +75,16 @@ def _safe_url(url: str) -> str:
         return url.split("@")[-1]
 
 
-def open_store(url: str, *, migrate: MigrateMode = "auto") -> Store:
+def open_store(
+    url: str, *, migrate: MigrateMode = "auto", encryption: Encryption | None = None
+) -> Store:
     """Open the store a URL names.
 
     Args:
         url: `sqlite:///path` (relative or, with a fourth slash, absolute),
             `sqlite:///:memory:`, or `postgresql://...`.
         migrate: the SQL stores' `migrate` option (`migrate` opens with "off").
+        encryption: the SQL stores' keys (`main` reads them from the environment).
 
     Raises:
         UsageError: the URL names no store conversa knows.
@@ -92,9 +97,9 @@ def open_store(url: str, *, migrate: MigrateMode = "auto") -> Store:
         if not path:
             msg = f"no file in store URL {url!r}: use sqlite:///path/to/file.db"
             raise UsageError(msg)
-        return SQLiteStore(path, migrate=migrate)
+        return SQLiteStore(path, migrate=migrate, encryption=encryption)
     if url.startswith(_POSTGRES):
-        return PostgresStore(url, migrate=migrate)
+        return PostgresStore(url, migrate=migrate, encryption=encryption)
     msg = (
         f"unsupported store URL {_safe_url(url)!r}: use sqlite:///path, "
         "sqlite:///:memory: or postgresql://user@host/db"
@@ -435,6 +440,7 @@ def _parser() -> argparse.ArgumentParser:
 
     add_batch_parser(add, common)
     add_migrate_parser(add)
+    add_encrypt_parsers(add)
     add_erase_parsers(add)
     return parser
 
@@ -464,7 +470,11 @@ def main(
         return exc.code if isinstance(exc.code, int) else 2
     args.make_client = functools.partial(_client, transport=transport)
     try:
-        store = open_store(args.store, migrate=getattr(args, "store_migrate", "auto"))
+        store = open_store(
+            args.store,
+            migrate=getattr(args, "store_migrate", "auto"),
+            encryption=encryption_from_env(),
+        )
     except (UsageError, StoreConfigError) as exc:  # a bad URL, a missing driver
         return _error(str(exc), 2)
     except (StoreUnavailableError, StoreCorruptError) as exc:  # they name the store

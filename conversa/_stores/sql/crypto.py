@@ -36,34 +36,30 @@ import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from hashlib import sha256
-from typing import TYPE_CHECKING, Any, Literal
-
-from sqlalchemy import Connection, text
+from typing import Any, Literal, cast
 
 from ..._exceptions import EncryptionError, InvalidInputError, TurnIdConflictError
 from ..._values.turns import ConversationRecord, Turn
-from .migrations import MigrateMode
 from .raw import INSERT_COLUMNS, sql, turn_from_tuple, turn_params
-from .runners import WRITE_OPTION
 from .schema import record_values
 
-if TYPE_CHECKING:
-    from sqlalchemy import Engine
-
 __all__ = [
+    "CHECK_LABEL",
     "ENV_KEYS",
+    "ENV_KEYS_FILE",
+    "ENV_METADATA",
     "Codec",
     "Encryption",
     "MetadataMode",
-    "check_keys",
     "codec_of",
-    "open_keys",
 ]
 
 #: The environment variable the command line reads keys from (see `Encryption.parse`).
 ENV_KEYS = "CONVERSA_ENCRYPTION_KEYS"
 #: ... or the file it names.
 ENV_KEYS_FILE = "CONVERSA_ENCRYPTION_KEYS_FILE"
+#: "encrypted" makes the command line's keys encrypt metadata too.
+ENV_METADATA = "CONVERSA_ENCRYPTION_METADATA"
 
 MetadataMode = Literal["plain", "encrypted"]
 
@@ -78,8 +74,8 @@ _ID_CHARS = frozenset(
 )
 #: The wrapper a sealed metadata value is kept in (the column is JSON).
 _META_KEY = "$encrypted"
-#: What a key's check value is the HMAC of.
-_CHECK_LABEL = b"conversa key check v1"
+#: What a key's check value (`conversa_keys`, see `keyring.py`) is the HMAC of.
+CHECK_LABEL = b"conversa key check v1"
 
 
 def _b64(data: bytes) -> str:
@@ -205,18 +201,15 @@ class Encryption:
         return cls(keys, current=current, metadata=metadata)
 
     @classmethod
-    def from_env(
-        cls,
-        environ: Mapping[str, str] | None = None,
-        *,
-        metadata: MetadataMode = "plain",
-    ) -> Encryption | None:
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Encryption | None:
         """Read keys from `CONVERSA_ENCRYPTION_KEYS`, or the file `..._FILE` names.
 
-        Returns None when neither is set (the command line then opens stores
+        `CONVERSA_ENCRYPTION_METADATA=encrypted` encrypts metadata too. Returns
+        None when neither variable names keys (the command line then opens stores
         without encryption).
         """
         env = os.environ if environ is None else environ
+        metadata = cast(MetadataMode, env.get(ENV_METADATA) or "plain")
         if env.get(ENV_KEYS):
             return cls.parse(env[ENV_KEYS], metadata=metadata)
         path = env.get(ENV_KEYS_FILE)
@@ -336,10 +329,16 @@ class Codec:
             raise EncryptionError(msg)
         return value[len(_PREFIX) :].split(":")
 
-    def content_mac(self, conversation_id: str, turn: Turn, key_id: str) -> str:
+    def content_mac(
+        self, conversation_id: str, turn_id: str, content: str, key_id: str
+    ) -> str:
         """The keyed HMAC a retried append is compared by."""
-        data = "\0".join((conversation_id, turn.id, turn.content_json())).encode()
+        data = "\0".join((conversation_id, turn_id, content)).encode()
         return _b64(self.encryption._mac(key_id, data))  # noqa: SLF001
+
+    def check_value(self, key_id: str) -> str:
+        """What `conversa_keys` keeps for *key_id*: an HMAC of a fixed label."""
+        return _b64(self.encryption._mac(key_id, CHECK_LABEL))  # noqa: SLF001
 
     # -- turns ----------------------------------------------------------------
 
@@ -347,28 +346,36 @@ class Codec:
         self, conversation_id: str, turns: Iterable[Turn], dialect: str
     ) -> list[dict[str, Any]]:
         """The parameters of `insert_sql` for *turns* (seqs set), content sealed."""
-        kid = self.encryption.current
         out = []
         for turn in turns:
             params = turn_params(conversation_id, turn, dialect)
-            sealed = self.seal(
-                conversation_id, params["seq"], "content", params["content"]
+            params["content"] = self.seal_content(
+                conversation_id, params["seq"], turn.id, params["content"]
             )
-            mac = self.content_mac(conversation_id, turn, kid)
-            body = sealed[len(_PREFIX) + len(kid) + 1 :]
-            params["content"] = f"{_PREFIX}{kid}:{mac}:{body}"
-            params["key_id"] = kid
+            params["key_id"] = self.encryption.current
             out.append(params)
         return out
+
+    def seal_content(
+        self, conversation_id: str, seq: int, turn_id: str, content: str
+    ) -> str:
+        """Seal a turn's content text, its HMAC beside the ciphertext."""
+        kid = self.encryption.current
+        sealed = self.seal(conversation_id, seq, "content", content)
+        mac = self.content_mac(conversation_id, turn_id, content, kid)
+        return f"{_PREFIX}{kid}:{mac}:{sealed[len(_PREFIX) + len(kid) + 1 :]}"
+
+    def open_content(self, conversation_id: str, seq: int, content: object) -> str:
+        """The exact text `seal_content` sealed."""
+        where = _where(conversation_id, seq, "content")
+        kid, _mac, blob = self._turn_parts(content, where)
+        return self.open(conversation_id, seq, "content", f"{_PREFIX}{kid}:{blob}")
 
     def open_turn(self, conversation_id: str, row: Sequence[Any]) -> Turn:
         """The turn a `TURN_COLUMNS` row stores, its content decrypted."""
         values = list(row)
-        seq, content = values[_SEQ], values[_CONTENT]
-        where = _where(conversation_id, seq, "content")
-        kid, _mac, blob = self._turn_parts(content, where)
-        values[_CONTENT] = self.open(
-            conversation_id, seq, "content", f"{_PREFIX}{kid}:{blob}"
+        values[_CONTENT] = self.open_content(
+            conversation_id, values[_SEQ], values[_CONTENT]
         )
         return turn_from_tuple(values)
 
@@ -409,7 +416,10 @@ class Codec:
                     turn.role == row[_ROLE]
                     and turn.kind == row[_KIND]
                     and hmac.compare_digest(
-                        self.content_mac(conversation_id, turn, kid), mac
+                        self.content_mac(
+                            conversation_id, turn.id, turn.content_json(), kid
+                        ),
+                        mac,
                     )
                 )
                 if not same:
@@ -425,18 +435,22 @@ class Codec:
 
     def record_values(self, record: ConversationRecord) -> dict[str, Any]:
         """`schema.record_values`, with system, params (and metadata) sealed."""
-        values = record_values(record)
-        cid = record.id
-        if values["system"] is not None:
-            values["system"] = self.seal(cid, 0, "system", values["system"])
-        values["params"] = self.seal(cid, 0, "params", values["params"])
+        return self.seal_record(record_values(record))
+
+    def seal_record(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Record column values (id, system, params, metadata) with those sealed."""
+        out = dict(values)
+        cid = out["id"]
+        if out["system"] is not None:
+            out["system"] = self.seal(cid, 0, "system", out["system"])
+        out["params"] = self.seal(cid, 0, "params", out["params"])
         if self.encryption.metadata == "encrypted":
             plain = json.dumps(
-                values["metadata"], ensure_ascii=False, separators=(",", ":")
+                dict(out["metadata"]), ensure_ascii=False, separators=(",", ":")
             )
-            values["metadata"] = {_META_KEY: self.seal(cid, 0, "metadata", plain)}
-        values["key_id"] = self.encryption.current
-        return values
+            out["metadata"] = {_META_KEY: self.seal(cid, 0, "metadata", plain)}
+        out["key_id"] = self.encryption.current
+        return out
 
     def open_record(self, row: Mapping[str, Any]) -> dict[str, Any]:
         """A record row (as `record_from_row` takes it) with its sealed columns opened."""
@@ -470,101 +484,3 @@ def codec_of(encryption: object) -> Codec | None:
         msg = f"encryption must be an Encryption, not {type(encryption).__name__}"
         raise InvalidInputError(msg)
     return Codec(encryption)
-
-
-# -- the key registry ---------------------------------------------------------
-
-
-def _registered(conn: Connection) -> dict[str, str] | None:
-    """The registered key ids and check values; None when the table is missing."""
-    if conn.dialect.name == "postgresql":
-        exists = conn.execute(
-            text("SELECT to_regclass('conversa_keys') IS NOT NULL")
-        ).scalar()
-    else:
-        exists = conn.execute(
-            text(
-                "SELECT count(*) FROM sqlite_master "
-                "WHERE type = 'table' AND name = 'conversa_keys'"
-            )
-        ).scalar()
-    if not exists:
-        return None
-    rows = conn.execute(text("SELECT key_id, check_value FROM conversa_keys")).all()
-    return {str(k): str(v) for k, v in rows}
-
-
-def _check_value(encryption: Encryption, key_id: str) -> str:
-    return _b64(encryption._mac(key_id, _CHECK_LABEL))  # noqa: SLF001
-
-
-def check_keys(conn: Connection, codec: Codec | None) -> None:
-    """Verify the store's keys against the database's, registering the current one.
-
-    Raises:
-        EncryptionError: the database is encrypted and the store has no keys; a
-            key differs from the one registered under its id; or the database
-            registered key ids the keyring lacks (rows may use them).
-    """
-    registered = _registered(conn)
-    if registered is None:
-        if codec is not None:
-            msg = (
-                "the database's schema predates encryption: open it with migrate='auto'"
-            )
-            raise EncryptionError(msg)
-        return
-    if codec is None:
-        if registered:
-            msg = (
-                "the database is encrypted (key ids "
-                f"{sorted(registered)}): open the store with encryption= "
-                f"(the command line reads {ENV_KEYS})"
-            )
-            raise EncryptionError(msg)
-        return
-    encryption = codec.encryption
-    for key_id, value in registered.items():
-        if key_id in encryption.key_ids and not hmac.compare_digest(
-            _check_value(encryption, key_id), value
-        ):
-            msg = (
-                f"key {key_id!r} is not the key the database registered under that "
-                "id: a wrong key (nothing was written)"
-            )
-            raise EncryptionError(msg)
-    missing = sorted(set(registered) - set(encryption.key_ids))
-    if missing:
-        msg = (
-            f"the database has rows encrypted with key ids {missing}, which the "
-            "keyring lacks: add those keys (after `conversa rekey`, they can go)"
-        )
-        raise EncryptionError(msg)
-    if encryption.current not in registered:
-        conn.execute(
-            text(
-                "INSERT INTO conversa_keys (key_id, check_value) VALUES (:k, :v)"
-                " ON CONFLICT (key_id) DO NOTHING"
-            ),
-            {
-                "k": encryption.current,
-                "v": _check_value(encryption, encryption.current),
-            },
-        )
-        again = _registered(conn) or {}
-        if not hmac.compare_digest(
-            again.get(encryption.current, ""),
-            _check_value(encryption, encryption.current),
-        ):
-            msg = f"key {encryption.current!r} was registered at once with another key"
-            raise EncryptionError(msg)
-
-
-def open_keys(engine: Engine, codec: Codec | None, mode: MigrateMode) -> None:
-    """`check_keys` in a transaction of its own (SQLite's opening)."""
-    if mode == "off":
-        return
-    with engine.connect() as conn:
-        conn = conn.execution_options(**{WRITE_OPTION: codec is not None})
-        with conn.begin():
-            check_keys(conn, codec)

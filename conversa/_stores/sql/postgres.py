@@ -60,7 +60,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ..._exceptions import InvalidInputError, StoreConfigError, StoreDriverMissingError
 from ..errors import Where, config_errors, mask_url, store_errors
 from ..protocol import DEFAULT_LEASE_SECONDS, Page
-from .crypto import Encryption, check_keys, codec_of
+from .crypto import Encryption, codec_of
+from .keyring import check_keys
 from .migrations import MigrateMode, MigrationOptions, open_schema
 from .runners import SyncRunner, ThreadRunner
 from .statements import list_flow

@@ -47,7 +47,8 @@ from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 from ..._exceptions import InvalidInputError
 from ..errors import FileBinding, Where, store_errors
 from ..protocol import DEFAULT_LEASE_SECONDS
-from .crypto import Encryption, codec_of, open_keys
+from .crypto import Encryption, codec_of
+from .keyring import open_keys
 from .migrations import MigrateMode, open_schema
 from .runners import WRITE_OPTION, SyncRunner, ThreadRunner
 from .store import SQLStore

@@ -31,7 +31,7 @@ from ..protocol import (
     TurnUpdate,
     WindowRead,
 )
-from .crypto import Codec
+from .crypto import Codec, Encryption
 from .erase import SQLErasure
 from .lease import (
     LeaseRenewer,
@@ -102,6 +102,11 @@ class SQLStore(SQLErasure):
         return self._runner.run(
             lambda: renew_flow(leases, self._lease, self._dialect), write=True
         )
+
+    @property
+    def encryption(self) -> Encryption | None:
+        """The keys this store encrypts content with (None: it stores plaintext)."""
+        return None if self._codec is None else self._codec.encryption
 
     def for_owner(self, owner: str) -> SQLStore:
         """Return a handle on the same database that sees only *owner*'s conversations.
