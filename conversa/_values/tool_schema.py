@@ -28,6 +28,13 @@ the top, JSON Schema 2020-12. Choices made for it:
   other keys when validated; a pydantic model keeps its own `extra` setting, and one
   that ignores extra keys still drops them.
 - A default is shown when it is JSON (a NaN or an object is not, and is left out).
+- With `strict=True` (strict tool use), the schema keeps only what strict mode
+  accepts (types, `enum`/`const`, `anyOf`/`allOf`, properties, `required`, `items`,
+  `minItems` 0 or 1, `$ref`/`$defs`, and the string formats date-time, time, date,
+  duration, email, hostname, uri, ipv4, ipv6 and uuid); any other keyword, such as
+  `minimum`, `maxLength`, `pattern` or `default`, would be a 400, so it moves into
+  the description as text ("Limits: minimum 1, maximum 10."). The limits are still
+  enforced here, by validation.
 
 Validation is pydantic's lax mode on the parsed JSON: "3" for an int is taken, as
 are an ISO string for a date and a list for a tuple; the function gets the Python
@@ -39,6 +46,7 @@ sent are passed, so the function's own defaults apply to the rest. A failure is 
 from __future__ import annotations
 
 import inspect
+import json
 import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -53,13 +61,22 @@ from pydantic_core import core_schema
 
 from .._exceptions import InvalidInputError
 
-__all__ = ["ArgumentError", "InputModel", "derive", "describe"]
+__all__ = ["ArgumentError", "InputModel", "derive", "describe", "strict_schema"]
 
 _KEYWORD = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
 _SCHEMA_MAPS = ("properties", "$defs", "patternProperties", "dependentSchemas")
 _SCHEMA_ONE = ("items", "additionalProperties", "not", "contains", "propertyNames")
 _SCHEMA_LISTS = ("anyOf", "allOf", "oneOf", "prefixItems")
 _SHOWN = 80  # characters of a wrong value quoted back to the model
+# What strict tool use accepts in a schema; anything else is a 400 there.
+_STRICT_KEYS = frozenset(
+    {"type", "enum", "const", "anyOf", "allOf", "description", "title"}
+    | {"properties", "additionalProperties", "required", "items", "$ref", "$defs"}
+)
+_STRICT_FORMATS = frozenset(
+    {"date-time", "time", "date", "duration", "email", "hostname", "uri"}
+    | {"ipv4", "ipv6", "uuid"}
+)
 
 
 class ArgumentError(InvalidInputError):
@@ -310,6 +327,38 @@ def _input_schema(adapter: TypeAdapter[Any]) -> dict[str, Any]:
     return {"type": "object", **{k: v for k, v in schema.items() if k != "type"}}
 
 
+def strict_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """Return *schema* as strict tool use accepts it: other keywords become text.
+
+    A keyword strict mode refuses is taken out and said in the description ("Limits:
+    minimum 1, maximum 10."), so the model still reads it; `oneOf` becomes `anyOf`.
+    """
+    out: dict[str, Any] = {}
+    said: list[str] = []
+    for key, value in schema.items():
+        if key in ("properties", "$defs") and isinstance(value, Mapping):
+            out[key] = {name: strict_schema(item) for name, item in value.items()}
+        elif key in ("anyOf", "allOf", "oneOf") and isinstance(value, list):
+            out["allOf" if key == "allOf" else "anyOf"] = [
+                strict_schema(item) for item in value
+            ]
+        elif key == "items" and isinstance(value, Mapping):
+            out[key] = strict_schema(value)
+        elif (
+            key in _STRICT_KEYS
+            or (key == "format" and value in _STRICT_FORMATS)
+            or (key == "minItems" and value in (0, 1))
+        ):
+            out[key] = value
+        else:
+            said.append(f"{key} {json.dumps(value, ensure_ascii=False)}")
+    if said:
+        limits = f"Limits: {', '.join(said)}."
+        text = out.get("description")
+        out["description"] = f"{text}\n\n{limits}" if text else limits
+    return out
+
+
 def _refusal(hint: Any) -> str | None:
     """Say why pydantic gives *hint* no schema (its first line), or None if it does."""
     try:
@@ -330,9 +379,11 @@ def _culprit(
 
 
 def derive(
-    fn: Callable[..., Any], *, tool_name: str, doc: str | None
+    fn: Callable[..., Any], *, tool_name: str, doc: str | None, strict: bool = False
 ) -> tuple[str, dict[str, Any], InputModel]:
     """Read *fn*'s signature and *doc*: a description, the input schema, the model.
+
+    *strict*: the schema for strict tool use (`strict_schema`).
 
     Raises:
         InvalidInputError: an unreadable signature, or a parameter with no schema.
@@ -362,4 +413,6 @@ def derive(
     except (_UnsupportedError, ValueError, NameError, SyntaxError) as exc:
         msg = f"tool {tool_name!r}: {exc}; pass input_schema= to describe the input yourself"
         raise InvalidInputError(msg) from None
+    if strict:
+        schema = strict_schema(schema)
     return text, schema, InputModel(adapter, schema, tuple(fields))

@@ -120,7 +120,9 @@ class Tool:
         *name* defaults to `fn.__name__`, *description* to the docstring less its
         parameters' entries (Google, NumPy or Sphinx style), which describe the
         parameters. A given *input_schema* is sent as is, and the model's input then
-        passed unchecked. *extra*: other API fields (`strict=True`, ...).
+        passed unchecked. *extra*: other API fields (`strict=True`, ...); with
+        `strict=True` the derived schema keeps only what strict tool use accepts,
+        other limits said in the descriptions (and still enforced here).
 
         Raises:
             InvalidInputError: a bad name, or a parameter whose type has no JSON
@@ -131,7 +133,7 @@ class Tool:
         _check_name(None, None, tool_name)
         doc = inspect.getdoc(target)
         summary, input_schema, model = (
-            derive(fn, tool_name=tool_name, doc=doc)
+            derive(fn, tool_name=tool_name, doc=doc, strict=extra.get("strict") is True)
             if input_schema is None
             else (describe(doc)[0], input_schema, None)
         )

@@ -636,3 +636,72 @@ async def test_validation_failure_goes_back_as_is_error_async(fn: Tool) -> None:
         result["content"]
     )
     assert PLACED == []
+
+
+# --- strict tool use: only the keywords strict mode accepts -------------------------
+
+
+def _strict_keys(value: Any) -> set[str]:
+    """Every keyword used in *value*'s schemas (property names left out)."""
+    if isinstance(value, list):
+        return set().union(*(_strict_keys(v) for v in value)) if value else set()
+    if not isinstance(value, dict):
+        return set()
+    keys = set(value)
+    for key, item in value.items():
+        if key in ("properties", "$defs"):
+            keys |= set().union(*(_strict_keys(v) for v in item.values()))
+        else:
+            keys |= _strict_keys(item)
+    return keys
+
+
+def test_strict_tools_say_unsupported_limits_in_the_description() -> None:
+    """strict=True: limits strict mode refuses become text, and are still enforced."""
+
+    @tool(strict=True)
+    def book(
+        nights: Annotated[int, Field(ge=1, le=14)],
+        guest: Annotated[str, Field(min_length=2)] = "me",
+        order: Order | None = None,
+        when: datetime.date | None = None,
+    ) -> str:
+        """Book a room.
+
+        Args:
+            nights: How long.
+        """
+        return "booked"
+
+    schema = book.input_schema
+    allowed = {
+        "type", "enum", "const", "anyOf", "allOf", "description", "title",
+        "properties", "additionalProperties", "required", "items", "$ref", "$defs",
+        "format", "minItems",
+    }  # fmt: skip
+    assert _strict_keys(schema) <= allowed
+    nights = schema["properties"]["nights"]
+    assert nights == {
+        "type": "integer",
+        "description": "How long.\n\nLimits: maximum 14, minimum 1.",
+    }
+    assert schema["properties"]["guest"]["description"] == (
+        'Limits: default "me", minLength 2.'
+    )
+    when = schema["properties"]["when"]["anyOf"][0]
+    assert when == {"type": "string", "format": "date"}
+    assert book.to_api()["strict"] is True
+    with pytest.raises(ArgumentError, match="less than or equal to 14"):
+        book.bind({"nights": 15})
+
+
+def test_without_strict_the_limits_stay_keywords() -> None:
+    """Without strict, `minimum`/`maximum` are schema keywords (the API takes them)."""
+
+    @tool
+    def book(nights: Annotated[int, Field(ge=1, le=14)]) -> str:
+        """Book a room."""
+        return "booked"
+
+    nights = book.input_schema["properties"]["nights"]
+    assert nights == {"type": "integer", "minimum": 1, "maximum": 14}
