@@ -34,7 +34,7 @@ the top, JSON Schema 2020-12. Choices made for it:
   duration, email, hostname, uri, ipv4, ipv6 and uuid); any other keyword, such as
   `minimum`, `maxLength`, `pattern` or `default`, would be a 400, so it moves into
   the description as text ("Limits: minimum 1, maximum 10."). The limits are still
-  enforced here, by validation.
+  enforced here, by validation. Strict mode also refuses recursive types.
 
 Validation is pydantic's lax mode on the parsed JSON: "3" for an int is taken, as
 are an ISO string for a date and a list for a tuple; the function gets the Python

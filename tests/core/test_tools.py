@@ -94,11 +94,10 @@ def test_to_api_has_name_description_schema_then_extras_in_order() -> None:
     ]
     assert api["name"] == "get_weather"
     assert api["description"] == "Get the weather forecast for a city."
-    assert api["input_schema"]["properties"]["unit"] == {
+    assert api["input_schema"]["properties"]["unit"] == {  # strict: no `default`
         "type": "string",
         "enum": ["celsius", "fahrenheit"],
-        "description": "Temperature unit.",
-        "default": "celsius",
+        "description": 'Temperature unit.\n\nLimits: default "celsius".',
     }
     assert json.dumps(api) == json.dumps(made.to_api())
 
