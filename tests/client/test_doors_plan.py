@@ -31,6 +31,7 @@ from conversa._values.doors import (
     rule_version,
     wire_version,
 )
+from conversa.testing import FakeMessagesAPI
 
 from .test_doors_sdk import MESSAGE
 
@@ -375,3 +376,38 @@ def test_a_stricter_doors_request_size_cuts_the_window_or_refuses() -> None:
     too_big = [_image(4 * 1024 * 1024) for _ in range(5)]  # 5 x 5.3 MB in one turn
     with pytest.raises(InvalidInputError, match="20971520-byte request limit"):
         moved.request([*too_big, "and these?"])
+
+
+@pytest.mark.parametrize(
+    ("door", "model", "allowed"),
+    [
+        ("anthropic", "claude-sonnet-4-5", False),
+        ("vertex", "claude-sonnet-4-5@20250929", True),
+        ("bedrock", "us.anthropic.claude-sonnet-4-5-20250929-v1:0", True),
+        ("bedrock", "global.anthropic.claude-opus-4-8", False),
+    ],
+)
+def test_the_version_a_door_sends_picks_the_rules(
+    door: str, model: str, allowed: bool
+) -> None:
+    """`temperature` (gone in 2026-10-21) passes where the door's version has 2023-06-01's rules."""
+    fake = FakeMessagesAPI()
+    if door == "anthropic":
+        client = Client(api_key="sk-test", transport=fake)
+    else:
+        client = getattr(fake, door)().client()
+    conv = Conversation.create(
+        MemoryStore(), client=client, model=model, temperature=0.5
+    )
+    if not allowed:
+        with pytest.raises(
+            InvalidInputError, match="removed in API version 2026-10-21"
+        ):
+            conv.send("hello")
+        assert fake.requests == []
+        return
+    conv.send("hello")
+    (sent,) = fake.requests
+    assert sent.status_code == 200
+    assert sent.body["temperature"] == 0.5
+    assert sent.body["anthropic_version"] in ("vertex-2023-10-16", "bedrock-2023-05-31")
