@@ -8,6 +8,30 @@ API expects, replays it over httpx, and folds each reply back in with its usage:
 
     conv = Conversation.create(MemoryStore(), client=Client(), model="claude-sonnet-4-5")
     print(conv.send("Hello!").text)
+
+The public API is this package's ``__all__`` and `conversa.testing`; modules whose
+names start with an underscore (``help()`` lists them under PACKAGE CONTENTS, and
+names the classes below by them) are private and may change in any release. Import
+from ``conversa`` and ``conversa.testing`` only. The main names:
+
+- Conversations: `Conversation` and `AsyncConversation` (``create``, ``load``,
+  ``send``, ``stream``, ``run``, ``request``, ``turns``, ``retract``, ``edit``,
+  ``regenerate``, ``usage``, ``ledger``), `ReplyStream`, `Batches`.
+- Clients: `Client` and `AsyncClient` (with the ``aws``, ``bedrock``, ``vertex``
+  and ``google_cloud`` doors), `RetryPolicy`, `RequestParams`, `capabilities_for`.
+- Stores: `MemoryStore`, `SQLiteStore`, `PostgresStore`; the `Store` and
+  `AsyncStore` protocols with their optional capabilities; `store_rules`, the pure
+  functions for writing a store of your own.
+- Values: `Turn`, `Usage`, the blocks (`TextBlock`, `ImageBlock`, `ToolUseBlock`,
+  ...), `BudgetConfig`, `CacheConfig`, `Price` and `Ledger`.
+- Tools: `tool`, `Tool`, `ToolSet`.
+- Errors: `ConversaError` and its subclasses: `InvalidInputError` (bad input,
+  raised before anything is written or sent), `APIError` (from the API) and
+  `StoreError` (from a store).
+
+The guide (getting started, concepts, how-tos, the command line, production) and
+the API reference are the docs site, built from the repository's ``docs/`` folder
+with ``mkdocs build`` (the ``docs`` extra).
 """
 
 from __future__ import annotations
