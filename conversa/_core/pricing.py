@@ -200,10 +200,24 @@ def _tiered(value: Any) -> tuple[Decimal | None, int | None, Decimal | None]:
 
 
 class _GenaiCache:
-    """genai-prices' prices as `Price`s, for the snapshot they were read from."""
+    """genai-prices' module, and its prices as `Price`s for the snapshot read."""
 
+    module: Any = None  # genai_prices.data_snapshot; False: not installed
     snapshot: object = None
     prices: dict[str, Price | None] = {}  # noqa: RUF012 - one per process, by design
+
+
+def _genai_snapshot() -> Any:
+    """Return genai-prices' current data snapshot, or None when it is not installed."""
+    if _GenaiCache.module is None:  # imported once: a failed import is slow
+        try:
+            # An optional extra (Python 3.11+), imported when a price is looked up.
+            from genai_prices import data_snapshot  # type: ignore[import-not-found, unused-ignore]
+        except ImportError:
+            _GenaiCache.module = False
+        else:
+            _GenaiCache.module = data_snapshot
+    return _GenaiCache.module.get_snapshot() if _GenaiCache.module else None
 
 
 def _from_genai_prices(model: str) -> Price | None:
@@ -211,12 +225,9 @@ def _from_genai_prices(model: str) -> Price | None:
 
     Read once per model and snapshot (`UpdatePrices` swapping the snapshot in is seen).
     """
-    try:
-        # An optional extra (Python 3.11+); imported here, when a price is looked up.
-        from genai_prices import data_snapshot  # type: ignore[import-not-found, unused-ignore]
-    except ImportError:
+    snapshot = _genai_snapshot()
+    if snapshot is None:
         return None
-    snapshot = data_snapshot.get_snapshot()
     if _GenaiCache.snapshot is not snapshot:
         _GenaiCache.snapshot, _GenaiCache.prices = snapshot, {}
     if model not in _GenaiCache.prices:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from conversa._core import pricing
 from conversa._core.pricing import (
     PRICES,
     Cost,
@@ -246,6 +247,7 @@ def test_without_genai_prices_the_table_answers(
 ) -> None:
     """genai-prices absent: prices come from PRICES; given prices still win."""
     monkeypatch.setitem(sys.modules, "genai_prices", None)  # import raises ImportError
+    monkeypatch.setattr(pricing._GenaiCache, "module", None)  # so it is tried again
     assert price_for("claude-opus-5-5") is PRICES["claude-opus-5-5"]
     assert price_for("claude-3-haiku") is None
     assert price_for("claude-opus-5-5", {"claude-opus-5-5": Price(1, 1)}) == Price(1, 1)
