@@ -20,7 +20,7 @@ from attrs import evolve, frozen
 from ._doors import Backend, forward, google_error
 from ._recorded import Answer
 from ._stream import encode_json
-from ._validate import VERSIONS, parse_body
+from ._validate import EXTENDED_OUTPUT_BETA, VERSIONS, parse_body
 from ._validate_base import RejectedError, reject
 
 __all__ = [
@@ -46,6 +46,10 @@ _QUOTA: Final = (
     "base_model with base model: anthropic-claude. Please submit a quota increase "
     "request."
 )
+# Betas Claude on Google Cloud does not serve: the door passes them over, so what
+# they allow is refused as without them (the 300k output beta is the Claude API's
+# and Claude Platform on AWS's only; what the server answers is inferred).
+_NOT_SERVED: Final = frozenset({EXTENDED_OUTPUT_BETA})
 _PREDICT: Final = re.compile(
     r"^/projects/(?P<project>[^/]+)/locations/(?P<region>[^/]+)/publishers/anthropic"
     r"/models/(?P<model>[^/:]+):(?P<verb>rawPredict|streamRawPredict)$"
@@ -177,5 +181,9 @@ class GoogleCloudDoor:
             "x-api-key": "google-cloud",
             "anthropic-workspace-id": self.workspace_id,
         }
+        betas = [b.strip() for b in headers.pop("anthropic-beta", "").split(",")]
+        served = [b for b in betas if b and b not in _NOT_SERVED]
+        if served:
+            headers["anthropic-beta"] = ",".join(served)
         call = forward(request, path, headers, content, base_url=self.base_url)
         return backend.route(call, content)

@@ -182,7 +182,7 @@ class FakeMessagesAPI(httpx.BaseTransport, httpx.AsyncBaseTransport):
             )
 
         def context(body: dict[str, Any], version: str, betas: frozenset[str]) -> Ctx:
-            return self._context(body, version, betas, "messages")
+            return self._context(body, version, betas, "messages", batch=True)
 
         services = Services(
             check, context, self._batch_message, self._headers, self._new_id, self.clock
@@ -430,7 +430,13 @@ class FakeMessagesAPI(httpx.BaseTransport, httpx.AsyncBaseTransport):
         return api_headers(content_type, self._new_id("req_"), remaining)
 
     def _context(
-        self, body: dict[str, Any], version: str, betas: frozenset[str], endpoint: str
+        self,
+        body: dict[str, Any],
+        version: str,
+        betas: frozenset[str],
+        endpoint: str,
+        *,
+        batch: bool = False,
     ) -> Ctx:
         model = body.get("model")
         rules = rules_for(
@@ -446,6 +452,7 @@ class FakeMessagesAPI(httpx.BaseTransport, httpx.AsyncBaseTransport):
             endpoint,
             self._gen.signer.verify,
             token_scale=self.token_scale,
+            batch=batch,
         )
         validate(ctx)
         return ctx

@@ -49,6 +49,9 @@ class ModelRules:
             accepted at ``output_config.effort`` high or lower.
         min_cacheable_tokens: the shortest prefix (by the fake tokenizer) the
             prompt cache stores; shorter ones are silently not cached (§2.3).
+        extended_output_tokens: the largest ``max_tokens`` a Message Batch item
+            may ask for with the ``output-300k-2026-03-24`` beta; None where the
+            beta does not serve the model (it never raises a synchronous call's).
     """
 
     accepts_prefill: bool = field(default=True, kw_only=True)
@@ -62,6 +65,7 @@ class ModelRules:
     max_images: int = field(default=600, kw_only=True)
     disabled_needs_low_effort: bool = field(default=False, kw_only=True)
     min_cacheable_tokens: int = field(default=1024, kw_only=True)
+    extended_output_tokens: int | None = field(default=None, kw_only=True)
 
 
 def _min_cacheable(family: str, version: tuple[int, int]) -> int:
@@ -107,6 +111,9 @@ def _known(family: str, version: tuple[int, int]) -> ModelRules:
         or version >= (5, 0),
         disabled_needs_low_effort=family == "opus" and version >= (5, 0),
         min_cacheable_tokens=_min_cacheable(family, version),
+        # The 300k output beta: Opus and Sonnet from 4.6 on (the batch
+        # processing docs, as of 2026-08); not Fable, Mythos or Haiku.
+        extended_output_tokens=300_000 if family in ("opus", "sonnet") else None,
     )
 
 

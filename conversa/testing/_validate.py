@@ -35,6 +35,7 @@ from ._validate_params import (
 from ._validate_turns import MESSAGE_RULES
 
 __all__ = [
+    "EXTENDED_OUTPUT_BETA",
     "MAX_BODY_BYTES",
     "MESSAGES_ONLY",
     "VERSIONS",
@@ -44,6 +45,9 @@ __all__ = [
 ]
 
 VERSIONS = ("2023-06-01", "2026-10-21")
+#: The beta that lets a Message Batch item ask for more output
+#: (`ModelRules.extended_output_tokens`).
+EXTENDED_OUTPUT_BETA = "output-300k-2026-03-24"
 MAX_BODY_BYTES = 32 * 1024 * 1024
 _COMMON = (
     "model",
@@ -205,9 +209,13 @@ def _max_tokens(ctx: Ctx) -> None:
     body, value = ctx.body, ctx.body["max_tokens"]
     if value < 0:
         reject("max_tokens: Input should be greater than or equal to 0")
-    if value > ctx.rules.max_output_tokens:
+    limit = ctx.rules.max_output_tokens
+    extended = ctx.rules.extended_output_tokens
+    if ctx.batch and extended is not None and EXTENDED_OUTPUT_BETA in ctx.betas:
+        limit = max(limit, extended)
+    if value > limit:
         reject(
-            f"max_tokens: {value} > {ctx.rules.max_output_tokens}, which is the maximum "
+            f"max_tokens: {value} > {limit}, which is the maximum "
             f"allowed number of output tokens for {body['model']}"
         )
     if value:

@@ -53,6 +53,7 @@ class Ctx:
         endpoint: ``messages`` or ``count_tokens``.
         verify: checks a thinking block's signature: ``verify(thinking, signature)``.
         token_scale: the fake's ``token_scale``: every token count is scaled by it.
+        batch: whether the body is one request of a Message Batch.
     """
 
     body: dict[str, Any] = field(repr=False)
@@ -62,6 +63,7 @@ class Ctx:
     endpoint: str
     verify: Callable[[str, str], bool] = field(repr=False)
     token_scale: float = 1.0
+    batch: bool = False
 
     @property
     def thinking_type(self) -> str | None:
