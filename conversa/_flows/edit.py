@@ -72,8 +72,11 @@ _PIN_LOOKAROUND = 64
 
 #: How many times an append re-reads the tail after another append won the race
 #: for its seq (pausing a jittered, growing moment each time), before it gives up
-#: with `SeqConflictError`.
-ADD_ATTEMPTS = 16
+#: with `SeqConflictError`. Each lost race is another writer's progress, and every
+#: send in the conversation meanwhile costs an append one (it waits out the send's
+#: section, then finds the seq moved by its two turns), so the bound is generous:
+#: with the pause capped at 50 ms, 64 tries give up after a few seconds at most.
+ADD_ATTEMPTS = 64
 
 
 #: The longest tail a `Seen` keeps when it cannot tell where the last reply starts

@@ -310,7 +310,7 @@ async def _send(twin: str, store: PostgresStore, transport: Any, **kw: Any) -> A
 async def test_restarted_during_the_api_call_the_send_completes(
     pgb_url: str, relaunch: None, twin: str
 ) -> None:
-    """PgBouncer restarts while the API answers: pre-ping reconnects, both turns stored once."""
+    """PgBouncer restarts while the API answers: the dead connection is met, the call rerun on a fresh one, both turns stored once."""
     store = PostgresStore(pgb_url)
     try:
         cid, reply = await _send(twin, store, Hooked(lambda: pgbouncer("restart")))

@@ -199,32 +199,41 @@ class SyncRunner:
         self._mutex = mutex
         self.where = where or Where.for_engine(engine)
 
-    def _once(self, flow: Flow[T], *, write: bool) -> T:
+    def _once(self, flow: Flow[T], *, write: bool, stage: list[bool]) -> T:
         guard: AbstractContextManager[Any] = (
             self._mutex if self._mutex else nullcontext()
         )
         with guard, self.engine.connect() as connection:
             connection.execution_options(**{WRITE_OPTION: write})
             with connection.begin():
-                return drive(flow, _executor(connection))
+                result = drive(flow, _executor(connection))
+                stage.append(True)  # what fails from here on is the COMMIT
+            return result
 
     def run(
         self, make: Callable[[], Flow[T]], *, write: bool = False, retry: bool = True
     ) -> T:
         """Run the flow *make* builds; retry once if the connection was dead.
 
+        A connection found dead before the COMMIT was sent committed nothing, so
+        any flow is run again on a fresh one; one that dies during the COMMIT may
+        have committed, so only the idempotent flows (*retry*) are. (This is what
+        lets the pool skip a ping at every checkout: a stale connection costs a
+        retry when it is met, not a round trip on every call.)
+
         Raises:
             StoreError: a subclass naming the store for what the driver raised.
         """
         flow = make()
         with store_errors(self.where, operation_of(flow)):
+            committing: list[bool] = []
             try:
-                return self._once(flow, write=write)
+                return self._once(flow, write=write, stage=committing)
             except DBAPIError as exc:
-                if not (retry and exc.connection_invalidated):
+                if not exc.connection_invalidated or (committing and not retry):
                     raise
             logger.warning("conversa: retrying a store call on a fresh connection")
-            return self._once(make(), write=write)
+            return self._once(make(), write=write, stage=[])
 
 
 class AsyncRunnerLike(Protocol):
