@@ -2,7 +2,7 @@
 
 The Messages API is stateless: every call carries the whole conversation. conversa
 keeps that state in a store (memory, SQLite, PostgreSQL), normalizes it the way the
-API expects, replays it over httpx, and folds each reply back in with its usage::
+API expects, replays it over httpx, and folds each reply back in with its usage:
 
     from conversa import Client, Conversation, MemoryStore
 

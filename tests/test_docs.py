@@ -7,11 +7,14 @@ nothing from the network (no inventories, no remote plugins, no web fonts).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import subprocess
 import sys
+import types
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -85,3 +88,53 @@ def test_sources_cite_only_files_that_exist() -> None:
         if not any((base / name).is_file() for base in (ROOT, ROOT / "docs"))
     ]
     assert missing == []
+
+
+def _hooks() -> Any:
+    spec = importlib.util.spec_from_file_location(
+        "docs_hooks", ROOT / "docs" / "hooks.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _page(markdown: str, tmp_path: Path) -> str:
+    page = types.SimpleNamespace(file=types.SimpleNamespace(src_path="page.md"))
+    (tmp_path / "page.md").write_text(markdown, encoding="utf-8")
+    config = {"docs_dir": str(tmp_path)}
+    return str(_hooks().on_page_markdown(markdown, page, config, None))
+
+
+def test_a_page_includes_a_readme_section(tmp_path: Path) -> None:
+    """The directive becomes the section's body, README links to files as code."""
+    install = _page("# I\n\n<!-- readme: Install -->\n", tmp_path)
+    assert "pip install conversa-state" in install
+    assert "<!-- readme" not in install
+    examples = _page("<!-- readme: Examples -->", tmp_path)
+    assert "`quickstart.py`" in examples
+    assert "](examples/" not in examples
+
+
+def test_until_and_from_split_a_section(tmp_path: Path) -> None:
+    """`until:` keeps what comes before the marker line, `from:` the rest."""
+    mark = "**Prompt caching.**"
+    before = _page(f"<!-- readme: Long conversations | until: {mark} -->", tmp_path)
+    after = _page(f"<!-- readme: Long conversations | from: {mark} -->", tmp_path)
+    assert mark not in before
+    assert after.startswith(mark)
+
+
+def test_an_unknown_section_fails_the_build(tmp_path: Path) -> None:
+    """A page naming a section README.md does not have is an error, not an empty page."""
+    with pytest.raises(ValueError, match="no section 'Nope'"):
+        _page("<!-- readme: Nope -->", tmp_path)
+
+
+def test_the_rest_holds_what_no_page_includes(tmp_path: Path) -> None:
+    """Sections no page names are gathered, with their headings, by `the rest`."""
+    rest = _page("<!-- readme: Install -->\n\n<!-- readme: the rest -->", tmp_path)
+    assert "## Stores" in rest
+    assert "## Install\n" not in rest
