@@ -23,6 +23,7 @@ from .._exceptions import InvalidInputError
 from .._stores import PostgresStore, SQLiteStore, Store
 from .._stores.sql.crypto import ENV_KEYS, ENV_KEYS_FILE, Codec, Encryption
 from .._stores.sql.keyring import BATCH, Resealed, reseal
+from .migrate import add_store_argument
 
 __all__ = ["add_encrypt_parsers", "encryption_from_env"]
 
@@ -48,13 +49,7 @@ def add_encrypt_parsers(add: Callable[..., argparse.ArgumentParser]) -> None:
         ),
     ):
         p = add(name, help_text, f"{help_text[0].upper()}{help_text[1:]}; {keys}.")
-        p.add_argument(
-            "store",
-            nargs="?",
-            default=argparse.SUPPRESS,
-            metavar="URL",
-            help="the store (default: --store)",
-        )
+        add_store_argument(p)
         p.add_argument(
             "--batch",
             type=int,

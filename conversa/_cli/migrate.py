@@ -18,7 +18,7 @@ from .._stores.errors import Where, store_errors
 from .._stores.sql.migrations import SCHEMA_VERSION, MigrationOptions, migrate, render
 from .._stores.sql.runners import WRITE_OPTION
 
-__all__ = ["add_migrate_parser"]
+__all__ = ["add_migrate_parser", "add_store_argument"]
 
 
 def add_migrate_parser(add: Callable[..., argparse.ArgumentParser]) -> None:
@@ -34,13 +34,7 @@ def add_migrate_parser(add: Callable[..., argparse.ArgumentParser]) -> None:
             "migrate='check' as a role that may only read and write rows."
         ),
     )
-    p.add_argument(
-        "store",
-        nargs="?",
-        default=argparse.SUPPRESS,
-        metavar="URL",
-        help="the store (default: --store)",
-    )
+    add_store_argument(p)
     p.add_argument("--sql", action="store_true", help="print the SQL; change nothing")
     p.add_argument(
         "--turn-partitions",
@@ -52,6 +46,17 @@ def add_migrate_parser(add: Callable[..., argparse.ArgumentParser]) -> None:
         ),
     )
     p.set_defaults(run=_cmd_migrate, store_migrate="off")
+
+
+def add_store_argument(p: argparse.ArgumentParser) -> None:
+    """The optional positional URL of the maintenance commands (`--store` otherwise)."""
+    p.add_argument(
+        "store",
+        nargs="?",
+        default=argparse.SUPPRESS,
+        metavar="URL",
+        help="the store (default: --store)",
+    )
 
 
 def _cmd_migrate(store: Store, args: argparse.Namespace) -> int:

@@ -70,6 +70,16 @@ def _replays(db: Path, keys: str) -> None:
         store.close()
 
 
+def _encrypted(
+    db: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """Encrypt *db* under k1 with the command line; return its URL (k1 stays set)."""
+    url = f"sqlite:///{db}"
+    monkeypatch.setenv(ENV, f"k1:{KEY1}")
+    assert run(capsys, "--store", url, "encrypt")[0] == 0
+    return url
+
+
 def test_encrypt_converts_the_fixture_and_it_replays_byte_identical(
     db: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -98,9 +108,7 @@ def test_export_without_the_key_writes_nothing(
     db: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An encrypted store opened without keys: exit 1, a clear message, no output."""
-    url = f"sqlite:///{db}"
-    monkeypatch.setenv(ENV, f"k1:{KEY1}")
-    assert run(capsys, "--store", url, "encrypt")[0] == 0
+    url = _encrypted(db, capsys, monkeypatch)
     monkeypatch.delenv(ENV)
     target = db.parent / "out.jsonl"
     code, out, err = run(capsys, "--store", url, "export", "-o", str(target))
@@ -143,9 +151,7 @@ def test_rekey_moves_every_row_to_the_new_key(
     db: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """k1 to k2: every row under k2, k1 forgotten; the store replays with k2 alone."""
-    url = f"sqlite:///{db}"
-    monkeypatch.setenv(ENV, f"k1:{KEY1}")
-    assert run(capsys, "--store", url, "encrypt")[0] == 0
+    url = _encrypted(db, capsys, monkeypatch)
     monkeypatch.setenv(ENV, f"k2:{KEY2},k1:{KEY1}")
     code, out, err = run(capsys, "--store", url, "rekey")
     assert (code, err) == (0, "")
@@ -162,9 +168,7 @@ def test_a_wrong_key_changes_nothing(
     db: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`encrypt` or `rekey` under another key for a registered id: exit 1, no write."""
-    url = f"sqlite:///{db}"
-    monkeypatch.setenv(ENV, f"k1:{KEY1}")
-    assert run(capsys, "--store", url, "encrypt")[0] == 0
+    url = _encrypted(db, capsys, monkeypatch)
     before = _rows(db)
     monkeypatch.setenv(ENV, f"k1:{KEY2}")
     for command in ("encrypt", "rekey", "export"):

@@ -229,31 +229,34 @@ def test_a_fork_re_encrypts_what_it_copies(sql_backend: str, fresh_target: str) 
 # -- rows moved or altered ----------------------------------------------------------
 
 
+def _content(backend: str, target: str, cid: str, seq: int) -> str:
+    """A turn's stored content column."""
+    rows = _sql(
+        backend,
+        target,
+        "SELECT content FROM conversa_turns WHERE conversation_id = :c AND seq = :s",
+        c=cid,
+        s=seq,
+    )
+    return str(rows[0][0])
+
+
+def _set_content(backend: str, target: str, cid: str, seq: int, value: str) -> None:
+    """Overwrite a turn's content column, outside conversa."""
+    _sql(
+        backend,
+        target,
+        "UPDATE conversa_turns SET content = :v WHERE conversation_id = :c AND seq = :s",
+        v=value,
+        c=cid,
+        s=seq,
+    )
+
+
 def _swap(backend: str, target: str, a: tuple[str, int], b: tuple[str, int]) -> None:
-    (ca,) = _sql(
-        backend,
-        target,
-        "SELECT content FROM conversa_turns WHERE conversation_id = :c AND seq = :s",
-        c=a[0],
-        s=a[1],
-    )[0]
-    (cb,) = _sql(
-        backend,
-        target,
-        "SELECT content FROM conversa_turns WHERE conversation_id = :c AND seq = :s",
-        c=b[0],
-        s=b[1],
-    )[0]
-    for (cid, seq), content in ((a, cb), (b, ca)):
-        _sql(
-            backend,
-            target,
-            "UPDATE conversa_turns SET content = :v"
-            " WHERE conversation_id = :c AND seq = :s",
-            v=content,
-            c=cid,
-            s=seq,
-        )
+    ca, cb = _content(backend, target, *a), _content(backend, target, *b)
+    _set_content(backend, target, *a, cb)
+    _set_content(backend, target, *b, ca)
 
 
 def test_turns_swapped_within_a_conversation_are_refused(
@@ -322,19 +325,9 @@ async def test_tampered_turn_content_is_refused_async(
     """A changed ciphertext character: the async read raises EncryptionError."""
     with open_store(sql_backend, fresh_target, encryption=KEYS) as store:
         _talk(store, "c1")
-    (content,) = _sql(
-        sql_backend,
-        fresh_target,
-        "SELECT content FROM conversa_turns WHERE conversation_id = 'c1' AND seq = 2",
-    )[0]
+    content = _content(sql_backend, fresh_target, "c1", 2)
     tampered = content[:-5] + ("x" if content[-5] != "x" else "y") + content[-4:]
-    _sql(
-        sql_backend,
-        fresh_target,
-        "UPDATE conversa_turns SET content = :v WHERE conversation_id = 'c1'"
-        " AND seq = 2",
-        v=tampered,
-    )
+    _set_content(sql_backend, fresh_target, "c1", 2, tampered)
     store = open_store(sql_backend, fresh_target, encryption=KEYS)
     try:
         with pytest.raises(EncryptionError, match="does not decrypt"):
@@ -351,13 +344,8 @@ def test_a_plaintext_row_in_an_encrypted_store_is_refused(
     """Ciphertext replaced by plaintext: refused, naming `conversa encrypt`."""
     with open_store(sql_backend, fresh_target, encryption=KEYS) as store:
         _talk(store, "c1")
-    _sql(
-        sql_backend,
-        fresh_target,
-        "UPDATE conversa_turns SET content = :v WHERE conversation_id = 'c1'"
-        " AND seq = 1",
-        v='[{"type":"text","text":"injected"}]',
-    )
+    injected = '[{"type":"text","text":"injected"}]'
+    _set_content(sql_backend, fresh_target, "c1", 1, injected)
     with (
         open_store(sql_backend, fresh_target, encryption=KEYS) as store,
         pytest.raises(EncryptionError, match="conversa encrypt"),

@@ -27,7 +27,7 @@ from sqlalchemy import Connection, Engine, bindparam, text, update
 
 from ..._exceptions import EncryptionError
 from .crypto import ENV_KEYS, Codec
-from .migrations import MigrateMode
+from .migrations import MigrateMode, table_exists
 from .raw import RECORD_COLUMNS, record_columns
 from .runners import WRITE_OPTION
 from .schema import CONVERSATIONS, TURNS
@@ -43,18 +43,7 @@ _C, _T = CONVERSATIONS.c, TURNS.c
 
 def _registered(conn: Connection) -> dict[str, str] | None:
     """The registered key ids and check values; None when the table is missing."""
-    if conn.dialect.name == "postgresql":
-        exists = conn.execute(
-            text("SELECT to_regclass('conversa_keys') IS NOT NULL")
-        ).scalar()
-    else:
-        exists = conn.execute(
-            text(
-                "SELECT count(*) FROM sqlite_master "
-                "WHERE type = 'table' AND name = 'conversa_keys'"
-            )
-        ).scalar()
-    if not exists:
+    if not table_exists(conn, "conversa_keys"):
         return None
     rows = conn.execute(text("SELECT key_id, check_value FROM conversa_keys")).all()
     return {str(k): str(v) for k, v in rows}

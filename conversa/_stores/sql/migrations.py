@@ -48,6 +48,7 @@ __all__ = [
     "migration",
     "open_schema",
     "render",
+    "table_exists",
 ]
 
 Migration = Callable[[Connection], None]
@@ -280,23 +281,29 @@ def _record(conn: Connection, version: int) -> None:
     )
 
 
+def table_exists(conn: Connection, name: str) -> bool:
+    """Tell whether the table *name* exists (in the current schema), reading only."""
+    if conn.dialect.name == "postgresql":
+        found = conn.execute(
+            text("SELECT to_regclass(:name) IS NOT NULL"), {"name": name}
+        ).scalar()
+    else:
+        found = conn.execute(
+            text(
+                "SELECT count(*) FROM sqlite_master "
+                "WHERE type = 'table' AND name = :name"
+            ),
+            {"name": name},
+        ).scalar()
+    return bool(found)
+
+
 def applied_versions(conn: Connection) -> set[int] | None:
     """Return the versions `conversa_migrations` records; None when it does not exist.
 
     Reads only: no DDL, no lock.
     """
-    if conn.dialect.name == "postgresql":
-        exists = conn.execute(
-            text("SELECT to_regclass('conversa_migrations') IS NOT NULL")
-        ).scalar()
-    else:
-        exists = conn.execute(
-            text(
-                "SELECT count(*) FROM sqlite_master "
-                "WHERE type = 'table' AND name = 'conversa_migrations'"
-            )
-        ).scalar()
-    if not exists:
+    if not table_exists(conn, "conversa_migrations"):
         return None
     return {
         row[0] for row in conn.execute(text("SELECT version FROM conversa_migrations"))
