@@ -24,6 +24,7 @@ from .._values.doors import (
     DoorCapabilities,
     extended_output_model,
 )
+from .api_rules import MAX_IMAGE_BYTES
 
 __all__ = [
     "LONG_REQUEST_TOKENS",
@@ -38,6 +39,8 @@ __all__ = [
 LONG_REQUEST_TOKENS = 21_333
 #: Models with a lower non-streamed ceiling (the SDK's ``MODEL_NONSTREAMING_TOKENS``).
 NONSTREAMING_MAX = {"claude-opus-4": 8192, "claude-opus-4-1": 8192}
+#: The blocks that are, or may hold, images.
+_WITH_IMAGES = frozenset({"image", "tool_result"})
 
 
 def check_max_tokens(
@@ -121,6 +124,10 @@ def check_door(
     if "diagnostics" in body and not door.diagnostics:
         msg = f"{where} has no cache diagnostics; drop the diagnostics field"
         raise InvalidInputError(msg)
+    # Every image was checked against the API's own limit when it entered the
+    # store; only a stricter door needs another look (off the first-party hot path).
+    if door.max_image_bytes >= MAX_IMAGE_BYTES:
+        return
     for path, size in _images(body):
         if size > door.max_image_bytes:
             msg = (
@@ -138,7 +145,10 @@ def _images(body: Mapping[str, Any]) -> Iterator[tuple[str, int]]:
         if not isinstance(content, list):
             continue
         for b, block in enumerate(content):
-            yield from _block_images(block, f"messages.{m}.content.{b}")
+            # dict first: the Mapping ABC check is the slow part of this loop.
+            is_block = isinstance(block, (dict, Mapping))
+            if is_block and block.get("type") in _WITH_IMAGES:
+                yield from _block_images(block, f"messages.{m}.content.{b}")
 
 
 def _block_images(block: Any, path: str) -> Iterator[tuple[str, int]]:

@@ -25,8 +25,7 @@ from ._stream import encode_json
 from ._validate_base import RejectedError
 
 if TYPE_CHECKING:
-    from .._client.async_client import AsyncClient
-    from .._client.client import Client
+    from .. import AsyncClient, Client
 
 __all__ = [
     "Backend",
@@ -242,14 +241,14 @@ class FakeDoor(httpx.BaseTransport, httpx.AsyncBaseTransport):
         the AWS doors, its access token on the Google ones. *options* go to that
         classmethod (``retry=``, ``betas=``, ``timeout=``, ``models=``...).
         """
-        from .._client.client import Client
+        from .. import Client
 
         client: Client = _door_client(Client, self, options)
         return client
 
     def async_client(self, **options: Any) -> AsyncClient:
         """Return an `AsyncClient` through this door (see `client`)."""
-        from .._client.async_client import AsyncClient
+        from .. import AsyncClient
 
         client: AsyncClient = _door_client(AsyncClient, self, options)
         return client

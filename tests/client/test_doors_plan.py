@@ -411,3 +411,24 @@ def test_the_version_a_door_sends_picks_the_rules(
     assert sent.status_code == 200
     assert sent.body["temperature"] == 0.5
     assert sent.body["anthropic_version"] in ("vertex-2023-10-16", "bedrock-2023-05-31")
+
+
+def test_an_image_inside_a_tool_result_is_checked_too() -> None:
+    """A 6 MB image returned by a tool is over Vertex's 5 MB: refused, named by its path."""
+    store = MemoryStore()
+    conv = Conversation.create(
+        store, client=_client("anthropic"), model="claude-sonnet-4-5"
+    )
+    use = {"type": "tool_use", "id": "toolu_1", "name": "snap", "input": {}}
+    result = {
+        "type": "tool_result",
+        "tool_use_id": "toolu_1",
+        "content": [{"type": "text", "text": "here"}, _image(6 * 1024 * 1024)],
+    }
+    conv.add_turns(
+        [("user", "take a picture"), ("assistant", [use]), ("user", [result])]
+    )
+    assert len(conv.request("and?")["messages"]) == 3
+    moved = Conversation.load(store, conv.id, client=_client("vertex"))
+    with pytest.raises(InvalidInputError, match=r"messages\.2\.content\.0\.content\.1"):
+        moved.request("and?")
