@@ -138,3 +138,14 @@ def test_the_rest_holds_what_no_page_includes(tmp_path: Path) -> None:
     rest = _page("<!-- readme: Install -->\n\n<!-- readme: the rest -->", tmp_path)
     assert "## Stores" in rest
     assert "## Install\n" not in rest
+
+
+def test_sources_cite_no_sections_of_missing_files() -> None:
+    """No `§N` reference is left: they pointed into notes outside the repository."""
+    found = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in sorted((ROOT / "conversa").rglob("*.py"))
+        for number, line in enumerate(path.read_text("utf-8").splitlines(), 1)
+        if "§" in line
+    ]
+    assert found == []

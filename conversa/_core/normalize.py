@@ -6,19 +6,19 @@ Pure functions over turns. The rules, in the order they apply (docs: concepts/no
    seq a retraction lists in its `RETRACTS` flag. Summary turns are replayed as
    user turns.
 2. Thinking and redacted_thinking blocks are dropped from assistant turns written
-   by another model than the request's (§3.4); otherwise they go back untouched,
+   by another model than the request's; otherwise they go back untouched,
    the same blocks in the same order. An alias and its dated id are one model.
-3. Empty and whitespace-only text blocks are dropped (§3.2), also inside
+3. Empty and whitespace-only text blocks are dropped, also inside
    tool_result content and search_result content; a tool_result whose content ends
    up empty (or was `null`) loses its `content` key, which the API reads as an
    empty result. A turn left with no blocks disappears. Under anthropic-version
-   2026-10-21, non-empty `citations` on text in user turns are removed (§1): the
+   2026-10-21, non-empty `citations` on text in user turns are removed: the
    text stays, only the citation metadata goes.
-4. Consecutive turns of the same role merge into one message (§3.1), their
+4. Consecutive turns of the same role merge into one message, their
    blocks concatenated in order.
-5. In a user message, tool_result blocks come first, in their order (§3.3).
+5. In a user message, tool_result blocks come first, in their order.
 6. A final assistant message (a prefill, or a reply being continued) loses the
-   trailing whitespace of its last block, if that block is text (§3.1).
+   trailing whitespace of its last block, if that block is text.
 7. What no safe repair can fix raises, naming the turn (`_core.history_rules`).
 
 The output is deterministic: the same turns give the same bytes, and each block is

@@ -204,7 +204,7 @@ _TABLE: dict[str, ModelCapabilities] = {
     "claude-mythos-5-1": _GEN5,
     "claude-mythos-5": _GEN5,
     "claude-opus-5": _GEN5,
-    # Sonnet 5 takes no mid-conversation system messages (§3.6).
+    # Sonnet 5 takes no mid-conversation system messages.
     "claude-sonnet-5": evolve(_GEN5, min_cacheable_tokens=1024, system_messages=False),
     "claude-mythos-preview": evolve(
         _GEN5, min_cacheable_tokens=2048, system_messages=False

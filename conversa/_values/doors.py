@@ -76,9 +76,9 @@ DOORS: dict[str, DoorCapabilities] = {
     "anthropic": DoorCapabilities(
         name="anthropic", diagnostics=True, extended_output=True
     ),
-    # Anthropic-operated, the first-party surface; no cache diagnostics (§7).
+    # Anthropic-operated, the first-party surface; no cache diagnostics.
     "aws": DoorCapabilities(name="aws", extended_output=True),
-    # InvokeModel: no batches, own CountTokens, no automatic caching, 20 MB (§3a);
+    # InvokeModel: no batches, own CountTokens, no automatic caching, 20 MB;
     # 5 MB images (the direct API's image limit is 10 MB).
     "bedrock": DoorCapabilities(
         name="bedrock",
@@ -87,7 +87,7 @@ DOORS: dict[str, DoorCapabilities] = {
         max_request_bytes=20 * _MB,
         max_image_bytes=5 * _MB,
     ),
-    # The Messages endpoint: no batches, no betas at all (§3b); the rest as
+    # The Messages endpoint: no batches, no betas at all; the rest as
     # InvokeModel (inferred).
     "bedrock-messages": DoorCapabilities(
         name="bedrock-messages",
@@ -97,14 +97,14 @@ DOORS: dict[str, DoorCapabilities] = {
         max_request_bytes=20 * _MB,
         max_image_bytes=5 * _MB,
     ),
-    # Vertex AI: no batches, count-tokens:rawPredict, 30 MB (§4a).
+    # Vertex AI: no batches, count-tokens:rawPredict, 30 MB.
     "vertex": DoorCapabilities(
         name="vertex",
         batches=False,
         max_request_bytes=30 * _MB,
         max_image_bytes=5 * _MB,
     ),
-    # Claude on Google Cloud: the full first-party API (§4b).
+    # Claude on Google Cloud: the full first-party API.
     "google-cloud": DoorCapabilities(name="google-cloud"),
 }
 DOOR_NAMES = tuple(DOORS)

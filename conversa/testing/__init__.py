@@ -42,9 +42,9 @@ fake's clock, refreshed on each hit. ``usage`` splits the input as the API does:
 they are `FakeMessagesAPI.count_tokens` of the request. Pass
 ``clock=`` to move time without sleeping, ``cache=False`` to turn it off, and
 read `FakeMessagesAPI.cache_stats`. A request with ``diagnostics`` gets the
-§11 ``cache_miss_reason`` against the reply it names.
+``cache_miss_reason`` against the reply it names.
 
-**Message Batches** (§8) work under ``/v1/messages/batches``: every request's
+**Message Batches** work under ``/v1/messages/batches``: every request's
 result is computed at creation from the same script (or per ``custom_id`` with
 `FakeMessagesAPI.script_batch`; `fault.expired` expires one); a batch stays
 ``in_progress`` for ``batch_polls`` retrievals, or until

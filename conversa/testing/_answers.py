@@ -66,7 +66,7 @@ def partition_of(headers: httpx.Headers) -> tuple[str, str]:
 def api_headers(
     content_type: str, request_id: str, remaining: int
 ) -> tuple[tuple[str, str], ...]:
-    """Return a success response's headers, rate-limit headers included (§6)."""
+    """Return a success response's headers, rate-limit headers included."""
     limits = [("requests", "4000", str(max(remaining, 0)))] + [
         (kind, limit, limit)
         for kind, limit in (

@@ -103,7 +103,7 @@ def _custom_id(value: Any, path: str) -> None:
 
 
 def check_batch_params(params: Mapping[str, Any]) -> None:
-    """Refuse what a batch request may not ask for (§8), after normal validation."""
+    """Refuse what a batch request may not ask for, after normal validation."""
     if params.get("stream") is True:
         reject("stream: streaming is not supported in Message Batches")
     if "speed" in params:

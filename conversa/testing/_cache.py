@@ -16,7 +16,7 @@ The rules, from the prompt caching docs (https://platform.claude.com/docs/en/bui
 * Lifetime: 5 minutes, or 1 hour with ``ttl: "1h"``, measured on the fake's clock
   from the start of the request. A request reads only what earlier requests wrote.
 
-Usage (§4): ``cache_read_input_tokens`` is the read prefix; each written segment,
+Usage: ``cache_read_input_tokens`` is the read prefix; each written segment,
 from the end of the previous one to its breakpoint, is ``cache_creation`` at that
 breakpoint's TTL; ``input_tokens`` is the rest, after the last breakpoint that
 was read or written. The three add up to the prompt's token count.

@@ -1,4 +1,4 @@
-"""Cache diagnostics: why a request could not reuse the previous one's prefix (§11).
+"""Cache diagnostics: why a request could not reuse the previous one's prefix.
 
 A request that sends ``diagnostics: {"previous_message_id": ...}`` opts in; the
 fake then keeps its `Prompt` as the fingerprint of the reply it answers, and a

@@ -120,7 +120,7 @@ class MessageFactory:
         partition: Partition,
         tier: str,
     ) -> None:
-        # Usage as the prompt cache splits it (§4), and diagnostics if asked (§11).
+        # Usage as the prompt cache splits it, and diagnostics if asked.
         use = CacheUse(uncached=prompt.total)
         if self.cache_on:
             use = self._cache.serve(

@@ -48,7 +48,7 @@ class ModelRules:
         disabled_needs_low_effort: whether ``thinking.type: "disabled"`` is only
             accepted at ``output_config.effort`` high or lower.
         min_cacheable_tokens: the shortest prefix (by the fake tokenizer) the
-            prompt cache stores; shorter ones are silently not cached (§2.3).
+            prompt cache stores; shorter ones are silently not cached.
         extended_output_tokens: the largest ``max_tokens`` a Message Batch item
             may ask for with the ``output-300k-2026-03-24`` beta; None where the
             beta does not serve the model (it never raises a synchronous call's).

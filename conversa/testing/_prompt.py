@@ -9,12 +9,14 @@ on every block so far. What goes into a block's hash:
 * the model (every entry belongs to one model);
 * for system blocks, also ``speed``; for message blocks, also ``speed``,
   ``tool_choice``, the thinking config (type and ``budget_tokens``) and
-  ``output_config.effort``: the §9 "what invalidates the cache" table. An explicit
+  ``output_config.effort``: the prompt caching docs' "what invalidates the cache"
+  table. An explicit
   default counts as omitted (``tool_choice`` auto, thinking off, effort high);
 * the block itself without its ``cache_control`` marker, so moving a breakpoint
   changes no hash. A block's own fields are hashed in sorted order (the API reads
   fields, not bytes), but free-form JSON inside (``tool_use.input``, a tool's
-  ``input_schema``) keeps its key order: §9 warns that reordering it breaks caches;
+  ``input_schema``) keeps its key order: the prompt caching docs warn that reordering it breaks
+  caches;
 * for message blocks, the role and whether the block opens its message: a string
   content hashes like the single text block it stands for.
 """
@@ -187,7 +189,7 @@ def build_prompt(ctx: Ctx) -> Prompt:
         cumulative.append(spent)
     automatic = body.get("cache_control")
     if isinstance(automatic, Mapping) and eligible >= 0 and eligible not in points:
-        # §9 automatic caching: a breakpoint on the last cacheable block.
+        # Automatic caching: a breakpoint on the last cacheable block.
         points[eligible] = str(automatic.get("ttl", "5m"))
     return Prompt(
         model=str(body["model"]),

@@ -300,7 +300,7 @@ def skeleton(body: Mapping[str, Any], msg_id: str, input_tokens: int) -> dict[st
         "stop_sequence": None,
         "stop_details": None,
         "container": None,
-        # Only present when the request opted in to cache diagnostics (§11).
+        # Only present when the request opted in to cache diagnostics.
         **({"diagnostics": None} if "diagnostics" in body else {}),
         "usage": usage,
     }

@@ -1,6 +1,6 @@
 """Rules across messages: turn order, prefill, tool pairing, thinking, limits.
 
-The API merges consecutive same-role messages into one turn (§3.1), so pairing and
+The API merges consecutive same-role messages into one turn, so pairing and
 prefill rules look at merged turns; error positions still name the original
 ``messages.N.content.K`` (https://docs.claude.com/en/api/messages).
 """
@@ -95,7 +95,7 @@ def _non_empty(ctx: Ctx) -> None:
 
 
 def _system_messages(ctx: Ctx) -> None:
-    # §3.6: after a user turn (or a server tool result), before an assistant turn.
+    # After a user turn (or a server tool result), before an assistant turn.
     messages = ctx.body["messages"]
     for index, message in enumerate(messages):
         if message["role"] != "system":
@@ -238,7 +238,7 @@ def _server_answered(turn: Turn, after: Turn | None) -> None:
 
 
 def _signatures(ctx: Ctx) -> None:
-    # §3.4: the latest assistant turn's thinking must come back unmodified.
+    # The latest assistant turn's thinking must come back unmodified.
     assistant = [t for t in _turns(ctx.body["messages"]) if t.role == "assistant"]
     if not assistant:
         return
