@@ -9,10 +9,11 @@ API expects, replays it over httpx, and folds each reply back in with its usage:
     conv = Conversation.create(MemoryStore(), client=Client(), model="claude-sonnet-4-5")
     print(conv.send("Hello!").text)
 
-The public API is this package's ``__all__`` and `conversa.testing`; modules whose
-names start with an underscore (``help()`` lists them under PACKAGE CONTENTS, and
-names the classes below by them) are private and may change in any release. Import
-from ``conversa`` and ``conversa.testing`` only. The main names:
+The public API is this package's ``__all__``, `conversa.testing` and the adapters
+of `conversa.integrations` (``pydantic_ai``, ``langchain``, each behind its extra);
+modules whose names start with an underscore (``help()`` lists them under PACKAGE
+CONTENTS, and names the classes below by them) are private and may change in any
+release. Import from those only. The main names:
 
 - Conversations: `Conversation` and `AsyncConversation` (``create``, ``load``,
   ``send``, ``stream``, ``run``, ``request``, ``turns``, ``retract``, ``edit``,
@@ -25,6 +26,7 @@ from ``conversa`` and ``conversa.testing`` only. The main names:
 - Values: `Turn`, `Usage`, the blocks (`TextBlock`, `ImageBlock`, `ToolUseBlock`,
   ...), `BudgetConfig`, `CacheConfig`, `Price` and `Ledger`.
 - Tools: `tool`, `Tool`, `ToolSet`.
+- Transcripts: `markdown_transcript` (the JSONL export is the CLI's ``export``).
 - Errors: `ConversaError` and its subclasses: `InvalidInputError` (bad input,
   raised before anything is written or sent), `APIError` (from the API) and
   `StoreError` (from a store).
@@ -49,6 +51,7 @@ from ._conversation.streams import AsyncReplyStream, ReplyStream
 from ._core.plan import ModelSummarizer
 from ._core.pricing import PRICES, PRICES_DATE, Cost, Ledger, Price, cost
 from ._core.summaries import AsyncSummarizer, Summarizer
+from ._core.transcript import markdown_transcript
 from ._core.window import WindowPlan
 from ._exceptions import (
     APIConnectionError,
@@ -258,6 +261,7 @@ __all__ = [
     "cost",
     "custom_id_for",
     "execute",
+    "markdown_transcript",
     "store_rules",
     "tool",
 ]

@@ -1,4 +1,4 @@
-"""The JSONL export format of the command line, and its reader.
+"""The JSONL export format of the command line, and its reader (and the Markdown one).
 
 One line is one conversation, a JSON object::
 
@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any, TextIO
 
 from .._core.api_rules import check_stored_turns, check_system, check_tools
 from .._core.normalize import to_messages
+from .._core.transcript import markdown_header, markdown_turn
 from .._stores import Store
 from .._values.capabilities import capabilities_for
 from .._values.params import RequestParams
@@ -36,6 +37,7 @@ __all__ = [
     "export_line",
     "parse_line",
     "write_export",
+    "write_markdown",
 ]
 
 #: The format tag of every exported line; a later format gets a new number.
@@ -116,13 +118,32 @@ def write_export(
     out.write(
         f'{{"format":{_dumps(FORMAT)},"record":{_dumps(_record_to_json(record))},"turns":['
     )
-    start, first = 1, True
-    while start <= record.last_seq:
-        for turn in store.read(conversation_id, start=start, stop=start + page):
-            out.write(("" if first else ",") + _dumps(_turn_to_json(turn)))
-            first = False
-        start += page
+    first = True
+    for turn in _turns(store, record, page):
+        out.write(("" if first else ",") + _dumps(_turn_to_json(turn)))
+        first = False
     out.write("]}\n")
+
+
+def _turns(store: Store, record: ConversationRecord, page: int) -> Iterator[Turn]:
+    """Every turn of *record*, read *page* at a time by seq range."""
+    start = 1
+    while start <= record.last_seq:
+        yield from store.read(record.id, start=start, stop=start + page)
+        start += page
+
+
+def write_markdown(
+    store: Store, conversation_id: str, out: TextIO, *, page: int = EXPORT_PAGE
+) -> None:
+    """Write one conversation as a Markdown transcript to *out* (`markdown_transcript`).
+
+    Read and written a page of turns at a time, as `write_export` does.
+    """
+    record = store.get(conversation_id)
+    out.write(markdown_header(record))
+    for turn in _turns(store, record, page):
+        out.write(markdown_turn(turn))
 
 
 def export_line(store: Store, conversation_id: str) -> str:

@@ -46,7 +46,7 @@ from .format import (
     transcript,
     usage_line,
 )
-from .jsonl import check_import, parse_line, write_export
+from .jsonl import check_import, parse_line, write_export, write_markdown
 from .migrate import add_migrate_parser
 
 __all__ = ["DEFAULT_STORE", "UsageError", "main", "open_store"]
@@ -169,14 +169,15 @@ def _cmd_stats(store: Store, args: argparse.Namespace) -> int:
 
 def _cmd_export(store: Store, args: argparse.Namespace) -> int:
     ids = args.ids or [r.id for r in _all_records(store, args)]
+    write = write_markdown if args.format == "markdown" else write_export
     # One conversation at a time, its turns a page at a time: bounded memory.
     if args.output is None:
         for cid in ids:
-            write_export(store, cid, sys.stdout)
+            write(store, cid, sys.stdout)
         return 0
     with Path(args.output).open("w", encoding="utf-8", newline="") as out:
         for cid in ids:
-            write_export(store, cid, out)
+            write(store, cid, out)
     print(
         f"exported {plural(len(ids), 'conversation')} to {args.output}", file=sys.stderr
     )
@@ -398,10 +399,16 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("id")
     show.set_defaults(run=_cmd_show)
 
-    export = add("export", "write conversations as JSONL")
+    export = add("export", "write conversations as JSONL (or a Markdown transcript)")
     export.add_argument("ids", nargs="*", metavar="ID", help="default: all that match")
     filters(export)
     export.add_argument("-o", "--output", help="file to write (default: stdout)")
+    export.add_argument(
+        "--format",
+        choices=("jsonl", "markdown"),
+        default="jsonl",
+        help="jsonl (lossless, for import; the default) or markdown (to read)",
+    )
     export.set_defaults(run=_cmd_export)
 
     imp = add("import", "store conversations from a JSONL export")
