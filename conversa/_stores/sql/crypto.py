@@ -31,16 +31,24 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hmac
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from hashlib import sha256
 from typing import Any, Literal, cast
 
 from ..._exceptions import EncryptionError, InvalidInputError, TurnIdConflictError
 from ..._values.turns import ConversationRecord, Turn
-from .raw import INSERT_COLUMNS, sql, turn_from_tuple, turn_params
+from .raw import (
+    CACHED_CONTENT,
+    CACHED_TURNS,
+    INSERT_COLUMNS,
+    sql,
+    turn_from_tuple,
+    turn_params,
+)
 from .schema import record_values
 
 __all__ = [
@@ -264,6 +272,9 @@ INSERT_KEYED_SQL = sql(
     + ", ".join(f"{{{c}}}" for c in _KEYED_COLUMNS)
     + ")"
 )
+#: The longest sealed content whose plaintext `Codec` keeps (base64 and the header
+#: on top of what `raw` keeps).
+_CACHED_SEALED = CACHED_CONTENT * 2
 # Positions in a `raw.TURN_COLUMNS` row.
 _SEQ, _TURN_ID, _ROLE, _KIND, _CONTENT = 0, 1, 2, 3, 4
 
@@ -275,6 +286,12 @@ class Codec:
 
     def __init__(self, encryption: Encryption) -> None:
         self.encryption = encryption
+        # A send re-reads its window every time: the turns' plaintext is kept for
+        # the most recently read ciphertexts (authenticated, bound to their row),
+        # as `raw.turn_from_tuple` keeps the turns it built.
+        self._opened: Callable[[str, int, str], str] = functools.lru_cache(
+            maxsize=CACHED_TURNS
+        )(self._open_content)
 
     def __repr__(self) -> str:
         return f"Codec({self.encryption!r})"
@@ -367,6 +384,11 @@ class Codec:
 
     def open_content(self, conversation_id: str, seq: int, content: object) -> str:
         """The exact text `seal_content` sealed."""
+        if isinstance(content, str) and len(content) <= _CACHED_SEALED:
+            return self._opened(conversation_id, seq, content)
+        return self._open_content(conversation_id, seq, content)
+
+    def _open_content(self, conversation_id: str, seq: int, content: object) -> str:
         where = _where(conversation_id, seq, "content")
         kid, _mac, blob = self._turn_parts(content, where)
         return self.open(conversation_id, seq, "content", f"{_PREFIX}{kid}:{blob}")
