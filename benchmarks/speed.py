@@ -41,6 +41,12 @@ Run from the repository root (``pip install -e '.[postgres,bench]'`` first)::
     python benchmarks/speed.py                      # sqlite,postgres; N = 1000,10000
     python benchmarks/speed.py --quick              # a smoke run, well under a minute
     python benchmarks/speed.py --profile            # + cProfile of conversa's add/send
+    python benchmarks/speed.py --encryption         # conversa's stores encrypted at rest
+
+With ``--encryption`` conversa's stores seal turn content, system prompts and
+request parameters (``Encryption`` with one fixed test key, metadata plain); the
+floor and the peers store plaintext as always, so the ratios show what encryption
+at rest costs conversa.
 
 PostgreSQL comes from CONVERSA_TEST_POSTGRES_URL (default: the local server); the
 run uses a fresh schema and drops it.
@@ -86,6 +92,7 @@ from conversa import (
     BudgetConfig,
     Client,
     Conversation,
+    Encryption,
     MemoryStore,
     PostgresStore,
     SQLiteStore,
@@ -105,6 +112,10 @@ TURN_CHARS = 900
 #: ... so the floor and the peers read this many newest turns as their window.
 WINDOW_TURNS = 26
 THREADS = 8
+#: Keyword arguments of conversa's SQL stores (`--encryption` adds the keys).
+STORE_OPTIONS: dict[str, Any] = {}
+#: `--encryption`'s key: fixed, for benchmarks only.
+TEST_KEY = bytes(range(32))
 PG_URL = os.environ.get(
     "CONVERSA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
@@ -1294,8 +1305,8 @@ def backend_stores(
 ) -> Iterator[tuple[Any, Any, Floor, str, str]]:
     """conversa's stores (warm, cold), the floor, and the peers' URL and schema."""
     if backend == "sqlite":
-        warm = SQLiteStore(workdir / "conversa.db")
-        cold = SQLiteStore(workdir / "conversa-cold.db")
+        warm = SQLiteStore(workdir / "conversa.db", **STORE_OPTIONS)
+        cold = SQLiteStore(workdir / "conversa-cold.db", **STORE_OPTIONS)
 
         def connect() -> sqlite3.Connection:
             conn = sqlite3.connect(
@@ -1325,8 +1336,8 @@ def backend_stores(
     admin.execute(f'CREATE SCHEMA "{schema}"')
     sep = "&" if "?" in PG_URL else "?"
     url = f"{PG_URL}{sep}options={quote(f'-csearch_path={schema}', safe='')}"
-    warm = PostgresStore(url)
-    cold = PostgresStore(url)
+    warm = PostgresStore(url, **STORE_OPTIONS)
+    cold = PostgresStore(url, **STORE_OPTIONS)
     floor = Floor(lambda: psycopg.connect(url, autocommit=True), postgres=True)
     try:
         yield warm, cold, floor, url, schema
@@ -1976,7 +1987,14 @@ def main() -> None:
     parser.add_argument(
         "--profile", action="store_true", help="also cProfile conversa's add and send"
     )
+    parser.add_argument(
+        "--encryption",
+        action="store_true",
+        help="conversa's stores encrypted at rest (a fixed test key)",
+    )
     args = parser.parse_args()
+    if args.encryption:
+        STORE_OPTIONS["encryption"] = Encryption({"bench": TEST_KEY}, current="bench")
     if args.quick:
         args.n, args.repeat, args.cap, args.steps, args.reps = "100,1000", 5, 1.5, 4, 1
     backends = args.backends.split(",")
