@@ -42,11 +42,19 @@ Run from the repository root (``pip install -e '.[postgres,bench]'`` first)::
     python benchmarks/speed.py --quick              # a smoke run, well under a minute
     python benchmarks/speed.py --profile            # + cProfile of conversa's add/send
     python benchmarks/speed.py --encryption         # conversa's stores encrypted at rest
+    python benchmarks/speed.py --tracing            # conversa's spans on (see below)
 
 With ``--encryption`` conversa's stores seal turn content, system prompts and
 request parameters (``Encryption`` with one fixed test key, metadata plain); the
 floor and the peers store plaintext as always, so the ratios show what encryption
 at rest costs conversa.
+
+With ``--tracing`` an OpenTelemetry SDK ``TracerProvider`` is set as the global one,
+its spans handed to a ``BatchSpanProcessor`` whose exporter discards them (what a
+production setup pays, less the network): every conversa client then makes its
+``chat`` span a call. Without it no provider is set, as in an application that does
+not trace: conversa's spans are OpenTelemetry's no-op ones (or none at all without
+the ``otel`` extra).
 
 PostgreSQL comes from CONVERSA_TEST_POSTGRES_URL (default: the local server); the
 run uses a fresh schema and drops it.
@@ -1861,6 +1869,25 @@ def threads_row(res: Results, kind: str, label: str, *, judged: bool) -> str:
     )
 
 
+def trace_to_nowhere() -> None:
+    """Set an SDK tracer provider as the global one; its exporter drops every span."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import (
+        BatchSpanProcessor,
+        SpanExporter,
+        SpanExportResult,
+    )
+
+    class Discard(SpanExporter):
+        def export(self, spans: Any) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(Discard()))
+    trace.set_tracer_provider(provider)
+
+
 def versions() -> str:
     names = (
         "conversa",
@@ -1868,6 +1895,7 @@ def versions() -> str:
         "sqlmodel",
         "psycopg",
         "httpx",
+        "opentelemetry-sdk",
         "openai-agents",
         "langchain-community",
         "langchain-core",
@@ -1992,9 +2020,16 @@ def main() -> None:
         action="store_true",
         help="conversa's stores encrypted at rest (a fixed test key)",
     )
+    parser.add_argument(
+        "--tracing",
+        action="store_true",
+        help="conversa's OpenTelemetry spans on (an SDK provider, spans discarded)",
+    )
     args = parser.parse_args()
     if args.encryption:
         STORE_OPTIONS["encryption"] = Encryption({"bench": TEST_KEY}, current="bench")
+    if args.tracing:
+        trace_to_nowhere()
     if args.quick:
         args.n, args.repeat, args.cap, args.steps, args.reps = "100,1000", 5, 1.5, 4, 1
     backends = args.backends.split(",")

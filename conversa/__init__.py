@@ -43,6 +43,7 @@ from importlib.metadata import PackageNotFoundError, version
 from ._client.client import APIResponse, AsyncClient, Client
 from ._client.config import ClientConfig
 from ._client.retry import RetryPolicy
+from ._client.tracing import Tracing
 from ._conversation.async_batches import AsyncBatches
 from ._conversation.async_conversation import AsyncConversation
 from ._conversation.batches import Batches, BatchPage
@@ -244,6 +245,7 @@ __all__ = [
     "ToolResultBlock",
     "ToolSet",
     "ToolUseBlock",
+    "Tracing",
     "Turn",
     "TurnIdConflictError",
     "TurnUpdate",

@@ -6,6 +6,7 @@ for the retries. Everything else is in ``wire.py`` and ``sse.py``.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import (
     AsyncGenerator,
     Awaitable,
@@ -26,9 +27,11 @@ from .._exceptions import InvalidInputError, StreamError
 from .config import ClientConfig
 from .doors.constructors import DoorConstructors
 from .doors.eventstream import aiter_frames
-from .doors.route import COUNT_TOKENS, MESSAGES, tokens_from
+from .doors.route import COUNT_TOKENS, tokens_from
 from .retry import RetryPolicy, tenacity_kwargs
+from .spans import CallTracer, ChatSpan
 from .sse import Delta
+from .tracing import CallInfo, Tracing, make_tracer
 from .wire import (
     APIResponse,
     StreamReader,
@@ -39,6 +42,7 @@ from .wire import (
     log_request,
     log_response,
     make_config,
+    message_call,
     result_from_response,
     stream_body,
 )
@@ -52,12 +56,14 @@ class AsyncClient(DoorConstructors[httpx.AsyncBaseTransport, httpx.AsyncClient])
 
     Attributes:
         config: everything the client sends with, as one value.
+        tracer: makes the spans of its calls (None: not tracing; see `Tracing`).
     """
 
     config: ClientConfig
     _http: httpx.AsyncClient = field(repr=False)
     _owns_http: bool = field(repr=False, kw_only=True)
     _auth: httpx.Auth | None = field(default=None, repr=False, kw_only=True)
+    tracer: CallTracer | None = field(default=None, repr=False, kw_only=True)
 
     def __init__(
         self,
@@ -73,6 +79,7 @@ class AsyncClient(DoorConstructors[httpx.AsyncBaseTransport, httpx.AsyncClient])
         transport: httpx.AsyncBaseTransport | None = None,
         http_client: httpx.AsyncClient | None = None,
         default_headers: Mapping[str, str] | None = None,
+        tracing: Tracing | bool | None = None,
     ) -> None:
         """Make a client; the arguments are `Client`'s, with async httpx objects."""
         config = make_config(
@@ -86,7 +93,7 @@ class AsyncClient(DoorConstructors[httpx.AsyncBaseTransport, httpx.AsyncClient])
             max_retries=max_retries,
             default_headers=default_headers,
         )
-        self._setup(config, transport, http_client)
+        self._setup(config, transport, http_client, tracing=tracing)
 
     @classmethod
     def from_config(
@@ -96,13 +103,15 @@ class AsyncClient(DoorConstructors[httpx.AsyncBaseTransport, httpx.AsyncClient])
         transport: httpx.AsyncBaseTransport | None = None,
         http_client: httpx.AsyncClient | None = None,
         auth: httpx.Auth | None = None,
+        tracing: Tracing | bool | None = None,
     ) -> AsyncClient:
         """Make a client from a ready `ClientConfig` (the environment is not read).
 
-        *auth* signs or authenticates each request (the doors' SigV4 or OAuth).
+        *auth* signs or authenticates each request (the doors' SigV4 or OAuth);
+        *tracing* is as for `Client`.
         """
         client = cls.__new__(cls)
-        cls._setup(client, config, transport, http_client, auth)
+        cls._setup(client, config, transport, http_client, auth, tracing=tracing)
         return client
 
     def _setup(
@@ -111,14 +120,19 @@ class AsyncClient(DoorConstructors[httpx.AsyncBaseTransport, httpx.AsyncClient])
         transport: httpx.AsyncBaseTransport | None,
         http_client: httpx.AsyncClient | None,
         auth: httpx.Auth | None = None,
+        *,
+        tracing: Tracing | bool | None = None,
     ) -> None:
         check_http_args(transport, http_client)
+        tracer = make_tracer(tracing=tracing)
         http = (
             http_client
             if http_client is not None
             else httpx.AsyncClient(transport=transport)
         )
-        self.__attrs_init__(config, http, owns_http=http_client is None, auth=auth)
+        self.__attrs_init__(
+            config, http, owns_http=http_client is None, auth=auth, tracer=tracer
+        )
 
     async def aclose(self) -> None:
         """Close the connections (not those of an *http_client* passed in)."""
@@ -142,14 +156,32 @@ class AsyncClient(DoorConstructors[httpx.AsyncBaseTransport, httpx.AsyncClient])
         *,
         betas: Sequence[str] = (),
         headers: Mapping[str, str] | None = None,
+        conversation_id: str | None = None,
     ) -> APIResponse:
         """POST /v1/messages and return the reply; see `Client.create_message`."""
         if body.get("stream"):
             msg = 'the body has "stream": true; use stream_message() for a stream'
             raise InvalidInputError(msg)
-        return await self.request(
-            "POST", MESSAGES, json=body, betas=betas, headers=headers
+        request, call, span = message_call(
+            self.config,
+            self.tracer,
+            body,
+            betas=betas,
+            headers=headers,
+            conversation_id=conversation_id,
         )
+        if span is None:
+            response, attempts = await self._send(request, call)
+            return result_from_response(response, attempts=attempts)
+        try:
+            with span.current():
+                response, attempts = await self._send(request, call, span)
+            result = result_from_response(response, attempts=attempts)
+        except BaseException as exc:
+            span.fail(exc)
+            raise
+        span.ok(result)
+        return result
 
     async def count_tokens(
         self,
@@ -170,21 +202,27 @@ class AsyncClient(DoorConstructors[httpx.AsyncBaseTransport, httpx.AsyncClient])
         *,
         betas: Sequence[str] = (),
         headers: Mapping[str, str] | None = None,
+        conversation_id: str | None = None,
     ) -> AsyncMessageStream:
         """POST /v1/messages with ``"stream": true``; use the result in ``async with``."""
-        request = build_request(
+        request, call, span = message_call(
             self.config,
-            "POST",
-            MESSAGES,
-            json=stream_body(body),
+            self.tracer,
+            stream_body(body),
             betas=betas,
             headers=headers,
+            conversation_id=conversation_id,
         )
+        attempts = itertools.count(1)
         return AsyncMessageStream(
-            lambda req: self._send_once(req, stream=True),
+            lambda req: self._send_once(
+                req, stream=True, call=call, attempt=next(attempts)
+            ),
             request,
             self.config.retry,
             events=aiter_frames if self.config.door == "bedrock" else _sse_events,
+            call=call,
+            span=span,
         )
 
     async def request(
@@ -231,21 +269,38 @@ class AsyncClient(DoorConstructors[httpx.AsyncBaseTransport, httpx.AsyncClient])
         response, attempts = await self._send(request)
         return result_from_response(response, attempts=attempts, jsonl=jsonl)
 
-    async def _send(self, request: httpx.Request) -> tuple[httpx.Response, int]:
+    async def _send(
+        self,
+        request: httpx.Request,
+        call: CallInfo | None = None,
+        span: ChatSpan | None = None,
+    ) -> tuple[httpx.Response, int]:
         """Send *request* (its body read) until it succeeds or the policy stops."""
         label = f"{request.method} {request.url.path}"
-        async for attempt in AsyncRetrying(
-            **tenacity_kwargs(self.config.retry, label=label)
-        ):
+        retrying = AsyncRetrying(
+            **tenacity_kwargs(
+                self.config.retry,
+                label=label,
+                call=call,
+                on_retry=None if span is None else span.retry,
+            )
+        )
+        async for attempt in retrying:
             with attempt:
-                response = await self._send_once(request)
+                number = attempt.retry_state.attempt_number
+                response = await self._send_once(request, call=call, attempt=number)
         return response, attempt.retry_state.attempt_number
 
     async def _send_once(
-        self, request: httpx.Request, *, stream: bool = False
+        self,
+        request: httpx.Request,
+        *,
+        stream: bool = False,
+        call: CallInfo | None = None,
+        attempt: int = 1,
     ) -> httpx.Response:
         """Send *request* once; return a 2xx response or raise the typed error."""
-        log_request(request)
+        log_request(request, call, attempt)
         try:
             response = await self._http.send(request, stream=stream, auth=self._auth)
             if not response.is_success:
@@ -255,7 +310,7 @@ class AsyncClient(DoorConstructors[httpx.AsyncBaseTransport, httpx.AsyncClient])
                     await response.aclose()
         except httpx.RequestError as exc:
             raise error_from_transport(exc) from exc
-        log_response(request, response)
+        log_response(request, response, call, attempt)
         if not response.is_success:
             raise error_from_response(response)
         return response
@@ -277,6 +332,8 @@ class AsyncMessageStream:
         *,
         events: Callable[[httpx.Response], AsyncGenerator[ServerSentEvent, None]]
         | None = None,
+        call: CallInfo | None = None,
+        span: ChatSpan | None = None,
     ) -> None:
         """Prepare a stream; `AsyncClient.stream_message` makes them."""
         self._sendfn = send
@@ -289,6 +346,8 @@ class AsyncMessageStream:
         self._first: Delta | None = None
         self._error: StreamError | None = None
         self._attempts = 0
+        self._call = call
+        self._span = span
 
     async def __aenter__(self) -> AsyncMessageStream:
         await self._open()
@@ -341,6 +400,13 @@ class AsyncMessageStream:
 
     async def aclose(self) -> None:
         """Close the HTTP response; reading on raises `StreamError`."""
+        try:
+            await self._release()
+        finally:
+            if self._span is not None:  # a no-op once the stream ended
+                self._span.abandon()
+
+    async def _release(self) -> None:
         events, self._events = self._events, None
         try:
             # Finalized here, not by the event loop later; a read in progress (in
@@ -354,19 +420,38 @@ class AsyncMessageStream:
 
     async def _open(self) -> StreamReader:
         if self._reader is None:
-            label = f"{self._request.method} {self._request.url.path} (stream)"
-            async for attempt in AsyncRetrying(
-                **tenacity_kwargs(self._policy, label=label)
-            ):
-                with attempt:
-                    opened = await self._attempt()
-            self._attempts = attempt.retry_state.attempt_number
-            self._reader = opened
+            span = self._span
+            if span is None:
+                self._reader = await self._retrying()
+            else:
+                try:
+                    with span.current():
+                        self._reader = await self._retrying()
+                except BaseException as exc:
+                    span.fail(exc)
+                    raise
+                if self._reader.fold.done:
+                    span.ok(self._reader.result(attempts=self._attempts))
         return self._reader
+
+    async def _retrying(self) -> StreamReader:
+        """Open the stream, retried by the policy."""
+        label = f"{self._request.method} {self._request.url.path} (stream)"
+        kwargs = tenacity_kwargs(
+            self._policy,
+            label=label,
+            call=self._call,
+            on_retry=None if self._span is None else self._span.retry,
+        )
+        async for attempt in AsyncRetrying(**kwargs):
+            with attempt:
+                opened = await self._attempt()
+        self._attempts = attempt.retry_state.attempt_number
+        return opened
 
     async def _attempt(self) -> StreamReader:
         """Send once and read up to the first content; any failure may be retried."""
-        await self.aclose()
+        await self._release()
         self._error = None
         response = await self._sendfn(self._request)
         self._response = response
@@ -394,9 +479,13 @@ class AsyncMessageStream:
                     return delta
         except StreamError as exc:
             self._error = exc
-            await self.aclose()
+            await self._release()
+            if self._span is not None and self._reader is not None:
+                self._span.fail(exc)  # once opened, nothing is retried
             raise
-        await self.aclose()
+        await self._release()
+        if self._span is not None and self._reader is not None:
+            self._span.ok(reader.result(attempts=self._attempts))
         return None
 
 

@@ -6,6 +6,7 @@ retry and read, and leave everything else to ``wire.py`` and ``sse.py``.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any
@@ -20,9 +21,11 @@ from .async_client import AsyncClient, AsyncMessageStream
 from .config import ClientConfig
 from .doors.constructors import DoorConstructors
 from .doors.eventstream import iter_frames
-from .doors.route import COUNT_TOKENS, MESSAGES, tokens_from
+from .doors.route import COUNT_TOKENS, tokens_from
 from .retry import RetryPolicy, tenacity_kwargs
+from .spans import CallTracer, ChatSpan
 from .sse import Delta
+from .tracing import CallInfo, Tracing, make_tracer
 from .wire import (
     APIResponse,
     StreamReader,
@@ -33,6 +36,7 @@ from .wire import (
     log_request,
     log_response,
     make_config,
+    message_call,
     result_from_response,
     stream_body,
 )
@@ -58,12 +62,15 @@ class Client(DoorConstructors[httpx.BaseTransport, httpx.Client]):
 
     Attributes:
         config: everything the client sends with, as one value.
+        tracer: makes the spans of its calls, and of the tools a conversation
+            runs beside them (None: not tracing; see `Tracing`).
     """
 
     config: ClientConfig
     _http: httpx.Client = field(repr=False)
     _owns_http: bool = field(repr=False, kw_only=True)
     _auth: httpx.Auth | None = field(default=None, repr=False, kw_only=True)
+    tracer: CallTracer | None = field(default=None, repr=False, kw_only=True)
 
     def __init__(
         self,
@@ -79,6 +86,7 @@ class Client(DoorConstructors[httpx.BaseTransport, httpx.Client]):
         transport: httpx.BaseTransport | None = None,
         http_client: httpx.Client | None = None,
         default_headers: Mapping[str, str] | None = None,
+        tracing: Tracing | bool | None = None,
     ) -> None:
         """Make a client.
 
@@ -94,10 +102,13 @@ class Client(DoorConstructors[httpx.BaseTransport, httpx.Client]):
             transport: an httpx transport to send through (a test fake, say).
             http_client: an httpx client to send through, which you close.
             default_headers: extra headers sent with every call.
+            tracing: OpenTelemetry spans (`Tracing`); the default traces
+                through the global provider when the ``otel`` extra is
+                installed; False turns them off.
 
         Raises:
-            InvalidInputError: no credentials, a bad value, or both *transport*
-                and *http_client*.
+            InvalidInputError: no credentials, a bad value, both *transport*
+                and *http_client*, or tracing asked for without the extra.
         """
         config = make_config(
             api_key=api_key,
@@ -110,7 +121,7 @@ class Client(DoorConstructors[httpx.BaseTransport, httpx.Client]):
             max_retries=max_retries,
             default_headers=default_headers,
         )
-        self._setup(config, transport, http_client)
+        self._setup(config, transport, http_client, tracing=tracing)
 
     @classmethod
     def from_config(
@@ -120,13 +131,15 @@ class Client(DoorConstructors[httpx.BaseTransport, httpx.Client]):
         transport: httpx.BaseTransport | None = None,
         http_client: httpx.Client | None = None,
         auth: httpx.Auth | None = None,
+        tracing: Tracing | bool | None = None,
     ) -> Client:
         """Make a client from a ready `ClientConfig` (the environment is not read).
 
-        *auth* signs or authenticates each request (the doors' SigV4 or OAuth).
+        *auth* signs or authenticates each request (the doors' SigV4 or OAuth);
+        *tracing* is as for `Client`.
         """
         client = cls.__new__(cls)
-        cls._setup(client, config, transport, http_client, auth)
+        cls._setup(client, config, transport, http_client, auth, tracing=tracing)
         return client
 
     def _setup(
@@ -135,14 +148,19 @@ class Client(DoorConstructors[httpx.BaseTransport, httpx.Client]):
         transport: httpx.BaseTransport | None,
         http_client: httpx.Client | None,
         auth: httpx.Auth | None = None,
+        *,
+        tracing: Tracing | bool | None = None,
     ) -> None:
         check_http_args(transport, http_client)
+        tracer = make_tracer(tracing=tracing)
         http = (
             http_client
             if http_client is not None
             else httpx.Client(transport=transport)
         )
-        self.__attrs_init__(config, http, owns_http=http_client is None, auth=auth)
+        self.__attrs_init__(
+            config, http, owns_http=http_client is None, auth=auth, tracer=tracer
+        )
 
     def close(self) -> None:
         """Close the connections (not those of an *http_client* passed in)."""
@@ -166,6 +184,7 @@ class Client(DoorConstructors[httpx.BaseTransport, httpx.Client]):
         *,
         betas: Sequence[str] = (),
         headers: Mapping[str, str] | None = None,
+        conversation_id: str | None = None,
     ) -> APIResponse:
         """POST /v1/messages and return the reply, retried by the policy.
 
@@ -173,6 +192,8 @@ class Client(DoorConstructors[httpx.BaseTransport, httpx.Client]):
             body: the request body, sent as given (keys in order).
             betas: beta names for this call, after the config's.
             headers: extra headers for this call; they win over all others.
+            conversation_id: the conversation the call is for, recorded on
+                its span and log lines (conversations pass their id).
 
         Raises:
             InvalidInputError: *body* asks for a stream (use `stream_message`).
@@ -182,7 +203,26 @@ class Client(DoorConstructors[httpx.BaseTransport, httpx.Client]):
         if body.get("stream"):
             msg = 'the body has "stream": true; use stream_message() for a stream'
             raise InvalidInputError(msg)
-        return self.request("POST", MESSAGES, json=body, betas=betas, headers=headers)
+        request, call, span = message_call(
+            self.config,
+            self.tracer,
+            body,
+            betas=betas,
+            headers=headers,
+            conversation_id=conversation_id,
+        )
+        if span is None:
+            response, attempts = self._send(request, call)
+            return result_from_response(response, attempts=attempts)
+        try:
+            with span.current():
+                response, attempts = self._send(request, call, span)
+            result = result_from_response(response, attempts=attempts)
+        except BaseException as exc:
+            span.fail(exc)
+            raise
+        span.ok(result)
+        return result
 
     def count_tokens(
         self,
@@ -203,25 +243,32 @@ class Client(DoorConstructors[httpx.BaseTransport, httpx.Client]):
         *,
         betas: Sequence[str] = (),
         headers: Mapping[str, str] | None = None,
+        conversation_id: str | None = None,
     ) -> MessageStream:
         """POST /v1/messages with ``"stream": true``; use the result in a ``with``.
 
         ``"stream": true`` is added to a copy of *body*. See `MessageStream` for
-        what is retried.
+        what is retried. *conversation_id* is as for `create_message`; the
+        call's span lasts until the stream ends, fails or is closed.
         """
-        request = build_request(
+        request, call, span = message_call(
             self.config,
-            "POST",
-            MESSAGES,
-            json=stream_body(body),
+            self.tracer,
+            stream_body(body),
             betas=betas,
             headers=headers,
+            conversation_id=conversation_id,
         )
+        attempts = itertools.count(1)
         return MessageStream(
-            lambda req: self._send_once(req, stream=True),
+            lambda req: self._send_once(
+                req, stream=True, call=call, attempt=next(attempts)
+            ),
             request,
             self.config.retry,
             events=iter_frames if self.config.door == "bedrock" else _sse_events,
+            call=call,
+            span=span,
         )
 
     def request(
@@ -268,19 +315,38 @@ class Client(DoorConstructors[httpx.BaseTransport, httpx.Client]):
         response, attempts = self._send(request)
         return result_from_response(response, attempts=attempts, jsonl=jsonl)
 
-    def _send(self, request: httpx.Request) -> tuple[httpx.Response, int]:
+    def _send(
+        self,
+        request: httpx.Request,
+        call: CallInfo | None = None,
+        span: ChatSpan | None = None,
+    ) -> tuple[httpx.Response, int]:
         """Send *request* (its body read) until it succeeds or the policy stops."""
         label = f"{request.method} {request.url.path}"
-        for attempt in Retrying(**tenacity_kwargs(self.config.retry, label=label)):
+        retrying = Retrying(
+            **tenacity_kwargs(
+                self.config.retry,
+                label=label,
+                call=call,
+                on_retry=None if span is None else span.retry,
+            )
+        )
+        for attempt in retrying:
             with attempt:
-                response = self._send_once(request)
+                number = attempt.retry_state.attempt_number
+                response = self._send_once(request, call=call, attempt=number)
         return response, attempt.retry_state.attempt_number
 
     def _send_once(
-        self, request: httpx.Request, *, stream: bool = False
+        self,
+        request: httpx.Request,
+        *,
+        stream: bool = False,
+        call: CallInfo | None = None,
+        attempt: int = 1,
     ) -> httpx.Response:
         """Send *request* once; return a 2xx response or raise the typed error."""
-        log_request(request)
+        log_request(request, call, attempt)
         try:
             response = self._http.send(request, stream=stream, auth=self._auth)
             if not response.is_success:
@@ -290,7 +356,7 @@ class Client(DoorConstructors[httpx.BaseTransport, httpx.Client]):
                     response.close()
         except httpx.RequestError as exc:
             raise error_from_transport(exc) from exc
-        log_response(request, response)
+        log_response(request, response, call, attempt)
         if not response.is_success:
             raise error_from_response(response)
         return response
@@ -316,11 +382,14 @@ class MessageStream:
         policy: RetryPolicy,
         *,
         events: Callable[[httpx.Response], Iterator[ServerSentEvent]] | None = None,
+        call: CallInfo | None = None,
+        span: ChatSpan | None = None,
     ) -> None:
         """Prepare a stream; `Client.stream_message` makes them.
 
         *events* decodes the response's body into events (SSE by default;
-        Bedrock's event-stream frames on InvokeModel).
+        Bedrock's event-stream frames on InvokeModel). *call* is who the call is
+        for (its log fields); *span* is the call's span, ended with the stream.
         """
         self._sendfn = send
         self._decode = events or _sse_events
@@ -332,6 +401,8 @@ class MessageStream:
         self._first: Delta | None = None
         self._error: StreamError | None = None
         self._attempts = 0
+        self._call = call
+        self._span = span
 
     def __enter__(self) -> MessageStream:
         self._open()
@@ -379,23 +450,49 @@ class MessageStream:
 
     def close(self) -> None:
         """Close the HTTP response; reading on raises `StreamError`."""
+        self._release()
+        if self._span is not None:  # a no-op once the stream ended
+            self._span.abandon()
+
+    def _release(self) -> None:
         if self._response is not None:
             self._response.close()
             self._response = None
 
     def _open(self) -> StreamReader:
         if self._reader is None:
-            label = f"{self._request.method} {self._request.url.path} (stream)"
-            for attempt in Retrying(**tenacity_kwargs(self._policy, label=label)):
-                with attempt:
-                    opened = self._attempt()
-            self._attempts = attempt.retry_state.attempt_number
-            self._reader = opened
+            span = self._span
+            if span is None:
+                self._reader = self._retrying()
+            else:
+                try:
+                    with span.current():
+                        self._reader = self._retrying()
+                except BaseException as exc:
+                    span.fail(exc)
+                    raise
+                if self._reader.fold.done:
+                    span.ok(self._reader.result(attempts=self._attempts))
         return self._reader
+
+    def _retrying(self) -> StreamReader:
+        """Open the stream, retried by the policy."""
+        label = f"{self._request.method} {self._request.url.path} (stream)"
+        kwargs = tenacity_kwargs(
+            self._policy,
+            label=label,
+            call=self._call,
+            on_retry=None if self._span is None else self._span.retry,
+        )
+        for attempt in Retrying(**kwargs):
+            with attempt:
+                opened = self._attempt()
+        self._attempts = attempt.retry_state.attempt_number
+        return opened
 
     def _attempt(self) -> StreamReader:
         """Send once and read up to the first content; any failure may be retried."""
-        self.close()
+        self._release()
         self._error = None
         response = self._sendfn(self._request)
         self._response = response
@@ -423,9 +520,13 @@ class MessageStream:
                     return delta
         except StreamError as exc:
             self._error = exc
-            self.close()
+            self._release()
+            if self._span is not None and self._reader is not None:
+                self._span.fail(exc)  # once opened, nothing is retried
             raise
-        self.close()
+        self._release()
+        if self._span is not None and self._reader is not None:
+            self._span.ok(reader.result(attempts=self._attempts))
         return None
 
 

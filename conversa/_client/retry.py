@@ -44,6 +44,7 @@ from tenacity import (
 from tenacity.stop import stop_base
 
 from .._exceptions import APIConnectionError, APIStatusError, StreamError
+from .tracing import CallInfo, log_fields
 
 __all__ = [
     "RetryPolicy",
@@ -226,6 +227,8 @@ def tenacity_kwargs(
     *,
     label: str = "request",
     rng: Callable[[], float] = random.random,
+    call: CallInfo | None = None,
+    on_retry: Callable[[int, BaseException | None, float], None] | None = None,
 ) -> dict[str, Any]:
     """Return the arguments for ``tenacity.Retrying`` / ``AsyncRetrying``.
 
@@ -233,6 +236,10 @@ def tenacity_kwargs(
         policy: the retry policy.
         label: what is retried, for the log (``"POST /v1/messages"``).
         rng: the jitter's random source.
+        call: who the call is for: the retry log lines carry its fields, plus
+            ``attempt`` and ``request_id``.
+        on_retry: told each failed attempt's number, error and wait (the span's
+            retry event).
 
     Returns:
         ``stop``, ``retry``, ``wait``, ``reraise=True`` (the last error is raised
@@ -247,7 +254,7 @@ def tenacity_kwargs(
         "retry": retry_if_exception(is_retryable),
         "wait": RetryWait(policy, rng),
         "reraise": True,
-        "before_sleep": _RetryLog(label, policy.max_attempts),
+        "before_sleep": _RetryLog(label, policy.max_attempts, call, on_retry),
     }
 
 
@@ -257,6 +264,8 @@ class _RetryLog:
 
     label: str
     max_attempts: int
+    call: CallInfo | None = None
+    on_retry: Callable[[int, BaseException | None, float], None] | None = None
 
     def __call__(self, retry_state: RetryCallState) -> None:
         outcome = retry_state.outcome
@@ -264,11 +273,16 @@ class _RetryLog:
         cause = f"{type(exc).__name__}: {exc}" if exc is not None else "no error"
         next_action = retry_state.next_action
         wait = next_action.sleep if next_action is not None else 0.0
+        attempt = retry_state.attempt_number
+        request_id = getattr(exc, "request_id", None)
         logger.warning(
             "retrying %s: attempt %d of %d failed (%s); waiting %.2f s",
             self.label,
-            retry_state.attempt_number,
+            attempt,
             self.max_attempts,
             cause,
             wait,
+            extra=log_fields(self.call, attempt=attempt, request_id=request_id),
         )
+        if self.on_retry is not None:
+            self.on_retry(attempt, exc, wait)

@@ -29,9 +29,11 @@ from .._exceptions import (
 )
 from .config import ClientConfig
 from .doors.eventstream import aws_error_type
-from .doors.route import route
+from .doors.route import MESSAGES, route
 from .retry import RetryPolicy, parse_retry_after
+from .spans import CallTracer, ChatSpan
 from .sse import Delta, StreamFold
+from .tracing import CallInfo, log_fields
 
 __all__ = [
     "USER_AGENT",
@@ -46,6 +48,7 @@ __all__ = [
     "log_response",
     "make_config",
     "masked",
+    "message_call",
     "request_id_of",
     "result_from_response",
     "stream_body",
@@ -218,6 +221,32 @@ def _door_route(
     return path, routed
 
 
+def message_call(
+    config: ClientConfig,
+    tracer: CallTracer | None,
+    body: Mapping[str, Any],
+    *,
+    betas: Sequence[str],
+    headers: Mapping[str, str] | None,
+    conversation_id: str | None,
+) -> tuple[httpx.Request, CallInfo, ChatSpan | None]:
+    """Prepare a Messages call: its request, who it is for, and its span (if traced)."""
+    request = build_request(
+        config, "POST", MESSAGES, json=body, betas=betas, headers=headers
+    )
+    call = CallInfo.of(body, config.door, conversation_id)
+    if tracer is None:
+        return request, call, None
+    span = tracer.chat(
+        config.door,
+        config.base_url,
+        body,
+        model=call.model,
+        conversation_id=call.conversation_id,
+    )
+    return request, call, span
+
+
 def stream_body(body: Mapping[str, Any]) -> dict[str, Any]:
     """Return a copy of *body* with ``"stream": true`` (the caller's is untouched)."""
     sent = dict(body)
@@ -330,19 +359,35 @@ def masked(headers: httpx.Headers) -> dict[str, str]:
     }
 
 
-def log_request(request: httpx.Request) -> None:
-    """Log a request about to be sent, its credentials masked (DEBUG)."""
+def log_request(
+    request: httpx.Request, call: CallInfo | None = None, attempt: int = 1
+) -> None:
+    """Log a request about to be sent, its credentials masked (DEBUG).
+
+    The record's ``extra`` fields: *call*'s (conversation id, model, door) and
+    *attempt*.
+    """
     if logger.isEnabledFor(logging.DEBUG):
         logger.debug(
             "sending %s %s headers=%s",
             request.method,
             request.url,
             masked(request.headers),
+            extra=log_fields(call, attempt=attempt),
         )
 
 
-def log_response(request: httpx.Request, response: httpx.Response) -> None:
-    """Log the status, request id and rate-limit headers of a response (DEBUG)."""
+def log_response(
+    request: httpx.Request,
+    response: httpx.Response,
+    call: CallInfo | None = None,
+    attempt: int = 1,
+) -> None:
+    """Log the status, request id and rate-limit headers of a response (DEBUG).
+
+    The record's ``extra`` fields: *call*'s, *attempt*, ``request_id`` and
+    ``status_code``.
+    """
     if logger.isEnabledFor(logging.DEBUG):
         limits = {
             k: v
@@ -356,6 +401,12 @@ def log_response(request: httpx.Request, response: httpx.Response) -> None:
             response.status_code,
             response.headers.get("request-id"),
             limits,
+            extra=log_fields(
+                call,
+                attempt=attempt,
+                request_id=request_id_of(response.headers),
+                status_code=response.status_code,
+            ),
         )
 
 

@@ -7,6 +7,7 @@ import inspect
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+from .._client.tracing import tool_hook
 from .._core.pricing import Ledger, ledger_of
 from .._drive import AsyncPump, adrive
 from .._flows.edit import (
@@ -35,7 +36,7 @@ from .._flows.send import (
 from .._stores.protocol import AsyncStore
 from .._values.blocks import ToolUseBlock
 from .._values.settings import BUDGET, CACHE, BudgetConfig, CacheConfig
-from .._values.tools import ToolSet, aexecute
+from .._values.tools import ToolSet, arun_tools
 from .._values.turns import ConversationRecord, Turn, UsageTotals
 from .base import CANCELLED, _Base
 from .streams import AsyncReplyFeed, AsyncReplyStream
@@ -357,7 +358,12 @@ class AsyncConversation(_Base[AsyncStore, "AsyncClient"]):
         return {
             **astore_handlers(self.store),
             Summarize: self._summarize,
-            RunTools: lambda e: aexecute(e.tools, e.uses),
+            RunTools: lambda e: arun_tools(
+                e.tools,
+                e.uses,
+                hook=tool_hook(self.client, self.id),
+                conversation_id=self.id,
+            ),
             CountTokens: lambda e: self._client().count_tokens(e.body, betas=e.betas),
             Call: self._call,
         }
@@ -369,9 +375,13 @@ class AsyncConversation(_Base[AsyncStore, "AsyncClient"]):
     async def _call(self, effect: Call) -> Any:
         client = self._client()
         if effect.stream:
-            events = client.stream_message(effect.body, betas=effect.betas)
+            events = client.stream_message(
+                effect.body, betas=effect.betas, conversation_id=self.id
+            )
             return AsyncReplyFeed(events)
-        return await client.create_message(effect.body, betas=effect.betas)
+        return await client.create_message(
+            effect.body, betas=effect.betas, conversation_id=self.id
+        )
 
     async def _do(self, effect: Any) -> Any:
         return await self._handlers[type(effect)](effect)

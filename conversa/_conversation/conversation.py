@@ -6,6 +6,7 @@ import functools
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+from .._client.tracing import tool_hook
 from .._core.pricing import Ledger, ledger_of
 from .._drive import Pump, drive
 from .._flows.edit import (
@@ -34,7 +35,7 @@ from .._flows.send import (
 from .._stores.protocol import Store
 from .._values.blocks import ToolUseBlock
 from .._values.settings import BUDGET, CACHE, BudgetConfig, CacheConfig
-from .._values.tools import ToolSet, execute
+from .._values.tools import ToolSet, run_tools
 from .._values.turns import ConversationRecord, Turn, UsageTotals
 from .base import CANCELLED, _Base
 from .streams import ReplyFeed, ReplyStream
@@ -432,7 +433,12 @@ class Conversation(_Base[Store, "Client"]):
         return {
             **store_handlers(self.store),
             Summarize: lambda e: self.summarizer(e.request.turns),
-            RunTools: lambda e: execute(e.tools, e.uses),
+            RunTools: lambda e: run_tools(
+                e.tools,
+                e.uses,
+                hook=tool_hook(self.client, self.id),
+                conversation_id=self.id,
+            ),
             CountTokens: lambda e: self._client().count_tokens(e.body, betas=e.betas),
             Call: self._call,
         }
@@ -440,8 +446,13 @@ class Conversation(_Base[Store, "Client"]):
     def _call(self, effect: Call) -> Any:
         client = self._client()
         if effect.stream:
-            return ReplyFeed(client.stream_message(effect.body, betas=effect.betas))
-        return client.create_message(effect.body, betas=effect.betas)
+            stream = client.stream_message(
+                effect.body, betas=effect.betas, conversation_id=self.id
+            )
+            return ReplyFeed(stream)
+        return client.create_message(
+            effect.body, betas=effect.betas, conversation_id=self.id
+        )
 
     def _do(self, effect: Any) -> Any:
         return self._handlers[type(effect)](effect)

@@ -12,6 +12,10 @@ function is then not called), an unknown tool, and a tool that raises each get a
 `is_error` result saying why, like `"ValueError: message"`; the traceback goes to the
 `conversa` logger at WARNING, never to the model. KeyboardInterrupt, SystemExit and
 cancellation always propagate. `tool_result` turns return values into content.
+
+`run_tools` and `arun_tools` are the same with a `ToolHook` around each call: a
+conversation's shell passes its client's tracing hook (one span a tool call) and the
+conversation id that the log lines carry.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import json
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, TypeAlias, get_args, overload
 
 import anyio
@@ -34,9 +39,30 @@ from .._exceptions import InvalidInputError
 from .blocks import Block, ToolResultBlock, ToolUseBlock, to_blocks
 from .tool_schema import ArgumentError, InputModel, derive, describe
 
-__all__ = ["Tool", "ToolLike", "ToolSet", "aexecute", "execute", "tool", "tool_result"]
+__all__ = [
+    "Tool",
+    "ToolHook",
+    "ToolLike",
+    "ToolSet",
+    "aexecute",
+    "arun_tools",
+    "execute",
+    "run_tools",
+    "tool",
+    "tool_result",
+]
 
 logger = logging.getLogger("conversa")
+
+#: Wraps one tool call (tracing): called with the tool_use block, it returns a context
+#: manager entered around the call, whose value is told the result and the exception
+#: the tool raised (None when it returned, or was not called).
+ToolHook: TypeAlias = Callable[
+    [ToolUseBlock],
+    AbstractContextManager[Callable[[ToolResultBlock, "BaseException | None"], None]],
+]
+#: A tool call's result, and the exception the tool raised, if it did.
+_Outcome: TypeAlias = tuple[ToolResultBlock, "Exception | None"]
 
 _NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
 _BLOCKS: tuple[type, ...] = get_args(Block)
@@ -310,11 +336,18 @@ def _prepare(
         return ToolResultBlock(use.id, text, is_error=True)
 
 
-def _failed(found: Tool, use: ToolUseBlock, exc: Exception) -> ToolResultBlock:
+def _failed(
+    found: Tool, use: ToolUseBlock, exc: Exception, conversation_id: str | None
+) -> _Outcome:
     message = "tool %s raised on %s; the model gets an is_error result"
-    logger.warning(message, found.name, use.id, exc_info=exc)
+    fields = {
+        "conversation_id": conversation_id,
+        "tool_name": found.name,
+        "tool_call_id": use.id,
+    }
+    logger.warning(message, found.name, use.id, exc_info=exc, extra=fields)
     text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    return ToolResultBlock(use.id, text, is_error=True)
+    return ToolResultBlock(use.id, text, is_error=True), exc
 
 
 def _not_awaitable(found: Tool, value: object) -> object:
@@ -335,20 +368,41 @@ def execute(
         InvalidInputError: a use names an async tool, which needs `aexecute`
             (checked before anything runs).
     """
+    return run_tools(tools, uses)
+
+
+def run_tools(
+    tools: ToolSet | ToolLike | Iterable[ToolLike],
+    uses: Sequence[ToolUseBlock],
+    *,
+    hook: ToolHook | None = None,
+    conversation_id: str | None = None,
+) -> tuple[ToolResultBlock, ...]:
+    """`execute`, each call inside *hook*; log lines carry *conversation_id*."""
     toolset = ToolSet(tools)
     toolset.require_sync(u.name for u in uses)
     results: list[ToolResultBlock] = []
     for use in uses:
-        call = _prepare(toolset, use)
-        if isinstance(call, tuple):
-            found, kwargs = call
-            try:
-                value = _not_awaitable(found, found.fn(**kwargs))
-                call = tool_result(use.id, value)
-            except Exception as exc:  # a tool's failure is the model's to see
-                call = _failed(found, use, exc)
-        results.append(call)
+        if hook is None:
+            results.append(_run(toolset, use, conversation_id)[0])
+            continue
+        with hook(use) as report:
+            result, exc = _run(toolset, use, conversation_id)
+            report(result, exc)
+        results.append(result)
     return tuple(results)
+
+
+def _run(toolset: ToolSet, use: ToolUseBlock, conversation_id: str | None) -> _Outcome:
+    call = _prepare(toolset, use)
+    if not isinstance(call, tuple):
+        return call, None
+    found, kwargs = call
+    try:
+        value = _not_awaitable(found, found.fn(**kwargs))
+        return tool_result(use.id, value), None
+    except Exception as exc:  # a tool's failure is the model's to see
+        return _failed(found, use, exc, conversation_id)
 
 
 async def aexecute(
@@ -366,13 +420,32 @@ async def aexecute(
     A tool raising KeyboardInterrupt or SystemExit, or cancelling itself, cancels
     the other calls and that exception propagates; so does the caller's cancellation.
     """
+    return await arun_tools(tools, uses, sync_in_thread=sync_in_thread)
+
+
+async def arun_tools(
+    tools: ToolSet | ToolLike | Iterable[ToolLike],
+    uses: Sequence[ToolUseBlock],
+    *,
+    sync_in_thread: bool = True,
+    hook: ToolHook | None = None,
+    conversation_id: str | None = None,
+) -> tuple[ToolResultBlock, ...]:
+    """`aexecute`, each call inside *hook*; log lines carry *conversation_id*."""
     toolset = ToolSet(tools)
     results: list[ToolResultBlock] = []
     raised: list[BaseException] = []
 
     async def run(index: int, use: ToolUseBlock, group: anyio.abc.TaskGroup) -> None:
         try:
-            results[index] = await _arun(toolset, use, sync_in_thread=sync_in_thread)
+            if hook is None:
+                outcome = await _arun(toolset, use, sync_in_thread, conversation_id)
+                results[index] = outcome[0]
+                return
+            with hook(use) as report:
+                result, exc = await _arun(toolset, use, sync_in_thread, conversation_id)
+                report(result, exc)
+            results[index] = result
         except BaseException as exc:  # KeyboardInterrupt, SystemExit, cancellation
             raised.append(exc)
             group.cancel_scope.cancel()
@@ -389,11 +462,14 @@ async def aexecute(
 
 
 async def _arun(
-    toolset: ToolSet, use: ToolUseBlock, *, sync_in_thread: bool
-) -> ToolResultBlock:
+    toolset: ToolSet,
+    use: ToolUseBlock,
+    sync_in_thread: bool,  # noqa: FBT001 - private, passed positionally
+    conversation_id: str | None,
+) -> _Outcome:
     call = _prepare(toolset, use)
     if not isinstance(call, tuple):
-        return call
+        return call, None
     found, kwargs = call
     run = functools.partial(found.fn, **kwargs)
     try:
@@ -403,6 +479,6 @@ async def _arun(
             value = await anyio.to_thread.run_sync(run)
         if inspect.isawaitable(value):  # async, or a function returning a coroutine
             value = await value
-        return tool_result(use.id, value)
+        return tool_result(use.id, value), None
     except Exception as exc:  # a tool's failure is the model's to see
-        return _failed(found, use, exc)
+        return _failed(found, use, exc, conversation_id)

@@ -28,6 +28,7 @@ Pydantic AI part (an image, a document) is refused with `InvalidInputError`.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -286,11 +287,11 @@ class MessageHistory(Adapter[ModelMessage]):
         metadata: Mapping[str, Any] | None = None,
         lease_wait: float = DEFAULT_LEASE_WAIT,
     ) -> None:
-        self._stored = StoredHistory.of(
+        self._stored = StoredHistory(
             store,
-            conversation_id,
+            conversation_id or uuid.uuid4().hex,
             owner=owner,
-            metadata=metadata,
+            metadata=dict(metadata or {}),
             lease_wait=lease_wait,
         )
 

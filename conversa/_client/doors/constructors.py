@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import httpx
 
 from ..config import ClientConfig
+from ..tracing import Tracing
 from .setup import (
     DoorOptions,
     aws_setup,
@@ -46,6 +47,7 @@ class DoorConstructors(Generic[TransportT, HttpT]):
             transport: TransportT | None = None,
             http_client: HttpT | None = None,
             auth: httpx.Auth | None = None,
+            tracing: Tracing | bool | None = None,
         ) -> Self: ...
 
     @classmethod
@@ -59,7 +61,11 @@ class DoorConstructors(Generic[TransportT, HttpT]):
     ) -> Self:
         config = door_config(fields, options)
         return cls.from_config(
-            config, transport=transport, http_client=http_client, auth=auth
+            config,
+            transport=transport,
+            http_client=http_client,
+            auth=auth,
+            tracing=options.get("tracing"),
         )
 
     @classmethod
@@ -84,8 +90,9 @@ class DoorConstructors(Generic[TransportT, HttpT]):
         *workspace_id*, else ``ANTHROPIC_AWS_WORKSPACE_ID``. Auth: *api_key*, the
         key pair, *aws_profile*, ``ANTHROPIC_AWS_API_KEY``, then the default AWS
         chain. *options* are `Client`'s (``api_version``, ``betas``, ``timeout``,
-        ``retry``, ``max_retries``, ``default_headers``) and ``models``, model ids
-        to translate on this door. Needs ``conversa-state[aws]`` for SigV4.
+        ``retry``, ``max_retries``, ``default_headers``, ``tracing``) and
+        ``models``, model ids to translate on this door. Needs
+        ``conversa-state[aws]`` for SigV4.
 
         Raises:
             InvalidInputError: no region, no workspace, or no credentials.

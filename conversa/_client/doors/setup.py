@@ -19,6 +19,7 @@ from attrs import evolve
 from ..._exceptions import InvalidInputError
 from ..config import ClientConfig
 from ..retry import RetryPolicy
+from ..tracing import Tracing
 from .aws import SigV4, aws_credentials, aws_region, env_value, require_botocore
 from .google import GoogleBearer, default_credentials
 
@@ -48,6 +49,7 @@ class DoorOptions(TypedDict, total=False):
     max_retries: int | None
     default_headers: Mapping[str, str] | None
     models: Mapping[str, str] | None
+    tracing: Tracing | bool | None
 
 
 def door_config(setup: dict[str, Any], options: DoorOptions) -> ClientConfig:
