@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Generic, TypeVar
@@ -142,6 +143,25 @@ class StoredHistory:
 
     def __attrs_post_init__(self) -> None:
         self.store = _scoped(self.store, self.owner)
+
+    @classmethod
+    def of(
+        cls,
+        store: Any,
+        conversation_id: str | None,
+        *,
+        owner: str | None,
+        metadata: Mapping[str, Any] | None,
+        lease_wait: float,
+    ) -> StoredHistory:
+        """An adapter's history: a random conversation id when none is given."""
+        return cls(
+            store,
+            conversation_id or uuid.uuid4().hex,
+            owner=owner,
+            metadata=dict(metadata or {}),
+            lease_wait=lease_wait,
+        )
 
     def _record(self) -> ConversationRecord:
         return ConversationRecord(

@@ -27,7 +27,6 @@ stay stored (erase a conversation with the store's `erase`/`delete`).
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -266,12 +265,8 @@ class ConversaChatMessageHistory(Adapter[BaseMessage], BaseChatMessageHistory):
         metadata: Mapping[str, Any] | None = None,
         lease_wait: float = DEFAULT_LEASE_WAIT,
     ) -> None:
-        self._stored = StoredHistory(
-            store,
-            session_id or uuid.uuid4().hex,
-            owner=owner,
-            metadata=dict(metadata or {}),
-            lease_wait=lease_wait,
+        self._stored = StoredHistory.of(
+            store, session_id, owner=owner, metadata=metadata, lease_wait=lease_wait
         )
 
     _decode = staticmethod(messages_from_turns)

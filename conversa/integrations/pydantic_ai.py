@@ -28,7 +28,6 @@ Pydantic AI part (an image, a document) is refused with `InvalidInputError`.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -287,11 +286,11 @@ class MessageHistory(Adapter[ModelMessage]):
         metadata: Mapping[str, Any] | None = None,
         lease_wait: float = DEFAULT_LEASE_WAIT,
     ) -> None:
-        self._stored = StoredHistory(
+        self._stored = StoredHistory.of(
             store,
-            conversation_id or uuid.uuid4().hex,
+            conversation_id,
             owner=owner,
-            metadata=dict(metadata or {}),
+            metadata=metadata,
             lease_wait=lease_wait,
         )
 
