@@ -107,7 +107,10 @@ def describe(doc: str | None) -> tuple[str, dict[str, str]]:
     """
     if not doc or not doc.strip():
         return "", {}
-    parsed = docstring_parser.parse(inspect.cleandoc(doc))
+    try:
+        parsed = docstring_parser.parse(inspect.cleandoc(doc))
+    except docstring_parser.ParseError:  # not one of the styles: all of it is text
+        return inspect.cleandoc(doc), {}
     parts = [parsed.short_description, parsed.long_description]
     if parsed.returns is not None and parsed.returns.description:
         parts.append(f"Returns: {parsed.returns.description}")
