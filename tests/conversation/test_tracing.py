@@ -255,6 +255,30 @@ async def test_a_tool_loop_traces_each_call_and_each_tool(
     _no_secrets(exporter, ASKED, ANSWER, "7781", "Leeds")
 
 
+async def test_a_tool_runs_with_its_span_current(
+    traced: Harness, provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    """A tool's own spans nest under its execute_tool span (a worker thread too)."""
+
+    @tool
+    def inner(parcel: int) -> str:
+        """Look a parcel up, tracing the lookup.
+
+        Args:
+            parcel: the parcel number.
+        """
+        with provider.get_tracer("app").start_as_current_span("warehouse query"):
+            return "in Leeds"
+
+    traced.fake.script(reply.tool_use("inner", {"parcel": 1}), reply.text(ANSWER))
+    conv = await traced.create()
+    await conv.run(ASKED, tools=[inner])
+    query = _only(exporter, "warehouse query")
+    used = _only(exporter, "execute_tool inner")
+    assert query.parent is not None
+    assert query.parent.span_id == used.context.span_id
+
+
 async def test_a_failing_tool_span_is_an_error(
     traced: Harness, exporter: InMemorySpanExporter
 ) -> None:
