@@ -1,20 +1,22 @@
 """The `conversa` command line: list, show, export, import, chat, stats, batch, rm, erase, purge.
 
 A thin shell: argparse and printing; everything else goes through the public API.
-Exit codes: 0 success, 1 a conversa error (its message, never a traceback), 2 a
-usage error (bad arguments, a store URL conversa cannot open by scheme, or whose
-driver is not installed).
+Exit codes: 0 success, 1 a conversa error (its message, never a traceback; a store
+file a read-only command finds missing is one), 2 a usage error (bad arguments, a
+store URL conversa cannot open by scheme, or whose driver is not installed).
+`chat` is in `chat.py`, `--json` output in `json_out.py`.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, cast
 
 import httpx
 from sqlalchemy.engine import make_url
@@ -25,7 +27,6 @@ from .._conversation.conversation import Conversation
 from .._exceptions import (
     ConversaError,
     ConversationNotFoundError,
-    HistoryRejectedError,
     InvalidInputError,
     StoreConfigError,
     StoreCorruptError,
@@ -34,8 +35,9 @@ from .._exceptions import (
 from .._stores import PostgresStore, SQLiteStore, Store
 from .._stores.sql.crypto import Encryption
 from .._stores.sql.migrations import MigrateMode
-from .._values.turns import ConversationRecord, Turn
+from .._values.turns import ConversationRecord
 from .batch import add_batch_parser
+from .chat import Chat, NewConversation
 from .encrypt import add_encrypt_parsers, encryption_from_env
 from .erase import add_erase_parsers
 from .format import (
@@ -44,8 +46,8 @@ from .format import (
     plural,
     sum_ledgers,
     transcript,
-    usage_line,
 )
+from .json_out import dumps, ledger_json, listing_json, transcript_json
 from .jsonl import check_import, parse_line, write_export, write_markdown
 from .migrate import add_migrate_parser
 
@@ -60,6 +62,10 @@ _DOOR_MODELS = {
     "vertex": "claude-sonnet-4-5@20250929",
 }
 _SQLITE = "sqlite:///"
+#: The exit code when the reader of stdout left early, as a shell reports SIGPIPE.
+_SIGPIPE = 141
+#: Commands that only read or erase: they never create a store file.
+_NEEDS_A_STORE = frozenset({"ls", "show", "stats", "export", "rm", "erase", "purge"})
 _POSTGRES = ("postgresql://", "postgres://", "postgresql+psycopg://")
 
 
@@ -140,6 +146,9 @@ def _cmd_ls(store: Store, args: argparse.Namespace) -> int:
         limit=args.limit,
         cursor=args.cursor,
     )
+    if args.json:
+        print(dumps(listing_json(page)))
+        return 0
     for record in page.items:
         print(listing_line(record))
     if page.next_cursor is not None:
@@ -148,22 +157,38 @@ def _cmd_ls(store: Store, args: argparse.Namespace) -> int:
 
 
 def _cmd_show(store: Store, args: argparse.Namespace) -> int:
-    for line in transcript(store.get(args.id), store.read(args.id)):
+    record, turns = store.get(args.id), store.read(args.id)
+    if args.json:
+        print(dumps(transcript_json(record, turns)))
+        return 0
+    for line in transcript(record, turns):
         print(line)
     return 0
 
 
 def _cmd_stats(store: Store, args: argparse.Namespace) -> int:
     if args.id:
-        print(ledger_line(Conversation.load(store, args.id).ledger()))
+        one = Conversation.load(store, args.id).ledger()
+        print(
+            dumps({"id": args.id, **ledger_json(one)})
+            if args.json
+            else ledger_line(one)
+        )
         return 0
     ledgers = []
+    rows = []
     for record in _all_records(store, args):
         ledger = Conversation.load(store, record.id).ledger()
         ledgers.append(ledger)
-        print(f"{record.id}  {ledger_line(ledger)}")
-    total = ledger_line(sum_ledgers(ledgers))
-    print(f"total ({plural(len(ledgers), 'conversation')}): {total}")
+        rows.append({"id": record.id, **ledger_json(ledger)})
+        if not args.json:
+            print(f"{record.id}  {ledger_line(ledger)}")
+    if args.json:
+        total = {"conversations": len(ledgers), **ledger_json(sum_ledgers(ledgers))}
+        print(dumps({"conversations": rows, "total": total}))
+        return 0
+    line = ledger_line(sum_ledgers(ledgers))
+    print(f"total ({plural(len(ledgers), 'conversation')}): {line}")
     return 0
 
 
@@ -198,6 +223,7 @@ def _cmd_import(store: Store, args: argparse.Namespace) -> int:
     # `import -` reads standard input, as `export` writes to standard output.
     stdin = args.file == "-"
     data = sys.stdin.buffer.read() if stdin else Path(args.file).read_bytes()
+    source = "<stdin>" if stdin else args.file
     lines = data.decode("utf-8").split("\n")
     wanted = set(args.ids or ())
     items = []
@@ -207,19 +233,19 @@ def _cmd_import(store: Store, args: argparse.Namespace) -> int:
         try:
             record, turns = parse_line(line)
         except ValueError as exc:
-            return _error(f"{args.file}:{number}: {exc}", 1)
+            return _error(f"{source}:{number}: {exc}", 1)
         if not wanted or record.id in wanted:
             items.append((record, turns))
     missing = wanted - {record.id for record, _ in items}
     if missing:
-        return _error(f"not in {args.file}: {', '.join(sorted(missing))}", 1)
+        return _error(f"not in {source}: {', '.join(sorted(missing))}", 1)
     # Refuse before writing anything, so a failed import leaves the store as it was.
     try:
         for record, turns in items if not args.trust else ():
             check_import(record, turns)
     except InvalidInputError as exc:
         hint = "conversa import --trust stores it as it is: you vouch for it"
-        return _error(f"{args.file}: {exc} ({hint})", 1)
+        return _error(f"{source}: {exc} ({hint})", 1)
     taken = [record.id for record, _ in items if _exists(store, record.id)]
     if taken:
         ids = " ".join(taken)
@@ -284,83 +310,47 @@ def _offline_door(door: str, transport: httpx.BaseTransport | None) -> Client:
     return opened.client()
 
 
-def _chat_loop(conv: Conversation, stdin: TextIO) -> None:
-    interactive = stdin.isatty()
-    while True:
-        if interactive:
-            print("you> ", end="", flush=True)
-        line = stdin.readline()
-        if not line or line.strip() in {"/quit", "/exit"}:
-            return
-        text = line.rstrip("\n")
-        if not text.strip():
-            continue
-        try:
-            with conv.stream(text) as stream:
-                print("claude> ", end="", flush=True)
-                for piece in stream:
-                    print(piece, end="", flush=True)
-            print()
-            turn = stream.turn
-        except HistoryRejectedError as exc:
-            print()
-            recovered = _recover(conv, exc, stdin)
-            if recovered is None:
-                continue
-            turn = recovered
-            print(f"claude> {turn.text}")
-        if turn.usage is not None:
-            print(f"({usage_line(turn.usage, turn.model)})", file=sys.stderr)
-
-
-def _recover(
-    conv: Conversation, exc: HistoryRejectedError, stdin: TextIO
-) -> Turn | None:
-    """Offer the way out of a stored turn the API refuses: retract it, send again."""
-    print(f"conversa: {exc}", file=sys.stderr)
-    print(
-        f"retract turn {exc.turn_seq} (it stays stored, hidden from the replay) "
-        "and send again? [y/N] ",
-        end="",
-        file=sys.stderr,
-        flush=True,
-    )
-    if stdin.readline().strip().lower() not in {"y", "yes"}:
-        return None
-    conv.retract(exc.turn_seq)
-    return conv.retry()
+def _latest(store: Store, owner: str | None) -> str:
+    """The id of the newest conversation (of *owner*): `chat -c` continues it."""
+    page = store.list(owner=owner, limit=1)
+    if not page.items:
+        whose = f" of owner {owner!r}" if owner else ""
+        msg = f"no conversation{whose} to continue: `conversa chat` starts one"
+        raise InvalidInputError(msg)
+    return page.items[0].id
 
 
 def _cmd_chat(store: Store, args: argparse.Namespace) -> int:
+    if args.latest and args.id:
+        msg = "chat takes an ID or -c (continue the latest), not both"
+        raise UsageError(msg)
     with args.make_client(offline=args.offline, door=args.door) as client:
-        if args.id:
-            conv = Conversation.load(store, args.id, client=client)
+        conv: Conversation | NewConversation
+        if args.id or args.latest:
+            cid = args.id or _latest(store, args.owner)
+            conv = Conversation.load(store, cid, client=client)
             if args.model:
                 conv.set_model(args.model)
             if args.system is not None:
                 conv.set_system(args.system)
         else:
-            conv = Conversation.create(
-                store,
-                client=client,
+            conv = NewConversation(
                 model=args.model or _DOOR_MODELS.get(args.door, DEFAULT_MODEL),
                 system=args.system,
                 owner=args.owner,
             )
-        print(
-            f"conversation {conv.id} (/quit or end of input to leave)", file=sys.stderr
-        )
-        try:
-            _chat_loop(conv, sys.stdin)
-        except KeyboardInterrupt:
-            print()
-    return 0
+        return Chat(store, client, conv, stdin=sys.stdin).run()
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="conversa",
         description="Inspect, move and continue conversations kept by conversa.",
+    )
+    from .. import __version__  # here: the package imports nothing of the CLI
+
+    parser.add_argument(
+        "--version", action="version", version=f"conversa {__version__}"
     )
     store_help = (
         "store URL: sqlite:///path, sqlite:///:memory: or postgresql://... "
@@ -380,6 +370,11 @@ def _parser() -> argparse.ArgumentParser:
             name, help=help_text, description=description, parents=[common]
         )
 
+    def as_json(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--json", action="store_true", help="print one JSON document instead"
+        )
+
     def filters(p: argparse.ArgumentParser) -> None:
         p.add_argument("--owner", help="only this owner's conversations")
         p.add_argument(
@@ -393,10 +388,12 @@ def _parser() -> argparse.ArgumentParser:
     filters(ls)
     ls.add_argument("--limit", type=int, default=50, help="page size (default 50)")
     ls.add_argument("--cursor", help="the next cursor a previous page printed")
+    as_json(ls)
     ls.set_defaults(run=_cmd_ls)
 
     show = add("show", "print a conversation's transcript")
     show.add_argument("id")
+    as_json(show)
     show.set_defaults(run=_cmd_show)
 
     export = add("export", "write conversations as JSONL (or a Markdown transcript)")
@@ -412,7 +409,7 @@ def _parser() -> argparse.ArgumentParser:
     export.set_defaults(run=_cmd_export)
 
     imp = add("import", "store conversations from a JSONL export")
-    imp.add_argument("file")
+    imp.add_argument("file", help="the export file, or - for standard input")
     imp.add_argument("ids", nargs="*", metavar="ID", help="only these (default: all)")
     imp.add_argument(
         "--trust",
@@ -421,8 +418,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     imp.set_defaults(run=_cmd_import)
 
-    chat = add("chat", "talk in a new or an existing conversation")
-    chat.add_argument("id", nargs="?")
+    chat = add(
+        "chat",
+        "talk in a new or an existing conversation",
+        "Talk in a terminal: a line is a message (end a line with \\ to go on, or "
+        'put one between two lines of """); /help lists the commands, which are '
+        "never sent. Exit code 1 if any message or command failed.",
+    )
+    chat.add_argument("id", nargs="?", help="a conversation to continue")
+    chat.add_argument(
+        "-c",
+        "--continue",
+        dest="latest",
+        action="store_true",
+        help="continue the newest conversation (of --owner, if given)",
+    )
     chat.add_argument("--model", help=f"model (default for a new one: {DEFAULT_MODEL})")
     chat.add_argument("--system", help="system prompt")
     chat.add_argument("--owner", help="owner of a new conversation")
@@ -443,6 +453,7 @@ def _parser() -> argparse.ArgumentParser:
     stats = add("stats", "tokens, cache read share and cost")
     stats.add_argument("id", nargs="?")
     filters(stats)
+    as_json(stats)
     stats.set_defaults(run=_cmd_stats)
 
     add_batch_parser(add, common)
@@ -450,6 +461,46 @@ def _parser() -> argparse.ArgumentParser:
     add_encrypt_parsers(add)
     add_erase_parsers(add)
     return parser
+
+
+class _NoStoreError(ConversaError):
+    """A read-only command's store file does not exist."""
+
+
+class _NoStore:
+    """Stands in for a store file that is not there, so none is created.
+
+    The command still checks its arguments first (a usage error stays exit 2);
+    its first use of the store is the one-line error.
+    """
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+
+    def close(self) -> None:
+        """Nothing was opened."""
+
+    def __getattr__(self, name: str) -> Any:
+        # A method that refuses when called: the arguments are evaluated first.
+        def refuse(*_: object, **__: object) -> Any:
+            msg = (
+                f"no store at {self._path}: nothing is stored there yet (--store "
+                "or CONVERSA_STORE names another; `conversa chat` or "
+                "`conversa import` creates one)"
+            )
+            raise _NoStoreError(msg)
+
+        return refuse
+
+
+def _missing_file(url: str) -> str | None:
+    """The path of a SQLite store URL whose file does not exist, else None."""
+    if not url.startswith(_SQLITE):
+        return None
+    path = url.removeprefix(_SQLITE)
+    if not path or path == ":memory:" or Path(path).exists():
+        return None
+    return path
 
 
 def _error(message: str, code: int) -> int:
@@ -476,11 +527,16 @@ def main(
     except SystemExit as exc:  # argparse has printed the usage or the help
         return exc.code if isinstance(exc.code, int) else 2
     args.make_client = functools.partial(_client, transport=transport)
+    missing = _missing_file(args.store) if args.command in _NEEDS_A_STORE else None
     try:
-        store = open_store(
-            args.store,
-            migrate=getattr(args, "store_migrate", "auto"),
-            encryption=encryption_from_env(),
+        store = (
+            cast(Store, _NoStore(missing))
+            if missing
+            else open_store(
+                args.store,
+                migrate=getattr(args, "store_migrate", "auto"),
+                encryption=encryption_from_env(),
+            )
         )
     except (UsageError, StoreConfigError) as exc:  # a bad URL, a missing driver
         return _error(str(exc), 2)
@@ -492,6 +548,10 @@ def main(
         code: int = args.run(store, args)
     except UsageError as exc:
         return _error(str(exc), 2)
+    except BrokenPipeError:  # `conversa show ID | head`: the reader has gone
+        with contextlib.suppress(OSError, ValueError):  # no more "ignored" errors
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return _SIGPIPE
     except (ConversaError, OSError) as exc:
         return _error(str(exc), 1)
     finally:

@@ -60,7 +60,7 @@ from attrs import asdict, astuple, field, fields, frozen, validators
 from .._exceptions import InvalidInputError
 from .capabilities import ModelCapabilities
 from .params import RequestParams
-from .turns import ConversationRecord, Turn
+from .turns import RETRACTS_KEY, ConversationRecord, Turn, seqs_of
 
 __all__ = [
     "BATCH",
@@ -320,15 +320,6 @@ def _write_indices(value: frozenset[int]) -> list[int]:
     return sorted(value)
 
 
-def _seqs(value: Any) -> tuple[int, ...] | None:
-    """A retraction's seqs; None when the stored value is not a list of seqs."""
-    if not isinstance(value, list | tuple) or not all(
-        isinstance(seq, int) for seq in value
-    ):
-        return None
-    return tuple(value)
-
-
 def _write_seqs(value: tuple[int, ...] | None) -> list[int]:
     return sorted(set(value or ()))
 
@@ -383,7 +374,9 @@ TOKENS: TurnFlag[Mapping[str, Any]] = Flag("tokens", _mapping, _write_mapping, {
 VOUCHED: TurnFlag[frozenset[int]] = Flag(
     "vouched", _indices, _write_indices, frozenset()
 )
-RETRACTS: TurnFlag[tuple[int, ...] | None] = Flag("retracts", _seqs, _write_seqs, ())
+RETRACTS: TurnFlag[tuple[int, ...] | None] = Flag(
+    RETRACTS_KEY, seqs_of, _write_seqs, ()
+)
 COVERS: TurnFlag[tuple[int, int] | None] = Flag("covers", _span, _write_span, None)
 CONTINUATION: TurnFlag[bool] = Flag("continuation", bool, bool, default=False)
 TOKEN_RATIO: TurnFlag[Mapping[str, TokenRatio]] = Flag(

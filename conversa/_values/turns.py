@@ -20,6 +20,7 @@ from .blocks import Block, TextBlock, blocks_from_api, to_blocks
 from .params import RequestParams
 
 __all__ = [
+    "RETRACTS_KEY",
     "ConversationRecord",
     # Re-exported while the stores and the CLI still take it from here; its home
     # is `conversa._values.params`.
@@ -34,6 +35,7 @@ __all__ = [
     "blocks_to_json",
     "new_id",
     "reply_id_for",
+    "seqs_of",
     "utcnow",
 ]
 
@@ -139,6 +141,19 @@ class UsageTotals:
         )
 
 
+#: The flag a retraction keeps the seqs it hides under (`settings.RETRACTS`).
+RETRACTS_KEY = "retracts"
+
+
+def seqs_of(value: Any) -> tuple[int, ...] | None:
+    """A retraction's stored seqs as a tuple; None unless a list of seqs."""
+    if not isinstance(value, list | tuple) or not all(
+        isinstance(seq, int) for seq in value
+    ):
+        return None
+    return tuple(value)
+
+
 def _to_blocks(content: Any) -> tuple[Block, ...]:
     return to_blocks(content)
 
@@ -195,9 +210,7 @@ class Turn:
         """The seqs a retraction hides from replay (empty for other kinds)."""
         if self.kind != "retraction":
             return ()
-        from .settings import RETRACTS  # here: settings imports this module
-
-        return RETRACTS.of(self) or ()
+        return seqs_of(self.flags.get(RETRACTS_KEY, ())) or ()
 
     def content_json(self) -> str:
         """The content as the JSON text a store keeps."""
