@@ -37,6 +37,7 @@ import json
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from hashlib import sha256
+from types import MappingProxyType
 from typing import Any, Literal, cast
 
 from ..._exceptions import EncryptionError, InvalidInputError, TurnIdConflictError
@@ -120,6 +121,11 @@ class Encryption:
             clear, so listings filter on it; `"encrypted"` encrypts it too, and a
             `list(metadata=...)` filter then raises `EncryptionError`.
 
+    Attributes:
+        keys: the keys by id (read-only; left out of `repr`).
+        current: the id of the key new values are encrypted with.
+        metadata: `"plain"` or `"encrypted"`.
+
     Raises:
         InvalidInputError: a key is not 32 bytes, *current* is not among the
             keys, or a key id has characters other than A-Z a-z 0-9 _ . -.
@@ -135,7 +141,7 @@ class Encryption:
         metadata: MetadataMode = "plain",
     ) -> None:
         try:
-            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+            import cryptography  # noqa: F401 - fail here, not at the first write
         except ImportError as exc:  # pragma: no cover - the extra is in dev
             raise ImportError(_INSTALL) from exc
         if metadata not in ("plain", "encrypted"):
@@ -144,23 +150,22 @@ class Encryption:
         if _check_id(current) not in keys:
             msg = f"the current key id {current!r} is not among the keys {sorted(keys)}"
             raise InvalidInputError(msg)
-        self._ciphers: dict[str, Any] = {}
-        self._macs: dict[str, bytes] = {}
         for key_id, key in keys.items():
             _check_id(key_id)
             given: object = key  # typed bytes; checked, since keys come from config
             if not isinstance(given, bytes | bytearray) or len(given) != _KEY_BYTES:
                 msg = f"key {key_id!r} must be {_KEY_BYTES} bytes (AES-256)"
                 raise InvalidInputError(msg)
-            self._ciphers[key_id] = AESGCM(_derive(bytes(key), b"aes-256-gcm"))
-            self._macs[key_id] = _derive(bytes(key), b"hmac-sha256")
+        self.keys: Mapping[str, bytes] = MappingProxyType(
+            {key_id: bytes(key) for key_id, key in keys.items()}
+        )
         self.current = current
         self.metadata: MetadataMode = metadata
 
     @property
     def key_ids(self) -> tuple[str, ...]:
         """The ids of the keys, sorted."""
-        return tuple(sorted(self._ciphers))
+        return tuple(sorted(self.keys))
 
     def __repr__(self) -> str:
         return (
@@ -231,21 +236,6 @@ class Encryption:
             return cls.parse(content, metadata=metadata)
         return None
 
-    # -- for the codec (private to conversa) -------------------------------------
-
-    def _cipher(self, key_id: str, where: str) -> Any:
-        cipher = self._ciphers.get(key_id)
-        if cipher is None:
-            msg = (
-                f"{where} is encrypted with key id {key_id!r}, which the keyring "
-                f"lacks (it has {list(self.key_ids)}): add that key"
-            )
-            raise EncryptionError(msg)
-        return cipher
-
-    def _mac(self, key_id: str, data: bytes) -> bytes:
-        return hmac.new(self._macs[key_id], data, sha256).digest()
-
 
 def _derive(key: bytes, purpose: bytes) -> bytes:
     """A 32-byte subkey of *key* for *purpose* (HKDF-SHA256), so no key serves two."""
@@ -285,7 +275,17 @@ class Codec:
     insert_sql = INSERT_KEYED_SQL
 
     def __init__(self, encryption: Encryption) -> None:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         self.encryption = encryption
+        # Two keys derived from each: one encrypts, one keys the HMACs.
+        self._ciphers = {
+            kid: AESGCM(_derive(key, b"aes-256-gcm"))
+            for kid, key in encryption.keys.items()
+        }
+        self._macs = {
+            kid: _derive(key, b"hmac-sha256") for kid, key in encryption.keys.items()
+        }
         # A send re-reads its window every time: the turns' plaintext is kept for
         # the most recently read ciphertexts (authenticated, bound to their row),
         # as `raw.turn_from_tuple` keeps the turns it built.
@@ -295,6 +295,19 @@ class Codec:
 
     def __repr__(self) -> str:
         return f"Codec({self.encryption!r})"
+
+    def _cipher(self, key_id: str, where: str) -> Any:
+        cipher = self._ciphers.get(key_id)
+        if cipher is None:
+            msg = (
+                f"{where} is encrypted with key id {key_id!r}, which the keyring "
+                f"lacks (it has {list(self.encryption.key_ids)}): add that key"
+            )
+            raise EncryptionError(msg)
+        return cipher
+
+    def _mac(self, key_id: str, data: bytes) -> bytes:
+        return hmac.new(self._macs[key_id], data, sha256).digest()
 
     # -- values ---------------------------------------------------------------
 
@@ -309,7 +322,7 @@ class Codec:
     ) -> str:
         """Encrypt *value*, bound to its conversation, seq and column."""
         kid = key_id or self.encryption.current
-        cipher = self.encryption._cipher(kid, _where(conversation_id, seq, column))  # noqa: SLF001
+        cipher = self._cipher(kid, _where(conversation_id, seq, column))
         nonce = os.urandom(_NONCE)
         sealed = cipher.encrypt(
             nonce, value.encode(), _aad(conversation_id, seq, column, kid)
@@ -321,7 +334,7 @@ class Codec:
         where = _where(conversation_id, seq, column)
         parts = self._parts(value, where)
         kid, blob = parts[0], parts[-1]
-        cipher = self.encryption._cipher(kid, where)  # noqa: SLF001
+        cipher = self._cipher(kid, where)
         try:
             raw = base64.b64decode(blob, validate=True)
             plain: bytes = cipher.decrypt(
@@ -351,11 +364,11 @@ class Codec:
     ) -> str:
         """The keyed HMAC a retried append is compared by."""
         data = "\0".join((conversation_id, turn_id, content)).encode()
-        return _b64(self.encryption._mac(key_id, data))  # noqa: SLF001
+        return _b64(self._mac(key_id, data))
 
     def check_value(self, key_id: str) -> str:
         """What `conversa_keys` keeps for *key_id*: an HMAC of a fixed label."""
-        return _b64(self.encryption._mac(key_id, CHECK_LABEL))  # noqa: SLF001
+        return _b64(self._mac(key_id, CHECK_LABEL))
 
     # -- turns ----------------------------------------------------------------
 
@@ -432,7 +445,7 @@ class Codec:
                 continue
             where = _where(conversation_id, row[_SEQ], "content")
             kid, mac, _blob = self._turn_parts(row[_CONTENT], where)
-            self.encryption._cipher(kid, where)  # noqa: SLF001 - a missing key is an error
+            self._cipher(kid, where)  # a missing key is an error
             for turn in sent:
                 same = (
                     turn.role == row[_ROLE]
