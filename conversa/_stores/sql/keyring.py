@@ -242,17 +242,24 @@ def _reseal_record(conn: Connection, codec: Codec, row: Any) -> None:
 
 
 def _retire(engine: Engine, current: str) -> None:
-    """Drop the registrations of keys no row uses any more."""
+    """Drop the registrations of keys no row uses any more.
+
+    One key at a time, each a look for one row (no statement joins the registry
+    to the sharded tables, which a distributed PostgreSQL would refuse).
+    """
     with engine.connect() as conn:
         conn = conn.execution_options(**{WRITE_OPTION: True})
         with conn.begin():
-            conn.execute(
-                text(
-                    "DELETE FROM conversa_keys WHERE key_id <> :current"
-                    " AND NOT EXISTS (SELECT 1 FROM conversa_turns t"
-                    " WHERE t.key_id = conversa_keys.key_id)"
-                    " AND NOT EXISTS (SELECT 1 FROM conversa_conversations c"
-                    " WHERE c.key_id = conversa_keys.key_id)"
-                ),
-                {"current": current},
-            )
+            for key_id in sorted(set(_registered(conn) or {}) - {current}):
+                used = any(
+                    conn.execute(
+                        text(f"SELECT 1 FROM {table} WHERE key_id = :k LIMIT 1"),  # noqa: S608 - our table names
+                        {"k": key_id},
+                    ).first()
+                    for table in ("conversa_turns", "conversa_conversations")
+                )
+                if not used:
+                    conn.execute(
+                        text("DELETE FROM conversa_keys WHERE key_id = :k"),
+                        {"k": key_id},
+                    )
