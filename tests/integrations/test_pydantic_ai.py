@@ -15,11 +15,14 @@ from typing import Any
 import pytest
 from pydantic_ai import Agent, ModelRetry
 from pydantic_ai.messages import (
+    BinaryContent,
     ImageUrl,
     ModelMessage,
     ModelMessagesTypeAdapter,
     ModelRequest,
     ModelResponse,
+    RetryPromptPart,
+    SystemPromptPart,
     TextPart,
     ThinkingPart,
     ToolCallPart,
@@ -77,11 +80,13 @@ def _respond(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
                 ToolCallPart("weather", {"city": "paris"}, tool_call_id="call-1"),
             ],
         )
-    assert isinstance(last, ToolReturnPart)
-    if last.outcome == "retried":
+    # A tool's ModelRetry comes back as a retried ToolReturnPart (a RetryPromptPart
+    # before Pydantic AI 2.x introduced outcomes).
+    if isinstance(last, RetryPromptPart) or getattr(last, "outcome", "") == "retried":
         return ModelResponse(
             parts=[ToolCallPart("weather", '{"city": "Paris"}', tool_call_id="call-2")]
         )
+    assert isinstance(last, ToolReturnPart)
     return ModelResponse(parts=[TextPart(f"It is {last.model_response_str()}")])
 
 
@@ -317,3 +322,46 @@ def test_an_owner_needs_a_store_that_scopes() -> None:
 
     with pytest.raises(InvalidInputError, match="for_owner"):
         MessageHistory(Plain(), owner="u-1")
+
+
+# Deprecated in Pydantic AI 2.x, and still in histories saved before: kept too.
+@pytest.mark.filterwarnings("ignore:.RetryPromptPart. is deprecated")
+def test_every_part_kind_round_trips(open_store: OpenStore) -> None:
+    """Hand-built messages with each part kind (and field) reload equal."""
+    messages: list[ModelMessage] = [
+        ModelRequest(
+            parts=[
+                SystemPromptPart("You are terse."),
+                UserPromptPart("Hi"),
+                UserPromptPart(
+                    ["Look:", BinaryContent(b"\x89PNG", media_type="image/png")]
+                ),
+            ],
+            instructions="Answer in French.",
+        ),
+        ModelResponse(
+            parts=[
+                TextPart(""),
+                ThinkingPart("Hmm.", signature="sig", provider_name="anthropic"),
+                ToolCallPart("add", '{"a": 1}', tool_call_id="t1"),
+                ToolCallPart("add", "not json", tool_call_id="t2"),
+            ],
+            model_name="claude-sonnet-4-5",
+        ),
+        ModelRequest(
+            parts=[
+                ToolReturnPart("add", {"sum": 1}, tool_call_id="t1"),
+                RetryPromptPart("bad arguments", tool_name="add", tool_call_id="t2"),
+                RetryPromptPart("answer again"),
+            ]
+        ),
+        ModelResponse(parts=[TextPart("Un.")]),
+    ]
+    history = MessageHistory(open_store(), owner="u-1")
+    history.save(messages)
+    # What Pydantic AI's own JSON round trip gives (it reads image bytes back as a
+    # BinaryImage, for one).
+    adapter = ModelMessagesTypeAdapter
+    expected = adapter.validate_python(adapter.dump_python(messages, mode="json"))
+    loaded = MessageHistory(open_store(), history.conversation_id, owner="u-1").load()
+    _same(loaded, expected)
