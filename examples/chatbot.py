@@ -2,59 +2,45 @@
 
 Type a line, read the reply as it is generated; `/new` starts a fresh conversation,
 `/quit` (or end of input) leaves. The conversation is kept in chatbot.db, so the next
-run picks up where this one stopped.
+run picks up where this one stopped. Lines can come from a pipe as well as from a
+terminal (then no prompt is printed):
 
     python examples/chatbot.py            # live with ANTHROPIC_API_KEY, else the fake
     python examples/chatbot.py --offline  # always the fake
     python examples/chatbot.py --db chats.db
+    printf 'Hi!\\nRecommend a book?\\n' | python examples/chatbot.py --offline
 
-With --offline and no terminal on stdin (a test, a pipe) it plays a few scripted
-turns instead of reading input.
+Offline, conversa's fake Messages API answers each message with its number in the
+conversation, so a resumed conversation goes on counting.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterator
 
-from conversa import Client, Conversation, SQLiteStore
+from conversa import Client, Conversation, SQLiteStore, Store
 from conversa.testing import FakeMessagesAPI, reply
 
 MODEL = "claude-sonnet-4-5"
 OWNER = "chatbot"
-SCRIPT = (
-    ("Hi! Can you recommend a book for a long train ride?", "Try *The Martian*."),
-    ("Something less technical?", "Then *A Gentleman in Moscow*: slow and warm."),
-    ("Thanks!", "Enjoy the ride!"),
-)
 
 
-def make_client(*, offline: bool, scripted: bool) -> Client:
-    """A live client when a key is set, else one on the fake (scripted for the demo)."""
-    if not offline and os.environ.get("ANTHROPIC_API_KEY"):
-        return Client()
-    fake = FakeMessagesAPI()
-    if scripted:
-        fake.script(*(reply.text(answer) for _, answer in SCRIPT))
-    return Client(api_key="sk-offline", transport=fake)
-
-
-def user_lines(*, scripted: bool) -> Iterable[str]:
-    """What the user types: stdin, or the scripted lines (echoed as if typed)."""
-    if scripted:
-        for line, _ in SCRIPT:
-            print(f"you: {line}")
-            yield line
-        return
-    print("you: ", end="", flush=True)
-    for line in sys.stdin:
+def user_lines() -> Iterator[str]:
+    """What the user types: lines of stdin, prompted only on a terminal."""
+    prompt = "you: " if sys.stdin.isatty() else ""
+    while True:
+        print(prompt, end="", flush=True)
+        line = sys.stdin.readline()
+        if not line:
+            if prompt:
+                print()  # end of input: leave the prompt line
+            return
         yield line.rstrip("\n")
-        print("you: ", end="", flush=True)
-    print()  # end of input: leave the prompt line
 
 
-def new_conversation(store: SQLiteStore, client: Client) -> Conversation:
+def new_conversation(store: Store, client: Client) -> Conversation:
     """A fresh conversation for this chatbot."""
     return Conversation.create(
         store,
@@ -66,36 +52,52 @@ def new_conversation(store: SQLiteStore, client: Client) -> Conversation:
     )
 
 
+def replies_so_far(conv: Conversation) -> int:
+    """How many replies the conversation holds (the offline answers count on)."""
+    return sum(1 for turn in conv.turns() if turn.role == "assistant")
+
+
 def main(argv: list[str]) -> int:
     """Chat until /quit or end of input."""
-    offline = "--offline" in argv
+    live = "--offline" not in argv and bool(os.environ.get("ANTHROPIC_API_KEY"))
     db = argv[argv.index("--db") + 1] if "--db" in argv else "chatbot.db"
-    scripted = offline and not sys.stdin.isatty()
-    with (
-        make_client(offline=offline, scripted=scripted) as client,
-        SQLiteStore(db) as store,
-    ):
+    fake = None if live else FakeMessagesAPI()
+    client = Client() if fake is None else Client(api_key="sk-offline", transport=fake)
+    print(
+        f"(live: the Anthropic API, {MODEL})"
+        if fake is None
+        else "(offline: conversa's fake Messages API answers)"
+    )
+    with client, SQLiteStore(db) as store:
+        # The newest conversation goes on; a new one is stored at its first message.
         latest = store.list(owner=OWNER, limit=1).items
-        if latest and not scripted:
+        conv = None
+        if latest:
             conv = Conversation.load(store, latest[0].id, client=client)
             print(f"(continuing conversation {conv.id}: {len(conv.turns())} turns)")
-        else:
-            conv = new_conversation(store, client)
-        for line in user_lines(scripted=scripted):
+        number = 0 if conv is None else replies_so_far(conv)
+        for line in user_lines():
             if line.strip() == "/quit":
                 break
             if line.strip() == "/new":
-                conv = new_conversation(store, client)
-                print(f"(new conversation {conv.id})")
+                conv, number = None, 0
+                print("(a new conversation starts with your next message)")
                 continue
             if not line.strip():
                 continue
+            if conv is None:
+                conv = new_conversation(store, client)
+                print(f"(new conversation {conv.id})")
+            number += 1
+            if fake is not None:  # a real model needs no script
+                fake.script(reply.text(f"(offline reply #{number} to: {line.strip()})"))
             with conv.stream(line) as stream:
                 print("assistant: ", end="", flush=True)
                 for text in stream:
                     print(text, end="", flush=True)
             print()
-        print(f"(conversation {conv.id} is stored in {db})")
+        if conv is not None:
+            print(f"(conversation {conv.id} is stored in {db})")
     return 0
 
 

@@ -49,6 +49,8 @@ from conversa import (
     ConversationBusyError,
     ConversationNotFoundError,
     PostgresStore,
+    StoreConfigError,
+    StoreUnavailableError,
     TurnIdConflictError,
 )
 from conversa.testing import FakeMessagesAPI
@@ -209,8 +211,17 @@ async def amain(argv: list[str]) -> int:
 
 
 def main(argv: list[str]) -> int:
-    """Run `amain` on asyncio."""
-    return asyncio.run(amain(argv))
+    """Run `amain` on asyncio; a store it cannot open is one line, exit code 1."""
+    try:
+        return asyncio.run(amain(argv))
+    except (StoreUnavailableError, StoreConfigError) as exc:
+        detail = " ".join(str(exc).split())  # the driver's message spans lines
+        print(
+            f"support_desk: {detail} (start PostgreSQL and create the database, or name "
+            "another with --store postgresql://user@host/db)",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":
