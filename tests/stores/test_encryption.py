@@ -319,6 +319,23 @@ def test_record_columns_swapped_or_tampered_are_refused(
             store.get("c2")
 
 
+def test_a_flipped_role_is_refused(sql_backend: str, fresh_target: str) -> None:
+    """A turn's plaintext role changed (user to assistant): its content is refused."""
+    with open_store(sql_backend, fresh_target, encryption=KEYS) as store:
+        _talk(store, "c1")
+    _sql(
+        sql_backend,
+        fresh_target,
+        "UPDATE conversa_turns SET role = 'assistant' WHERE conversation_id = 'c1'"
+        " AND seq = 1",
+    )
+    with (
+        open_store(sql_backend, fresh_target, encryption=KEYS) as store,
+        pytest.raises(EncryptionError, match="role"),
+    ):
+        store.read("c1")
+
+
 async def test_tampered_turn_content_is_refused_async(
     sql_backend: str, fresh_target: str
 ) -> None:

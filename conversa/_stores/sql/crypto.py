@@ -11,8 +11,9 @@ retention work as before.
 A sealed value is text: ``cv1:<key id>:<nonce and ciphertext, base64>``, and for
 turn content ``cv1:<key id>:<HMAC, base64>:<nonce and ciphertext>``. The associated
 data binds it to its conversation id, its seq (0 for the record), its column and
-its key id, so a value copied to another row, conversation or column does not
-decrypt. The row's `key_id` column names the key too, for `conversa rekey` and
+its key id, and a turn's content also to its turn id, role and kind, so a value
+copied to another row, conversation or column, or a turn whose role was flipped,
+does not decrypt. The row's `key_id` column names the key too, for `conversa rekey` and
 `conversa encrypt` to find what is left to do with an index-free scan.
 
 The HMAC (keyed with a key derived from the same key, over the conversation id,
@@ -246,8 +247,16 @@ def _derive(key: bytes, purpose: bytes) -> bytes:
     return HKDF(algorithm=SHA256(), length=32, salt=None, info=info).derive(key)
 
 
-def _aad(conversation_id: str, seq: int, column: str, key_id: str) -> bytes:
-    return "\0".join(("conversa", conversation_id, str(seq), column, key_id)).encode()
+def _aad(
+    conversation_id: str, seq: int, column: str, key_id: str, bound: tuple[str, ...]
+) -> bytes:
+    parts = ("conversa", conversation_id, str(seq), column, key_id, *bound)
+    return "\0".join(parts).encode()
+
+
+#: What a turn's content is bound to besides its conversation and seq: its turn
+#: id, role and kind, which never change (a flipped role is refused too).
+TurnPlace = tuple[int, str, str, str]
 
 
 def _where(conversation_id: str, seq: int, column: str) -> str:
@@ -289,7 +298,7 @@ class Codec:
         # A send re-reads its window every time: the turns' plaintext is kept for
         # the most recently read ciphertexts (authenticated, bound to their row),
         # as `raw.turn_from_tuple` keeps the turns it built.
-        self._opened: Callable[[str, int, str], str] = functools.lru_cache(
+        self._opened: Callable[[str, TurnPlace, str], str] = functools.lru_cache(
             maxsize=CACHED_TURNS
         )(self._open_content)
 
@@ -318,18 +327,25 @@ class Codec:
         column: str,
         value: str,
         *,
-        key_id: str | None = None,
+        bound: tuple[str, ...] = (),
     ) -> str:
-        """Encrypt *value*, bound to its conversation, seq and column."""
-        kid = key_id or self.encryption.current
+        """Encrypt *value*, bound to its conversation, seq, column (and *bound*)."""
+        kid = self.encryption.current
         cipher = self._cipher(kid, _where(conversation_id, seq, column))
         nonce = os.urandom(_NONCE)
-        sealed = cipher.encrypt(
-            nonce, value.encode(), _aad(conversation_id, seq, column, kid)
-        )
+        aad = _aad(conversation_id, seq, column, kid, bound)
+        sealed = cipher.encrypt(nonce, value.encode(), aad)
         return f"{_PREFIX}{kid}:{_b64(nonce + sealed)}"
 
-    def open(self, conversation_id: str, seq: int, column: str, value: str) -> str:
+    def open(
+        self,
+        conversation_id: str,
+        seq: int,
+        column: str,
+        value: str,
+        *,
+        bound: tuple[str, ...] = (),
+    ) -> str:
         """Decrypt a sealed value; refuse a plaintext or altered one."""
         where = _where(conversation_id, seq, column)
         parts = self._parts(value, where)
@@ -337,13 +353,13 @@ class Codec:
         cipher = self._cipher(kid, where)
         try:
             raw = base64.b64decode(blob, validate=True)
-            plain: bytes = cipher.decrypt(
-                raw[:_NONCE], raw[_NONCE:], _aad(conversation_id, seq, column, kid)
-            )
+            aad = _aad(conversation_id, seq, column, kid, bound)
+            plain: bytes = cipher.decrypt(raw[:_NONCE], raw[_NONCE:], aad)
         except Exception:  # InvalidTag, bad base64, a short value: all one answer
             msg = (
                 f"{where} does not decrypt with key {kid!r}: the key is wrong, or the "
-                "row was altered or moved from another conversation, turn or column"
+                "row was altered or moved from another conversation, turn or column "
+                "(or its turn id, role or kind changed)"
             )
             raise EncryptionError(msg) from None
         return plain.decode()
@@ -379,39 +395,52 @@ class Codec:
         out = []
         for turn in turns:
             params = turn_params(conversation_id, turn, dialect)
+            place = (params["seq"], turn.id, turn.role, turn.kind)
             params["content"] = self.seal_content(
-                conversation_id, params["seq"], turn.id, params["content"]
+                conversation_id, place, params["content"]
             )
             params["key_id"] = self.encryption.current
             out.append(params)
         return out
 
-    def seal_content(
-        self, conversation_id: str, seq: int, turn_id: str, content: str
-    ) -> str:
+    def seal_content(self, conversation_id: str, place: TurnPlace, content: str) -> str:
         """Seal a turn's content text, its HMAC beside the ciphertext."""
+        seq, turn_id, role, kind = place
         kid = self.encryption.current
-        sealed = self.seal(conversation_id, seq, "content", content)
+        sealed = self.seal(
+            conversation_id, seq, "content", content, bound=(turn_id, role, kind)
+        )
         mac = self.content_mac(conversation_id, turn_id, content, kid)
         return f"{_PREFIX}{kid}:{mac}:{sealed[len(_PREFIX) + len(kid) + 1 :]}"
 
-    def open_content(self, conversation_id: str, seq: int, content: object) -> str:
+    def open_content(
+        self, conversation_id: str, place: TurnPlace, content: object
+    ) -> str:
         """The exact text `seal_content` sealed."""
         if isinstance(content, str) and len(content) <= _CACHED_SEALED:
-            return self._opened(conversation_id, seq, content)
-        return self._open_content(conversation_id, seq, content)
+            return self._opened(conversation_id, place, content)
+        return self._open_content(conversation_id, place, content)
 
-    def _open_content(self, conversation_id: str, seq: int, content: object) -> str:
-        where = _where(conversation_id, seq, "content")
-        kid, _mac, blob = self._turn_parts(content, where)
-        return self.open(conversation_id, seq, "content", f"{_PREFIX}{kid}:{blob}")
+    def _open_content(
+        self, conversation_id: str, place: TurnPlace, content: object
+    ) -> str:
+        seq, turn_id, role, kind = place
+        kid, _mac, blob = self._turn_parts(
+            content, _where(conversation_id, seq, "content")
+        )
+        return self.open(
+            conversation_id,
+            seq,
+            "content",
+            f"{_PREFIX}{kid}:{blob}",
+            bound=(turn_id, role, kind),
+        )
 
     def open_turn(self, conversation_id: str, row: Sequence[Any]) -> Turn:
         """The turn a `TURN_COLUMNS` row stores, its content decrypted."""
         values = list(row)
-        values[_CONTENT] = self.open_content(
-            conversation_id, values[_SEQ], values[_CONTENT]
-        )
+        place = (values[_SEQ], values[_TURN_ID], values[_ROLE], values[_KIND])
+        values[_CONTENT] = self.open_content(conversation_id, place, values[_CONTENT])
         return turn_from_tuple(values)
 
     def _turn_parts(self, content: object, where: str) -> tuple[str, str, str]:

@@ -198,7 +198,7 @@ def _step(
                 return 0, True
             turns = conn.execute(
                 text(
-                    "SELECT seq, turn_id, content, key_id FROM conversa_turns "  # noqa: S608
+                    "SELECT seq, turn_id, role, kind, content, key_id FROM conversa_turns "  # noqa: S608
                     f"WHERE conversation_id = :cid AND {_todo(rekey=rekey)} "
                     f"ORDER BY seq LIMIT {int(batch)}"
                 ),
@@ -221,10 +221,11 @@ def _step(
 
 def _resealed_turn(codec: Codec, conversation_id: str, row: Any) -> dict[str, Any]:
     """A turn row's content sealed under the current key: the exact text it held."""
-    seq, turn_id, content, key_id = row
+    seq, turn_id, role, kind, content, key_id = row
+    place = (seq, turn_id, role, kind)
     if key_id is not None:
-        content = codec.open_content(conversation_id, seq, content)
-    sealed = codec.seal_content(conversation_id, seq, turn_id, content)
+        content = codec.open_content(conversation_id, place, content)
+    sealed = codec.seal_content(conversation_id, place, content)
     return {"cid": conversation_id, "s": seq, "sealed": sealed}
 
 
