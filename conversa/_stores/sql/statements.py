@@ -65,6 +65,7 @@ from ..._exceptions import ConversationNotFoundError, StoreError
 from ..._values.turns import ConversationRecord, Turn, UsageTotals, utcnow
 from ..protocol import Page, ReadBudget, TurnUpdate, WindowRead
 from ..rules import (
+    AppendPlan,
     apply_changes,
     bookkeeping_after,
     check_limit,
@@ -209,6 +210,14 @@ _INSERT_SQL = sql(
     f"INSERT INTO conversa_turns ({', '.join(INSERT_COLUMNS)}) VALUES ("
     + ", ".join(f"{{{c}}}" for c in INSERT_COLUMNS)
     + ")"
+)
+#: An insert of new turns that skips an id already stored (`_append`'s fast way).
+_INSERT_NEW_SQL = {
+    dialect: text + " ON CONFLICT DO NOTHING" for dialect, text in _INSERT_SQL.items()
+}
+#: Take back the turns an append inserted past the last seq (same transaction).
+_DROP_AFTER_SQL = sql(
+    "DELETE FROM conversa_turns WHERE conversation_id = {cid} AND seq > {seq}"
 )
 _MOVE_LAST_SEQ_SQL = sql(
     "UPDATE conversa_conversations SET last_seq = {last_seq}, updated_at = {now}"
@@ -449,12 +458,30 @@ def _append(
     yield from _apply_updates(conversation_id, updates)
     if not turns:
         return ()
+    last_seq = row["last_seq"]
+    if codec is None and expected_last_seq in (None, last_seq):
+        # The usual append, of new turns: insert them without looking for their
+        # ids first. An id already stored (a retried append) is skipped by the
+        # insert; then what it did insert is taken back, and the careful way below
+        # decides, as it does for every append whose expected seq has moved.
+        plan = plan_append(
+            conversation_id,
+            turns,
+            {},
+            last_seq=last_seq,
+            expected_last_seq=expected_last_seq,
+        )
+        params = [turn_params(conversation_id, t, dialect) for t in plan.new]
+        if (yield Raw(_INSERT_NEW_SQL, params)).rowcount == len(params):
+            yield from _move_last_seq(conversation_id, plan, dialect, window_start)
+            return plan.result
+        yield Raw(_DROP_AFTER_SQL, {"cid": conversation_id, "seq": last_seq})
     stored = yield from _stored(conversation_id, [t.id for t in turns], codec, turns)
     plan = plan_append(
         conversation_id,
         turns,
         {t.id: t for t in stored},
-        last_seq=row["last_seq"],
+        last_seq=last_seq,
         expected_last_seq=expected_last_seq,
     )
     if plan.new:
@@ -467,16 +494,23 @@ def _append(
             yield Raw(
                 codec.insert_sql, codec.turn_params(conversation_id, plan.new, dialect)
             )
-        params: dict[str, Any] = {
-            "cid": conversation_id,
-            "last_seq": plan.last_seq,
-            "now": db_time(utcnow(), dialect),
-        }
-        if window_start is None:
-            yield Raw(_MOVE_LAST_SEQ_SQL, params)
-        else:
-            yield Raw(_MOVE_LAST_SEQ_AND_START_SQL, {**params, "start": window_start})
+        yield from _move_last_seq(conversation_id, plan, dialect, window_start)
     return plan.result
+
+
+def _move_last_seq(
+    conversation_id: str, plan: AppendPlan, dialect: str, window_start: int | None
+) -> Flow[None]:
+    """Move the record's last seq (and window start) past what *plan* appended."""
+    params: dict[str, Any] = {
+        "cid": conversation_id,
+        "last_seq": plan.last_seq,
+        "now": db_time(utcnow(), dialect),
+    }
+    if window_start is None:
+        yield Raw(_MOVE_LAST_SEQ_SQL, params)
+    else:
+        yield Raw(_MOVE_LAST_SEQ_AND_START_SQL, {**params, "start": window_start})
 
 
 def read_flow(
