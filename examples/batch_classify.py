@@ -63,7 +63,8 @@ def main(argv: list[str]) -> int:
 
         batches = Batches(client, store)
         job = batches.submit(ids)
-        print(f"submitted {len(ids)} requests as batch(es) {', '.join(job.batch_ids)}")
+        noun = "batch" if len(job.batch_ids) == 1 else "batches"
+        print(f"submitted {len(ids)} requests as {noun} {', '.join(job.batch_ids)}")
         batches.wait(
             job,
             poll_interval=0 if offline else 30,

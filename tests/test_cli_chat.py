@@ -112,6 +112,7 @@ def test_an_api_error_keeps_the_session(chat: Chat, tmp_path: Path) -> None:
     code, out, err = chat("one\n/retry\n", fake=fake)
     assert code == 1
     assert "conversa: error: " in err
+    assert "your message is stored without a reply: /retry sends it again" in err
     assert "Traceback" not in err
     assert "claude> Back again." in out
     turns = only(tmp_path).turns()
@@ -136,6 +137,23 @@ def test_an_unanswered_tool_call_offers_cancel_tools(
     assert "canceled 1 tool call: weather [toolu_1]" in err
     assert out.count("claude> ") == 2
     assert messages_sent(fake)[-1] == "still there?"
+
+
+def test_a_resumed_conversation_with_a_pending_tool_call_says_so(
+    chat: Chat, tmp_path: Path
+) -> None:
+    """`chat ID` on a conversation whose last reply awaits tools points to /cancel-tools."""
+    fake = FakeMessagesAPI()
+    fake.script(reply.tool_use("weather", {"city": "Paris"}, id="toolu_9"))
+    with (
+        SQLiteStore(tmp_path / "c.db") as store,
+        Client(api_key="sk-test", transport=fake) as client,
+    ):
+        conv = Conversation.create(store, client=client, model=MODEL)
+        conv.send("Weather?")
+    code, _, err = chat("", conv.id)
+    assert code == 0
+    assert "weather [toolu_9]; /cancel-tools answers them as canceled" in err
 
 
 def test_retract_and_regenerate(chat: Chat, tmp_path: Path) -> None:

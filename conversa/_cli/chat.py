@@ -24,7 +24,13 @@ from typing import TextIO
 
 from .._client.client import Client
 from .._conversation.conversation import Conversation
-from .._exceptions import ConversaError, HistoryRejectedError, PendingToolUseError
+from .._exceptions import (
+    APIError,
+    ConversaError,
+    HistoryRejectedError,
+    PendingToolUseError,
+    StreamError,
+)
 from .._stores import Store
 from .._values.blocks import ToolResultBlock, ToolUseBlock
 from .._values.turns import Turn
@@ -211,6 +217,10 @@ class Chat:
     def run(self) -> int:
         """Talk until /quit or the end of input; return the exit code."""
         self.notice(self._greeting())
+        if isinstance(self.conv, Conversation) and (
+            pending := self.conv.pending_tool_uses()
+        ):
+            self._tools_waiting(tuple(b.id for b in pending), list(pending))
         try:
             while True:
                 try:
@@ -339,6 +349,17 @@ class Chat:
                 return
             turn = recovered
             print(f"{self._claude()}{turn.text}")
+        except APIError as exc:
+            self.failed = True
+            self.error(str(exc))
+            if isinstance(exc, StreamError) and exc.partial:
+                self.notice("the text that arrived is stored, marked interrupted")
+            else:
+                self.notice(
+                    "your message is stored without a reply: /retry sends it again, "
+                    "or it goes with your next message"
+                )
+            return
         if turn is not None:
             self._reply_done(turn)
 
