@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 
 import conversa
+import conversa.integrations.langchain
+import conversa.integrations.pydantic_ai
 import conversa.testing
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,8 +52,13 @@ def _anchors(page: Path) -> set[str]:
 
 @pytest.mark.parametrize(
     ("package", "page"),
-    [(conversa, "reference/conversa"), (conversa.testing, "reference/testing")],
-    ids=["conversa", "conversa.testing"],
+    [
+        (conversa, "reference/conversa"),
+        (conversa.testing, "reference/testing"),
+        (conversa.integrations.langchain, "reference/integrations"),
+        (conversa.integrations.pydantic_ai, "reference/integrations"),
+    ],
+    ids=["conversa", "conversa.testing", "langchain", "pydantic_ai"],
 )
 def test_reference_documents_every_public_name(
     site: Path, package: object, page: str

@@ -69,8 +69,8 @@ __all__ = [
     "turns_from_messages",
 ]
 
-#: The turn flag that keeps what a message holds beyond its blocks.
 FLAG = "langchain"
+"""The key of a turn's `flags` that keeps what its message holds beyond its blocks."""
 
 Role = Literal["user", "assistant"]
 

@@ -60,8 +60,8 @@ except ImportError as exc:  # pragma: no cover - the pydantic-ai extra installs 
 
 __all__ = ["FLAG", "MessageHistory", "messages_from_turns", "turns_from_messages"]
 
-#: The turn flag that keeps what a message holds beyond its blocks.
 FLAG = "pydantic_ai"
+"""The key of a turn's `flags` that keeps what its message holds beyond its blocks."""
 
 Role = Literal["user", "assistant"]
 
