@@ -133,12 +133,15 @@ class StoredHistory:
     metadata: Mapping[str, Any] = field(factory=dict, repr=False)
     model: str = ""
     lease_wait: float = DEFAULT_LEASE_WAIT
-    #: The seq the next append is conditional on: what the first read after this
-    #: object's last write saw, or that write's last seq; None before either.
+    #: Whether the first read since the last write sets the append's condition
+    #: (LangChain reads a history again after the model ran, to tell the new input
+    #: from the old: that read must not move the condition past what the model
+    #: saw); otherwise the last read does.
+    pin: bool = False
+    #: The seq the next append is conditional on: what a read saw (see *pin*), or
+    #: the last write's last seq; None before either.
     last_seq: int | None = field(default=None, init=False)
-    #: Whether a read has set `last_seq` since the last write. LangChain reads a
-    #: history again after the model ran (to tell the new input from the old);
-    #: that read must not move the append's condition past what the model saw.
+    #: Whether a read has set `last_seq` since the last write (with *pin*).
     pinned: bool = field(default=False, init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -153,6 +156,7 @@ class StoredHistory:
         owner: str | None,
         metadata: Mapping[str, Any] | None,
         lease_wait: float,
+        pin: bool = False,
     ) -> StoredHistory:
         """An adapter's history: a random conversation id when none is given."""
         return cls(
@@ -161,6 +165,7 @@ class StoredHistory:
             owner=owner,
             metadata=dict(metadata or {}),
             lease_wait=lease_wait,
+            pin=pin,
         )
 
     def _record(self) -> ConversationRecord:
@@ -174,12 +179,12 @@ class StoredHistory:
     def _seen(self, turns: Sequence[Turn]) -> tuple[Turn, ...]:
         if not self.pinned:
             self.last_seq = (turns[-1].seq or 0) if turns else 0
-            self.pinned = True
+            self.pinned = self.pin
         return tuple(t for _, t in replayed(turns) if t.kind == "message")
 
     @contextmanager
     def _written(self) -> Iterator[None]:
-        """Unpin around a write: after it, or after a conflict, the next read counts."""
+        """Unpin around a write: after it, or after a conflict, a read counts again."""
         try:
             yield
         finally:

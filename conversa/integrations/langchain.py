@@ -231,10 +231,12 @@ def messages_from_turns(turns: Sequence[Turn]) -> list[BaseMessage]:
 class ConversaChatMessageHistory(Adapter[BaseMessage], BaseChatMessageHistory):
     """LangChain's chat message history for one conversation of a conversa store.
 
-    Adding messages appends after the history this object last read or wrote,
-    conditionally: if another writer appended since, `add_messages` raises
-    `SeqConflictError` and stores nothing. An object that has read nothing
-    appends after whatever is stored. (Under `RunnableWithMessageHistory`, which
+    Adding messages appends conditionally on the history this object read first
+    since its last write (a later read, such as the one LangChain makes after the
+    model ran, does not move it): if another writer appended since, `add_messages`
+    raises `SeqConflictError` and stores nothing; after a conflict or a write, the
+    next read counts again. An object that has read nothing appends after whatever
+    is stored. (Under `RunnableWithMessageHistory`, which
     reads the history before the model runs and adds the exchange from a callback,
     LangChain logs that error as a warning instead of raising it: the exchange
     that lost the race is not stored, and the stored history stays one that each
@@ -266,7 +268,12 @@ class ConversaChatMessageHistory(Adapter[BaseMessage], BaseChatMessageHistory):
         lease_wait: float = DEFAULT_LEASE_WAIT,
     ) -> None:
         self._stored = StoredHistory.of(
-            store, session_id, owner=owner, metadata=metadata, lease_wait=lease_wait
+            store,
+            session_id,
+            owner=owner,
+            metadata=metadata,
+            lease_wait=lease_wait,
+            pin=True,
         )
 
     _decode = staticmethod(messages_from_turns)
@@ -286,8 +293,8 @@ class ConversaChatMessageHistory(Adapter[BaseMessage], BaseChatMessageHistory):
         """Append *messages* in one transaction.
 
         Raises:
-            SeqConflictError: another writer appended since this object last read
-                or wrote; nothing was stored.
+            SeqConflictError: another writer appended since the history this
+                object read; nothing was stored.
         """
         self._write(messages)
 

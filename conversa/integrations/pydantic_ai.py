@@ -255,10 +255,10 @@ class MessageHistory(Adapter[ModelMessage]):
     """Pydantic AI's message history for one conversation of a conversa store.
 
     `load` (`aload`) before a run, for its ``message_history=``; `save` (`asave`)
-    after it, with ``result.new_messages()``. A save appends after the history
-    this object last loaded or saved, conditionally: if another writer appended to
-    the conversation since, it raises `SeqConflictError` and stores nothing (load
-    again and rerun). An object that has loaded nothing appends after whatever is
+    after it, with ``result.new_messages()``. A save appends conditionally on the
+    history this object last loaded (or saved): if another writer appended to the
+    conversation since, it raises `SeqConflictError` and stores nothing (load again
+    and rerun). An object that has loaded nothing appends after whatever is
     stored. While a conversa send to the same conversation is in flight, a save
     waits for it, up to *lease_wait* seconds (then `ConversationBusyError`).
 
@@ -310,8 +310,8 @@ class MessageHistory(Adapter[ModelMessage]):
         """Append *messages* (a run's ``new_messages()``) to the stored history.
 
         Raises:
-            SeqConflictError: another writer appended since this object last
-                loaded or saved; nothing was stored.
+            SeqConflictError: another writer appended since the history this
+                object loaded; nothing was stored.
         """
         self._write(messages)
 

@@ -249,3 +249,17 @@ def test_turns_conversa_wrote_read_as_messages() -> None:
         ToolMessage("4", tool_call_id="t1", status="success"),
         AIMessage("4."),
     ]
+
+
+def test_the_first_read_since_a_write_counts(open_store: OpenStore) -> None:
+    """A second read (LangChain's, after the model ran) does not move the condition."""
+    mine = ConversaChatMessageHistory(open_store(), "s-7", owner="u-1")
+    assert mine.messages == []
+    other = ConversaChatMessageHistory(open_store(), "s-7", owner="u-1")
+    other.add_messages([HumanMessage("meanwhile"), AIMessage("noted")])
+    assert len(mine.messages) == 2  # seen, but the add is still checked against []
+    with pytest.raises(SeqConflictError):
+        mine.add_messages([HumanMessage("late")])
+    assert len(mine.messages) == 2  # after the conflict a read counts again
+    mine.add_messages([HumanMessage("now"), AIMessage("ok")])
+    assert [m.content for m in other.messages] == ["meanwhile", "noted", "now", "ok"]

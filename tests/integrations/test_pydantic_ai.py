@@ -365,3 +365,16 @@ def test_every_part_kind_round_trips(open_store: OpenStore) -> None:
     expected = adapter.validate_python(adapter.dump_python(messages, mode="json"))
     loaded = MessageHistory(open_store(), history.conversation_id, owner="u-1").load()
     _same(loaded, expected)
+
+
+def test_the_last_load_counts(open_store: OpenStore) -> None:
+    """A save is conditional on the history this object loaded last."""
+    agent = Agent(TestModel(custom_output_text="ok"))
+    mine = MessageHistory(open_store(), owner="u-1")
+    _run(agent, mine, "hello")
+    other = MessageHistory(open_store(), mine.conversation_id, owner="u-1")
+    mine.load()
+    _run(agent, other, "meanwhile")
+    result = agent.run_sync("after", message_history=mine.load())
+    mine.save(result.new_messages())
+    _same(other.load(), result.all_messages())
