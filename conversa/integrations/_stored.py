@@ -190,6 +190,17 @@ class StoredHistory:
         finally:
             self.pinned = False
 
+    def _condition(self, current: int) -> int:
+        """The seq an append is conditional on: what this object saw, else *current*."""
+        return current if self.last_seq is None else self.last_seq
+
+    def _options(self, expected: int) -> dict[str, Any]:
+        return {"expected_last_seq": expected, "lease_wait": self.lease_wait}
+
+    def _landed(self, expected: int, stored: tuple[Turn, ...]) -> tuple[Turn, ...]:
+        self.last_seq = max(expected, stored[-1].seq or 0)
+        return stored
+
     # -- the sync twin ---------------------------------------------------------
 
     def read(self) -> tuple[Turn, ...]:
@@ -221,23 +232,17 @@ class StoredHistory:
         Raises:
             SeqConflictError: another writer appended since.
         """
-        store: Store = self.store
-        known = self.last_seq
         # A conversation this object has seen turns of exists; otherwise make sure.
-        current = known or self._expected()
-        expected = current if known is None else known
+        expected = self._condition(self.last_seq or self._expected())
         turns = make(expected)
         if not turns:
             return ()
+        store: Store = self.store
         with self._written():
             stored = store.append(
-                self.conversation_id,
-                turns,
-                expected_last_seq=expected,
-                lease_wait=self.lease_wait,
+                self.conversation_id, turns, **self._options(expected)
             )
-        self.last_seq = max(expected, stored[-1].seq or 0)
-        return stored
+        return self._landed(expected, stored)
 
     def retract_all(self) -> None:
         """Hide every replayed turn from later reads (the turns stay stored)."""
@@ -271,22 +276,16 @@ class StoredHistory:
 
     async def aappend(self, make: Make) -> tuple[Turn, ...]:
         """See `append`."""
-        store: AsyncStore = self.store
-        known = self.last_seq
-        current = known or await self._aexpected()
-        expected = current if known is None else known
+        expected = self._condition(self.last_seq or await self._aexpected())
         turns = make(expected)
         if not turns:
             return ()
+        store: AsyncStore = self.store
         with self._written():
             stored = await store.aappend(
-                self.conversation_id,
-                turns,
-                expected_last_seq=expected,
-                lease_wait=self.lease_wait,
+                self.conversation_id, turns, **self._options(expected)
             )
-        self.last_seq = max(expected, stored[-1].seq or 0)
-        return stored
+        return self._landed(expected, stored)
 
     async def aretract_all(self) -> None:
         """See `retract_all`."""
