@@ -102,7 +102,11 @@ def _blocks(kind: str, data: Mapping[str, Any]) -> list[Block]:
         ]
         return [*_texts(content), *calls]
     if kind == "tool":
-        text = content if isinstance(content, str) else json.dumps(content)
+        text = (
+            content
+            if isinstance(content, str)
+            else json.dumps(content, ensure_ascii=False)
+        )
         failed = data.get("status") == "error" or None
         return [ToolResultBlock(str(data.get("tool_call_id")), text, is_error=failed)]
     return []
@@ -199,7 +203,7 @@ def _foreign(turn: Turn) -> list[BaseMessage]:
             text = b.content if isinstance(b.content, str) else ""
             status = "error" if b.is_error else "success"
             if not isinstance(b.content, str) and b.content is not None:
-                text = json.dumps([x.to_api() for x in b.content])
+                text = json.dumps([x.to_api() for x in b.content], ensure_ascii=False)
             out.append(ToolMessage(text, tool_call_id=b.tool_use_id, status=status))
     said = [b for b in turn.blocks if not isinstance(b, ToolResultBlock)]
     if said and all(isinstance(b, TextBlock) for b in said):

@@ -79,7 +79,9 @@ _PARTS = (
 
 
 def _text(content: Any) -> str:
-    return content if isinstance(content, str) else json.dumps(content)
+    return (
+        content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
+    )
 
 
 def _args(args: Any) -> dict[str, Any]:

@@ -350,15 +350,18 @@ def test_every_part_kind_round_trips(open_store: OpenStore) -> None:
         ),
         ModelRequest(
             parts=[
-                ToolReturnPart("add", {"sum": 1}, tool_call_id="t1"),
+                ToolReturnPart("add", {"sum": 1, "unit": "€"}, tool_call_id="t1"),
                 RetryPromptPart("bad arguments", tool_name="add", tool_call_id="t2"),
                 RetryPromptPart("answer again"),
             ]
         ),
         ModelResponse(parts=[TextPart("Un.")]),
     ]
-    history = MessageHistory(open_store(), owner="u-1")
+    store = open_store()
+    history = MessageHistory(store, owner="u-1")
     history.save(messages)
+    result = store.for_owner("u-1").read(history.conversation_id)[2].blocks[0]
+    assert result.to_api()["content"] == '{"sum": 1, "unit": "€"}'  # readable
     # What Pydantic AI's own JSON round trip gives (it reads image bytes back as a
     # BinaryImage, for one).
     adapter = ModelMessagesTypeAdapter
