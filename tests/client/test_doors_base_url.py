@@ -28,128 +28,79 @@ from .test_doors_sdk import AK, BODY, SK, _conversa_capture, _frozen, _sdk_captu
 __all__ = ["_frozen"]  # the fixture: one clock, no ambient settings
 
 GATEWAY = "https://gateway.example.com/claude"
-KEYS = {"aws_access_key": AK, "aws_secret_key": SK}
 GTOKEN = "ya29.gateway"
 
 
-def _aws(base: dict[str, Any]) -> tuple[Any, Any]:
-    def sdk(http: httpx2.Client) -> Any:
-        return AnthropicAWS(
-            aws_region="us-west-2", workspace_id="w", http_client=http, **KEYS, **base
-        )
-
-    def ours(transport: httpx.MockTransport) -> Client:
-        return Client.aws(
-            region="us-west-2", workspace_id="w", transport=transport, **KEYS, **base
-        )
-
-    return sdk, ours
-
-
-def _bedrock(base: dict[str, Any]) -> tuple[Any, Any]:
-    def sdk(http: httpx2.Client) -> Any:
-        return AnthropicBedrock(
-            aws_region="us-east-1", http_client=http, **KEYS, **base
-        )
-
-    def ours(transport: httpx.MockTransport) -> Client:
-        return Client.bedrock(region="us-east-1", transport=transport, **KEYS, **base)
-
-    return sdk, ours
-
-
-def _mantle(base: dict[str, Any]) -> tuple[Any, Any]:
-    def sdk(http: httpx2.Client) -> Any:
-        return AnthropicBedrockMantle(
-            aws_region="us-east-1", http_client=http, **KEYS, **base
-        )
-
-    def ours(transport: httpx.MockTransport) -> Client:
-        return Client.bedrock(
-            region="us-east-1", api="messages", transport=transport, **KEYS, **base
-        )
-
-    return sdk, ours
-
-
-def _vertex(base: dict[str, Any]) -> tuple[Any, Any]:
-    def sdk(http: httpx2.Client) -> Any:
-        return AnthropicVertex(
-            region="us-east5",
-            project_id="p",
-            access_token=GTOKEN,
-            http_client=http,
-            **base,
-        )
-
-    def ours(transport: httpx.MockTransport) -> Client:
-        return Client.vertex(
-            region="us-east5",
-            project_id="p",
-            access_token=GTOKEN,
-            transport=transport,
-            **base,
-        )
-
-    return sdk, ours
-
-
-def _google_cloud(base: dict[str, Any]) -> tuple[Any, Any]:
-    def sdk(http: httpx2.Client) -> Any:
-        return AnthropicGoogleCloud(
-            project="p",
-            workspace_id="w",
-            token_provider=lambda: GTOKEN,
-            http_client=http,
-            **base,
-        )
-
-    def ours(transport: httpx.MockTransport) -> Client:
-        return Client.google_cloud(
-            project_id="p",
-            workspace_id="w",
-            access_token=GTOKEN,
-            transport=transport,
-            **base,
-        )
-
-    return sdk, ours
-
-
-DOORS: list[tuple[str, Callable[[dict[str, Any]], tuple[Any, Any]], str, str]] = [
-    ("aws", _aws, "ANTHROPIC_AWS_BASE_URL", "claude-opus-4-8"),
+_AWS = {"aws_access_key": AK, "aws_secret_key": SK}
+_VERTEX = {"project_id": "p", "access_token": GTOKEN}
+#: door, the SDK's class and arguments, conversa's classmethod and arguments, the
+#: SDK's base URL variable, the model as the door spells it.
+DOORS: list[tuple[str, Any, dict[str, Any], str, dict[str, Any], str, str]] = [
+    (
+        "aws",
+        AnthropicAWS,
+        {"aws_region": "us-west-2", "workspace_id": "w", **_AWS},
+        "aws",
+        {"region": "us-west-2", "workspace_id": "w", **_AWS},
+        "ANTHROPIC_AWS_BASE_URL",
+        "claude-opus-4-8",
+    ),
     (
         "bedrock",
-        _bedrock,
+        AnthropicBedrock,
+        {"aws_region": "us-east-1", **_AWS},
+        "bedrock",
+        {"region": "us-east-1", **_AWS},
         "ANTHROPIC_BEDROCK_BASE_URL",
         "global.anthropic.claude-opus-4-8",
     ),
     (
         "bedrock-messages",
-        _mantle,
+        AnthropicBedrockMantle,
+        {"aws_region": "us-east-1", **_AWS},
+        "bedrock",
+        {"region": "us-east-1", "api": "messages", **_AWS},
         "ANTHROPIC_BEDROCK_MANTLE_BASE_URL",
         "anthropic.claude-opus-4-8",
     ),
-    ("vertex", _vertex, "ANTHROPIC_VERTEX_BASE_URL", "claude-opus-4-8"),
-    ("google-cloud", _google_cloud, "", "claude-opus-4-8"),
+    (
+        "vertex",
+        AnthropicVertex,
+        {"region": "us-east5", **_VERTEX},
+        "vertex",
+        {"region": "us-east5", **_VERTEX},
+        "ANTHROPIC_VERTEX_BASE_URL",
+        "claude-opus-4-8",
+    ),
+    (
+        "google-cloud",
+        AnthropicGoogleCloud,
+        {"project": "p", "workspace_id": "w", "token_provider": lambda: GTOKEN},
+        "google_cloud",
+        {"project_id": "p", "workspace_id": "w", "access_token": GTOKEN},
+        "",  # the SDK reads no base URL variable for Claude on Google Cloud
+        "claude-opus-4-8",
+    ),
 ]
 
 
 CASES = [
-    pytest.param(
-        make, variable if source == "environment" else "", model, id=f"{door}-{source}"
-    )
-    for door, make, variable, model in DOORS
-    for source in ("argument", "environment")
-    # The SDK reads no base URL variable for Claude on Google Cloud.
+    pytest.param(*row[1:5], variable, row[6], id=f"{row[0]}-{source}")
+    for row in DOORS
+    for source, variable in (("argument", ""), ("environment", row[5]))
     if source == "argument" or variable
 ]
 
 
-@pytest.mark.parametrize(("make", "variable", "model"), CASES)
+@pytest.mark.parametrize(
+    ("sdk_class", "sdk_kw", "method", "our_kw", "variable", "model"), CASES
+)
 def test_a_gateway_base_url_gives_the_sdks_url(
     monkeypatch: pytest.MonkeyPatch,
-    make: Callable[[dict[str, Any]], tuple[Any, Any]],
+    sdk_class: Any,
+    sdk_kw: dict[str, Any],
+    method: str,
+    our_kw: dict[str, Any],
     variable: str,
     model: str,
 ) -> None:
@@ -158,7 +109,14 @@ def test_a_gateway_base_url_gives_the_sdks_url(
     if variable:
         monkeypatch.setenv(variable, GATEWAY)
         base = {}
-    sdk_client, our_client = make(base)
+
+    def sdk_client(http: httpx2.Client) -> Any:
+        return sdk_class(http_client=http, **sdk_kw, **base)
+
+    def our_client(transport: httpx.MockTransport) -> Client:
+        make: Callable[..., Client] = getattr(Client, method)
+        return make(transport=transport, **our_kw, **base)
+
     body = {**BODY, "model": model}
     sdk = _sdk_capture(sdk_client, lambda c: c.messages.create(**body))
     ours = _conversa_capture(our_client, lambda c: c.create_message(body))
