@@ -206,6 +206,13 @@ _SCAN_SQL = sql(
     "SELECT seq, tokens FROM conversa_turns WHERE conversation_id = {cid}"
     " AND seq >= {lo} AND seq < {hi} ORDER BY seq DESC LIMIT {n}"
 )
+#: The turns lo <= seq < hi and the head's (seq < stop), in seq order.
+_RANGE_AND_HEAD_SQL = sql(
+    f"SELECT {_TURN_COLUMNS} FROM conversa_turns WHERE conversation_id = {{cid}}"
+    " AND (seq >= {lo} AND seq < {hi} OR seq < {stop}) ORDER BY seq"
+)
+#: Where a row of `TURN_COLUMNS` has its token count.
+_TOKENS = TURN_COLUMNS.index("tokens")
 _INSERT_SQL = sql(
     f"INSERT INTO conversa_turns ({', '.join(INSERT_COLUMNS)}) VALUES ("
     + ", ".join(f"{{{c}}}" for c in INSERT_COLUMNS)
@@ -568,45 +575,60 @@ def read_window_flow(
     owner: str | None,
     codec: Codec | None = None,
 ) -> Flow[WindowRead]:
-    """Read the record, its newest turns from the window start, and the head."""
+    """Read the record, its newest turns from the window start, and the head.
+
+    Two statements as a rule: the record, then the newest rows with the head's
+    (one statement). Seqs are gapless, so the newest *n* are a seq range; the
+    first range is as long as the window from the stored start (at most
+    `_FIRST_BATCH`), so a window that did not move since the last send is read
+    whole at once. Rows before the turn that covers the budget are dropped; when
+    the range did not cover it, older ranges follow, each four times longer.
+    """
     record = _record((yield from record_row(conversation_id, owner)), codec)
     floor = window_floor(record)
     tokens = resolve_budget(budget, record)
     hi = record.last_seq + 1
-    if tokens is None and limit is None:
-        lo = floor
-    elif tokens is None:
-        lo = max(floor, hi - (limit or 0))
+    if tokens is None:
+        lo = floor if limit is None else max(floor, hi - limit)
     else:
-        lo = yield from _covering_start(conversation_id, floor, hi, tokens, limit)
-    window = yield from _range(conversation_id, lo, hi, codec)
+        lo = max(floor, hi - min(_FIRST_BATCH, limit or _FIRST_BATCH))
+    stop = head + 1 if head > 0 else 1
+    params = {"cid": conversation_id, "lo": lo, "hi": hi, "stop": stop}
+    rows = (yield Raw(_RANGE_AND_HEAD_SQL, params)).all()  # every head row too
+    newest = [r for r in reversed(rows) if r[0] >= lo]
+    taken: list[Any] = []
+    total = 0
+    batch = hi - lo
+    while True:
+        for row in newest:
+            if (limit is not None and len(taken) >= limit) or (
+                tokens is not None and total > tokens
+            ):
+                break
+            taken.append(row)
+            total += row[_TOKENS]
+        else:
+            if lo > floor:  # the range was covered: the older one next
+                batch = min(batch * 4, _MAX_BATCH)
+                lo, below = max(floor, lo - batch), lo
+                params = {"cid": conversation_id, "lo": lo, "hi": below}
+                newest = list(reversed((yield Raw(_RANGE_SQL, params)).all()))
+                continue
+        break
+    taken.reverse()
+    window = _turns(conversation_id, taken, codec)
     stop = head_stop(window, floor, head)
-    found = (yield from _range(conversation_id, 1, stop, codec)) if stop > 1 else ()
+    found = _turns(conversation_id, [r for r in rows if r[0] < stop], codec)
     return WindowRead(record, window, found)
 
 
-def _covering_start(
-    conversation_id: str, floor: int, hi: int, budget: int, limit: int | None
-) -> Flow[int]:
-    """The first seq `covering` takes, found by scanning (seq, tokens) newest first."""
-    total = 0
-    taken = 0
-    lo = hi
-    below = hi
-    batch = _FIRST_BATCH
-    while True:
-        params = {"cid": conversation_id, "lo": floor, "hi": below, "n": batch}
-        rows = (yield Raw(_SCAN_SQL, params)).all()
-        for seq, count in rows:
-            if (limit is not None and taken >= limit) or total > budget:
-                return lo
-            total += count
-            taken += 1
-            lo = seq
-        if len(rows) < batch:
-            return lo
-        below = rows[-1][0]
-        batch = min(batch * 4, _MAX_BATCH)
+def _turns(
+    conversation_id: str, rows: Sequence[Any], codec: Codec | None
+) -> tuple[Turn, ...]:
+    """The turns *rows* store, in their order (sealed content opened)."""
+    if codec is not None:
+        return tuple(codec.open_turns(conversation_id, rows))
+    return tuple(turn_from_tuple(r) for r in rows)
 
 
 def get_turns_flow(
