@@ -12,6 +12,7 @@ from __future__ import annotations
 import sqlite3
 import uuid
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -185,7 +186,8 @@ def test_off_trusts_the_deploy(tmp_path: Path) -> None:
 
 def _run_script(backend: str, target: str, script: str) -> None:
     if backend == "sqlite":
-        with sqlite3.connect(target, isolation_level=None) as conn:
+        # sqlite3's `with` ends a transaction; `closing` closes the connection.
+        with closing(sqlite3.connect(target, isolation_level=None)) as conn:
             conn.executescript(script)
         return
     with psycopg.connect(plain_url(target)) as conn:
