@@ -4,6 +4,7 @@ history, colour)."""
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import os
 import select
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conversa import Client, Conversation, SQLiteStore
+from conversa import Client, Conversation, SQLiteStore, Turn
 from conversa._cli.chat import HELP, history_path
 from conversa._cli.main import main
 from conversa.testing import FakeMessagesAPI, fault, reply
@@ -66,10 +67,11 @@ def messages_sent(fake: FakeMessagesAPI) -> list[str]:
     return texts
 
 
-def only(tmp_path: Path) -> Conversation:
+def only(tmp_path: Path) -> tuple[Turn, ...]:
+    """The turns of the one conversation stored, read with the store open."""
     with SQLiteStore(tmp_path / "c.db") as store:
         (record,) = store.list().items
-        return Conversation.load(store, record.id)
+        return Conversation.load(store, record.id).turns()
 
 
 def test_slash_commands_are_never_sent(chat: Chat, tmp_path: Path) -> None:
@@ -91,7 +93,7 @@ def test_multi_line_input(chat: Chat, tmp_path: Path) -> None:
     typed = 'first \\\nsecond\n"""\nline a\n\nline c\n"""\n'
     code, _, _ = chat(typed)
     assert code == 0
-    user = [t.text for t in only(tmp_path).turns() if t.role == "user"]
+    user = [t.text for t in only(tmp_path) if t.role == "user"]
     assert user == ["first \nsecond", "line a\n\nline c"]
 
 
@@ -115,7 +117,7 @@ def test_an_api_error_keeps_the_session(chat: Chat, tmp_path: Path) -> None:
     assert "your message is stored without a reply: /retry sends it again" in err
     assert "Traceback" not in err
     assert "claude> Back again." in out
-    turns = only(tmp_path).turns()
+    turns = only(tmp_path)
     assert [(t.role, t.text) for t in turns] == [
         ("user", "one"),
         ("assistant", "Back again."),
@@ -165,7 +167,7 @@ def test_retract_and_regenerate(chat: Chat, tmp_path: Path) -> None:
     assert code == 0
     assert "retracted turns 3, 4: hidden from the replay, kept stored" in err
     assert "claude> C" in out
-    turns = only(tmp_path).turns()
+    turns = only(tmp_path)
     assert [t.retracts for t in turns if t.kind == "retraction"] == [(3, 4), (2,)]
     assert len(fake.requests[-1].body["messages"]) == 1  # "one" alone, asked again
 
@@ -217,7 +219,8 @@ def test_continue_with_nothing_stored_is_one_line(chat: Chat) -> None:
 # -- a real pseudo-terminal ------------------------------------------------------------
 
 pytestmark_pty = pytest.mark.skipif(
-    sys.platform == "win32", reason="pseudo-terminals are POSIX"
+    sys.platform == "win32" or importlib.util.find_spec("readline") is None,
+    reason="pseudo-terminals are POSIX; line editing needs Python's readline module",
 )
 
 
