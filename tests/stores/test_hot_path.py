@@ -163,12 +163,16 @@ def test_a_send_that_moves_the_window_writes_the_start_with_the_user_turn(
 
 def test_the_hot_columns_are_the_schemas() -> None:
     """The driver SQL names the schema's columns (all of a turn's, for an insert)."""
-    assert tuple(c.name for c in TURNS.columns) == INSERT_COLUMNS
+    # All but key_id, which only an encrypted store's insert writes (a plaintext
+    # row leaves it NULL): `crypto.INSERT_KEYED_SQL` names every column.
+    assert tuple(c.name for c in TURNS.columns) == (*INSERT_COLUMNS, "key_id")
     assert set(TURN_COLUMNS) < set(INSERT_COLUMNS)
-    # Every record column but the erasure tombstone, which the WHERE reads.
+    # Every record column but the erasure tombstone, which the WHERE reads, and the
+    # key id (the sealed values carry it too).
     assert tuple(c.name for c in CONVERSATIONS.columns) == (
         *RECORD_COLUMNS,
         "erased_at",
+        "key_id",
     )
 
 
