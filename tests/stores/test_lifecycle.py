@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conversa._exceptions import InvalidInputError
-from conversa._stores import MemoryStore, SQLiteStore
+from conversa._stores import MemoryStore, PostgresStore, SQLiteStore
 from conversa._stores.sql.lease import LeaseRenewer
 from conversa._values.turns import ConversationRecord
 
@@ -35,9 +35,13 @@ async def test_stores_are_async_context_managers(tmp_path: Path) -> None:
 
 
 def test_lease_length_must_be_positive(tmp_path: Path) -> None:
-    """A lease of zero seconds is refused."""
-    with pytest.raises(InvalidInputError):
+    """A lease of zero seconds is refused before the store opens (or creates) anything."""
+    with pytest.raises(InvalidInputError, match="lease_seconds"):
         SQLiteStore(tmp_path / "c.db", lease_seconds=0)
+    assert list(tmp_path.iterdir()) == []
+    # Refused before connecting: no server listens on port 1.
+    with pytest.raises(InvalidInputError, match="lease_seconds"):
+        PostgresStore("postgresql://nobody@127.0.0.1:1/none", lease_seconds=-1)
 
 
 def test_renewer_survives_a_failing_renewal(caplog: pytest.LogCaptureFixture) -> None:

@@ -65,7 +65,7 @@ from .keyring import check_keys
 from .migrations import MigrateMode, MigrationOptions, open_schema
 from .runners import SyncRunner, ThreadRunner
 from .statements import list_flow
-from .store import SQLStore
+from .store import SQLStore, check_lease_seconds
 
 __all__ = ["PostgresStore", "pgbouncer_of", "psycopg_url"]
 
@@ -242,6 +242,7 @@ class PostgresStore(SQLStore):
         read_url: str | URL | None = None,
         encryption: Encryption | None = None,
     ) -> None:
+        check_lease_seconds(lease_seconds)
         codec = codec_of(encryption)
         given = url if isinstance(url, str | URL) else _url_of(url)
         where = Where.for_url(given)

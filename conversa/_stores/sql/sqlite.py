@@ -51,7 +51,7 @@ from .crypto import Encryption, codec_of
 from .keyring import open_keys
 from .migrations import MigrateMode, open_schema
 from .runners import WRITE_OPTION, SyncRunner, ThreadRunner
-from .store import SQLStore
+from .store import SQLStore, check_lease_seconds
 
 __all__ = ["SQLiteStore"]
 
@@ -175,6 +175,7 @@ class SQLiteStore(SQLStore):
         migrate: MigrateMode = "auto",
         encryption: Encryption | None = None,
     ) -> None:
+        check_lease_seconds(lease_seconds)
         codec = codec_of(encryption)
         memory = str(path) == ":memory:"
         self.path = path if memory else Path(path)

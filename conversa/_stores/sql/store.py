@@ -64,6 +64,13 @@ from .statements import (
 __all__ = ["SQLStore"]
 
 
+def check_lease_seconds(lease_seconds: float) -> None:
+    """Refuse a lease that is not positive (the stores check before they open anything)."""
+    if lease_seconds <= 0:
+        msg = f"lease_seconds must be positive, not {lease_seconds!r}"
+        raise InvalidInputError(msg)
+
+
 class SQLStore(SQLErasure):
     """Store conversations in a SQL database; implements `Store` and `AsyncStore`.
 
@@ -81,9 +88,7 @@ class SQLStore(SQLErasure):
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
         codec: Codec | None = None,
     ) -> None:
-        if lease_seconds <= 0:
-            msg = f"lease_seconds must be positive, not {lease_seconds!r}"
-            raise InvalidInputError(msg)
+        check_lease_seconds(lease_seconds)
         self._runner = runner
         self._arunner = arunner
         self._dialect = dialect
