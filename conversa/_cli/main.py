@@ -480,17 +480,20 @@ class _NoStore:
     def close(self) -> None:
         """Nothing was opened."""
 
+    def _refuse(self, *_: object, **__: object) -> Any:
+        msg = (
+            f"no store at {self._path}: nothing is stored there yet (--store "
+            "or CONVERSA_STORE names another; `conversa chat` or "
+            "`conversa import` creates one)"
+        )
+        raise _NoStoreError(msg)
+
+    # By name as well: `isinstance(store, Erasure)` looks at the class (3.12+).
+    erase = erase_owner = purge = for_owner = _refuse
+
     def __getattr__(self, name: str) -> Any:
         # A method that refuses when called: the arguments are evaluated first.
-        def refuse(*_: object, **__: object) -> Any:
-            msg = (
-                f"no store at {self._path}: nothing is stored there yet (--store "
-                "or CONVERSA_STORE names another; `conversa chat` or "
-                "`conversa import` creates one)"
-            )
-            raise _NoStoreError(msg)
-
-        return refuse
+        return self._refuse
 
 
 def _missing_file(url: str) -> str | None:
