@@ -39,7 +39,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from hashlib import sha256
 from types import MappingProxyType
-from typing import Any, Literal, cast
+from typing import Any, Literal, NamedTuple, cast
 
 from ..._exceptions import EncryptionError, InvalidInputError, TurnIdConflictError
 from ..._values.turns import ConversationRecord, Turn
@@ -61,6 +61,8 @@ __all__ = [
     "Codec",
     "Encryption",
     "MetadataMode",
+    "Slot",
+    "TurnPlace",
     "codec_of",
 ]
 
@@ -247,21 +249,35 @@ def _derive(key: bytes, purpose: bytes) -> bytes:
     return HKDF(algorithm=SHA256(), length=32, salt=None, info=info).derive(key)
 
 
-def _aad(
-    conversation_id: str, seq: int, column: str, key_id: str, bound: tuple[str, ...]
-) -> bytes:
-    parts = ("conversa", conversation_id, str(seq), column, key_id, *bound)
-    return "\0".join(parts).encode()
+class Slot(NamedTuple):
+    """Where a sealed value lives: what its associated data binds it to."""
+
+    conversation_id: str
+    #: The turn's seq; 0 for the record's columns.
+    seq: int
+    column: str
+    #: A turn's content is also bound to its turn id, role and kind, which never
+    #: change (a flipped role is refused too).
+    bound: tuple[str, ...] = ()
+
+    def aad(self, key_id: str) -> bytes:
+        """The associated data of a value sealed with *key_id* here."""
+        parts = ("conversa", self.conversation_id, str(self.seq), self.column)
+        return "\0".join((*parts, key_id, *self.bound)).encode()
+
+    def where(self) -> str:
+        """The slot in words, for error messages."""
+        at = f"turn {self.seq} of " if self.seq else ""
+        return f"the {self.column} of {at}conversation {self.conversation_id!r}"
 
 
-#: What a turn's content is bound to besides its conversation and seq: its turn
-#: id, role and kind, which never change (a flipped role is refused too).
+#: A turn's (seq, turn id, role, kind): what its content is bound to.
 TurnPlace = tuple[int, str, str, str]
 
 
-def _where(conversation_id: str, seq: int, column: str) -> str:
-    at = f"turn {seq} of " if seq else ""
-    return f"the {column} of {at}conversation {conversation_id!r}"
+def _content_slot(conversation_id: str, place: TurnPlace) -> Slot:
+    seq, turn_id, role, kind = place
+    return Slot(conversation_id, seq, "content", (turn_id, role, kind))
 
 
 #: The turn insert of an encrypted store: the usual columns and the key id.
@@ -320,41 +336,23 @@ class Codec:
 
     # -- values ---------------------------------------------------------------
 
-    def seal(
-        self,
-        conversation_id: str,
-        seq: int,
-        column: str,
-        value: str,
-        *,
-        bound: tuple[str, ...] = (),
-    ) -> str:
-        """Encrypt *value*, bound to its conversation, seq, column (and *bound*)."""
+    def seal(self, slot: Slot, value: str) -> str:
+        """Encrypt *value*, bound to its *slot*."""
         kid = self.encryption.current
-        cipher = self._cipher(kid, _where(conversation_id, seq, column))
+        cipher = self._cipher(kid, slot.where())
         nonce = os.urandom(_NONCE)
-        aad = _aad(conversation_id, seq, column, kid, bound)
-        sealed = cipher.encrypt(nonce, value.encode(), aad)
+        sealed = cipher.encrypt(nonce, value.encode(), slot.aad(kid))
         return f"{_PREFIX}{kid}:{_b64(nonce + sealed)}"
 
-    def open(
-        self,
-        conversation_id: str,
-        seq: int,
-        column: str,
-        value: str,
-        *,
-        bound: tuple[str, ...] = (),
-    ) -> str:
+    def open(self, slot: Slot, value: str) -> str:
         """Decrypt a sealed value; refuse a plaintext or altered one."""
-        where = _where(conversation_id, seq, column)
+        where = slot.where()
         parts = self._parts(value, where)
         kid, blob = parts[0], parts[-1]
         cipher = self._cipher(kid, where)
         try:
             raw = base64.b64decode(blob, validate=True)
-            aad = _aad(conversation_id, seq, column, kid, bound)
-            plain: bytes = cipher.decrypt(raw[:_NONCE], raw[_NONCE:], aad)
+            plain: bytes = cipher.decrypt(raw[:_NONCE], raw[_NONCE:], slot.aad(kid))
         except Exception:  # InvalidTag, bad base64, a short value: all one answer
             msg = (
                 f"{where} does not decrypt with key {kid!r}: the key is wrong, or the "
@@ -405,12 +403,9 @@ class Codec:
 
     def seal_content(self, conversation_id: str, place: TurnPlace, content: str) -> str:
         """Seal a turn's content text, its HMAC beside the ciphertext."""
-        seq, turn_id, role, kind = place
         kid = self.encryption.current
-        sealed = self.seal(
-            conversation_id, seq, "content", content, bound=(turn_id, role, kind)
-        )
-        mac = self.content_mac(conversation_id, turn_id, content, kid)
+        sealed = self.seal(_content_slot(conversation_id, place), content)
+        mac = self.content_mac(conversation_id, place[1], content, kid)
         return f"{_PREFIX}{kid}:{mac}:{sealed[len(_PREFIX) + len(kid) + 1 :]}"
 
     def open_content(
@@ -424,17 +419,9 @@ class Codec:
     def _open_content(
         self, conversation_id: str, place: TurnPlace, content: object
     ) -> str:
-        seq, turn_id, role, kind = place
-        kid, _mac, blob = self._turn_parts(
-            content, _where(conversation_id, seq, "content")
-        )
-        return self.open(
-            conversation_id,
-            seq,
-            "content",
-            f"{_PREFIX}{kid}:{blob}",
-            bound=(turn_id, role, kind),
-        )
+        slot = _content_slot(conversation_id, place)
+        kid, _mac, blob = self._turn_parts(content, slot.where())
+        return self.open(slot, f"{_PREFIX}{kid}:{blob}")
 
     def open_turn(self, conversation_id: str, row: Sequence[Any]) -> Turn:
         """The turn a `TURN_COLUMNS` row stores, its content decrypted."""
@@ -472,7 +459,7 @@ class Codec:
             if not sent:
                 out.append(self.open_turn(conversation_id, row))
                 continue
-            where = _where(conversation_id, row[_SEQ], "content")
+            where = Slot(conversation_id, row[_SEQ], "content").where()
             kid, mac, _blob = self._turn_parts(row[_CONTENT], where)
             self._cipher(kid, where)  # a missing key is an error
             for turn in sent:
@@ -506,13 +493,13 @@ class Codec:
         out = dict(values)
         cid = out["id"]
         if out["system"] is not None:
-            out["system"] = self.seal(cid, 0, "system", out["system"])
-        out["params"] = self.seal(cid, 0, "params", out["params"])
+            out["system"] = self.seal(Slot(cid, 0, "system"), out["system"])
+        out["params"] = self.seal(Slot(cid, 0, "params"), out["params"])
         if self.encryption.metadata == "encrypted":
             plain = json.dumps(
                 dict(out["metadata"]), ensure_ascii=False, separators=(",", ":")
             )
-            out["metadata"] = {_META_KEY: self.seal(cid, 0, "metadata", plain)}
+            out["metadata"] = {_META_KEY: self.seal(Slot(cid, 0, "metadata"), plain)}
         out["key_id"] = self.encryption.current
         return out
 
@@ -521,12 +508,14 @@ class Codec:
         out = dict(row)
         cid = out["id"]
         if out["system"] is not None:
-            out["system"] = self.open(cid, 0, "system", out["system"])
-        out["params"] = self.open(cid, 0, "params", out["params"])
+            out["system"] = self.open(Slot(cid, 0, "system"), out["system"])
+        out["params"] = self.open(Slot(cid, 0, "params"), out["params"])
         metadata = out["metadata"]
         if self.encryption.metadata == "encrypted" or _META_KEY in metadata:
             sealed = metadata.get(_META_KEY) if isinstance(metadata, Mapping) else None
-            out["metadata"] = json.loads(self.open(cid, 0, "metadata", sealed or ""))
+            out["metadata"] = json.loads(
+                self.open(Slot(cid, 0, "metadata"), sealed or "")
+            )
         return out
 
     def check_filter(self, metadata: Mapping[str, Any] | None) -> None:
