@@ -383,6 +383,8 @@ def test_a_wrong_key_refuses_to_open_and_writes_nothing(
     wrong = Encryption({"k1": KEY2}, current="k1")
     with pytest.raises(EncryptionError, match="wrong key") as info:
         open_store(sql_backend, fresh_target, encryption=wrong)
+    with pytest.raises(EncryptionError, match="wrong key"):
+        open_store(sql_backend, fresh_target, encryption=wrong, migrate="off")
     for key in (KEY1, KEY2):
         assert key.hex() not in str(info.value)
     assert _dump(sql_backend, fresh_target) == before

@@ -103,8 +103,12 @@ def check_keys(conn: Connection, codec: Codec | None) -> None:
 
 
 def open_keys(engine: Engine, codec: Codec | None, mode: MigrateMode) -> None:
-    """`check_keys` in a transaction of its own (how a `SQLiteStore` opens)."""
-    if mode == "off":
+    """`check_keys` in a transaction of its own (how a `SQLiteStore` opens).
+
+    A store with keys checks them even with `migrate="off"` (a wrong key must not
+    write); one without looks for registered keys unless the mode is "off".
+    """
+    if mode == "off" and codec is None:
         return
     with engine.connect() as conn:
         conn = conn.execution_options(**{WRITE_OPTION: codec is not None})

@@ -273,8 +273,8 @@ class PostgresStore(SQLStore):
                 conn.begin(),
             ):
                 open_schema(conn, migrate, schema_options)
-                if migrate != "off":
-                    check_keys(conn, codec)
+                if migrate != "off" or codec is not None:
+                    check_keys(conn, codec)  # given keys: checked in every mode
             if read_url is not None:
                 read_where = Where.for_url(read_url)
                 _check_url(read_url, read_where)
