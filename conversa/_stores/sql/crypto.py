@@ -13,19 +13,19 @@ turn content ``cv1:<key id>:<HMAC, base64>:<nonce and ciphertext>``. The associa
 data binds it to its conversation id, its seq (0 for the record), its column and
 its key id, and a turn's content also to its turn id, role and kind, so a value
 copied to another row, conversation or column, or a turn whose role was flipped,
-does not decrypt. The row's `key_id` column names the key too, for `conversa rekey` and
-`conversa encrypt` to find what is left to do with an index-free scan.
+does not decrypt. The row's `key_id` column names the key too, for `conversa
+rekey` and `conversa encrypt` to find what is left to do (`keyring.reseal`).
 
 The HMAC (keyed with a key derived from the same key, over the conversation id,
 turn id and content) lets a retried append (the same turn id again) be compared
 with what is stored without decrypting it: two ciphertexts of one content differ
 (fresh nonces), their HMACs do not.
 
-Each key id's key is registered in `conversa_keys` with a check value (an HMAC of
-a fixed label) the first time a store makes it current: a store given another key
-under that id refuses to open, and a store given no keys refuses a database that
-has any. Decryption restores the exact text that was encrypted, so replay stays
-byte-identical.
+Each key id's key is registered in `conversa_keys` (`keyring.check_keys`) with a
+check value (an HMAC of a fixed label) the first time a store makes it current: a
+store given another key under that id refuses to open, and a store given no keys
+refuses a database that has any. Decryption restores the exact text that was
+encrypted, so replay stays byte-identical.
 """
 
 from __future__ import annotations
