@@ -155,7 +155,10 @@ async def test_an_async_cold_send_reads_its_window() -> None:
 
 @pytest.mark.parametrize("kind", ["memory", "sqlite", "core", "newest"])
 def test_a_bounded_read_plans_what_the_whole_history_would(
-    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    kind: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
 ) -> None:
     """The bounded read of a cold conversation gives the body a full read would."""
     client = Client(api_key="k", transport=FakeMessagesAPI())
@@ -165,6 +168,8 @@ def test_a_bounded_read_plans_what_the_whole_history_would(
         "core": lambda: CoreOnly(MemoryStore()),
         "newest": lambda: CoreOnly(MemoryStore(), "read_newest"),
     }[kind]()
+    if isinstance(store, SQLiteStore):
+        request.addfinalizer(store.close)
     conv = _imported(store, client, 2_000)
     bounded = conv.request("and now?", turn_id="t1")
     monkeypatch.setattr(send_module, "_READ_BUDGETS", 10**9)
