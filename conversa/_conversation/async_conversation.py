@@ -28,6 +28,7 @@ from .._flows.send import (
     CountTokens,
     Flow,
     RunTools,
+    Saw,
     Summarize,
     count_flow,
     request_flow,
@@ -358,6 +359,7 @@ class AsyncConversation(_Base[AsyncStore, "AsyncClient"]):
         return {
             **astore_handlers(self.store),
             Summarize: self._summarize,
+            Saw: self._asaw,
             RunTools: lambda e: arun_tools(
                 e.tools,
                 e.uses,

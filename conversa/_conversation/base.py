@@ -32,6 +32,7 @@ from .._flows.edit import (
     refuse_stored_secrets,
     tool_results_turn,
 )
+from .._flows.send import Saw
 from .._stores.protocol import DEFAULT_LOCK_TIMEOUT
 from .._values.doors import DOORS, FIRST_PARTY, DoorCapabilities
 from .._values.params import RequestParams, params_from_kwargs
@@ -129,6 +130,13 @@ class _Base(Generic[S, C]):
             seen=seen,
         )
         return stored
+
+    def _saw(self, effect: Saw) -> None:
+        """Keep what a send's last write left, for the next add (`Seen`)."""
+        self._seen = effect.seen
+
+    async def _asaw(self, effect: Saw) -> None:
+        self._saw(effect)
 
     def _api_version(self) -> str:
         config = getattr(self.client, "config", None)

@@ -27,6 +27,7 @@ from .._flows.send import (
     CountTokens,
     Flow,
     RunTools,
+    Saw,
     Summarize,
     count_flow,
     request_flow,
@@ -440,6 +441,7 @@ class Conversation(_Base[Store, "Client"]):
                 conversation_id=self.id,
             ),
             CountTokens: lambda e: self._client().count_tokens(e.body, betas=e.betas),
+            Saw: self._saw,
             Call: self._call,
         }
 

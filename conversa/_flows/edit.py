@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
-from attrs import asdict, evolve, frozen
+from attrs import asdict, evolve
 
 from .._core import (
     SendSpec,
@@ -37,9 +37,9 @@ from .send import (
     GetRecord,
     Pause,
     ReadTurns,
+    Seen,
     UpdateRecord,
     check_plan_flow,
-    known_tail,
     record_and_tail,
     send_flow,
     tail_flow,
@@ -77,38 +77,6 @@ _PIN_LOOKAROUND = 64
 #: section, then finds the seq moved by its two turns), so the bound is generous:
 #: with the pause capped at 50 ms, 64 tries give up after a few seconds at most.
 ADD_ATTEMPTS = 64
-
-
-#: The longest tail a `Seen` keeps when it cannot tell where the last reply starts
-#: (a run of user turns): past it, the next append reads the tail again.
-_SEEN_TURNS = 64
-
-
-@frozen
-class Seen:
-    """The record and stored tail an append was checked against, as it left them.
-
-    A conversation object keeps the one its last append left, so its next append
-    checks against it and writes in one transaction, reading nothing first. The
-    append is conditional on `record.last_seq`, so an append made elsewhere since
-    is found (`SeqConflictError`) and the tail read again; a check the tail seen
-    fails is made again on a fresh read before it is believed.
-    """
-
-    record: ConversationRecord
-    tail: tuple[Turn, ...]
-
-    def after(self, stored: Sequence[Turn]) -> Seen | None:
-        """What the append of *stored* leaves (None: read again next time)."""
-        last = self.record.last_seq
-        if not stored or any((t.seq or 0) <= last for t in stored):
-            return None  # a replay of stored turns: nothing learned
-        turns = (*self.tail, *stored)
-        tail = known_tail(turns)
-        if tail is None and len(turns) > _SEEN_TURNS:
-            return None
-        record = evolve(self.record, last_seq=stored[-1].seq or last)
-        return Seen(record, turns if tail is None else tail)
 
 
 def add_flow(
@@ -157,6 +125,7 @@ def add_seen_flow(
     new_ids = frozenset(t.id for t in new)
     attempt = 1
     while True:
+        fresh = seen is None
         if seen is not None:
             record, window = seen.record, seen.tail
         else:
@@ -182,6 +151,8 @@ def add_seen_flow(
                 record.id, new, record.last_seq, lease_wait=lease_wait
             )
         except SeqConflictError:
+            if not fresh:
+                continue  # what was seen is out of date: no race lost, read it now
             if attempt >= ADD_ATTEMPTS:
                 raise
             yield Pause(attempt)

@@ -82,6 +82,8 @@ __all__ = [
     "ReadTurns",
     "ReadWindow",
     "RunTools",
+    "Saw",
+    "Seen",
     "Summarize",
     "UpdateRecord",
     "UpdateTurns",
@@ -102,6 +104,45 @@ _FIRST_EXCHANGE_READ = 8
 #: A send reads the newest turns up to this many times its token budget (when
 #: the window start is far behind; see `_read_budget`).
 _READ_BUDGETS = 2
+
+
+#: The longest tail a `Seen` keeps when it cannot tell where the last reply starts
+#: (a run of user turns): past it, the next append reads the tail again.
+_SEEN_TURNS = 64
+
+
+@frozen
+class Seen:
+    """The record and stored tail an append was checked against, as it left them.
+
+    A conversation object keeps the one its last append left, so its next append
+    checks against it and writes in one transaction, reading nothing first. The
+    append is conditional on `record.last_seq`, so an append made elsewhere since
+    is found (`SeqConflictError`) and the tail read again; a check the tail seen
+    fails is made again on a fresh read before it is believed.
+    """
+
+    record: ConversationRecord
+    tail: tuple[Turn, ...]
+
+    def after(self, stored: Sequence[Turn]) -> Seen | None:
+        """What the append of *stored* leaves (None: read again next time)."""
+        last = self.record.last_seq
+        if not stored or any((t.seq or 0) <= last for t in stored):
+            return None  # a replay of stored turns: nothing learned
+        turns = (*self.tail, *stored)
+        tail = known_tail(turns)
+        if tail is None and len(turns) > _SEEN_TURNS:
+            return None
+        record = evolve(self.record, last_seq=stored[-1].seq or last)
+        return Seen(record, turns if tail is None else tail)
+
+
+@frozen
+class Saw:
+    """What a send's last write left (`Seen`), for the caller's next append."""
+
+    seen: Seen
 
 
 @frozen
@@ -624,6 +665,9 @@ def send_flow(spec: SendSpec, *, ends_section: bool = False) -> Flow[Turn]:
         raise
     yield from _store_fixed(record, plan, learned)
     result: Turn = stored[0]
+    tail = known_tail((*stored_new, result))
+    if tail is not None and result.seq is not None:
+        yield Saw(Seen(evolve(record, last_seq=result.seq), tail))
     return result
 
 

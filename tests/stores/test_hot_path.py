@@ -93,11 +93,17 @@ def test_a_send_is_the_lease_and_three_transactions(store: Any) -> None:
             conv.send(f"again {i}")
             assert begins.take() == 4
         conv.add("user", "one more")
-        assert begins.take() == 2  # the first add after a send reads the tail
+        assert begins.take() == 1  # an add after a send: the tail the send left
         conv.add_turns([("assistant", "and"), ("user", "more")])
-        assert begins.take() == 1  # then one transaction each: the tail it left
+        assert begins.take() == 1  # and after an add: the tail it left
         conv.add("assistant", "again")
         assert begins.take() == 1
+        other = Conversation.load(store, conv.id)
+        other.add("user", "from elsewhere")
+        begins.take()
+        conv.add("assistant", "still checked")  # its seen tail is behind: read
+        assert begins.take() == 3  # the conditional append, the read, the append
+        assert [t.text for t in conv.turns()[-2:]] == ["from elsewhere", "still checked"]
     finally:
         begins.close()
 
@@ -116,7 +122,7 @@ async def test_an_async_send_is_the_lease_and_three_transactions(
         await conv.send("again")
         assert begins.take() == 4
         await conv.add("user", "one more")
-        assert begins.take() == 2
+        assert begins.take() == 1
         await conv.add("assistant", "and")
         assert begins.take() == 1
     finally:
