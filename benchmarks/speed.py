@@ -639,6 +639,11 @@ class Conversa:
             conv.send(text(1))
         return conv
 
+    def fork(self, store: Any, conv: Conversation) -> Conversation:
+        """A copy of *conv* (all its turns, sent as it was) under a new id."""
+        record = store.fork(conv.id, store.get(conv.id).last_seq)
+        return Conversation.load(store, record.id, client=self.client)
+
     def close(self) -> None:
         self.client.close()
 
@@ -1386,6 +1391,9 @@ def run_backend(backend: str, sizes: list[int], args: argparse.Namespace) -> Res
         side = Conversa(store, cold_store)
         say(f"[{backend}] building N = {sizes} for conversa, the floor and the peers\n")
         warm = {n: side.build(store, n, sent=True) for n in sizes}
+        # store.append writes to a copy of its own: on warm[n] it would change the
+        # conversation behind that object's back between two of its add() calls.
+        apart = {n: side.fork(store, warm[n]) for n in sizes}
         cold = {n: side.build(cold_store, n, sent=False) for n in sizes}
         floor_ids = {n: floor.seed(n) for n in sizes}
         handles: dict[tuple[str, str, int], Any] = {}
@@ -1412,7 +1420,10 @@ def run_backend(backend: str, sizes: list[int], args: argparse.Namespace) -> Res
                     "append": [
                         ("append", partial(add_next, warm[n])),
                         ("append, cold", partial(add_next, cold[n])),
-                        ("append, store.append", partial(store_append, store, warm[n])),
+                        (
+                            "append, store.append",
+                            partial(store_append, store, apart[n]),
+                        ),
                     ],
                     "window": [
                         ("window", partial(read_newest, store, warm[n])),
