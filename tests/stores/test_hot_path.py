@@ -103,7 +103,10 @@ def test_a_send_is_the_lease_and_three_transactions(store: Any) -> None:
         begins.take()
         conv.add("assistant", "still checked")  # its seen tail is behind: read
         assert begins.take() == 3  # the conditional append, the read, the append
-        assert [t.text for t in conv.turns()[-2:]] == ["from elsewhere", "still checked"]
+        assert [t.text for t in conv.turns()[-2:]] == [
+            "from elsewhere",
+            "still checked",
+        ]
     finally:
         begins.close()
 

@@ -18,7 +18,12 @@ from conversa._stores.sql.schema import ConversationRow, KeyRow, LockRow, TurnRo
 from tests.stores.workers import open_store
 
 ROOT = Path(__file__).resolve().parents[2]
-TABLES = [ConversationRow.__table__, TurnRow.__table__, LockRow.__table__, KeyRow.__table__]  # type: ignore[attr-defined]
+TABLES = [
+    ConversationRow.__table__,
+    TurnRow.__table__,
+    LockRow.__table__,
+    KeyRow.__table__,
+]  # type: ignore[attr-defined]
 
 
 def _engine(backend: str, target: str) -> Engine:
