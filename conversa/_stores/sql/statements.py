@@ -198,18 +198,51 @@ _RECORD_FOR_UPDATE_SQL = {
     "sqlite": _RECORD_SQL["sqlite"],  # the transaction holds the write lock
     "postgresql": _RECORD_SQL["postgresql"] + " FOR UPDATE",
 }
-_RANGE_SQL = sql(
+
+
+def _seq_range(lo: str, hi: str) -> str:
+    """``lo <= seq < hi`` in one conversation, as the turns' primary key reads it."""
+    return (
+        f"conversation_id = {{cid}} AND (conversation_id, seq) >= ({{cid}}, {lo})"
+        f" AND (conversation_id, seq) < ({{cid}}, {hi})"
+    )
+
+
+def _keyed(template: str) -> dict[str, str]:
+    """*template* for SQLite as written, for PostgreSQL with its seq ranges as key ranges.
+
+    A ``conversation_id = {cid} AND seq >= {lo} AND seq < {hi}`` condition reads
+    the rows of one conversation down the primary key (conversation_id, seq); but
+    PostgreSQL's planner, for a conversation its statistics do not know (a new one,
+    a fork), estimates it at one row and may take the (conversation_id, turn_id)
+    index instead, filtering every turn of it: O(N). With the range also written
+    on the key's row value, the primary key serves it better than any other index
+    (the equality stays, for partition pruning).
+    """
+    keyed = template
+    for lo, hi in (("{lo}", "{hi}"), ("0", "{stop}")):
+        keyed = keyed.replace(
+            f"conversation_id = {{cid}} AND seq >= {lo} AND seq < {hi}",
+            _seq_range(lo, hi),
+        )
+    return {"sqlite": sql(template)["sqlite"], "postgresql": sql(keyed)["postgresql"]}
+
+
+_RANGE_SQL = _keyed(
     f"SELECT {_TURN_COLUMNS} FROM conversa_turns WHERE conversation_id = {{cid}}"
     " AND seq >= {lo} AND seq < {hi} ORDER BY seq"
 )
-_SCAN_SQL = sql(
+_SCAN_SQL = _keyed(
     "SELECT seq, tokens FROM conversa_turns WHERE conversation_id = {cid}"
     " AND seq >= {lo} AND seq < {hi} ORDER BY seq DESC LIMIT {n}"
 )
-#: The turns lo <= seq < hi and the head's (seq < stop), in seq order.
-_RANGE_AND_HEAD_SQL = sql(
+#: The turns lo <= seq < hi and the head's before them (seq < stop), in seq order.
+#: Two ranges down the key, not one `OR`: SQLite would scan the conversation.
+_RANGE_AND_HEAD_SQL = _keyed(
     f"SELECT {_TURN_COLUMNS} FROM conversa_turns WHERE conversation_id = {{cid}}"
-    " AND (seq >= {lo} AND seq < {hi} OR seq < {stop}) ORDER BY seq"
+    " AND seq >= {lo} AND seq < {hi} UNION ALL"
+    f" SELECT {_TURN_COLUMNS} FROM conversa_turns WHERE conversation_id = {{cid}}"
+    " AND seq >= 0 AND seq < {stop} AND seq < {lo} ORDER BY seq"
 )
 #: Where a row of `TURN_COLUMNS` has its token count.
 _TOKENS = TURN_COLUMNS.index("tokens")
@@ -269,9 +302,10 @@ def _bookkeeping_sql(n: int) -> dict[str, str]:
     seqs = ", ".join(f"{{s{i}}}" for i in range(n))
     return {
         dialect: text + (" FOR UPDATE" if dialect == "postgresql" else "")
-        for dialect, text in sql(
+        for dialect, text in _keyed(
             "SELECT seq, tokens, tokens_exact, status, flags FROM conversa_turns"
-            f" WHERE conversation_id = {{cid}} AND seq IN ({seqs})"
+            " WHERE conversation_id = {cid} AND seq >= {lo} AND seq < {hi}"
+            f" AND seq IN ({seqs})"
         ).items()
     }
 
@@ -658,7 +692,7 @@ def _apply_updates(conversation_id: str, updates: Sequence[TurnUpdate]) -> Flow[
         return
     seqs = sorted({u.seq for u in updates})
     params: dict[str, Any] = {f"s{i}": seq for i, seq in enumerate(seqs)}
-    params["cid"] = conversation_id
+    params.update(cid=conversation_id, lo=seqs[0], hi=seqs[-1] + 1)
     rows = (yield Raw(_bookkeeping_sql(len(seqs)), params)).all()
     current = {
         seq: {
