@@ -25,6 +25,9 @@ from conversa._cli.main import main
 from conversa.testing.store_contract import StoreContract
 from tests.stores.helpers import fresh_pg_schema, user
 
+#: The turn id's unique key: on PostgreSQL it leads with the turn id (migration 4).
+TURN_ID = "uq_conversa_turns_turn_id"
+
 pytestmark = pytest.mark.postgres
 
 
@@ -154,15 +157,16 @@ def test_sqlite_has_no_partitions(
         assert inspect(store.engine).get_table_names() == []
 
 
-def test_every_key_leads_with_the_shard_key(pg_url: str) -> None:
-    """The Citus audit: every key and index leads with the conversation id.
+def test_every_key_holds_the_shard_key(pg_url: str) -> None:
+    """The Citus audit: every key leads with the conversation id, every unique key includes it.
 
     conversa_turns and conversa_locks are sharded on conversation_id and
     conversa_conversations on id (co-located: the turns' foreign key joins on it);
     the only exceptions are the listing indexes, which are not unique (Citus allows
     those on any column) and serve the one query that spans conversations, a
-    bounded, paged listing. conversa_migrations is small and would be a
-    reference table.
+    bounded, paged listing, and the turn id's unique key, which leads with the
+    turn id (migration 4) and includes the shard key, as Citus requires of a
+    unique key. conversa_migrations is small and would be a reference table.
     """
     with PostgresStore(pg_url) as store:
         insp = inspect(store.engine)
@@ -175,13 +179,21 @@ def test_every_key_leads_with_the_shard_key(pg_url: str) -> None:
             pk = insp.get_pk_constraint(table)["constrained_columns"]
             assert pk[0] == key, (table, pk)
             for unique in insp.get_unique_constraints(table):
-                assert unique["column_names"][0] == key, (table, unique)
+                assert key in unique["column_names"], (table, unique)
             for index in insp.get_indexes(table):
-                if index["unique"] or table != "conversa_conversations":
+                if index["unique"]:
+                    assert key in index["column_names"], (table, index)
+                if table != "conversa_conversations" and index["name"] != TURN_ID:
                     assert index["column_names"][0] == key, (table, index)
             for fk in insp.get_foreign_keys(table):
                 assert fk["constrained_columns"] == [key], (table, fk)
                 assert fk["referred_columns"] == [shard[fk["referred_table"]]]
+        (turn_id,) = [
+            u
+            for u in insp.get_unique_constraints("conversa_turns")
+            if u["name"] == TURN_ID
+        ]
+        assert turn_id["column_names"] == ["turn_id", "conversation_id"]
         listing = {i["name"] for i in insp.get_indexes("conversa_conversations")}
         assert listing == {
             "ix_conversa_conversations_owner",

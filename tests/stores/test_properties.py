@@ -79,7 +79,6 @@ def test_read_newest_reads_only_the_window(sql_backend: str, target: str) -> Non
     (scan, scan_params), (read, read_params) = statements
     assert "ORDER BY seq DESC LIMIT" in scan
     assert 64 in scan_params
-    # PostgreSQL's text reads the range as one of the key's row value (`_keyed`).
-    assert "seq >=" in read or "seq) >=" in read
-    assert "seq <" in read or "seq) <" in read
+    assert "seq >=" in read
+    assert "seq <" in read
     assert {1991, 2001} <= set(read_params)

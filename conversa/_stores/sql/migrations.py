@@ -111,7 +111,7 @@ def _turns_partitioning(conn: Connection) -> str:
     Hash partitioning by conversation id keeps each conversation's turns in one
     partition, so every hot-path statement (all of them name one conversation)
     touches one partition, and each partition's indexes stay a fraction of the
-    whole. Both unique keys lead with the partition key, as PostgreSQL requires.
+    whole. Both unique keys include the partition key, as PostgreSQL requires.
     """
     n = _options(conn).turn_partitions
     if n is None:
@@ -244,6 +244,26 @@ def m003_encryption(conn: Connection) -> None:
             check_value VARCHAR NOT NULL,
             PRIMARY KEY (key_id)
         )"""
+    )
+
+
+@migration
+def m004_turn_id_index(conn: Connection) -> None:
+    """On PostgreSQL, lead the turn id's unique index with the turn id."""
+    # Turns are read by conversation and seq, down the primary key. With the turn
+    # id's index also leading with the conversation id, PostgreSQL's planner took
+    # it for a conversation its statistics did not know yet (a fork, a bulk
+    # import, a new one: estimated at one row) and filtered every turn of it. Led
+    # by the turn id, the index still serves lookups by (conversation, turn ids)
+    # and still includes the shard and partition key. SQLite's planner keeps to
+    # the key that matches more terms, and would need the table rebuilt to change
+    # an inline constraint, so SQLite keeps its index. The index is rebuilt under
+    # the table's lock: on a large table, run `conversa migrate` in a quiet hour.
+    if conn.dialect.name != "postgresql":
+        return
+    conn.exec_driver_sql(
+        "ALTER TABLE conversa_turns DROP CONSTRAINT uq_conversa_turns_turn_id,"
+        " ADD CONSTRAINT uq_conversa_turns_turn_id UNIQUE (turn_id, conversation_id)"
     )
 
 

@@ -156,9 +156,14 @@ class TurnRow(SQLModel, table=True):
     __tablename__ = "conversa_turns"
     __table_args__ = (
         PrimaryKeyConstraint("conversation_id", "seq", name="pk_conversa_turns"),
+        # Led by the turn id on PostgreSQL (migration 4), so that only the primary
+        # key serves reads by conversation and seq; as migration 1 made it on SQLite.
         UniqueConstraint(
             "conversation_id", "turn_id", name="uq_conversa_turns_turn_id"
-        ),
+        ).ddl_if(dialect="sqlite"),
+        UniqueConstraint(
+            "turn_id", "conversation_id", name="uq_conversa_turns_turn_id"
+        ).ddl_if(dialect="postgresql"),
     )
 
     conversation_id: str = Field(

@@ -200,45 +200,21 @@ _RECORD_FOR_UPDATE_SQL = {
 }
 
 
-def _seq_range(lo: str, hi: str) -> str:
-    """``lo <= seq < hi`` in one conversation, as the turns' primary key reads it."""
-    return (
-        f"conversation_id = {{cid}} AND (conversation_id, seq) >= ({{cid}}, {lo})"
-        f" AND (conversation_id, seq) < ({{cid}}, {hi})"
-    )
-
-
-def _keyed(template: str) -> dict[str, str]:
-    """*template* for SQLite as written, for PostgreSQL with its seq ranges as key ranges.
-
-    A ``conversation_id = {cid} AND seq >= {lo} AND seq < {hi}`` condition reads
-    the rows of one conversation down the primary key (conversation_id, seq); but
-    PostgreSQL's planner, for a conversation its statistics do not know (a new one,
-    a fork), estimates it at one row and may take the (conversation_id, turn_id)
-    index instead, filtering every turn of it: O(N). With the range also written
-    on the key's row value, the primary key serves it better than any other index
-    (the equality stays, for partition pruning).
-    """
-    keyed = template
-    for lo, hi in (("{lo}", "{hi}"), ("0", "{stop}")):
-        keyed = keyed.replace(
-            f"conversation_id = {{cid}} AND seq >= {lo} AND seq < {hi}",
-            _seq_range(lo, hi),
-        )
-    return {"sqlite": sql(template)["sqlite"], "postgresql": sql(keyed)["postgresql"]}
-
-
-_RANGE_SQL = _keyed(
+# Every turn read names one conversation and a seq range or seqs: the primary key
+# (conversation_id, seq) serves it. On PostgreSQL the turn id's unique index leads
+# with the turn id (migration 4), so the planner has no other index to take, even
+# for a conversation its statistics do not know yet (a fresh fork, a bulk import).
+_RANGE_SQL = sql(
     f"SELECT {_TURN_COLUMNS} FROM conversa_turns WHERE conversation_id = {{cid}}"
     " AND seq >= {lo} AND seq < {hi} ORDER BY seq"
 )
-_SCAN_SQL = _keyed(
+_SCAN_SQL = sql(
     "SELECT seq, tokens FROM conversa_turns WHERE conversation_id = {cid}"
     " AND seq >= {lo} AND seq < {hi} ORDER BY seq DESC LIMIT {n}"
 )
 #: The turns lo <= seq < hi and the head's before them (seq < stop), in seq order.
 #: Two ranges down the key, not one `OR`: SQLite would scan the conversation.
-_RANGE_AND_HEAD_SQL = _keyed(
+_RANGE_AND_HEAD_SQL = sql(
     f"SELECT {_TURN_COLUMNS} FROM conversa_turns WHERE conversation_id = {{cid}}"
     " AND seq >= {lo} AND seq < {hi} UNION ALL"
     f" SELECT {_TURN_COLUMNS} FROM conversa_turns WHERE conversation_id = {{cid}}"
@@ -298,15 +274,28 @@ RELEASE_SQL = sql(
 
 @functools.lru_cache(maxsize=64)
 def _bookkeeping_sql(n: int) -> dict[str, str]:
-    """The bookkeeping of *n* turns by seq, locked for the update that follows."""
+    """The bookkeeping of *n* turns by seq, locked for the update that follows.
+
+    By the seqs alone, not a range around them: a send's updates name the head's
+    turns and the window's, and a range from the first to the last would read
+    every turn between them. On PostgreSQL each seq of an array (``{seqs}``) is
+    one lookup by the primary key (a LATERAL subquery with a LIMIT, which the
+    planner cannot turn into a join): with ``seq IN (...)``, or a join, its planner
+    read a conversation its statistics did not know (a fresh fork) whole.
+    """
     seqs = ", ".join(f"{{s{i}}}" for i in range(n))
     return {
-        dialect: text + (" FOR UPDATE" if dialect == "postgresql" else "")
-        for dialect, text in _keyed(
+        "sqlite": sql(
             "SELECT seq, tokens, tokens_exact, status, flags FROM conversa_turns"
-            " WHERE conversation_id = {cid} AND seq >= {lo} AND seq < {hi}"
-            f" AND seq IN ({seqs})"
-        ).items()
+            f" WHERE conversation_id = {{cid}} AND seq IN ({seqs})"
+        )["sqlite"],
+        "postgresql": sql(
+            "SELECT t.seq, t.tokens, t.tokens_exact, t.status, t.flags"
+            " FROM unnest(CAST({seqs} AS INTEGER[])) AS s (seq) CROSS JOIN LATERAL"
+            " (SELECT seq, tokens, tokens_exact, status, flags FROM conversa_turns"
+            " WHERE conversation_id = {cid} AND seq = s.seq LIMIT 1 FOR UPDATE) AS t"
+            " ORDER BY t.seq"
+        )["postgresql"],
     }
 
 
@@ -692,7 +681,7 @@ def _apply_updates(conversation_id: str, updates: Sequence[TurnUpdate]) -> Flow[
         return
     seqs = sorted({u.seq for u in updates})
     params: dict[str, Any] = {f"s{i}": seq for i, seq in enumerate(seqs)}
-    params.update(cid=conversation_id, lo=seqs[0], hi=seqs[-1] + 1)
+    params.update(cid=conversation_id, seqs=seqs)
     rows = (yield Raw(_bookkeeping_sql(len(seqs)), params)).all()
     current = {
         seq: {
