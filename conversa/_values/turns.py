@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import functools
 import json
-import uuid
+import secrets
+import time
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any, Literal, TypeAlias
@@ -50,8 +51,22 @@ def utcnow() -> datetime:
 
 
 def new_id() -> str:
-    """Return a fresh random id (32 hex digits)."""
-    return uuid.uuid4().hex
+    """Return a fresh id: 32 hex digits, in the layout of a version 7 UUID.
+
+    The first 48 bits are the Unix time in milliseconds and 74 of the rest are
+    random (`secrets`), so ids sort by creation time (to the millisecond) and still
+    cannot be guessed. Time order keeps a store's indexes on ids appended at one
+    end, as a sequence would, rather than written at random pages across them:
+    PostgreSQL's unique index on (turn_id, conversation_id) and the records' key.
+    """
+    millis = time.time_ns() // 1_000_000 & _MILLIS
+    rand = secrets.randbits(74)
+    value = millis << 80 | 0x7 << 76 | (rand >> 62) << 64 | 0b10 << 62 | rand & _RAND_B
+    return f"{value:032x}"
+
+
+_MILLIS = (1 << 48) - 1
+_RAND_B = (1 << 62) - 1
 
 
 def reply_id_for(user_turn_id: str) -> str:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import re
+import time
+import uuid
 from datetime import timezone
 from typing import Any
 
@@ -688,3 +690,19 @@ def test_conversation_record_defaults() -> None:
     assert re.fullmatch(r"[0-9a-f]{32}", record.id)
     assert record.params == RequestParams()
     assert (record.window_start, record.last_seq, record.metadata) == (0, 0, {})
+
+
+def test_new_ids_are_time_ordered_uuid7_and_unique() -> None:
+    """Ids are UUID version 7 hex: the creation millisecond first, 74 random bits after."""
+    first = new_id()
+    time.sleep(0.002)
+    ids = [new_id() for _ in range(20_000)]
+    assert len(set(ids)) == len(ids)
+    assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids[:100])
+    parsed = uuid.UUID(first)
+    assert (parsed.version, parsed.variant) == (7, uuid.RFC_4122)
+    assert all(first < i for i in ids)  # a later millisecond sorts after
+    millis = int(first[:12], 16)
+    assert abs(millis - time.time() * 1000) < 60_000
+    # the random part varies within one millisecond
+    assert len({i[12:] for i in ids}) == len(ids)

@@ -80,6 +80,7 @@ def _indexes(plan: dict[str, Any]) -> set[str]:
     return own.union(*(_indexes(child) for child in plan.get("Plans", [])))
 
 
+@pytest.mark.postgres
 def test_postgresql_reads_of_a_cold_conversation_touch_the_window(
     fresh_pg_url: str,
 ) -> None:

@@ -259,11 +259,17 @@ def m004_turn_id_index(conn: Connection) -> None:
     # the key that matches more terms, and would need the table rebuilt to change
     # an inline constraint, so SQLite keeps its index. The index is rebuilt under
     # the table's lock: on a large table, run `conversa migrate` in a quiet hour.
+    # Two statements (one transaction): Citus refuses an ALTER TABLE that adds a
+    # constraint beside another subcommand. New ids are time-ordered (`new_id`),
+    # so appends write at the index's end, not at random pages of it.
     if conn.dialect.name != "postgresql":
         return
     conn.exec_driver_sql(
-        "ALTER TABLE conversa_turns DROP CONSTRAINT uq_conversa_turns_turn_id,"
-        " ADD CONSTRAINT uq_conversa_turns_turn_id UNIQUE (turn_id, conversation_id)"
+        "ALTER TABLE conversa_turns DROP CONSTRAINT uq_conversa_turns_turn_id"
+    )
+    conn.exec_driver_sql(
+        "ALTER TABLE conversa_turns ADD CONSTRAINT uq_conversa_turns_turn_id"
+        " UNIQUE (turn_id, conversation_id)"
     )
 
 
