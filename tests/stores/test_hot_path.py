@@ -27,6 +27,9 @@ from conversa import (
     BudgetConfig,
     Client,
     Conversation,
+    ConversationBusyError,
+    ConversationNotFoundError,
+    SeqConflictError,
 )
 from conversa._stores.sql.raw import INSERT_COLUMNS, RECORD_COLUMNS, TURN_COLUMNS
 from conversa._stores.sql.schema import (
@@ -249,3 +252,45 @@ def test_records_cross_between_driver_sql_and_core(store: Any) -> None:
             .one()
         )
     assert attrs.asdict(record_from_row(row)) == attrs.asdict(store.get(record.id))
+
+
+def test_an_append_is_one_conditional_write_and_a_retry_writes_nothing(
+    store: Any,
+) -> None:
+    """The short append: one transaction, the record moved only from the expected seq.
+
+    A retried append (the same turn ids, as a caller retries after a lost reply)
+    returns the stored turns and writes nothing twice: from an older expected seq
+    the record does not move, and the careful way answers in the same
+    transaction; from the current one the record moves, an id is found taken, and
+    that transaction is rolled back before the careful one answers. An append whose
+    expected seq has moved is refused in one transaction; one under another
+    holder's live lease waits, then is refused.
+    """
+    conv = Conversation.create(store, model=MODEL)
+    first, second = Turn("user", "q"), Turn("assistant", "a")
+    begins = Begins(_engine(store, "sync"))
+    try:
+        stored = store.append(conv.id, [first, second], expected_last_seq=0)
+        assert begins.take() == 1
+        assert [t.seq for t in stored] == [1, 2]
+        again = store.append(conv.id, [first, second], expected_last_seq=0)
+        assert again == stored
+        assert begins.take() == 1  # not at seq 0: nothing written, careful in the same
+        retried = store.append(conv.id, [second], expected_last_seq=2)
+        assert retried == (stored[1],)
+        assert begins.take() == 2  # moved, its id taken: rolled back, then careful
+        with pytest.raises(SeqConflictError):
+            store.append(conv.id, [Turn("user", "late")], expected_last_seq=1)
+        assert begins.take() == 1
+        with store.lock(conv.id), pytest.raises(ConversationBusyError):
+            store.append(
+                conv.id, [Turn("user", "inside")], expected_last_seq=2, lease_wait=0.05
+            )
+        begins.take()
+        assert [t.text for t in store.read(conv.id)] == ["q", "a"]
+        assert store.get(conv.id).last_seq == 2
+        with pytest.raises(ConversationNotFoundError):
+            store.append("no-such", [Turn("user", "x")], expected_last_seq=0)
+    finally:
+        begins.close()

@@ -333,7 +333,13 @@ async def test_restarted_inside_the_reply_write_it_is_retried(
     def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         if not fired and "INSERT INTO conversa_turns" in statement and args[0]:
             params = args[0] if isinstance(args[0], dict) else args[0][0]
-            if isinstance(params, dict) and params.get("role") == "assistant":
+            # The reply's turn: a plain insert's role, or the fast append's first row's.
+            role = (
+                params.get("role", params.get("t0_role"))
+                if isinstance(params, dict)
+                else None
+            )
+            if role == "assistant":
                 fired.append(statement)
                 pgbouncer("restart")
 

@@ -37,6 +37,7 @@ __all__ = [
     "INSERT_COLUMNS",
     "RECORD_COLUMNS",
     "TURN_COLUMNS",
+    "Batch",
     "Raw",
     "db_time",
     "record_columns",
@@ -122,6 +123,18 @@ class Raw:
 
     text: Mapping[str, str]
     params: Mapping[str, Any] | Sequence[Mapping[str, Any]] = ()
+
+
+@frozen
+class Batch:
+    """A flow step: `Raw` statements sent together; their results, in order.
+
+    On PostgreSQL they go in one round trip (psycopg's pipeline mode: the server
+    runs them one after another, each with its own snapshot, and a failure skips
+    the rest); on SQLite, in-process, one after another.
+    """
+
+    steps: tuple[Raw, ...]
 
 
 def sql(template: str) -> dict[str, str]:

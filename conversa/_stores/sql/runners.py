@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..._drive import Flow, adrive, drive
 from ..errors import Where, operation_of, store_errors
-from .raw import Raw
+from .raw import Batch, Raw
 
 __all__ = [
     "WRITE_OPTION",
@@ -88,10 +88,10 @@ def _driver_error(
     return error, disconnect
 
 
-def _run_driver_sql(
+def _send_driver_sql(
     connection: Connection, cursor: Any, text: str, params: Any
-) -> Rows:
-    """Run *text* on a driver cursor, telling the engine's cursor listeners."""
+) -> None:
+    """Run *text* on a driver cursor, telling the engine's cursor listeners first."""
     many = isinstance(params, list)
     dispatch = connection.dispatch
     if dispatch.before_cursor_execute:
@@ -100,47 +100,71 @@ def _run_driver_sql(
         cursor.executemany(text, params)
     else:
         cursor.execute(text, params)
+
+
+def _driver_result(connection: Connection, cursor: Any, text: str, params: Any) -> Rows:
+    """What *cursor* read and changed, telling the engine's cursor listeners after."""
     rows = cursor.fetchall() if cursor.description is not None else []
+    dispatch = connection.dispatch
     if dispatch.after_cursor_execute:
+        many = isinstance(params, list)
         dispatch.after_cursor_execute(connection, cursor, text, params, None, many)
     return Rows(rows, cursor.rowcount)
 
 
 def _executor(connection: Connection) -> Callable[[Any], Any]:
-    """Run a flow's step: a statement, (statement, parameters), or `Raw` driver SQL.
+    """Run a flow's step: a statement, (statement, parameters), or driver SQL.
 
     `Raw` steps run on the pooled connection's driver cursor inside the same
     transaction, with no statement or result processing; the engine's
     ``before_cursor_execute`` / ``after_cursor_execute`` listeners still see them
     (their return values are ignored), and a driver error is raised as
-    SQLAlchemy raises it, the connection invalidated if it is dead.
+    SQLAlchemy raises it, the connection invalidated if it is dead. A `Batch`
+    runs its steps in psycopg's pipeline mode (one round trip) on PostgreSQL.
     """
     dialect = connection.dialect.name
     errors = connection.dialect.loaded_dbapi.Error
 
+    def run_raw(steps: tuple[Raw, ...], *, pipelined: bool) -> list[Rows]:
+        driver = connection.connection.driver_connection
+        cursors: list[Any] = []
+        step = steps[0]
+        try:
+            with driver.pipeline() if pipelined else nullcontext():  # type: ignore[union-attr]
+                for step in steps:
+                    cursor = driver.cursor()  # type: ignore[union-attr]
+                    cursors.append(cursor)
+                    _send_driver_sql(
+                        connection, cursor, step.text[dialect], step.params
+                    )
+            return [
+                _driver_result(connection, cursor, s.text[dialect], s.params)
+                for cursor, s in zip(cursors, steps, strict=True)
+            ]
+        except errors as exc:
+            error, dead = _driver_error(connection, step, step.text[dialect], exc)
+            if dead:
+                connection.invalidate(exc)
+            raise error from exc
+        finally:
+            for cursor in cursors:
+                cursor.close()
+
     def execute(step: Any) -> Any:
         if isinstance(step, Raw):
-            text = step.text[dialect]
-            cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-            try:
-                return _run_driver_sql(connection, cursor, text, step.params)
-            except errors as exc:
-                error, dead = _driver_error(connection, step, text, exc)
-                if dead:
-                    connection.invalidate(exc)
-                raise error from exc
-            finally:
-                cursor.close()
+            return run_raw((step,), pipelined=False)[0]
+        if isinstance(step, Batch):
+            return run_raw(step.steps, pipelined=dialect == "postgresql")
         statement, params = step if isinstance(step, tuple) else (step, None)
         return connection.execute(statement, params)
 
     return execute
 
 
-async def _arun_driver_sql(
+async def _asend_driver_sql(
     connection: AsyncConnection, cursor: Any, text: str, params: Any
-) -> Rows:
-    """The async twin of `_run_driver_sql`."""
+) -> None:
+    """The async twin of `_send_driver_sql`."""
     many = isinstance(params, list)
     sync = connection.sync_connection
     dispatch = None if sync is None else sync.dispatch
@@ -150,8 +174,17 @@ async def _arun_driver_sql(
         await cursor.executemany(text, params)
     else:
         await cursor.execute(text, params)
+
+
+async def _adriver_result(
+    connection: AsyncConnection, cursor: Any, text: str, params: Any
+) -> Rows:
+    """The async twin of `_driver_result`."""
     rows = await cursor.fetchall() if cursor.description is not None else []
+    sync = connection.sync_connection
+    dispatch = None if sync is None else sync.dispatch
     if dispatch is not None and dispatch.after_cursor_execute:
+        many = isinstance(params, list)
         dispatch.after_cursor_execute(sync, cursor, text, params, None, many)
     return Rows(rows, cursor.rowcount)
 
@@ -161,20 +194,37 @@ def _aexecutor(connection: AsyncConnection) -> Callable[[Any], Awaitable[Any]]:
     dialect = connection.dialect.name
     errors = connection.dialect.loaded_dbapi.Error
 
+    async def run_raw(steps: tuple[Raw, ...], *, pipelined: bool) -> list[Rows]:
+        pooled = await connection.get_raw_connection()
+        driver: Any = pooled.driver_connection
+        cursors: list[Any] = []
+        step = steps[0]
+        try:
+            async with driver.pipeline() if pipelined else nullcontext():
+                for step in steps:
+                    cursor = driver.cursor()
+                    cursors.append(cursor)
+                    await _asend_driver_sql(
+                        connection, cursor, step.text[dialect], step.params
+                    )
+            return [
+                await _adriver_result(connection, cursor, s.text[dialect], s.params)
+                for cursor, s in zip(cursors, steps, strict=True)
+            ]
+        except errors as exc:
+            error, dead = _driver_error(connection, step, step.text[dialect], exc)
+            if dead:
+                await connection.invalidate(exc)
+            raise error from exc
+        finally:
+            for cursor in cursors:
+                await cursor.close()
+
     async def execute(step: Any) -> Any:
         if isinstance(step, Raw):
-            text = step.text[dialect]
-            pooled = await connection.get_raw_connection()
-            cursor = pooled.driver_connection.cursor()  # type: ignore[union-attr]
-            try:
-                return await _arun_driver_sql(connection, cursor, text, step.params)
-            except errors as exc:
-                error, dead = _driver_error(connection, step, text, exc)
-                if dead:
-                    await connection.invalidate(exc)
-                raise error from exc
-            finally:
-                await cursor.close()
+            return (await run_raw((step,), pipelined=False))[0]
+        if isinstance(step, Batch):
+            return await run_raw(step.steps, pipelined=dialect == "postgresql")
         statement, params = step if isinstance(step, tuple) else (step, None)
         return await connection.execute(statement, params)
 

@@ -20,6 +20,16 @@ moves `last_seq`, all before commit. Appends to one conversation therefore commi
 in seq order, so a reader never sees seq n+1 before seq n; the (conversation_id,
 seq) primary key backs this up.
 
+That is the careful way. An append that knows the last seq it expects (every
+`add` and send does) first tries the short way (`_fast_append`): one conditional
+UPDATE of the record (the expected last seq, not erased, the owner, no live lease)
+and the insert of the new turns, in one statement on PostgreSQL (a CTE, after a
+row lock when it checks the lease, in the same round trip) and two on SQLite. If
+the record did not move, nothing was written, and the careful way runs next in the
+same transaction and tells why (a moved seq, a lease, a missing conversation); if
+a turn id was stored already (a retried append), it rolls back and the careful way
+runs in a new one (`FastMiss`).
+
 An append that holds no lease (`lease_wait`) also reads the conversation's lease
 row after locking the record: if another holder's lease is live it writes nothing
 and tells the store to wait and try again. Lease acquisition locks the same
@@ -84,6 +94,7 @@ from .raw import (
     INSERT_COLUMNS,
     RECORD_COLUMNS,
     TURN_COLUMNS,
+    Batch,
     Raw,
     db_time,
     record_columns,
@@ -106,6 +117,7 @@ __all__ = [
     "BUSY",
     "RELEASE_SQL",
     "Busy",
+    "FastMiss",
     "append_flow",
     "create_flow",
     "db_now",
@@ -152,6 +164,14 @@ class Busy:
 #: Returned by `append_flow` when it wrote nothing because another holder's lease
 #: is live.
 BUSY = Busy()
+
+
+class FastMiss(Exception):  # noqa: N818 - a signal, not an error
+    """Raised by an append's short way when it moved the record but a turn id was
+    stored already (a retried append): the transaction rolls back, so nothing it
+    wrote stays, and the store runs the append again the careful way
+    (`append_flow(fast=False)`), which returns the stored turns or refuses.
+    """
 
 
 def dialect_insert(dialect: str) -> Any:
@@ -248,6 +268,9 @@ _NOW_SQL = {
     "sqlite": "((julianday('now') - 2440587.5) * 86400.0)",
     "postgresql": "CAST(EXTRACT(epoch FROM clock_timestamp()) AS FLOAT)",
 }
+#: The fast append's row lock (PostgreSQL, when it checks the lease): its CTE runs
+#: as the next statement, so it sees a lease committed while this one waited.
+_LOCK_ROW_SQL = sql("SELECT 1 FROM conversa_conversations WHERE id = {cid} FOR UPDATE")
 _LIVE_LEASE_SQL = {
     dialect: text.replace("NOW", _NOW_SQL[dialect])
     for dialect, text in sql(
@@ -270,6 +293,65 @@ ACQUIRE_SQL = {
 RELEASE_SQL = sql(
     "DELETE FROM conversa_locks WHERE conversation_id = {cid} AND holder = {holder}"
 )
+
+
+@functools.lru_cache(maxsize=64)
+def _fast_move_sql(*, guard: bool, owned: bool, moves_start: bool) -> dict[str, str]:
+    """The fast append's UPDATE of the record: it moves only from the expected seq."""
+    start = ", window_start = {start}" if moves_start else ""
+    text = (
+        "UPDATE conversa_conversations SET last_seq = {last_seq}, updated_at = {now}"
+        + start
+        + " WHERE id = {cid} AND last_seq = {expected} AND erased_at IS NULL"
+        + (" AND owner = {owner}" if owned else "")
+        + (
+            " AND NOT EXISTS (SELECT 1 FROM conversa_locks"
+            " WHERE conversation_id = {cid} AND expires_at >= NOW)"
+            if guard
+            else ""
+        )
+    )
+    return {
+        dialect: rendered.replace("NOW", _NOW_SQL[dialect])
+        for dialect, rendered in sql(text).items()
+    }
+
+
+@functools.lru_cache(maxsize=64)
+def _fast_append_sql(n: int, *, guard: bool, owned: bool, moves_start: bool) -> str:
+    """PostgreSQL's fast append of *n* turns as one statement: (inserted, moved).
+
+    The record moves only if it is still at the expected seq (and visible, and
+    free of another's lease); the turns go in only if it moved, each skipped if
+    its seq or id is taken (then it counts fewer than *n*). One statement, one
+    round trip; a count short of (n, 1) rolls it all back. The values are cast
+    to their columns' types: rows of a VALUES list do not take them from the
+    table, as the rows of an INSERT's own VALUES do.
+    """
+    types = {c: _PG_TYPES[c] for c in INSERT_COLUMNS}
+    rows = ", ".join(
+        "("
+        + ", ".join(f"CAST({{t{i}_{c}}} AS {types[c]})" for c in INSERT_COLUMNS)
+        + ")"
+        for i in range(n)
+    )
+    move = _fast_move_sql(guard=guard, owned=owned, moves_start=moves_start)
+    text = (
+        "WITH moved AS (MOVE RETURNING 1),"
+        f" ins AS (INSERT INTO conversa_turns ({', '.join(INSERT_COLUMNS)})"
+        f" SELECT v.* FROM (VALUES {rows}) AS v CROSS JOIN moved"
+        " ON CONFLICT DO NOTHING RETURNING 1)"
+        " SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM moved)"
+    )
+    return sql(text)["postgresql"].replace("MOVE", move["postgresql"])
+
+
+#: PostgreSQL's name of each turn column's type, from the schema.
+_PG_DIALECT: Any = postgresql.dialect()  # type: ignore[no-untyped-call]
+_PG_TYPES = {
+    column.name: str(column.type.compile(dialect=_PG_DIALECT))
+    for column in TURNS.columns
+}
 
 
 @functools.lru_cache(maxsize=64)
@@ -440,6 +522,7 @@ def append_flow(
     window_start: int | None = None,
     release: str | None = None,
     codec: Codec | None = None,
+    fast: bool = True,
 ) -> Flow[tuple[Turn, ...] | Busy]:
     """Append turns with gapless seqs under the conversation row's lock.
 
@@ -447,7 +530,9 @@ def append_flow(
     With *guard*, an append that holds no lease: if another holder's lease is
     live, write nothing and return `BUSY`. *window_start* is stored with new
     turns; *release* names a lease holder whose lease ends in this transaction.
-    *codec* encrypts the new turns (and compares retried ones by HMAC).
+    *codec* encrypts the new turns (and compares retried ones by HMAC). With
+    *fast*, it first tries the one-statement way, which raises `FastMiss` when it
+    cannot tell (run it again with ``fast=False``).
     """
     result = yield from _append(
         conversation_id,
@@ -459,6 +544,7 @@ def append_flow(
         guard=guard,
         window_start=window_start,
         codec=codec,
+        fast=fast,
     )
     if release is not None and not isinstance(result, Busy):
         yield Raw(RELEASE_SQL, {"cid": conversation_id, "holder": release})
@@ -476,7 +562,30 @@ def _append(
     guard: bool,
     window_start: int | None,
     codec: Codec | None = None,
+    fast: bool = True,
 ) -> Flow[tuple[Turn, ...] | Busy]:
+    if fast and codec is None and expected_last_seq is not None and turns:
+        plan = plan_append(
+            conversation_id,
+            turns,
+            {},
+            last_seq=expected_last_seq,
+            expected_last_seq=expected_last_seq,
+        )
+        if (
+            yield from _fast_append(
+                conversation_id,
+                plan,
+                expected_last_seq,
+                owner,
+                dialect=dialect,
+                guard=guard,
+                window_start=window_start,
+            )
+        ):
+            yield from _apply_updates(conversation_id, updates)
+            return plan.result
+        # It wrote nothing: the careful way tells why, in the same transaction.
     row = yield from record_row(conversation_id, owner, for_update=True)
     if guard:
         # A statement of its own, after the row lock: on PostgreSQL it sees a lease
@@ -526,6 +635,60 @@ def _append(
             )
         yield from _move_last_seq(conversation_id, plan, dialect, window_start)
     return plan.result
+
+
+def _fast_append(
+    conversation_id: str,
+    plan: AppendPlan,
+    expected_last_seq: int,
+    owner: str | None,
+    *,
+    dialect: str,
+    guard: bool,
+    window_start: int | None,
+) -> Flow[bool]:
+    """Insert *plan*'s new turns and move the record from *expected_last_seq*.
+
+    True if it did. False if it wrote nothing: the record was not at that seq,
+    not visible (erased, another owner's), or under another's live lease (with
+    *guard*). Raises `FastMiss` (the caller's transaction rolls back) if the
+    record moved but a turn did not go in (its id stored: a retried append).
+    """
+    move: dict[str, Any] = {
+        "cid": conversation_id,
+        "last_seq": plan.last_seq,
+        "expected": expected_last_seq,
+        "now": db_time(utcnow(), dialect),
+    }
+    if owner is not None:
+        move["owner"] = owner
+    if window_start is not None:
+        move["start"] = window_start
+    rows = [turn_params(conversation_id, t, dialect) for t in plan.new]
+    shape = {
+        "guard": guard,
+        "owned": owner is not None,
+        "moves_start": window_start is not None,
+    }
+    if dialect == "postgresql":
+        for i, row in enumerate(rows):
+            move.update({f"t{i}_{k}": v for k, v in row.items()})
+        step = Raw({dialect: _fast_append_sql(len(rows), **shape)}, move)
+        if guard:
+            # The row lock first, in the same round trip: the CTE's snapshot is
+            # taken after it, so it sees a lease committed while the lock waited.
+            results = yield Batch((Raw(_LOCK_ROW_SQL, {"cid": conversation_id}), step))
+            inserted, moved = results[-1].first()
+        else:
+            inserted, moved = (yield step).first()
+    else:
+        moved = (yield Raw(_fast_move_sql(**shape), move)).rowcount
+        inserted = (yield Raw(_INSERT_NEW_SQL, rows)).rowcount if moved else 0
+    if moved != 1:
+        return False
+    if inserted != len(rows):
+        raise FastMiss
+    return True
 
 
 def _move_last_seq(

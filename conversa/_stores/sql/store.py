@@ -47,6 +47,7 @@ from .lease import (
 from .runners import AsyncRunnerLike, SyncRunner
 from .statements import (
     Busy,
+    FastMiss,
     append_flow,
     create_flow,
     fork_flow,
@@ -171,15 +172,14 @@ class SQLStore(SQLErasure):
         """
 
         def attempt() -> tuple[Turn, ...] | Busy:
-            return self._runner.run(
+            return self._run_append(
                 self._append(
                     conversation_id,
                     turns,
                     expected_last_seq,
                     updates,
                     guard=lease_wait is not None,
-                ),
-                write=True,
+                )
             )
 
         if lease_wait is None:
@@ -315,7 +315,7 @@ class SQLStore(SQLErasure):
             section=section,
         )
         with self._releasing(section):
-            result = self._runner.run(make, write=True)
+            result = self._run_append(make)
         assert not isinstance(result, Busy)  # noqa: S101 - unguarded: never busy
         return result
 
@@ -372,15 +372,14 @@ class SQLStore(SQLErasure):
         """See `append`; waits for the section without blocking the event loop."""
 
         async def attempt() -> tuple[Turn, ...] | Busy:
-            return await self._arunner.run(
+            return await self._arun_append(
                 self._append(
                     conversation_id,
                     turns,
                     expected_last_seq,
                     updates,
                     guard=lease_wait is not None,
-                ),
-                write=True,
+                )
             )
 
         if lease_wait is None:
@@ -509,7 +508,7 @@ class SQLStore(SQLErasure):
             section=section,
         )
         with self._releasing(section):
-            result = await self._arunner.run(make, write=True)
+            result = await self._arun_append(make)
         assert not isinstance(result, Busy)  # noqa: S101 - unguarded: never busy
         return result
 
@@ -525,8 +524,9 @@ class SQLStore(SQLErasure):
         guard: bool = False,
         window_start: int | None = None,
         section: Section | None = None,
-    ) -> Callable[[], Flow[tuple[Turn, ...] | Busy]]:
-        return lambda: append_flow(
+    ) -> Callable[..., Flow[tuple[Turn, ...] | Busy]]:
+        """The append's flow, the fast way (True) or the careful way (False)."""
+        return lambda *, fast: append_flow(
             conversation_id,
             turns,
             expected_last_seq,
@@ -537,7 +537,26 @@ class SQLStore(SQLErasure):
             window_start=window_start,
             release=None if section is None else section.holder,
             codec=self._codec,
+            fast=fast,
         )
+
+    def _run_append(
+        self, make: Callable[..., Flow[tuple[Turn, ...] | Busy]]
+    ) -> tuple[Turn, ...] | Busy:
+        """Run an append the fast way, and the careful way if that missed (`FastMiss`)."""
+        try:
+            return self._runner.run(lambda: make(fast=True), write=True)
+        except FastMiss:
+            return self._runner.run(lambda: make(fast=False), write=True)
+
+    async def _arun_append(
+        self, make: Callable[..., Flow[tuple[Turn, ...] | Busy]]
+    ) -> tuple[Turn, ...] | Busy:
+        """The async twin of `_run_append`."""
+        try:
+            return await self._arunner.run(lambda: make(fast=True), write=True)
+        except FastMiss:
+            return await self._arunner.run(lambda: make(fast=False), write=True)
 
     def _check_filter(self, metadata: Mapping[str, Any] | None) -> None:
         """Refuse a metadata filter the store cannot run (metadata encrypted)."""
