@@ -674,13 +674,12 @@ def _fast_append(
         for i, row in enumerate(rows):
             move.update({f"t{i}_{k}": v for k, v in row.items()})
         step = Raw({dialect: _fast_append_sql(len(rows), **shape)}, move)
-        if guard:
-            # The row lock first, in the same round trip: the CTE's snapshot is
-            # taken after it, so it sees a lease committed while the lock waited.
-            results = yield Batch((Raw(_LOCK_ROW_SQL, {"cid": conversation_id}), step))
-            inserted, moved = results[-1].first()
-        else:
-            inserted, moved = (yield step).first()
+        # In a batch, so the BEGIN goes in the same round trip. With the lease
+        # check, the row lock goes first: the CTE's snapshot is taken after it, so
+        # it sees a lease committed while the lock waited.
+        lock = (Raw(_LOCK_ROW_SQL, {"cid": conversation_id}),) if guard else ()
+        results = yield Batch((*lock, step))
+        inserted, moved = results[-1].first()
     else:
         moved = (yield Raw(_fast_move_sql(**shape), move)).rowcount
         inserted = (yield Raw(_INSERT_NEW_SQL, rows)).rowcount if moved else 0
