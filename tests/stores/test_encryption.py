@@ -183,6 +183,20 @@ def test_a_retried_append_is_compared_by_hmac(
             store.append("c1", [Turn("user", "other content", id="t-retry")])
         with pytest.raises(TurnIdConflictError):
             store.append("c1", [Turn("assistant", "retry me", id="t-retry")])
+        # From the current seq: the short way seals and moves, finds the id taken,
+        # rolls back; the careful way compares by HMAC.
+        last = store.get("c1").last_seq
+        assert store.append("c1", [turn], expected_last_seq=last) == first
+        with pytest.raises(TurnIdConflictError):
+            store.append(
+                "c1", [Turn("user", "other", id="t-retry")], expected_last_seq=last
+            )
+        new = store.append(
+            "c1", [Turn("assistant", "zq-short-way-text")], expected_last_seq=last
+        )
+        assert [t.seq for t in new] == [last + 1]
+        assert store.read("c1")[-1].text == "zq-short-way-text"
+        assert "zq-short-way-text" not in _dump(sql_backend, fresh_target)
 
 
 async def test_a_retried_aappend_is_compared_by_hmac(

@@ -318,27 +318,28 @@ def _fast_move_sql(*, guard: bool, owned: bool, moves_start: bool) -> dict[str, 
 
 
 @functools.lru_cache(maxsize=64)
-def _fast_append_sql(n: int, *, guard: bool, owned: bool, moves_start: bool) -> str:
+def _fast_append_sql(
+    n: int, *, keyed: bool, guard: bool, owned: bool, moves_start: bool
+) -> str:
     """PostgreSQL's fast append of *n* turns as one statement: (inserted, moved).
 
     The record moves only if it is still at the expected seq (and visible, and
     free of another's lease); the turns go in only if it moved, each skipped if
     its seq or id is taken (then it counts fewer than *n*). One statement, one
-    round trip; a count short of (n, 1) rolls it all back. The values are cast
+    round trip; a count short of (n, 1) rolls it all back. *keyed*: the turns are
+    sealed, and their key id goes in too (`crypto.py`). The values are cast
     to their columns' types: rows of a VALUES list do not take them from the
     table, as the rows of an INSERT's own VALUES do.
     """
-    types = {c: _PG_TYPES[c] for c in INSERT_COLUMNS}
+    columns = (*INSERT_COLUMNS, "key_id") if keyed else INSERT_COLUMNS
     rows = ", ".join(
-        "("
-        + ", ".join(f"CAST({{t{i}_{c}}} AS {types[c]})" for c in INSERT_COLUMNS)
-        + ")"
+        "(" + ", ".join(f"CAST({{t{i}_{c}}} AS {_PG_TYPES[c]})" for c in columns) + ")"
         for i in range(n)
     )
     move = _fast_move_sql(guard=guard, owned=owned, moves_start=moves_start)
     text = (
         "WITH moved AS (MOVE RETURNING 1),"
-        f" ins AS (INSERT INTO conversa_turns ({', '.join(INSERT_COLUMNS)})"
+        f" ins AS (INSERT INTO conversa_turns ({', '.join(columns)})"
         f" SELECT v.* FROM (VALUES {rows}) AS v CROSS JOIN moved"
         " ON CONFLICT DO NOTHING RETURNING 1)"
         " SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM moved)"
@@ -564,7 +565,7 @@ def _append(
     codec: Codec | None = None,
     fast: bool = True,
 ) -> Flow[tuple[Turn, ...] | Busy]:
-    if fast and codec is None and expected_last_seq is not None and turns:
+    if fast and expected_last_seq is not None and turns:
         plan = plan_append(
             conversation_id,
             turns,
@@ -581,6 +582,7 @@ def _append(
                 dialect=dialect,
                 guard=guard,
                 window_start=window_start,
+                codec=codec,
             )
         ):
             yield from _apply_updates(conversation_id, updates)
@@ -646,8 +648,11 @@ def _fast_append(
     dialect: str,
     guard: bool,
     window_start: int | None,
+    codec: Codec | None = None,
 ) -> Flow[bool]:
     """Insert *plan*'s new turns and move the record from *expected_last_seq*.
+
+    Encrypted (*codec*), the turns go in sealed, with their key id.
 
     True if it did. False if it wrote nothing: the record was not at that seq,
     not visible (erased, another owner's), or under another's live lease (with
@@ -664,8 +669,14 @@ def _fast_append(
         move["owner"] = owner
     if window_start is not None:
         move["start"] = window_start
-    rows = [turn_params(conversation_id, t, dialect) for t in plan.new]
+    if codec is None:
+        rows = [turn_params(conversation_id, t, dialect) for t in plan.new]
+        insert = _INSERT_NEW_SQL
+    else:
+        rows = codec.turn_params(conversation_id, plan.new, dialect)
+        insert = {dialect: codec.insert_sql[dialect] + " ON CONFLICT DO NOTHING"}
     shape = {
+        "keyed": codec is not None,
         "guard": guard,
         "owned": owner is not None,
         "moves_start": window_start is not None,
@@ -681,8 +692,9 @@ def _fast_append(
         results = yield Batch((*lock, step))
         inserted, moved = results[-1].first()
     else:
+        del shape["keyed"]
         moved = (yield Raw(_fast_move_sql(**shape), move)).rowcount
-        inserted = (yield Raw(_INSERT_NEW_SQL, rows)).rowcount if moved else 0
+        inserted = (yield Raw(insert, rows)).rowcount if moved else 0
     if moved != 1:
         return False
     if inserted != len(rows):
