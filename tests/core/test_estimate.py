@@ -6,6 +6,8 @@ import base64
 import struct
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from conversa import (
     DocumentBlock,
@@ -23,6 +25,8 @@ from conversa._core.estimate import (
     MESSAGE_OVERHEAD,
     PDF_PAGE_TOKENS,
     UNKNOWN_IMAGE_TOKENS,
+    _text_parts,
+    _text_parts_regex,
     estimate_blocks,
     estimate_text,
     image_size,
@@ -54,6 +58,21 @@ def _b64(raw: bytes) -> dict[str, str]:
 def test_text_is_counted_by_runs(text: str, expected: int) -> None:
     """Letters per 3, digits per 2, one per punctuation mark and per non-ASCII character."""
     assert estimate_text(text) == expected
+
+
+@given(
+    st.text(
+        st.characters(max_codepoint=127)
+        | st.sampled_from(" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x00\x7f"),
+        max_size=80,
+    )
+    | st.text(max_size=40)
+)
+def test_the_fast_count_of_ascii_text_is_the_regular_expressions_count(
+    text: str,
+) -> None:
+    """The translation `_text_parts` runs on ASCII counts as the definition does."""
+    assert _text_parts(text) == _text_parts_regex(text)
 
 
 @pytest.mark.parametrize("kind", sorted(SAMPLES))

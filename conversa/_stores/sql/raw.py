@@ -158,7 +158,8 @@ def db_time(value: datetime, dialect: str) -> Any:
     """A time as the column stores it: naive UTC text on SQLite (as `UTCDateTime`)."""
     value = as_utc(value)
     if dialect == "sqlite":
-        return value.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+        # As SQLAlchemy's SQLite DATETIME writes it: 2026-01-02 03:04:05.000006.
+        return value.replace(tzinfo=None).isoformat(" ", "microseconds")
     return value
 
 
