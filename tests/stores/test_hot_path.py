@@ -13,6 +13,8 @@ other.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -29,6 +31,7 @@ from conversa import (
     Conversation,
     ConversationBusyError,
     ConversationNotFoundError,
+    PostgresStore,
     SeqConflictError,
 )
 from conversa._stores.sql.raw import INSERT_COLUMNS, RECORD_COLUMNS, TURN_COLUMNS
@@ -294,3 +297,59 @@ def test_an_append_is_one_conditional_write_and_a_retry_writes_nothing(
             store.append("no-such", [Turn("user", "x")], expected_last_seq=0)
     finally:
         begins.close()
+
+
+@pytest.mark.postgres
+def test_an_add_waiting_on_the_row_sees_a_lease_taken_meanwhile(
+    fresh_pg_url: str,
+) -> None:
+    """PostgreSQL: an add blocked on the conversation's row while a send takes the
+    lease (row lock, lease row, commit) sees that lease once the row is free: it
+    writes nothing and waits, then gives up busy. Its conditional write runs after
+    the row lock, in the same round trip, so its snapshot holds the lease."""
+    with PostgresStore(fresh_pg_url) as store:
+        conv = Conversation.create(store, model=MODEL)
+        outcome: list[object] = []
+
+        def add() -> None:
+            try:
+                store.append(
+                    conv.id, [Turn("user", "q")], expected_last_seq=0, lease_wait=0.2
+                )
+            except ConversationBusyError as exc:
+                outcome.append(exc)
+            else:
+                outcome.append("stored")
+
+        with store.engine.connect() as send, store.engine.connect() as watch:
+            watch.commit()
+            name = send.exec_driver_sql("SHOW application_name").scalar()
+            send.exec_driver_sql(  # a send's acquire, first step: the row lock
+                "SELECT 1 FROM conversa_conversations WHERE id = %(cid)s FOR UPDATE",
+                {"cid": conv.id},
+            )
+            thread = threading.Thread(target=add)
+            thread.start()
+            for _ in range(1000):  # until the add waits on the row lock
+                waiting = watch.exec_driver_sql(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type ="
+                    " 'Lock' AND application_name = %(name)s AND query LIKE"
+                    " '%%conversa_conversations%%'",
+                    {"name": name},
+                ).scalar()
+                watch.commit()
+                if waiting:
+                    break
+                time.sleep(0.01)
+            assert waiting == 1, "the add never waited on the row"
+            send.exec_driver_sql(  # the acquire's lease row, then its commit
+                "INSERT INTO conversa_locks (conversation_id, holder, expires_at)"
+                " VALUES (%(cid)s, 'a send', EXTRACT(epoch FROM clock_timestamp()) + 60)",
+                {"cid": conv.id},
+            )
+            send.commit()
+            thread.join()
+        assert len(outcome) == 1
+        assert isinstance(outcome[0], ConversationBusyError)
+        assert store.read(conv.id) == ()
+        assert store.get(conv.id).last_seq == 0
