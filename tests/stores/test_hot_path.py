@@ -21,6 +21,7 @@ from typing import Any
 import attrs
 import pytest
 from sqlalchemy import Engine, event, insert, select
+from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import Session
 
 from conversa import (
@@ -34,7 +35,9 @@ from conversa import (
     PostgresStore,
     SeqConflictError,
 )
+from conversa._stores.sql.postgres import psycopg_url
 from conversa._stores.sql.raw import INSERT_COLUMNS, RECORD_COLUMNS, TURN_COLUMNS
+from conversa._stores.sql.runners import AsyncRunner
 from conversa._stores.sql.schema import (
     CONVERSATIONS,
     TURNS,
@@ -353,3 +356,33 @@ def test_an_add_waiting_on_the_row_sees_a_lease_taken_meanwhile(
         assert isinstance(outcome[0], ConversationBusyError)
         assert store.read(conv.id) == ()
         assert store.get(conv.id).last_seq == 0
+
+
+@pytest.mark.postgres
+async def test_the_async_runner_sends_the_short_append_as_a_pipeline(
+    fresh_pg_url: str,
+) -> None:
+    """`AsyncRunner` (psycopg's async driver) runs the same short append: a guarded
+    add in one pipeline, a retried one rolled back and answered the careful way."""
+    store = PostgresStore(fresh_pg_url)
+    engine = create_async_engine(psycopg_url(fresh_pg_url))
+    store._arunner = AsyncRunner(engine)
+    try:
+        conv = await AsyncConversation.create(store, model=MODEL)
+        first = Turn("user", "q")
+        stored = await store.aappend(
+            conv.id, [first], expected_last_seq=0, lease_wait=1.0
+        )
+        assert [t.seq for t in stored] == [1]
+        again = await store.aappend(conv.id, [first], expected_last_seq=1)
+        assert again == stored
+        with pytest.raises(SeqConflictError):
+            await store.aappend(conv.id, [Turn("assistant", "a")], expected_last_seq=0)
+        reply = await store.aappend(
+            conv.id, [Turn("assistant", "a")], expected_last_seq=1
+        )
+        assert [t.text for t in await store.aread(conv.id)] == ["q", "a"]
+        assert reply[0].seq == 2
+    finally:
+        await store.aclose()
+        await engine.dispose()
