@@ -13,12 +13,14 @@ other.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import attrs
+import psycopg
 import pytest
 from sqlalchemy import Engine, event, insert, select
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -36,8 +38,13 @@ from conversa import (
     SeqConflictError,
 )
 from conversa._stores.sql.postgres import psycopg_url
-from conversa._stores.sql.raw import INSERT_COLUMNS, RECORD_COLUMNS, TURN_COLUMNS
-from conversa._stores.sql.runners import AsyncRunner
+from conversa._stores.sql.raw import (
+    INSERT_COLUMNS,
+    RECORD_COLUMNS,
+    TURN_COLUMNS,
+    Raw,
+)
+from conversa._stores.sql.runners import _PIPELINES, AsyncRunner, _blamed, _pipelines
 from conversa._stores.sql.schema import (
     CONVERSATIONS,
     TURNS,
@@ -45,6 +52,7 @@ from conversa._stores.sql.schema import (
     turn_from_row,
     turn_values,
 )
+from conversa._stores.sql.statements import FAST_TURNS
 from conversa._values.turns import ConversationRecord, Turn, Usage
 from conversa.testing import FakeMessagesAPI
 from tests.stores.workers import open_store
@@ -386,3 +394,45 @@ async def test_the_async_runner_sends_the_short_append_as_a_pipeline(
     finally:
         await store.aclose()
         await engine.dispose()
+
+
+def test_a_large_append_takes_the_careful_way(store: Any) -> None:
+    """An import of thousands of turns with an expected seq is stored whole: the
+    short way (every column of every turn bound in one statement, 65,535
+    parameters at most on PostgreSQL) is for adds and sends, up to `FAST_TURNS`."""
+    conv = Conversation.create(store, model=MODEL)
+    turns = [
+        Turn("user" if i % 2 == 0 else "assistant", f"turn {i}") for i in range(3001)
+    ]
+    stored = store.append(conv.id, turns, expected_last_seq=0)
+    assert len(stored) == 3001 > FAST_TURNS
+    assert store.get(conv.id).last_seq == 3001
+    assert store.read(conv.id, start=3000)[-1].text == "turn 3000"
+
+
+@pytest.mark.postgres
+def test_a_driver_without_pipelines_runs_a_batch_one_statement_at_a_time(
+    fresh_pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without pipeline mode (psycopg2, or a libpq older than 14) a batch's
+    statements run one by one, to the same effect; an error names the batch."""
+    assert _pipelines(psycopg.Connection) is psycopg.Pipeline.is_supported()
+    assert _pipelines(sqlite3.Connection) is False
+    monkeypatch.setitem(_PIPELINES, psycopg.Connection, False)
+    with PostgresStore(fresh_pg_url) as store:
+        conv = Conversation.create(store, model=MODEL)
+        first = Turn("user", "q")
+        assert (
+            store.append(conv.id, [first], expected_last_seq=0, lease_wait=1.0)[0]
+            == store.append(conv.id, [first], expected_last_seq=1)[0]
+        )
+        with store.lock(conv.id), pytest.raises(ConversationBusyError):
+            store.append(
+                conv.id, [Turn("assistant", "a")], expected_last_seq=1, lease_wait=0.05
+            )
+        assert [t.text for t in store.read(conv.id)] == ["q"]
+    one, two = Raw({"postgresql": "SELECT 1"}, {"a": 1}), Raw({"postgresql": "X"}, [{}])
+    blamed = _blamed((one, two), two, "postgresql", pipelined=True)
+    assert blamed.text["postgresql"] == "SELECT 1; X"
+    assert blamed.params == [{"a": 1}, {}]
+    assert _blamed((one, two), two, "postgresql", pipelined=False) is two

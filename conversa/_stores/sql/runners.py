@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Protocol, TypeVar, cast
 
@@ -112,6 +112,50 @@ def _driver_result(connection: Connection, cursor: Any, text: str, params: Any) 
     return Rows(rows, cursor.rowcount)
 
 
+#: `_pipelines`' answers, by driver connection class.
+_PIPELINES: dict[type, bool] = {}
+
+
+def _pipelines(driver: type) -> bool:
+    """Whether connections of the *driver* class can send a batch as one pipeline.
+
+    psycopg 3 with libpq 14 or newer can. Any other driver (psycopg2 under a
+    ``postgresql+psycopg2://`` URL) runs a batch's statements one by one, which
+    means the same, in more round trips.
+    """
+    known = _PIPELINES.get(driver)
+    if known is None:
+        known = getattr(driver, "pipeline", None) is not None and _psycopg_pipelines()
+        _PIPELINES[driver] = known
+    return known
+
+
+def _psycopg_pipelines() -> bool:
+    try:
+        from psycopg import Pipeline
+    except ImportError:
+        return False
+    return bool(Pipeline.is_supported())
+
+
+def _blamed(steps: tuple[Raw, ...], step: Raw, dialect: str, *, pipelined: bool) -> Raw:
+    """The statement an error is reported with: *step*, or the whole pipeline.
+
+    A pipeline's error surfaces when the batch is read back, not at the statement
+    that failed, so the error names every statement of the batch.
+    """
+    if not pipelined or len(steps) == 1:
+        return step
+    text = "; ".join(s.text[dialect] for s in steps)
+    params: list[Mapping[str, Any]] = []
+    for each in steps:
+        if isinstance(each.params, Mapping):
+            params.append(each.params)
+        else:
+            params.extend(each.params)
+    return Raw({dialect: text}, params)
+
+
 def _executor(connection: Connection) -> Callable[[Any], Any]:
     """Run a flow's step: a statement, (statement, parameters), or driver SQL.
 
@@ -126,13 +170,14 @@ def _executor(connection: Connection) -> Callable[[Any], Any]:
     errors = connection.dialect.loaded_dbapi.Error
 
     def run_raw(steps: tuple[Raw, ...], *, pipelined: bool) -> list[Rows]:
-        driver = connection.connection.driver_connection
+        driver: Any = connection.connection.driver_connection
+        pipelined = pipelined and _pipelines(type(driver))
         cursors: list[Any] = []
         step = steps[0]
         try:
-            with driver.pipeline() if pipelined else nullcontext():  # type: ignore[union-attr]
+            with driver.pipeline() if pipelined else nullcontext():
                 for step in steps:
-                    cursor = driver.cursor()  # type: ignore[union-attr]
+                    cursor = driver.cursor()
                     cursors.append(cursor)
                     _send_driver_sql(
                         connection, cursor, step.text[dialect], step.params
@@ -142,7 +187,8 @@ def _executor(connection: Connection) -> Callable[[Any], Any]:
                 for cursor, s in zip(cursors, steps, strict=True)
             ]
         except errors as exc:
-            error, dead = _driver_error(connection, step, step.text[dialect], exc)
+            failed = _blamed(steps, step, dialect, pipelined=pipelined)
+            error, dead = _driver_error(connection, failed, failed.text[dialect], exc)
             if dead:
                 connection.invalidate(exc)
             raise error from exc
@@ -197,6 +243,7 @@ def _aexecutor(connection: AsyncConnection) -> Callable[[Any], Awaitable[Any]]:
     async def run_raw(steps: tuple[Raw, ...], *, pipelined: bool) -> list[Rows]:
         pooled = await connection.get_raw_connection()
         driver: Any = pooled.driver_connection
+        pipelined = pipelined and _pipelines(type(driver))
         cursors: list[Any] = []
         step = steps[0]
         try:
@@ -212,7 +259,8 @@ def _aexecutor(connection: AsyncConnection) -> Callable[[Any], Awaitable[Any]]:
                 for cursor, s in zip(cursors, steps, strict=True)
             ]
         except errors as exc:
-            error, dead = _driver_error(connection, step, step.text[dialect], exc)
+            failed = _blamed(steps, step, dialect, pipelined=pipelined)
+            error, dead = _driver_error(connection, failed, failed.text[dialect], exc)
             if dead:
                 await connection.invalidate(exc)
             raise error from exc

@@ -166,6 +166,13 @@ class Busy:
 BUSY = Busy()
 
 
+#: The most turns an append writes the short way: it is for adds and sends (one or
+#: two turns). Larger appends (imports) take the careful way's executemany: the
+#: short way's statement binds every column of every turn (PostgreSQL allows 65,535
+#: parameters, 22 a turn) and plans slower than an executemany from ~100 turns on.
+FAST_TURNS = 32
+
+
 class FastMiss(Exception):  # noqa: N818 - a signal, not an error
     """Raised by an append's short way when it moved the record but a turn id was
     stored already (a retried append): the transaction rolls back, so nothing it
@@ -326,7 +333,8 @@ def _fast_append_sql(
     The record moves only if it is still at the expected seq (and visible, and
     free of another's lease); the turns go in only if it moved, each skipped if
     its seq or id is taken (then it counts fewer than *n*). One statement, one
-    round trip; a count short of (n, 1) rolls it all back. *keyed*: the turns are
+    round trip. (0, 0): nothing was written; (1, fewer than n): an id was taken,
+    and the caller rolls it back (`FastMiss`). *keyed*: the turns are
     sealed, and their key id goes in too (`crypto.py`). The values are cast
     to their columns' types: rows of a VALUES list do not take them from the
     table, as the rows of an INSERT's own VALUES do.
@@ -565,7 +573,7 @@ def _append(
     codec: Codec | None = None,
     fast: bool = True,
 ) -> Flow[tuple[Turn, ...] | Busy]:
-    if fast and expected_last_seq is not None and turns:
+    if fast and expected_last_seq is not None and 0 < len(turns) <= FAST_TURNS:
         plan = plan_append(
             conversation_id,
             turns,
