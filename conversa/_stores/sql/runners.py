@@ -131,6 +131,7 @@ def _pipelines(driver: type) -> bool:
 
 
 def _psycopg_pipelines() -> bool:
+    """Whether psycopg is importable and its libpq has pipeline mode (14+)."""
     try:
         from psycopg import Pipeline
     except ImportError:

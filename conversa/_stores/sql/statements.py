@@ -325,26 +325,23 @@ def _fast_move_sql(*, guard: bool, owned: bool, moves_start: bool) -> dict[str, 
 
 
 @functools.lru_cache(maxsize=64)
-def _fast_append_sql(
-    n: int, *, keyed: bool, guard: bool, owned: bool, moves_start: bool
-) -> str:
+def _fast_append_sql(n: int, *, keyed: bool, move: str) -> str:
     """PostgreSQL's fast append of *n* turns as one statement: (inserted, moved).
 
-    The record moves only if it is still at the expected seq (and visible, and
-    free of another's lease); the turns go in only if it moved, each skipped if
-    its seq or id is taken (then it counts fewer than *n*). One statement, one
-    round trip. (0, 0): nothing was written; (1, fewer than n): an id was taken,
-    and the caller rolls it back (`FastMiss`). *keyed*: the turns are
-    sealed, and their key id goes in too (`crypto.py`). The values are cast
-    to their columns' types: rows of a VALUES list do not take them from the
-    table, as the rows of an INSERT's own VALUES do.
+    The record moves (*move*, `_fast_move_sql`) only if it is still at the
+    expected seq (and visible, and free of another's lease); the turns go in only
+    if it moved, each skipped if its seq or id is taken (then it counts fewer than
+    *n*). One statement, one round trip. (0, 0): nothing was written; (1, fewer
+    than n): an id was taken, and the caller rolls it back (`FastMiss`). *keyed*:
+    the turns are sealed, and their key id goes in too (`crypto.py`). The values
+    are cast to their columns' types: rows of a VALUES list do not take them from
+    the table, as the rows of an INSERT's own VALUES do.
     """
     columns = (*INSERT_COLUMNS, "key_id") if keyed else INSERT_COLUMNS
     rows = ", ".join(
         "(" + ", ".join(f"CAST({{t{i}_{c}}} AS {_PG_TYPES[c]})" for c in columns) + ")"
         for i in range(n)
     )
-    move = _fast_move_sql(guard=guard, owned=owned, moves_start=moves_start)
     text = (
         "WITH moved AS (MOVE RETURNING 1),"
         f" ins AS (INSERT INTO conversa_turns ({', '.join(columns)})"
@@ -352,7 +349,7 @@ def _fast_append_sql(
         " ON CONFLICT DO NOTHING RETURNING 1)"
         " SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM moved)"
     )
-    return sql(text)["postgresql"].replace("MOVE", move["postgresql"])
+    return sql(text)["postgresql"].replace("MOVE", move)
 
 
 #: PostgreSQL's name of each turn column's type, from the schema.
@@ -540,8 +537,9 @@ def append_flow(
     live, write nothing and return `BUSY`. *window_start* is stored with new
     turns; *release* names a lease holder whose lease ends in this transaction.
     *codec* encrypts the new turns (and compares retried ones by HMAC). With
-    *fast*, it first tries the one-statement way, which raises `FastMiss` when it
-    cannot tell (run it again with ``fast=False``).
+    *fast*, it first tries the short way (`_fast_append`); that raises `FastMiss`
+    when it moved the record but found a turn id taken (roll back, and run it
+    again with ``fast=False``).
     """
     result = yield from _append(
         conversation_id,
@@ -677,31 +675,33 @@ def _fast_append(
         move["owner"] = owner
     if window_start is not None:
         move["start"] = window_start
-    if codec is None:
-        rows = [turn_params(conversation_id, t, dialect) for t in plan.new]
-        insert = _INSERT_NEW_SQL
-    else:
-        rows = codec.turn_params(conversation_id, plan.new, dialect)
-        insert = {dialect: codec.insert_sql[dialect] + " ON CONFLICT DO NOTHING"}
-    shape = {
-        "keyed": codec is not None,
-        "guard": guard,
-        "owned": owner is not None,
-        "moves_start": window_start is not None,
-    }
+    rows = (
+        [turn_params(conversation_id, t, dialect) for t in plan.new]
+        if codec is None
+        else codec.turn_params(conversation_id, plan.new, dialect)
+    )
+    move_sql = _fast_move_sql(
+        guard=guard, owned=owner is not None, moves_start=window_start is not None
+    )
     if dialect == "postgresql":
         for i, row in enumerate(rows):
             move.update({f"t{i}_{k}": v for k, v in row.items()})
-        step = Raw({dialect: _fast_append_sql(len(rows), **shape)}, move)
+        text = _fast_append_sql(
+            len(rows), keyed=codec is not None, move=move_sql[dialect]
+        )
         # In a batch, so the BEGIN goes in the same round trip. With the lease
         # check, the row lock goes first: the CTE's snapshot is taken after it, so
         # it sees a lease committed while the lock waited.
         lock = (Raw(_LOCK_ROW_SQL, {"cid": conversation_id}),) if guard else ()
-        results = yield Batch((*lock, step))
+        results = yield Batch((*lock, Raw({dialect: text}, move)))
         inserted, moved = results[-1].first()
     else:
-        del shape["keyed"]
-        moved = (yield Raw(_fast_move_sql(**shape), move)).rowcount
+        insert = (
+            _INSERT_NEW_SQL
+            if codec is None
+            else {dialect: codec.insert_sql[dialect] + " ON CONFLICT DO NOTHING"}
+        )
+        moved = (yield Raw(move_sql, move)).rowcount
         inserted = (yield Raw(insert, rows)).rowcount if moved else 0
     if moved != 1:
         return False
