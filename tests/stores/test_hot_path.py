@@ -14,6 +14,7 @@ other.
 from __future__ import annotations
 
 import sqlite3
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -436,3 +437,132 @@ def test_a_driver_without_pipelines_runs_a_batch_one_statement_at_a_time(
     assert blamed.text["postgresql"] == "SELECT 1; X"
     assert blamed.params == [{"a": 1}, {}]
     assert _blamed((one, two), two, "postgresql", pipelined=False) is two
+
+
+class Trips:
+    """Reads a psycopg connection's protocol trace (libpq's own): the server's
+    ReadyForQuery messages, one at the end of each round trip, with the
+    transaction status each leaves (I: idle, T: in a transaction, E: failed)."""
+
+    def __init__(self, driver: Any) -> None:
+        self._driver = driver
+        self._file = tempfile.TemporaryFile("w+")  # noqa: SIM115 - closed in close()
+        self._trace()
+
+    def _trace(self) -> None:
+        self._driver.pgconn.trace(self._file.fileno())
+        self._driver.pgconn.set_trace_flags(
+            psycopg.pq.Trace.SUPPRESS_TIMESTAMPS | psycopg.pq.Trace.REGRESS_MODE
+        )
+
+    def take(self) -> list[str]:
+        """The round trips' end states since the last take."""
+        self._driver.pgconn.untrace()  # flushes libpq's buffered trace
+        self._file.seek(0)
+        lines = self._file.read().splitlines()
+        self._file.seek(0)
+        self._file.truncate()
+        self._trace()
+        return [line.split()[-1] for line in lines if "\tReadyForQuery\t" in line]
+
+    def close(self) -> None:
+        self._driver.pgconn.untrace()
+        self._file.close()
+
+
+@pytest.mark.postgres
+def test_an_add_on_postgresql_is_one_round_trip(fresh_pg_url: str) -> None:
+    """PostgreSQL: an `add` is one round trip, BEGIN to COMMIT (the row lock, the
+    conditional write; psycopg's own BEGIN would be a round trip of its own), and
+    a read holds no transaction. Round trips are counted by libpq's protocol
+    trace (the server ends each with one ReadyForQuery, saying whether a
+    transaction is open), statements by the engine's cursor listener."""
+    with PostgresStore(
+        fresh_pg_url, engine_options={"pool_size": 1, "max_overflow": 0}
+    ) as store:
+        conv = Conversation.create(
+            store, client=Client(api_key="k", transport=FakeMessagesAPI()), model=MODEL
+        )
+        conv.send("first")
+        pooled = store.engine.raw_connection()
+        trips = Trips(pooled.driver_connection)
+        pooled.close()  # back to the pool of one: every call below runs on it
+        sent: list[str] = []
+
+        def statement(*args: Any) -> None:
+            sent.append(args[2].split()[0])
+
+        def take() -> list[str]:
+            taken = list(sent)
+            sent.clear()
+            return taken
+
+        event.listen(store.engine, "before_cursor_execute", statement)
+        try:
+            conv.add("user", "one more")
+            assert trips.take() == ["I"]
+            assert take() == ["BEGIN", "SELECT", "WITH", "COMMIT"]
+            conv.add_turns([("assistant", "and"), ("user", "more")])
+            assert trips.take() == ["I"]
+            assert take() == ["BEGIN", "SELECT", "WITH", "COMMIT"]
+            assert [t.text for t in conv.turns()[-3:]] == ["one more", "and", "more"]
+            assert set(trips.take()) == {"I"}  # no transaction left open
+            assert "BEGIN" not in take()  # a read runs its statements on their own
+            # A stale view: the short write finds the record moved, writes nothing
+            # and commits; the careful way reads, then writes in new transactions.
+            other = Conversation.load(store, conv.id)
+            other.add("assistant", "from elsewhere")
+            trips.take()
+            take()
+            conv.add("user", "still checked")
+            ends, statements = trips.take(), take()
+            assert ends[0] == "I"  # the short write's round trip: committed nothing
+            assert statements[:4] == ["BEGIN", "SELECT", "WITH", "COMMIT"]
+            # The careful way's transaction found the seq moved and rolled back;
+            # the add read the tail again and wrote in one more round trip.
+            assert statements.count("BEGIN") == 3
+            assert statements.count("COMMIT") == 2
+            assert statements.count("ROLLBACK") == 1
+            assert ends[-1] == "I"
+            assert [t.text for t in conv.turns()[-2:]] == [
+                "from elsewhere",
+                "still checked",
+            ]
+        finally:
+            event.remove(store.engine, "before_cursor_execute", statement)
+            trips.close()
+
+
+@pytest.mark.postgres
+def test_at_another_isolation_level_sqlalchemy_frames_the_transactions(
+    fresh_pg_url: str,
+) -> None:
+    """PostgreSQL at REPEATABLE READ: a transaction's statements share one
+    snapshot, so conversa leaves BEGIN and COMMIT to psycopg (reads included)
+    and the same calls give the same results."""
+    with PostgresStore(
+        fresh_pg_url, engine_options={"isolation_level": "REPEATABLE READ"}
+    ) as store:
+        sent: list[str] = []
+
+        def statement(*args: Any) -> None:
+            sent.append(args[2].split()[0])
+
+        event.listen(store.engine, "before_cursor_execute", statement)
+        try:
+            conv = Conversation.create(
+                store,
+                client=Client(api_key="k", transport=FakeMessagesAPI()),
+                model=MODEL,
+            )
+            conv.send("first")
+            conv.add("user", "one more")
+            assert [t.text for t in conv.turns()][-1] == "one more"
+            with store.engine.connect() as conn:
+                level = conn.exec_driver_sql("SHOW transaction_isolation").scalar()
+            assert level == "repeatable read"
+        finally:
+            event.remove(store.engine, "before_cursor_execute", statement)
+        assert sent  # the hot statements ran, as driver SQL
+        assert "BEGIN" not in sent
+        assert "COMMIT" not in sent

@@ -132,9 +132,16 @@ class Batch:
     On PostgreSQL they go in one round trip (psycopg's pipeline mode: the server
     runs them one after another, each with its own snapshot, and a failure skips
     the rest); on SQLite, in-process, one after another.
+
+    *commit*: the flow's transaction may end with this batch. A runner that sends
+    the COMMIT itself (PostgreSQL's) puts it in the same round trip, and a step
+    the flow yields after it runs in a new transaction; another runner commits at
+    the flow's end as always. A flow sets it only where either is right: after a
+    committing batch, it writes nothing that needed the batch's transaction.
     """
 
     steps: tuple[Raw, ...]
+    commit: bool = False
 
 
 def sql(template: str) -> dict[str, str]:

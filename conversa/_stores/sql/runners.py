@@ -10,10 +10,20 @@ back, and the call is retried once on a fresh connection; every flow retried thi
 way is idempotent (appends by turn id, updates by value, leases by holder), while
 create, delete and fork, which are not, are never retried. What still fails
 becomes a conversa `StoreError` here, once for every call (see `_stores/errors.py`).
+
+On PostgreSQL (at READ COMMITTED, the default) the sync runner sends BEGIN and
+COMMIT itself, on a driver connection switched to autocommit for the flow: psycopg
+would send its BEGIN alone and wait for it, even in pipeline mode, and its COMMIT
+is another round trip. Here a writing flow's BEGIN goes in one round trip with the
+flow's first statements, and its COMMIT with a batch that may end the transaction
+(`Batch.commit`), or after the flow; a flow that only reads runs each statement on
+its own, as READ COMMITTED gives each statement of a transaction its own snapshot
+anyway. The engine's cursor listeners see the BEGIN and COMMIT statements too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import threading
@@ -157,8 +167,79 @@ def _blamed(steps: tuple[Raw, ...], step: Raw, dialect: str, *, pipelined: bool)
     return Raw({dialect: text}, params)
 
 
-def _executor(connection: Connection) -> Callable[[Any], Any]:
-    """Run a flow's step: a statement, (statement, parameters), or driver SQL.
+#: The statements of a transaction the runner frames itself (`_OwnTransaction`).
+_BEGIN = Raw({"postgresql": "BEGIN"})
+_COMMIT = Raw({"postgresql": "COMMIT"})
+_ROLLBACK = Raw({"postgresql": "ROLLBACK"})
+#: psycopg's `TransactionStatus.IDLE`: no transaction open on the connection.
+_IDLE = 0
+
+
+class _OwnTransaction:
+    """A flow's transaction, framed by the runner on a driver in autocommit mode.
+
+    A writing flow's BEGIN goes out with its first statements; its COMMIT with a
+    batch that may end the transaction (`Batch.commit`), or after the flow. A
+    reading flow's statements run on their own. The decisions are the same for
+    both twins: `frame` says what to send, `sent` records that it went.
+    """
+
+    __slots__ = ("committing", "open", "write")
+
+    def __init__(self, *, write: bool) -> None:
+        self.write = write
+        self.open = False
+        #: A COMMIT went out: from here on a dead connection may have committed.
+        self.committing = False
+
+    def frame(
+        self, steps: tuple[Raw, ...], *, commit: bool
+    ) -> tuple[tuple[Raw, ...], int]:
+        """*steps* with the BEGIN before them and the COMMIT after, as due; and
+        where *steps*' results start among the framed batch's."""
+        if not self.write:
+            return steps, 0
+        begin = () if self.open else (_BEGIN,)
+        end = (_COMMIT,) if commit else ()
+        self.committing = self.committing or commit
+        return (*begin, *steps, *end), len(begin)
+
+    def sent(self, *, commit: bool) -> None:
+        """Record that a framed batch went through."""
+        if self.write:
+            self.open = not commit
+
+    def ending(self) -> tuple[Raw, ...]:
+        """What ends the flow's transaction once the flow is done: COMMIT, if open."""
+        if not self.open:
+            return ()
+        self.committing = True
+        return (_COMMIT,)
+
+
+def _own_transaction(
+    connection: Connection, driver: Any, *, write: bool
+) -> _OwnTransaction | None:
+    """A transaction the runner frames itself, or None: SQLAlchemy's, as usual.
+
+    PostgreSQL at READ COMMITTED only (the server's default, and no other level
+    set on the connection): at another level a transaction's statements share a
+    snapshot, which a reading flow run statement by statement would not have.
+    """
+    if connection.dialect.name != "postgresql":
+        return None
+    if connection.default_isolation_level != "READ COMMITTED":
+        return None
+    level = getattr(driver, "isolation_level", None)
+    if level is not None and getattr(level, "name", None) != "READ_COMMITTED":
+        return None
+    if not hasattr(driver, "autocommit"):
+        return None
+    return _OwnTransaction(write=write)
+
+
+class _Executor:
+    """Run a flow's steps: a statement, (statement, parameters), or driver SQL.
 
     `Raw` steps run on the pooled connection's driver cursor inside the same
     transaction, with no statement or result processing; the engine's
@@ -166,13 +247,58 @@ def _executor(connection: Connection) -> Callable[[Any], Any]:
     (their return values are ignored), and a driver error is raised as
     SQLAlchemy raises it, the connection invalidated if it is dead. A `Batch`
     runs its steps in psycopg's pipeline mode (one round trip) on PostgreSQL.
+    With *own* (`_OwnTransaction`), the BEGIN and COMMIT go in the same round trips.
     """
-    dialect = connection.dialect.name
-    errors = connection.dialect.loaded_dbapi.Error
 
-    def run_raw(steps: tuple[Raw, ...], *, pipelined: bool) -> list[Rows]:
-        driver: Any = connection.connection.driver_connection
-        pipelined = pipelined and _pipelines(type(driver))
+    __slots__ = ("connection", "dialect", "driver", "errors", "own")
+
+    def __init__(
+        self, connection: Connection, driver: Any, own: _OwnTransaction | None
+    ) -> None:
+        self.connection = connection
+        self.driver = driver
+        self.own = own
+        self.dialect = connection.dialect.name
+        self.errors = connection.dialect.loaded_dbapi.Error
+
+    def __call__(self, step: Any) -> Any:
+        if isinstance(step, Raw):
+            return self._framed((step,), commit=False)[0]
+        if isinstance(step, Batch):
+            return self._framed(step.steps, commit=step.commit)
+        statement, params = step if isinstance(step, tuple) else (step, None)
+        own = self.own
+        if own is not None and own.write and not own.open:
+            self._framed((), commit=False)  # the BEGIN, alone
+        return self.connection.execute(statement, params)
+
+    def end(self) -> None:
+        """Send the COMMIT of the runner's own transaction, if one is open."""
+        if self.own is not None and (ending := self.own.ending()):
+            self._run(ending, pipelined=False)
+
+    def abort(self) -> None:
+        """Roll back what is open on the driver (nothing, if a COMMIT closed it).
+
+        A dead connection is invalidated (`_run`); the error that brought the
+        rollback is the one the caller raises.
+        """
+        if self.driver.info.transaction_status != _IDLE:
+            with contextlib.suppress(DBAPIError):
+                self._run((_ROLLBACK,), pipelined=False)
+
+    def _framed(self, steps: tuple[Raw, ...], *, commit: bool) -> list[Rows]:
+        own = self.own
+        if own is None:
+            return self._run(steps, pipelined=len(steps) > 1)
+        framed, start = own.frame(steps, commit=commit)
+        results = self._run(framed, pipelined=len(framed) > 1)
+        own.sent(commit=commit)
+        return results[start : start + len(steps)]
+
+    def _run(self, steps: tuple[Raw, ...], *, pipelined: bool) -> list[Rows]:
+        connection, driver, dialect = self.connection, self.driver, self.dialect
+        pipelined = pipelined and dialect == "postgresql" and _pipelines(type(driver))
         cursors: list[Any] = []
         step = steps[0]
         try:
@@ -187,7 +313,7 @@ def _executor(connection: Connection) -> Callable[[Any], Any]:
                 _driver_result(connection, cursor, s.text[dialect], s.params)
                 for cursor, s in zip(cursors, steps, strict=True)
             ]
-        except errors as exc:
+        except self.errors as exc:
             failed = _blamed(steps, step, dialect, pipelined=pipelined)
             error, dead = _driver_error(connection, failed, failed.text[dialect], exc)
             if dead:
@@ -196,16 +322,6 @@ def _executor(connection: Connection) -> Callable[[Any], Any]:
         finally:
             for cursor in cursors:
                 cursor.close()
-
-    def execute(step: Any) -> Any:
-        if isinstance(step, Raw):
-            return run_raw((step,), pipelined=False)[0]
-        if isinstance(step, Batch):
-            return run_raw(step.steps, pipelined=dialect == "postgresql")
-        statement, params = step if isinstance(step, tuple) else (step, None)
-        return connection.execute(statement, params)
-
-    return execute
 
 
 async def _asend_driver_sql(
@@ -280,6 +396,38 @@ def _aexecutor(connection: AsyncConnection) -> Callable[[Any], Awaitable[Any]]:
     return execute
 
 
+def _run_own(flow: Flow[T], execute: _Executor, stage: list[bool]) -> T:
+    """Run *flow* in the runner's own transaction (`_OwnTransaction`).
+
+    The driver is in autocommit mode for the flow: conversa's BEGIN and COMMIT
+    frame the transaction, and psycopg's would cost round trips of their own. On
+    an error the transaction rolls back; the driver leaves autocommit mode again
+    unless its connection died.
+    """
+    own = execute.own
+    assert own is not None  # noqa: S101 - the caller made it
+    driver, connection = execute.driver, execute.connection
+    driver.autocommit = True
+    try:
+        result = drive(flow, execute)
+        execute.end()
+    except BaseException:
+        if not connection.invalidated:
+            execute.abort()
+        raise
+    else:
+        return result
+    finally:
+        if own.committing:
+            stage.append(True)  # a COMMIT went out: it may have committed
+        if connection.invalidated:
+            pass
+        elif driver.info.transaction_status == _IDLE:
+            driver.autocommit = False
+        else:  # a rollback failed: no one gets this connection again
+            connection.invalidate()
+
+
 class SyncRunner:
     """Run flows on a sync engine, one transaction per flow.
 
@@ -296,6 +444,7 @@ class SyncRunner:
     ) -> None:
         self.engine = engine
         self._mutex = mutex
+        self._sqlite = engine.dialect.name == "sqlite"
         self.where = where or Where.for_engine(engine)
 
     def _once(self, flow: Flow[T], *, write: bool, stage: list[bool]) -> T:
@@ -303,9 +452,14 @@ class SyncRunner:
             self._mutex if self._mutex else nullcontext()
         )
         with guard, self.engine.connect() as connection:
-            connection.execution_options(**{WRITE_OPTION: write})
+            if self._sqlite:
+                connection.execution_options(**{WRITE_OPTION: write})
             with connection.begin():
-                result = drive(flow, _executor(connection))
+                driver: Any = connection.connection.driver_connection
+                own = _own_transaction(connection, driver, write=write)
+                if own is not None:
+                    return _run_own(flow, _Executor(connection, driver, own), stage)
+                result = drive(flow, _Executor(connection, driver, None))
                 stage.append(True)  # what fails from here on is the COMMIT
             return result
 

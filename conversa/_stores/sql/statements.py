@@ -24,11 +24,12 @@ That is the careful way. An append that knows the last seq it expects (every
 `add` and send does) first tries the short way (`_fast_append`): one conditional
 UPDATE of the record (the expected last seq, not erased, the owner, no live lease)
 and the insert of the new turns, in one statement on PostgreSQL (a CTE, after a
-row lock when it checks the lease, in the same round trip) and two on SQLite. If
-the record did not move, nothing was written, and the careful way runs next in the
-same transaction and tells why (a moved seq, a lease, a missing conversation); if
-a turn id was stored already (a retried append), it rolls back and the careful way
-runs in a new one (`FastMiss`).
+row lock when it checks the lease; with BEGIN and, when nothing is written after
+it, COMMIT: one round trip) and two on SQLite. If the record did not move, nothing
+was written, and the careful way runs next (in the same transaction, or on
+PostgreSQL in a new one when the COMMIT went out) and tells why (a moved seq, a
+lease, a missing conversation); if a turn id was stored already (a retried
+append), it rolls back and the careful way runs in a new one (`FastMiss`).
 
 An append that holds no lease (`lease_wait`) also reads the conversation's lease
 row after locking the record: if another holder's lease is live it writes nothing
@@ -68,6 +69,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..._drive import Flow
@@ -330,10 +332,12 @@ def _fast_append_sql(n: int, *, keyed: bool, move: str) -> str:
 
     The record moves (*move*, `_fast_move_sql`) only if it is still at the
     expected seq (and visible, and free of another's lease); the turns go in only
-    if it moved, each skipped if its seq or id is taken (then it counts fewer than
-    *n*). One statement, one round trip. (0, 0): nothing was written; (1, fewer
-    than n): an id was taken, and the caller rolls it back (`FastMiss`). *keyed*:
-    the turns are sealed, and their key id goes in too (`crypto.py`). The values
+    if it moved. One statement. (0, 0): nothing was written; (n, 1): all of it
+    was. A seq or id already taken (a retried append) fails the whole statement
+    with a unique violation, not a skipped row, so a COMMIT sent in the same
+    round trip cannot keep the move without the turns; the caller rolls back and
+    runs the careful way (`FastMiss`). *keyed*: the turns are sealed, and their
+    key id goes in too (`crypto.py`). The values
     are cast to their columns' types: rows of a VALUES list do not take them from
     the table, as the rows of an INSERT's own VALUES do.
     """
@@ -345,8 +349,7 @@ def _fast_append_sql(n: int, *, keyed: bool, move: str) -> str:
     text = (
         "WITH moved AS (MOVE RETURNING 1),"
         f" ins AS (INSERT INTO conversa_turns ({', '.join(columns)})"
-        f" SELECT v.* FROM (VALUES {rows}) AS v CROSS JOIN moved"
-        " ON CONFLICT DO NOTHING RETURNING 1)"
+        f" SELECT v.* FROM (VALUES {rows}) AS v CROSS JOIN moved RETURNING 1)"
         " SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM moved)"
     )
     return sql(text)["postgresql"].replace("MOVE", move)
@@ -552,6 +555,7 @@ def append_flow(
         window_start=window_start,
         codec=codec,
         fast=fast,
+        commit=release is None,
     )
     if release is not None and not isinstance(result, Busy):
         yield Raw(RELEASE_SQL, {"cid": conversation_id, "holder": release})
@@ -570,6 +574,7 @@ def _append(
     window_start: int | None,
     codec: Codec | None = None,
     fast: bool = True,
+    commit: bool = False,
 ) -> Flow[tuple[Turn, ...] | Busy]:
     if fast and expected_last_seq is not None and 0 < len(turns) <= FAST_TURNS:
         plan = plan_append(
@@ -589,6 +594,7 @@ def _append(
                 guard=guard,
                 window_start=window_start,
                 codec=codec,
+                commit=commit and not updates,
             )
         ):
             yield from _apply_updates(conversation_id, updates)
@@ -655,10 +661,14 @@ def _fast_append(
     guard: bool,
     window_start: int | None,
     codec: Codec | None = None,
+    commit: bool = False,
 ) -> Flow[bool]:
     """Insert *plan*'s new turns and move the record from *expected_last_seq*.
 
-    Encrypted (*codec*), the turns go in sealed, with their key id.
+    Encrypted (*codec*), the turns go in sealed, with their key id. With
+    *commit*, nothing else is written after it: on PostgreSQL the transaction
+    may end with its statement (`Batch.commit`), so the append, BEGIN to COMMIT,
+    is one round trip.
 
     True if it did. False if it wrote nothing: the record was not at that seq,
     not visible (erased, another owner's), or under another's live lease (with
@@ -693,7 +703,12 @@ def _fast_append(
         # check, the row lock goes first: the CTE's snapshot is taken after it, so
         # it sees a lease committed while the lock waited.
         lock = (Raw(_LOCK_ROW_SQL, {"cid": conversation_id}),) if guard else ()
-        results = yield Batch((*lock, Raw({dialect: text}, move)))
+        try:
+            results = yield Batch((*lock, Raw({dialect: text}, move)), commit=commit)
+        except IntegrityError:
+            # A turn id is stored (a retried append): the statement failed whole,
+            # and the transaction, with its COMMIT if one was sent, rolls back.
+            raise FastMiss from None
         inserted, moved = results[-1].first()
     else:
         insert = (
