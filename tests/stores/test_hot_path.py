@@ -473,10 +473,13 @@ class Trips:
 @pytest.mark.postgres
 def test_an_add_on_postgresql_is_one_round_trip(fresh_pg_url: str) -> None:
     """PostgreSQL: an `add` is one round trip, BEGIN to COMMIT (the row lock, the
-    conditional write; psycopg's own BEGIN would be a round trip of its own), and
-    a read holds no transaction. Round trips are counted by libpq's protocol
-    trace (the server ends each with one ReadyForQuery, saying whether a
-    transaction is open), statements by the engine's cursor listener."""
+    conditional write; psycopg's own BEGIN would be a round trip of its own), a
+    read holds no transaction, and a send is six round trips: the lease; the
+    record, then the window; the user turn; the reply with the bookkeeping's
+    read, then the bookkeeping's write with the lease's release and the COMMIT.
+    Round trips are counted by libpq's protocol trace (the server ends each with
+    one ReadyForQuery, saying whether a transaction is open), statements by the
+    engine's cursor listener."""
     with PostgresStore(
         fresh_pg_url, engine_options={"pool_size": 1, "max_overflow": 0}
     ) as store:
@@ -499,6 +502,15 @@ def test_an_add_on_postgresql_is_one_round_trip(fresh_pg_url: str) -> None:
 
         event.listen(store.engine, "before_cursor_execute", statement)
         try:
+            conv.send("second")
+            assert trips.take() == ["I", "I", "I", "I", "T", "I"]
+            assert take() == [
+                *("BEGIN", "SELECT", "INSERT", "COMMIT"),  # the lease
+                *("SELECT", "SELECT"),  # the record, the window
+                *("BEGIN", "WITH", "COMMIT"),  # the user turn
+                *("BEGIN", "WITH", "SELECT"),  # the reply, the bookkeeping read
+                *("UPDATE", "DELETE", "COMMIT"),  # the bookkeeping, the release
+            ]
             conv.add("user", "one more")
             assert trips.take() == ["I"]
             assert take() == ["BEGIN", "SELECT", "WITH", "COMMIT"]

@@ -46,9 +46,9 @@ from sqlalchemy import update
 
 from ..._drive import Flow
 from ..._exceptions import ConversationBusyError, StoreError
-from .raw import Raw
+from .raw import Batch, Raw
 from .schema import LOCKS
-from .statements import ACQUIRE_SQL, RELEASE_SQL, Busy, db_now, record_row
+from .statements import RELEASE_SQL, Busy, acquire_sql, db_now, with_locked_record
 
 __all__ = [
     "LeaseRenewer",
@@ -87,9 +87,16 @@ def acquire_flow(
     before the lease is taken, and the send that takes it reads that append.
     """
     del dialect  # the driver SQL has a text for each
-    yield from record_row(conversation_id, owner, for_update=True)
     params = {"cid": conversation_id, "holder": holder, "lease": lease_seconds}
-    return bool((yield Raw(ACQUIRE_SQL, params)).rowcount == 1)
+    if owner is not None:
+        params["owner"] = owner
+    taken = yield from with_locked_record(
+        conversation_id,
+        owner,
+        Raw(acquire_sql(owned=owner is not None), params),
+        commit=True,
+    )
+    return bool(taken.rowcount == 1)
 
 
 def renew_flow(
@@ -113,8 +120,9 @@ def renew_flow(
 
 
 def release_flow(conversation_id: str, holder: str) -> Flow[None]:
-    """Drop a lease if *holder* still has it."""
-    yield Raw(RELEASE_SQL, {"cid": conversation_id, "holder": holder})
+    """Drop a lease if *holder* still has it (one round trip, COMMIT included)."""
+    release = Raw(RELEASE_SQL, {"cid": conversation_id, "holder": holder})
+    yield Batch((release,), commit=True)
 
 
 @define

@@ -22,7 +22,9 @@ lock, so workers starting together do not race.
 
 PgBouncer: in transaction mode (the usual setting) each transaction may run on a
 different server connection, so nothing may outlive a transaction. conversa keeps
-no session state: every call is one transaction, the migration lock is
+no session state: a call's transactions end before it returns (conversa's own
+BEGIN and COMMIT statements, which PgBouncer follows as it does psycopg's; a
+reading call's statements run on their own), the migration lock is
 transaction-level (`pg_advisory_xact_lock`), the lease is a row, and no `SET`,
 `LISTEN`, temporary table or held cursor is used. The one thing to switch off is
 psycopg's prepared statements (it prepares a statement run 5 times on the server

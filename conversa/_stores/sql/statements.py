@@ -115,11 +115,11 @@ if TYPE_CHECKING:
     from .crypto import Codec
 
 __all__ = [
-    "ACQUIRE_SQL",
     "BUSY",
     "RELEASE_SQL",
     "Busy",
     "FastMiss",
+    "acquire_sql",
     "append_flow",
     "create_flow",
     "db_now",
@@ -135,6 +135,7 @@ __all__ = [
     "update_record_flow",
     "update_turns_flow",
     "usage_flow",
+    "with_locked_record",
 ]
 
 T = TypeVar("T")
@@ -287,17 +288,31 @@ _LIVE_LEASE_SQL = {
         " AND expires_at >= NOW"
     ).items()
 }
-#: Take the lease if it is free, expired or already the holder's (rowcount 1).
-ACQUIRE_SQL = {
-    dialect: text.replace("NOW", _NOW_SQL[dialect])
-    for dialect, text in sql(
-        "INSERT INTO conversa_locks (conversation_id, holder, expires_at)"
-        " VALUES ({cid}, {holder}, NOW + {lease})"
-        " ON CONFLICT (conversation_id) DO UPDATE SET holder = excluded.holder,"
-        " expires_at = excluded.expires_at"
-        " WHERE conversa_locks.expires_at < NOW OR conversa_locks.holder = {holder}"
-    ).items()
-}
+
+
+@functools.lru_cache(maxsize=2)
+def acquire_sql(*, owned: bool) -> dict[str, str]:
+    """Take the lease if it is free, expired or already the holder's (rowcount 1).
+
+    Only for a conversation the caller sees (not erased; *owned*: the owner's),
+    so it can go in one batch with the record's read, which tells which.
+    """
+    owner = " AND owner = {owner}" if owned else ""
+    return {
+        dialect: text.replace("NOW", _NOW_SQL[dialect])
+        for dialect, text in sql(
+            "INSERT INTO conversa_locks (conversation_id, holder, expires_at)"
+            " SELECT CAST({cid} AS VARCHAR), CAST({holder} AS VARCHAR), NOW + {lease}"
+            " WHERE EXISTS (SELECT 1 FROM conversa_conversations"
+            " WHERE id = CAST({cid} AS VARCHAR) AND erased_at IS NULL"
+            + owner
+            + ") ON CONFLICT (conversation_id) DO UPDATE SET holder = excluded.holder,"
+            " expires_at = excluded.expires_at"
+            " WHERE conversa_locks.expires_at < NOW OR conversa_locks.holder = {holder}"
+        ).items()
+    }
+
+
 #: Drop the lease if the holder still has it.
 RELEASE_SQL = sql(
     "DELETE FROM conversa_locks WHERE conversation_id = {cid} AND holder = {holder}"
@@ -456,6 +471,23 @@ def record_row(
     return record_columns(row)
 
 
+def with_locked_record(
+    conversation_id: str, owner: str | None, step: Raw, *, commit: bool = False
+) -> Flow[Any]:
+    """Lock the record (as `record_row` with ``for_update``), then run *step*, in
+    one batch; return *step*'s result, or raise not-found (also for another
+    owner's). *step* must write nothing for a record the caller does not see:
+    it runs whatever the lock found. With *commit*, the transaction may end
+    there (`Batch.commit`)."""
+    locked, result = yield Batch(
+        (Raw(_RECORD_FOR_UPDATE_SQL, {"cid": conversation_id}), step), commit=commit
+    )
+    row = locked.first()
+    if row is None or (owner is not None and row[1] != owner):
+        raise ConversationNotFoundError(conversation_id)
+    return result
+
+
 def _insert_record(
     record: ConversationRecord, dialect: str, codec: Codec | None = None
 ) -> Flow[None]:
@@ -544,7 +576,7 @@ def append_flow(
     when it moved the record but found a turn id taken (roll back, and run it
     again with ``fast=False``).
     """
-    result = yield from _append(
+    result, released = yield from _append(
         conversation_id,
         turns,
         expected_last_seq,
@@ -555,9 +587,9 @@ def append_flow(
         window_start=window_start,
         codec=codec,
         fast=fast,
-        commit=release is None,
+        release=release,
     )
-    if release is not None and not isinstance(result, Busy):
+    if release is not None and not released and not isinstance(result, Busy):
         yield Raw(RELEASE_SQL, {"cid": conversation_id, "holder": release})
     return result
 
@@ -574,8 +606,9 @@ def _append(
     window_start: int | None,
     codec: Codec | None = None,
     fast: bool = True,
-    commit: bool = False,
-) -> Flow[tuple[Turn, ...] | Busy]:
+    release: str | None = None,
+) -> Flow[tuple[tuple[Turn, ...] | Busy, bool]]:
+    """The append, and whether it released *release*'s lease already."""
     if fast and expected_last_seq is not None and 0 < len(turns) <= FAST_TURNS:
         plan = plan_append(
             conversation_id,
@@ -584,21 +617,36 @@ def _append(
             last_seq=expected_last_seq,
             expected_last_seq=expected_last_seq,
         )
-        if (
-            yield from _fast_append(
-                conversation_id,
-                plan,
-                expected_last_seq,
-                owner,
-                dialect=dialect,
-                guard=guard,
-                window_start=window_start,
-                codec=codec,
-                commit=commit and not updates,
-            )
-        ):
-            yield from _apply_updates(conversation_id, updates)
-            return plan.result
+        # The bookkeeping's read goes with the short write (a send's reply: one
+        # round trip), its write with the release and the COMMIT (another).
+        read = _bookkeeping_read(conversation_id, updates)
+        last = read is None and release is None
+        moved, rows = yield from _fast_append(
+            conversation_id,
+            plan,
+            expected_last_seq,
+            owner,
+            dialect=dialect,
+            guard=guard,
+            window_start=window_start,
+            codec=codec,
+            commit=last,
+            then=read,
+        )
+        if moved:
+            if not last:
+                writes = (
+                    ()
+                    if rows is None
+                    else (_bookkeeping_write(conversation_id, updates, rows),)
+                )
+                if release is not None:
+                    writes = (
+                        *writes,
+                        Raw(RELEASE_SQL, {"cid": conversation_id, "holder": release}),
+                    )
+                yield Batch(writes, commit=True)
+            return plan.result, True
         # It wrote nothing: the careful way tells why, in the same transaction.
     row = yield from record_row(conversation_id, owner, for_update=True)
     if guard:
@@ -607,10 +655,10 @@ def _append(
         # statement would read the snapshot from before the wait, and miss it).
         live = (yield Raw(_LIVE_LEASE_SQL, {"cid": conversation_id})).first()
         if live is not None:
-            return BUSY
+            return BUSY, False
     yield from _apply_updates(conversation_id, updates)
     if not turns:
-        return ()
+        return (), False
     last_seq = row["last_seq"]
     if codec is None and expected_last_seq in (None, last_seq):
         # The usual append, of new turns: insert them without looking for their
@@ -627,7 +675,7 @@ def _append(
         params = [turn_params(conversation_id, t, dialect) for t in plan.new]
         if (yield Raw(_INSERT_NEW_SQL, params)).rowcount == len(params):
             yield from _move_last_seq(conversation_id, plan, dialect, window_start)
-            return plan.result
+            return plan.result, False
         yield Raw(_DROP_AFTER_SQL, {"cid": conversation_id, "seq": last_seq})
     stored = yield from _stored(conversation_id, [t.id for t in turns], codec, turns)
     plan = plan_append(
@@ -648,7 +696,7 @@ def _append(
                 codec.insert_sql, codec.turn_params(conversation_id, plan.new, dialect)
             )
         yield from _move_last_seq(conversation_id, plan, dialect, window_start)
-    return plan.result
+    return plan.result, False
 
 
 def _fast_append(
@@ -662,18 +710,21 @@ def _fast_append(
     window_start: int | None,
     codec: Codec | None = None,
     commit: bool = False,
-) -> Flow[bool]:
+    then: Raw | None = None,
+) -> Flow[tuple[bool, list[Any] | None]]:
     """Insert *plan*'s new turns and move the record from *expected_last_seq*.
 
     Encrypted (*codec*), the turns go in sealed, with their key id. With
     *commit*, nothing else is written after it: on PostgreSQL the transaction
     may end with its statement (`Batch.commit`), so the append, BEGIN to COMMIT,
-    is one round trip.
+    is one round trip. *then*, a read, goes in the same round trip after it.
 
-    True if it did. False if it wrote nothing: the record was not at that seq,
-    not visible (erased, another owner's), or under another's live lease (with
-    *guard*). Raises `FastMiss` (the caller's transaction rolls back) if the
-    record moved but a turn did not go in (its id stored: a retried append).
+    Whether it moved the record, and the rows *then* read (None without it).
+    It did not move the record when it wrote nothing: the record was not at
+    that seq, not visible (erased, another owner's), or under another's live
+    lease (with *guard*). Raises `FastMiss` (the caller's transaction rolls
+    back) if the record moved but a turn did not go in (its id stored: a
+    retried append).
     """
     move: dict[str, Any] = {
         "cid": conversation_id,
@@ -703,13 +754,17 @@ def _fast_append(
         # check, the row lock goes first: the CTE's snapshot is taken after it, so
         # it sees a lease committed while the lock waited.
         lock = (Raw(_LOCK_ROW_SQL, {"cid": conversation_id}),) if guard else ()
+        after = () if then is None else (then,)
         try:
-            results = yield Batch((*lock, Raw({dialect: text}, move)), commit=commit)
+            results = yield Batch(
+                (*lock, Raw({dialect: text}, move), *after), commit=commit
+            )
         except IntegrityError:
             # A turn id is stored (a retried append): the statement failed whole,
             # and the transaction, with its COMMIT if one was sent, rolls back.
             raise FastMiss from None
-        inserted, moved = results[-1].first()
+        inserted, moved = results[len(lock)].first()
+        read = None if then is None else results[-1].all()
     else:
         insert = (
             _INSERT_NEW_SQL
@@ -718,11 +773,12 @@ def _fast_append(
         )
         moved = (yield Raw(move_sql, move)).rowcount
         inserted = (yield Raw(insert, rows)).rowcount if moved else 0
+        read = None if then is None or not moved else (yield then).all()
     if moved != 1:
-        return False
+        return False, None
     if inserted != len(rows):
         raise FastMiss
-    return True
+    return True, read
 
 
 def _move_last_seq(
@@ -874,12 +930,32 @@ def update_turns_flow(
 
 def _apply_updates(conversation_id: str, updates: Sequence[TurnUpdate]) -> Flow[None]:
     """Apply bookkeeping updates within the caller's transaction."""
+    read = _bookkeeping_read(conversation_id, updates)
+    if read is not None:
+        rows = (yield read).all()
+        yield _bookkeeping_write(conversation_id, updates, rows)
+
+
+def _bookkeeping_read(
+    conversation_id: str, updates: Sequence[TurnUpdate]
+) -> Raw | None:
+    """The read (and row locks) of the bookkeeping *updates* change; None if none."""
     if not updates:
-        return
+        return None
     seqs = sorted({u.seq for u in updates})
     params: dict[str, Any] = {f"s{i}": seq for i, seq in enumerate(seqs)}
     params.update(cid=conversation_id, seqs=seqs)
-    rows = (yield Raw(_bookkeeping_sql(len(seqs)), params)).all()
+    return Raw(_bookkeeping_sql(len(seqs)), params)
+
+
+def _bookkeeping_write(
+    conversation_id: str, updates: Sequence[TurnUpdate], rows: Sequence[Any]
+) -> Raw:
+    """The write of *updates* over the bookkeeping *rows* read (`_bookkeeping_read`).
+
+    Raises:
+        ConversaError: an update refused by the stored values (`check_updates`).
+    """
     current = {
         seq: {
             "tokens": tokens,
@@ -892,7 +968,7 @@ def _apply_updates(conversation_id: str, updates: Sequence[TurnUpdate]) -> Flow[
     check_updates(conversation_id, updates, current)
     for update_ in updates:
         current[update_.seq] = bookkeeping_after(current[update_.seq], update_)
-    yield Raw(
+    return Raw(
         _SET_BOOKKEEPING_SQL,
         [
             {
