@@ -23,7 +23,7 @@ from typing import Any
 import attrs
 import psycopg
 import pytest
-from sqlalchemy import Engine, event, insert, select
+from sqlalchemy import Engine, create_engine, event, insert, select
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import Session
 
@@ -32,12 +32,14 @@ from conversa import (
     AsyncConversation,
     BudgetConfig,
     Client,
+    ConversaError,
     Conversation,
     ConversationBusyError,
     ConversationNotFoundError,
     PostgresStore,
     SeqConflictError,
 )
+from conversa._stores.protocol import TurnUpdate
 from conversa._stores.sql.postgres import psycopg_url
 from conversa._stores.sql.raw import (
     INSERT_COLUMNS,
@@ -508,7 +510,7 @@ def test_an_add_on_postgresql_is_one_round_trip(fresh_pg_url: str) -> None:
                 *("BEGIN", "SELECT", "INSERT", "COMMIT"),  # the lease
                 *("SELECT", "SELECT"),  # the record, the window
                 *("BEGIN", "WITH", "COMMIT"),  # the user turn
-                *("BEGIN", "WITH", "SELECT"),  # the reply, the bookkeeping read
+                *("BEGIN", "SELECT", "WITH", "SELECT"),  # the reply, its counts' read
                 *("UPDATE", "DELETE", "COMMIT"),  # the bookkeeping, the release
             ]
             conv.add("user", "one more")
@@ -578,3 +580,154 @@ def test_at_another_isolation_level_sqlalchemy_frames_the_transactions(
         assert sent  # the hot statements ran, as driver SQL
         assert "BEGIN" not in sent
         assert "COMMIT" not in sent
+
+
+def _wait_for_a_lock_wait(store: PostgresStore) -> None:
+    """Return once some backend of the database waits on a lock."""
+    with store.engine.connect() as watch:
+        for _ in range(1000):
+            waiting = watch.exec_driver_sql(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+            ).scalar()
+            watch.commit()
+            if waiting:
+                return
+            time.sleep(0.01)
+    msg = "no backend ever waited on a lock"
+    raise AssertionError(msg)
+
+
+@pytest.mark.postgres
+def test_appends_with_bookkeeping_lock_the_record_before_turn_rows(
+    fresh_pg_url: str,
+) -> None:
+    """PostgreSQL: a short append that also updates bookkeeping (a send's reply)
+    locks the record before its turn rows, as the careful way does. A stale one
+    (its expected seq moved) meeting a careful append that holds the record and
+    is about to lock the same turn row waits for it, then is refused: no
+    deadlock, no failed writer."""
+    with PostgresStore(fresh_pg_url) as store:
+        conv = Conversation.create(store, model=MODEL)
+        store.append(
+            conv.id, [Turn("user", "a"), Turn("assistant", "b")], expected_last_seq=0
+        )
+        holding, go = threading.Event(), threading.Event()
+
+        def pause(*args: Any) -> None:  # the careful one, at its turn rows' read
+            if threading.current_thread().name == "careful" and "unnest" in args[2]:
+                holding.set()
+                go.wait(10)
+
+        out: dict[str, object] = {}
+
+        def append(name: str, **options: Any) -> None:
+            try:
+                out[name] = store.append(conv.id, [Turn("user", name)], **options)
+            except ConversaError as exc:
+                out[name] = exc
+
+        event.listen(store.engine, "before_cursor_execute", pause)
+        try:
+            careful = threading.Thread(
+                target=append,
+                name="careful",
+                args=("careful",),
+                kwargs={"updates": [TurnUpdate(seq=1, tokens=7)]},
+            )
+            careful.start()
+            assert holding.wait(10)  # it holds the record's row lock
+            stale = threading.Thread(
+                target=append,
+                name="stale",
+                args=("stale",),
+                kwargs={
+                    "expected_last_seq": 1,
+                    "updates": [TurnUpdate(seq=1, tokens=9)],
+                },
+            )
+            stale.start()
+            _wait_for_a_lock_wait(store)  # the stale one waits on the record
+            go.set()
+            careful.join()
+            stale.join()
+        finally:
+            go.set()
+            event.remove(store.engine, "before_cursor_execute", pause)
+        assert isinstance(out["stale"], SeqConflictError)
+        stored = out["careful"]
+        assert isinstance(stored, tuple)
+        assert [t.seq for t in stored] == [3]
+        assert [t.tokens for t in store.read(conv.id)][:1] == [7]
+
+
+@pytest.mark.postgres
+def test_a_lock_that_finds_no_conversation_keeps_no_lease(fresh_pg_url: str) -> None:
+    """PostgreSQL: taking a lease locks the record and inserts the lease row in
+    one round trip, two statements with snapshots of their own. A conversation
+    made between them (an id the caller chose) makes the lock say not found, and
+    the lease its insert took is given back: its creator can lock it at once."""
+    with PostgresStore(fresh_pg_url) as store:
+        cid = "made-meanwhile"
+        locked, made = threading.Event(), threading.Event()
+
+        def pause(*args: Any) -> None:  # between the lock and the lease's insert
+            if threading.current_thread().name == "taker" and args[2].startswith(
+                "INSERT INTO conversa_locks"
+            ):
+                locked.set()
+                made.wait(10)
+
+        outcome: list[object] = []
+
+        def take() -> None:
+            try:
+                with store.lock(cid, timeout=0.1):
+                    outcome.append("entered")
+            except ConversaError as exc:
+                outcome.append(exc)
+
+        event.listen(store.engine, "before_cursor_execute", pause)
+        try:
+            taker = threading.Thread(target=take, name="taker")
+            taker.start()
+            assert locked.wait(10)
+            Conversation.create(store, model=MODEL, id=cid)
+            made.set()
+            taker.join()
+        finally:
+            made.set()
+            event.remove(store.engine, "before_cursor_execute", pause)
+        assert len(outcome) == 1
+        assert isinstance(outcome[0], ConversationNotFoundError)
+        with store.engine.connect() as conn:
+            leases = conn.exec_driver_sql("SELECT holder FROM conversa_locks").all()
+        assert leases == []
+        with store.lock(cid, timeout=0):
+            pass
+
+
+@pytest.mark.postgres
+def test_an_autocommit_engine_stays_autocommit(fresh_pg_url: str) -> None:
+    """PostgreSQL: an engine made with ``isolation_level="AUTOCOMMIT"`` gets its
+    connections back in autocommit mode after conversa's calls (which frame their
+    own transactions on it: an append is still atomic)."""
+    engine = create_engine(
+        psycopg_url(fresh_pg_url),
+        isolation_level="AUTOCOMMIT",
+        pool_size=1,
+        max_overflow=0,
+    )
+    try:
+        store = PostgresStore(engine)
+        conv = Conversation.create(store, model=MODEL)
+        store.append(
+            conv.id, [Turn("user", "q"), Turn("assistant", "a")], expected_last_seq=0
+        )
+        assert [t.text for t in store.read(conv.id)] == ["q", "a"]
+        with engine.connect() as conn:
+            driver: Any = conn.connection.driver_connection
+            assert driver.autocommit is True
+            conn.exec_driver_sql("SELECT 1")
+            assert driver.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    finally:
+        engine.dispose()

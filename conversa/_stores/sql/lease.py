@@ -45,7 +45,7 @@ from attrs import define, field
 from sqlalchemy import update
 
 from ..._drive import Flow
-from ..._exceptions import ConversationBusyError, StoreError
+from ..._exceptions import ConversationBusyError, ConversationNotFoundError, StoreError
 from .raw import Batch, Raw
 from .schema import LOCKS
 from .statements import RELEASE_SQL, Busy, acquire_sql, db_now, with_locked_record
@@ -90,12 +90,19 @@ def acquire_flow(
     params = {"cid": conversation_id, "holder": holder, "lease": lease_seconds}
     if owner is not None:
         params["owner"] = owner
-    taken = yield from with_locked_record(
+    seen, taken = yield from with_locked_record(
         conversation_id,
         owner,
         Raw(acquire_sql(owned=owner is not None), params),
         commit=True,
     )
+    if not seen:
+        if taken.rowcount == 1:
+            # The conversation was made between the lock's snapshot and the
+            # lease's: this call says it is missing, so it holds nothing.
+            release = Raw(RELEASE_SQL, {"cid": conversation_id, "holder": holder})
+            yield Batch((release,), commit=True)
+        raise ConversationNotFoundError(conversation_id)
     return bool(taken.rowcount == 1)
 
 

@@ -401,12 +401,13 @@ def _run_own(flow: Flow[T], execute: _Executor, stage: list[bool]) -> T:
 
     The driver is in autocommit mode for the flow: conversa's BEGIN and COMMIT
     frame the transaction, and psycopg's would cost round trips of their own. On
-    an error the transaction rolls back; the driver leaves autocommit mode again
-    unless its connection died.
+    an error the transaction rolls back; the driver's autocommit setting is put
+    back as it was unless its connection died.
     """
     own = execute.own
     assert own is not None  # noqa: S101 - the caller made it
     driver, connection = execute.driver, execute.connection
+    found = driver.autocommit  # False, unless the engine was made AUTOCOMMIT
     driver.autocommit = True
     try:
         result = drive(flow, execute)
@@ -423,7 +424,7 @@ def _run_own(flow: Flow[T], execute: _Executor, stage: list[bool]) -> T:
         if connection.invalidated:
             pass
         elif driver.info.transaction_status == _IDLE:
-            driver.autocommit = False
+            driver.autocommit = found
         else:  # a rollback failed: no one gets this connection again
             connection.invalidate()
 

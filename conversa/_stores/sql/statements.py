@@ -473,19 +473,19 @@ def record_row(
 
 def with_locked_record(
     conversation_id: str, owner: str | None, step: Raw, *, commit: bool = False
-) -> Flow[Any]:
+) -> Flow[tuple[bool, Any]]:
     """Lock the record (as `record_row` with ``for_update``), then run *step*, in
-    one batch; return *step*'s result, or raise not-found (also for another
-    owner's). *step* must write nothing for a record the caller does not see:
-    it runs whatever the lock found. With *commit*, the transaction may end
-    there (`Batch.commit`)."""
+    one batch: whether the caller sees the record (not erased; the owner's),
+    and *step*'s result. *step* runs whatever the lock found, so it must write
+    nothing for a record the caller does not see; it runs with a snapshot of its
+    own, which may see a record made after the lock's (and the caller undoes
+    what it wrote then). With *commit*, the transaction may end there
+    (`Batch.commit`)."""
     locked, result = yield Batch(
         (Raw(_RECORD_FOR_UPDATE_SQL, {"cid": conversation_id}), step), commit=commit
     )
     row = locked.first()
-    if row is None or (owner is not None and row[1] != owner):
-        raise ConversationNotFoundError(conversation_id)
-    return result
+    return row is not None and (owner is None or row[1] == owner), result
 
 
 def _insert_record(
@@ -752,8 +752,15 @@ def _fast_append(
         )
         # In a batch, so the BEGIN goes in the same round trip. With the lease
         # check, the row lock goes first: the CTE's snapshot is taken after it, so
-        # it sees a lease committed while the lock waited.
-        lock = (Raw(_LOCK_ROW_SQL, {"cid": conversation_id}),) if guard else ()
+        # it sees a lease committed while the lock waited. With a read after it
+        # (*then*: the bookkeeping's turn rows, FOR UPDATE) too: every append
+        # locks the record before turn rows, as the careful way does, so two
+        # appends never wait on each other in opposite orders (a deadlock).
+        lock = (
+            (Raw(_LOCK_ROW_SQL, {"cid": conversation_id}),)
+            if guard or then is not None
+            else ()
+        )
         after = () if then is None else (then,)
         try:
             results = yield Batch(
