@@ -38,6 +38,7 @@ from conversa import (
     ConversationNotFoundError,
     PostgresStore,
     SeqConflictError,
+    SQLiteStore,
 )
 from conversa._stores.protocol import TurnUpdate
 from conversa._stores.sql.postgres import psycopg_url
@@ -731,3 +732,111 @@ def test_an_autocommit_engine_stays_autocommit(fresh_pg_url: str) -> None:
             assert driver.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
     finally:
         engine.dispose()
+
+
+class SQLiteTrace:
+    """The statements SQLite runs on an engine's connections, by sqlite3's own
+    trace callback (set at each checkout): it sees the driver's statements
+    whichever way a call runs, and adds no SQLAlchemy listener."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.statements: list[str] = []
+        event.listen(engine, "checkout", self._checkout)
+
+    def _checkout(self, driver: sqlite3.Connection, *args: Any) -> None:
+        driver.set_trace_callback(self._trace)
+
+    def _trace(self, statement: str) -> None:
+        self.statements.append(" ".join(statement.split()[:2]))
+
+    def take(self) -> list[str]:
+        taken, self.statements = self.statements, []
+        return taken
+
+    def close(self) -> None:
+        event.remove(self.engine, "checkout", self._checkout)
+
+
+def test_sqlite_calls_run_on_the_driver_and_keep_their_transactions(
+    tmp_path: Any,
+) -> None:
+    """SQLite: with nobody listening to the engine's statements, a call runs on
+    the pooled driver connection (no SQLAlchemy Connection) in the same
+    transactions: an add after a send is BEGIN IMMEDIATE, its two statements and
+    COMMIT; a send is four transactions; a call with Core statements (an update
+    of the record) runs them inside the one it began. With a cursor listener set,
+    the same calls take SQLAlchemy's way, to the same statements and results."""
+    store = SQLiteStore(tmp_path / "lean.db")
+    trace = SQLiteTrace(store.engine)
+    connections: list[object] = []  # SQLAlchemy Connections made on the engine
+
+    def connected(connection: object) -> None:
+        connections.append(connection)
+
+    event.listen(store.engine, "engine_connect", connected)
+    try:
+        conv = Conversation.create(
+            store, client=Client(api_key="k", transport=FakeMessagesAPI()), model=MODEL
+        )
+        conv.send("first")
+        trace.take()
+        connections.clear()
+        conv.add("user", "one more")
+        assert connections == []  # on the driver alone
+        assert trace.take() == [
+            "BEGIN IMMEDIATE",
+            "UPDATE conversa_conversations",
+            "INSERT INTO",
+            "COMMIT",
+        ]
+        conv.add("assistant", "and a reply")
+        trace.take()
+        conv.send("again")
+        sent = trace.take()
+        assert [s for s in sent if s.startswith("BEGIN")] == [
+            "BEGIN IMMEDIATE",  # the lease
+            "BEGIN",  # the record and the window
+            "BEGIN IMMEDIATE",  # the user turn
+            "BEGIN IMMEDIATE",  # the reply, its counts, the lease's release
+        ]
+        assert sent.count("COMMIT") == 4
+        conv.update(model="claude-opus-4-1")  # a Core UPDATE in the lean call
+        updated = trace.take()
+        assert "UPDATE conversa_conversations" in updated
+        depth = 0  # every transaction ends before the next begins
+        for each in updated:
+            if each.startswith("BEGIN"):
+                assert depth == 0
+                depth = 1
+            elif each in ("COMMIT", "ROLLBACK"):
+                depth -= 1
+        assert depth == 0
+        assert store.get(conv.id).model == "claude-opus-4-1"
+
+        conv.add("user", "read the tail again")  # the update's lock forgot it
+        trace.take()
+        connections.clear()
+        seen: list[str] = []
+
+        def statement(*args: Any) -> None:
+            seen.append(args[2])
+
+        event.listen(store.engine, "before_cursor_execute", statement)
+        try:
+            conv.add("assistant", "watched")
+        finally:
+            event.remove(store.engine, "before_cursor_execute", statement)
+        assert len(connections) == 1  # SQLAlchemy's way, for the listener
+        assert [s.split()[0] for s in seen] == ["UPDATE", "INSERT"]
+        assert trace.take() == [
+            "BEGIN IMMEDIATE",
+            "UPDATE conversa_conversations",
+            "INSERT INTO",
+            "COMMIT",
+        ]
+        assert [t.text for t in conv.turns()][-1] == "watched"
+    finally:
+        event.remove(store.engine, "engine_connect", connected)
+        trace.close()
+        store.close()

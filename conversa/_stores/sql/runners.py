@@ -429,6 +429,109 @@ def _run_own(flow: Flow[T], execute: _Executor, stage: list[bool]) -> T:
             connection.invalidate()
 
 
+class _Lean:
+    """A call on SQLite run on the pooled driver connection, without SQLAlchemy's
+    Connection: BEGIN, the flow's driver SQL on the driver's cursor, COMMIT.
+
+    A SQLAlchemy Connection costs about 25 µs a call (its construction, events
+    and transaction), five times the driver's BEGIN and COMMIT; the hot calls run
+    driver SQL only (`raw.py`). A flow's first Core statement wraps the same
+    pooled connection in one, inside the transaction already begun; that
+    Connection then commits and gives the connection back. Driver errors are
+    raised as SQLAlchemy raises them (`_driver_error`), as on the usual way.
+    """
+
+    __slots__ = ("_connection", "_driver", "_engine", "_fairy")
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._fairy: Any = None
+        self._driver: Any = None
+        self._connection: Connection | None = None
+
+    def run(self, flow: Flow[T], *, write: bool, stage: list[bool]) -> T:
+        """Run *flow* in one transaction; *stage* marks when the COMMIT is next."""
+        self._fairy = self._engine.pool.connect()
+        try:
+            self._driver = self._fairy.driver_connection
+            self._execute(_LEAN_BEGIN[write], ()).close()
+            result = drive(flow, self)
+            stage.append(True)  # what fails from here on is the COMMIT
+            self._commit()
+        except BaseException:
+            self._rollback()
+            raise
+        finally:
+            self._close()
+        return result
+
+    def __call__(self, step: Any) -> Any:
+        if isinstance(step, Raw):
+            return self._raw(step)
+        if isinstance(step, Batch):
+            return [self._raw(each) for each in step.steps]
+        statement, params = step if isinstance(step, tuple) else (step, None)
+        if self._connection is None:
+            self._connection = Connection(self._engine, connection=self._fairy)
+            self._connection.execution_options(**{WRITE_OPTION: True})
+            self._connection.begin()  # the BEGIN is open: the listener skips it
+        return self._connection.execute(statement, params)
+
+    def _raw(self, step: Raw) -> Rows:
+        text, params = step.text["sqlite"], step.params
+        cursor = self._execute(text, params)
+        try:
+            rows = cursor.fetchall() if cursor.description is not None else []
+            return Rows(rows, cursor.rowcount)
+        finally:
+            cursor.close()
+
+    def _execute(self, text: str, params: Any) -> Any:
+        try:
+            if isinstance(params, list):
+                return self._driver.executemany(text, params)
+            return self._driver.execute(text, params)
+        except self._engine.dialect.loaded_dbapi.Error as exc:
+            dialect = self._engine.dialect
+            dead = dialect.is_disconnect(cast(Any, exc), self._driver, None)
+            error = DBAPIError.instance(
+                text,
+                cast(Any, params),
+                exc,
+                dialect.loaded_dbapi.Error,
+                connection_invalidated=dead,
+                dialect=dialect,
+            )
+            if dead:
+                self._fairy.invalidate(exc)
+            raise error from exc
+
+    def _commit(self) -> None:
+        if self._connection is not None:
+            self._connection.commit()
+        else:
+            self._execute("COMMIT", ()).close()
+
+    def _rollback(self) -> None:
+        if self._fairy is None or not self._fairy.is_valid:
+            return
+        with contextlib.suppress(Exception):
+            if self._connection is not None:
+                self._connection.rollback()
+            elif self._driver is not None and self._driver.in_transaction:
+                self._driver.execute("ROLLBACK").close()
+
+    def _close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()  # gives the pooled connection back
+        elif self._fairy is not None:
+            self._fairy.close()
+
+
+#: The lean way's BEGIN, by whether the call writes (SQLite's write lock at once).
+_LEAN_BEGIN = {True: "BEGIN IMMEDIATE", False: "BEGIN"}
+
+
 class SyncRunner:
     """Run flows on a sync engine, one transaction per flow.
 
@@ -442,16 +545,39 @@ class SyncRunner:
         *,
         mutex: threading.RLock | None = None,
         where: Where | None = None,
+        begin: Callable[[Connection], None] | None = None,
     ) -> None:
         self.engine = engine
         self._mutex = mutex
         self._sqlite = engine.dialect.name == "sqlite"
+        self._begin = begin
         self.where = where or Where.for_engine(engine)
+
+    def _lean(self) -> bool:
+        """Whether a call may run on the pooled driver connection alone (`_Lean`).
+
+        On SQLite, when nobody but conversa listens to the engine: no cursor
+        listener (they are handed SQLAlchemy's Connection) and no `begin` listener
+        but conversa's own (*begin*, whose BEGIN the lean way sends itself).
+        """
+        if not self._sqlite or self._begin is None:
+            return False
+        events = self.engine.dispatch
+        return (
+            not events.before_cursor_execute
+            and not events.after_cursor_execute
+            and not events.commit
+            and not events.rollback
+            and all(listener is self._begin for listener in events.begin)
+        )
 
     def _once(self, flow: Flow[T], *, write: bool, stage: list[bool]) -> T:
         guard: AbstractContextManager[Any] = (
             self._mutex if self._mutex else nullcontext()
         )
+        if self._lean():
+            with guard:
+                return _Lean(self.engine).run(flow, write=write, stage=stage)
         with guard, self.engine.connect() as connection:
             if self._sqlite:
                 connection.execution_options(**{WRITE_OPTION: write})

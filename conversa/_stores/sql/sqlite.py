@@ -114,14 +114,20 @@ def sqlite_engine(
         ):
             dbapi_connection.execute(pragma).close()
 
-    @event.listens_for(engine, "begin")
-    def _begin(conn: Connection) -> None:
-        write = conn.get_execution_options().get(WRITE_OPTION, False)
-        # Straight to the driver: BEGIN needs none of SQLAlchemy's statement handling.
-        driver = cast(sqlite3.Connection, conn.connection.driver_connection)
-        driver.execute("BEGIN IMMEDIATE" if write else "BEGIN").close()
-
+    event.listen(engine, "begin", sqlite_begin)
     return engine
+
+
+def sqlite_begin(conn: Connection) -> None:
+    """The `begin` listener of conversa's SQLite engines: BEGIN, or BEGIN IMMEDIATE
+    for a writing call (`WRITE_OPTION`), unless one is open already (a call the
+    runner began on the driver, `runners.SyncRunner`)."""
+    # Straight to the driver: BEGIN needs none of SQLAlchemy's statement handling.
+    driver = cast(sqlite3.Connection, conn.connection.driver_connection)
+    if driver.in_transaction:
+        return
+    write = conn.get_execution_options().get(WRITE_OPTION, False)
+    driver.execute("BEGIN IMMEDIATE" if write else "BEGIN").close()
 
 
 def migrate_engine(engine: Engine, mode: MigrateMode = "auto") -> None:
@@ -194,7 +200,7 @@ class SQLiteStore(SQLStore):
         if binding is not None:
             binding.bind()
         mutex = threading.RLock() if memory else None
-        runner = SyncRunner(self.engine, mutex=mutex, where=where)
+        runner = SyncRunner(self.engine, mutex=mutex, where=where, begin=sqlite_begin)
         super().__init__(
             runner,
             ThreadRunner(runner),
