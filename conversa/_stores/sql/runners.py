@@ -41,6 +41,7 @@ from ..errors import Where, operation_of, store_errors
 from .raw import Batch, Raw
 
 __all__ = [
+    "BEGUN",
     "WRITE_OPTION",
     "AsyncRunner",
     "AsyncRunnerLike",
@@ -54,6 +55,8 @@ logger = logging.getLogger("conversa")
 
 #: Execution option telling the SQLite `begin` hook to use BEGIN IMMEDIATE.
 WRITE_OPTION = "conversa_write"
+#: Execution option telling it the BEGIN was sent already (`_Lean`).
+BEGUN = "conversa_begun"
 
 
 class Rows:
@@ -473,7 +476,7 @@ class _Lean:
         statement, params = step if isinstance(step, tuple) else (step, None)
         if self._connection is None:
             self._connection = Connection(self._engine, connection=self._fairy)
-            self._connection.execution_options(**{WRITE_OPTION: True})
+            self._connection.execution_options(**{WRITE_OPTION: True, BEGUN: True})
             self._connection.begin()  # the BEGIN is open: the listener skips it
         return self._connection.execute(statement, params)
 
@@ -556,11 +559,14 @@ class SyncRunner:
     def _lean(self) -> bool:
         """Whether a call may run on the pooled driver connection alone (`_Lean`).
 
-        On SQLite, when nobody but conversa listens to the engine: no cursor
-        listener (they are handed SQLAlchemy's Connection) and no `begin` listener
-        but conversa's own (*begin*, whose BEGIN the lean way sends itself).
+        On SQLite, when nobody but conversa listens to the engine: no cursor,
+        commit or rollback listener (they are handed SQLAlchemy's Connection) on
+        the engine or the Engine class; no `begin` listener but conversa's own
+        (*begin*, whose BEGIN the lean way sends itself); and no echo (the engine's
+        log of BEGIN and COMMIT). A listener on the `Connection` class itself is
+        not seen (SQLAlchemy offers no public way to ask): listen on the engine.
         """
-        if not self._sqlite or self._begin is None:
+        if not self._sqlite or self._begin is None or self.engine.echo:
             return False
         events = self.engine.dispatch
         return (

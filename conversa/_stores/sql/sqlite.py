@@ -50,7 +50,7 @@ from ..protocol import DEFAULT_LEASE_SECONDS
 from .crypto import Encryption, codec_of
 from .keyring import open_keys
 from .migrations import MigrateMode, open_schema
-from .runners import WRITE_OPTION, SyncRunner, ThreadRunner
+from .runners import BEGUN, WRITE_OPTION, SyncRunner, ThreadRunner
 from .store import SQLStore, check_lease_seconds
 
 __all__ = ["SQLiteStore"]
@@ -120,13 +120,14 @@ def sqlite_engine(
 
 def sqlite_begin(conn: Connection) -> None:
     """The `begin` listener of conversa's SQLite engines: BEGIN, or BEGIN IMMEDIATE
-    for a writing call (`WRITE_OPTION`), unless one is open already (a call the
-    runner began on the driver, `runners.SyncRunner`)."""
+    for a writing call (`WRITE_OPTION`); nothing for a Connection made inside a
+    transaction the runner began on the driver (`BEGUN`, `runners._Lean`)."""
+    options = conn.get_execution_options()
+    if options.get(BEGUN, False):
+        return
     # Straight to the driver: BEGIN needs none of SQLAlchemy's statement handling.
     driver = cast(sqlite3.Connection, conn.connection.driver_connection)
-    if driver.in_transaction:
-        return
-    write = conn.get_execution_options().get(WRITE_OPTION, False)
+    write = options.get(WRITE_OPTION, False)
     driver.execute("BEGIN IMMEDIATE" if write else "BEGIN").close()
 
 
