@@ -42,6 +42,7 @@ from .raw import Batch, Raw
 
 __all__ = [
     "BEGUN",
+    "SQLITE_BEGIN",
     "WRITE_OPTION",
     "AsyncRunner",
     "AsyncRunnerLike",
@@ -57,6 +58,8 @@ logger = logging.getLogger("conversa")
 WRITE_OPTION = "conversa_write"
 #: Execution option telling it the BEGIN was sent already (`_Lean`).
 BEGUN = "conversa_begun"
+#: SQLite's BEGIN, by whether the call writes (IMMEDIATE: the write lock at once).
+SQLITE_BEGIN = {True: "BEGIN IMMEDIATE", False: "BEGIN"}
 
 
 class Rows:
@@ -89,10 +92,17 @@ def _driver_error(
     )
     pooled = sync.connection if sync is not None and not sync.closed else None
     dbapi_connection = None if pooled is None else pooled.dbapi_connection
+    return _as_sqlalchemy(dialect, dbapi_connection, text, step.params, exc)
+
+
+def _as_sqlalchemy(
+    dialect: Any, dbapi_connection: Any, text: str, params: Any, exc: Exception
+) -> tuple[StatementError, bool]:
+    """The driver's *exc* as SQLAlchemy would raise it, and whether the connection died."""
     disconnect = dialect.is_disconnect(cast(Any, exc), dbapi_connection, None)
     error = DBAPIError.instance(
         text,
-        cast(Any, step.params),
+        cast(Any, params),
         exc,
         dialect.loaded_dbapi.Error,
         connection_invalidated=disconnect,
@@ -457,7 +467,7 @@ class _Lean:
         self._fairy = self._engine.pool.connect()
         try:
             self._driver = self._fairy.driver_connection
-            self._execute(_LEAN_BEGIN[write], ()).close()
+            self._execute(SQLITE_BEGIN[write], ()).close()
             result = drive(flow, self)
             stage.append(True)  # what fails from here on is the COMMIT
             self._commit()
@@ -495,15 +505,8 @@ class _Lean:
                 return self._driver.executemany(text, params)
             return self._driver.execute(text, params)
         except self._engine.dialect.loaded_dbapi.Error as exc:
-            dialect = self._engine.dialect
-            dead = dialect.is_disconnect(cast(Any, exc), self._driver, None)
-            error = DBAPIError.instance(
-                text,
-                cast(Any, params),
-                exc,
-                dialect.loaded_dbapi.Error,
-                connection_invalidated=dead,
-                dialect=dialect,
+            error, dead = _as_sqlalchemy(
+                self._engine.dialect, self._driver, text, params, exc
             )
             if dead:
                 self._fairy.invalidate(exc)
@@ -529,10 +532,6 @@ class _Lean:
             self._connection.close()  # gives the pooled connection back
         elif self._fairy is not None:
             self._fairy.close()
-
-
-#: The lean way's BEGIN, by whether the call writes (SQLite's write lock at once).
-_LEAN_BEGIN = {True: "BEGIN IMMEDIATE", False: "BEGIN"}
 
 
 class SyncRunner:

@@ -50,7 +50,7 @@ from ..protocol import DEFAULT_LEASE_SECONDS
 from .crypto import Encryption, codec_of
 from .keyring import open_keys
 from .migrations import MigrateMode, open_schema
-from .runners import BEGUN, WRITE_OPTION, SyncRunner, ThreadRunner
+from .runners import BEGUN, SQLITE_BEGIN, WRITE_OPTION, SyncRunner, ThreadRunner
 from .store import SQLStore, check_lease_seconds
 
 __all__ = ["SQLiteStore"]
@@ -127,8 +127,7 @@ def sqlite_begin(conn: Connection) -> None:
         return
     # Straight to the driver: BEGIN needs none of SQLAlchemy's statement handling.
     driver = cast(sqlite3.Connection, conn.connection.driver_connection)
-    write = options.get(WRITE_OPTION, False)
-    driver.execute("BEGIN IMMEDIATE" if write else "BEGIN").close()
+    driver.execute(SQLITE_BEGIN[bool(options.get(WRITE_OPTION, False))]).close()
 
 
 def migrate_engine(engine: Engine, mode: MigrateMode = "auto") -> None:
