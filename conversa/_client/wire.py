@@ -8,6 +8,7 @@ logs. `Client` and `AsyncClient` only send, retry and read.
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import json as jsonlib
 import logging
@@ -27,6 +28,7 @@ from .._exceptions import (
     StreamError,
     status_error,
 )
+from .._values.body_json import body_json
 from .config import ClientConfig
 from .doors.eventstream import aws_error_type
 from .doors.route import MESSAGES, route
@@ -181,12 +183,18 @@ def build_request(
     sent.update(headers or {})
     return httpx.Request(
         method,
-        config.base_url + path,
+        _url(config.base_url + path),
         headers=sent,
-        json=json,
+        content=None if json is None else body_json(json),
         params=params,
         extensions={"timeout": config.timeout.as_dict()},
     )
+
+
+@functools.lru_cache(maxsize=64)
+def _url(text: str) -> httpx.URL:
+    """The parsed URL (immutable): parsing it again costs a tenth of a request's build."""
+    return httpx.URL(text)
 
 
 def _door_route(

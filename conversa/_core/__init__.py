@@ -8,7 +8,7 @@ below, never its modules.
 
 from .api_rules import check_blocks, check_system
 from .calibrate import Learned, learn, with_fixed_exact
-from .normalize import pending_tool_use_ids, replayed, to_messages
+from .normalize import pending_tool_use_ids, replayed, spliced, to_messages
 from .plan import (
     ModelSummarizer,
     Plan,
@@ -51,6 +51,7 @@ __all__ = [
     "plan_send",
     "replayed",
     "sized_reply",
+    "spliced",
     "summary_body",
     "summary_request",
     "summary_turn",

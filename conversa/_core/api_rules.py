@@ -36,6 +36,7 @@ from .._exceptions import InvalidContentError
 from .._values.blocks import Block, RawBlock, TextBlock, block_from_api, to_blocks
 from .._values.settings import VOUCHED
 from .._values.turns import Turn
+from .cache import cache_controls
 from .estimate import image_size
 from .normalize import replayed
 
@@ -715,32 +716,11 @@ def check_tools(tools: Sequence[Any] | None, *, entry: str) -> None:
 
 def _marks(body: Mapping[str, Any]) -> list[tuple[str, str]]:
     """Every cache_control in *body*, in the API's prefix order, with its TTL."""
-    found: list[tuple[str, str]] = []
-
-    def visit(path: str, block: Any) -> None:
-        if not isinstance(block, Mapping):
-            return
-        control = block.get("cache_control")
-        if isinstance(control, Mapping):
-            found.append((path, str(control.get("ttl", "5m"))))
-        inner = block.get("content")
-        if block.get("type") == "document" and isinstance(block.get("source"), Mapping):
-            inner = block["source"].get("content")
-        if isinstance(inner, list):
-            for i, item in enumerate(inner):
-                visit(f"{path}.content.{i}", item)
-
-    for index, tool in enumerate(body.get("tools") or ()):
-        visit(f"tools.{index}", tool)
-    system = body.get("system")
-    if isinstance(system, list):
-        for index, block in enumerate(system):
-            visit(f"system.{index}", block)
-    for m, message in enumerate(body.get("messages") or ()):
-        content = message.get("content")
-        if isinstance(content, list):
-            for b, block in enumerate(content):
-                visit(f"messages.{m}.content.{b}", block)
+    found = [
+        (_mark_path(key), str(control.get("ttl", "5m")))
+        for key, control in cache_controls(body)
+        if isinstance(control, Mapping)
+    ]
     control = body.get("cache_control")
     if isinstance(control, Mapping):
         # The automatic breakpoint sits on the last block, so it comes last; on a
@@ -749,6 +729,17 @@ def _marks(body: Mapping[str, Any]) -> list[tuple[str, str]]:
         if target is None or target.get("cache_control") is None:
             found.append(("cache_control", str(control.get("ttl", "5m"))))
     return found
+
+
+def _mark_path(key: tuple[int, ...]) -> str:
+    """A `cache_controls` key as a path in the body: messages.3.content.0, ..."""
+    part, index, *nested = key
+    if part == 2:
+        block, *nested = nested
+        head = f"messages.{index}.content.{block}"
+    else:
+        head = f"{('tools', 'system')[part]}.{index}"
+    return head + "".join(f".content.{i}" for i in nested)
 
 
 def _automatic_target(body: Mapping[str, Any]) -> Mapping[str, Any] | None:

@@ -34,7 +34,7 @@ inputs always give the same bytes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal, TypeAlias
 
 from .._exceptions import InvalidInputError
@@ -45,6 +45,7 @@ __all__ = [
     "MAX_BREAKPOINTS",
     "Ttl",
     "breakpoint_count",
+    "cache_controls",
     "last_write_point",
     "place_breakpoints",
     "stable_prefix_index",
@@ -94,32 +95,47 @@ def _ttl(control: Any) -> str:
     return str(ttl)
 
 
-def _nested(key: _Key, blocks: list[Any]) -> Iterator[tuple[_Key, Any]]:
+def cache_controls(body: Mapping[str, Any]) -> list[tuple[_Key, Any]]:
+    """Every block's `cache_control` in *body*, in the API's prefix order.
+
+    (key, the control as given), for each block whose control is not null: tools,
+    then system blocks, then message blocks, each before the blocks nested in it
+    (a tool result's content, a document's). The top-level `cache_control` is
+    not a block's and is left out. One pass, building a key only for a mark: it
+    runs on every request (`place_breakpoints`, `api_rules.check_request`).
+    """
+    found: list[tuple[_Key, Any]] = []
+    for part, name in ((0, "tools"), (1, "system")):
+        items = body.get(name)
+        if isinstance(items, list | tuple):
+            _controls((part,), items, found)
+    for m, message in enumerate(body.get("messages") or ()):
+        content = message.get("content")
+        if isinstance(content, list):
+            _controls((2, m), content, found)
+    return found
+
+
+def _controls(key: _Key, blocks: Sequence[Any], found: list[tuple[_Key, Any]]) -> None:
     for index, block in enumerate(blocks):
-        if not isinstance(block, Mapping):
+        # A dict first: isinstance against the Mapping ABC costs more.
+        if type(block) is not dict and not isinstance(block, Mapping):
             continue
-        yield (*key, index), block
+        control = block.get("cache_control")
+        if control is not None:
+            found.append(((*key, index), control))
         inner = block.get("content")
-        if block.get("type") == "document" and isinstance(block.get("source"), Mapping):
-            inner = block["source"].get("content")
+        if block.get("type") == "document":
+            source = block.get("source")
+            if isinstance(source, Mapping):
+                inner = source.get("content")
         if isinstance(inner, list):
-            yield from _nested((*key, index), inner)
+            _controls((*key, index), inner, found)
 
 
 def _existing(body: Mapping[str, Any]) -> list[tuple[_Key, str]]:
     """The caller's breakpoints, in prefix order, with their TTLs."""
-    found: list[tuple[_Key, str]] = []
-    for part, name in ((0, "tools"), (1, "system")):
-        for index, item in enumerate(_blocks(body.get(name))):
-            if isinstance(item, Mapping) and item.get("cache_control") is not None:
-                found.append(((part, index), _ttl(item["cache_control"])))
-    for m, message in enumerate(body.get("messages") or ()):
-        content = _blocks(message.get("content"))
-        found.extend(
-            (key, _ttl(block["cache_control"]))
-            for key, block in _nested((2, m), content)
-            if block.get("cache_control") is not None
-        )
+    found = [(key, _ttl(control)) for key, control in cache_controls(body)]
     if body.get("cache_control") is not None:
         found.append(((3,), _ttl(body["cache_control"])))
     return found

@@ -29,7 +29,7 @@ hitting. Content is always a list of blocks, never the string shorthand.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from attrs import evolve, field, frozen
@@ -44,6 +44,7 @@ from .._values.blocks import (
     ToolResultBlock,
     ToolUseBlock,
 )
+from .._values.body_json import SplicedBody
 from .._values.capabilities import ModelCapabilities, same_model
 from .._values.settings import RETRACTS
 from .._values.turns import Role, Turn
@@ -55,6 +56,7 @@ __all__ = [
     "normalize",
     "pending_tool_use_ids",
     "replayed",
+    "spliced",
     "to_messages",
 ]
 
@@ -75,10 +77,14 @@ class Normalized:
         messages: the `messages` array of the request body, oldest first.
         origins: for each message, for each of its content blocks, the position
             (in the turns given to `normalize`) of the turn the block came from.
+        sources: for each message, the turn whose blocks it is, all of them as
+            they are, or None (merged turns, a block repaired or left out): its
+            content's JSON text is that turn's (`body_json`).
     """
 
     messages: tuple[dict[str, Any], ...] = field(hash=False)
     origins: tuple[tuple[int, ...], ...]
+    sources: tuple[Turn | None, ...] = field(default=(), eq=False, repr=False)
 
     def turn_positions(self, message_index: int) -> tuple[int, ...]:
         """Return the positions of the turns merged into message *message_index*."""
@@ -175,6 +181,8 @@ def normalize(
     """
     rules_2026 = api_version >= _RULES_2026
     messages: list[Message] = []
+    # For each message, the one turn it was made of with its blocks unchanged.
+    sources: list[Turn | None] = []
     new_positions: set[int] = set()
     for position, turn in replayed(turns):
         role = _role(turn)
@@ -195,8 +203,10 @@ def normalize(
             # The API merges consecutive same-role turns; we merge them ourselves
             # so that the pairing checks see the message the API will see.
             messages[-1][1].extend(entries)
+            sources[-1] = None
         else:
             messages.append((role, entries))
+            sources.append(turn)
     if not messages:
         msg = "there is nothing to send: every turn is retracted or empty"
         raise InvalidInputError(msg)
@@ -220,6 +230,32 @@ def normalize(
             for role, entries in messages
         ),
         tuple(tuple(position for _, position in entries) for _, entries in messages),
+        tuple(
+            turn if turn is not None and _verbatim(entries, turn.blocks) else None
+            for (_, entries), turn in zip(messages, sources, strict=True)
+        ),
+    )
+
+
+def _verbatim(entries: list[tuple[Block, int]], blocks: tuple[Block, ...]) -> bool:
+    """Whether *entries* are *blocks*, every one, in order and unchanged."""
+    if len(entries) != len(blocks):
+        return False
+    if len(blocks) == 1:  # the usual message: one text block
+        return entries[0][0] is blocks[0]
+    return all(entry[0] is block for entry, block in zip(entries, blocks, strict=True))
+
+
+def spliced(body: Mapping[str, Any], normalized: Normalized) -> SplicedBody:
+    """*body*, made from *normalized*, as a `SplicedBody` for one call (`body_json`)."""
+    return SplicedBody(
+        body,
+        tuple(
+            None if turn is None else (message, turn)
+            for message, turn in zip(
+                normalized.messages, normalized.sources, strict=False
+            )
+        ),
     )
 
 

@@ -46,6 +46,7 @@ from .._core import (
     plan_send,
     replayed,
     sized_reply,
+    spliced,
     summary_body,
     summary_request,
     summary_turn,
@@ -616,7 +617,9 @@ def send_flow(spec: SendSpec, *, ends_section: bool = False) -> Flow[Turn]:
             record.id, plan.new_turns, record.last_seq, window_start=moved
         )
     try:
-        response = yield Call(plan.body, plan.betas, spec.stream)
+        response = yield Call(
+            spliced(plan.body, plan.normalized), plan.betas, spec.stream
+        )
     except BadRequestError as exc:
         stored_ids = {t.id: t for t in stored_new}
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,7 +21,8 @@ import pytest
 from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 
-from conversa._core.normalize import to_messages
+from conversa._core.cache import last_write_point, place_breakpoints
+from conversa._core.normalize import Normalized, normalize, spliced, to_messages
 from conversa._exceptions import (
     InvalidInputError,
     PendingToolUseError,
@@ -39,6 +41,7 @@ from conversa._values.blocks import (
     ToolUseBlock,
     block_from_api,
 )
+from conversa._values.body_json import body_json
 from conversa._values.capabilities import capabilities_for, thinking_enabled
 from conversa._values.turns import Role, Turn
 from conversa.testing import FakeMessagesAPI, png_base64, reply
@@ -368,6 +371,18 @@ def build(draw: Any, *, broken: bool) -> tuple[History, list[Turn], frozenset[st
     return history, turns, new
 
 
+def normalized(history: History, turns: list[Turn], new: frozenset[str]) -> Normalized:
+    """The history's turns through `normalize`, as a send of them would be."""
+    return normalize(
+        turns,
+        model=history.model,
+        caps=history.caps,
+        api_version=history.version,
+        thinking=history.thinking,
+        new_turn_ids=new,
+    )
+
+
 def check_accepted(history: History, messages: list[dict[str, Any]]) -> None:
     """The messages pass the SDK's types and the strict fake answers 200."""
     body = {"model": history.model, "max_tokens": 1024, "messages": messages}
@@ -384,14 +399,7 @@ def test_never_rejected_for_shape(data: st.DataObject) -> None:
     history, turns, new = build(data.draw, broken=True)
     refused: InvalidInputError | None = None
     try:
-        messages = to_messages(
-            turns,
-            model=history.model,
-            caps=history.caps,
-            api_version=history.version,
-            thinking=history.thinking,
-            new_turn_ids=new,
-        )
+        messages = list(normalized(history, turns, new).messages)
     except InvalidInputError as exc:
         refused = exc
     if refused is None:
@@ -420,15 +428,7 @@ def check_refusal(refused: InvalidInputError, turns: list[Turn]) -> None:
 def test_well_formed_histories_are_always_sent(data: st.DataObject) -> None:
     """A history built only from well-formed steps is never refused, and is accepted."""
     history, turns, new = build(data.draw, broken=False)
-    messages = to_messages(
-        turns,
-        model=history.model,
-        caps=history.caps,
-        api_version=history.version,
-        thinking=history.thinking,
-        new_turn_ids=new,
-    )
-    check_accepted(history, messages)
+    check_accepted(history, list(normalized(history, turns, new).messages))
 
 
 @pytest.mark.parametrize("model", sorted(MODELS))
@@ -456,3 +456,33 @@ def test_signed_thinking_is_accepted_back(model: str) -> None:
     tampered = {**block.to_api(), "thinking": "changed"}
     body["messages"][1]["content"][0] = tampered
     assert accepted(body, "2026-10-21").status_code == 400
+
+
+@SETTINGS
+@given(st.data())
+def test_spliced_body_is_the_bytes_httpx_sends(data: st.DataObject) -> None:
+    """A body with stored turns' JSON spliced in is byte for byte httpx's ``json=``.
+
+    The splice rests on one fact: a message `normalize` marks as a turn's
+    (`Normalized.sources`) has that turn's blocks as its content, unchanged. The
+    cache breakpoints copy the messages they mark, which are then encoded as usual.
+    """
+    history, turns, new = build(data.draw, broken=data.draw(st.booleans()))
+    try:
+        made = normalized(history, turns, new)
+    except InvalidInputError:
+        return
+    for message, turn in zip(made.messages, made.sources, strict=True):
+        if turn is not None:
+            event("a verbatim message")
+            assert message["content"] == json.loads(turn.content_json())
+    body: dict[str, Any] = {
+        "model": history.model,
+        "max_tokens": 1024,
+        "messages": list(made.messages),
+    }
+    if data.draw(st.booleans()):
+        body = place_breakpoints(body, previous_end=last_write_point(body["messages"]))
+    sent = httpx.Request("POST", BASE_URL, json=body).content
+    assert body_json(spliced(body, made)) == sent
+    assert body_json(body) == sent

@@ -1,0 +1,85 @@
+"""`body_json`: a body with stored turns' JSON spliced in, as httpx sends it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from conversa._core.normalize import normalize, spliced
+from conversa._values.blocks import TextBlock, ToolUseBlock
+from conversa._values.body_json import SplicedBody, body_json
+from conversa._values.capabilities import capabilities_for
+from conversa._values.turns import Turn
+
+MODEL = "claude-sonnet-4-5"
+
+
+def httpx_bytes(body: Any) -> bytes:
+    return httpx.Request("POST", "https://api.anthropic.com", json=body).content
+
+
+def history(*extra: Turn) -> list[Turn]:
+    return [
+        Turn("user", ['Où est la gare ? \u2028 "quoted" \\ back'], seq=1),
+        Turn(
+            "assistant", [TextBlock("Tout droit."), TextBlock("Puis à gauche.")], seq=2
+        ),
+        Turn("user", ["Merci"], seq=3),
+        *extra,
+    ]
+
+
+def spliced_body(turns: list[Turn]) -> tuple[SplicedBody, dict[str, Any]]:
+    normalized = normalize(turns, model=MODEL, caps=capabilities_for(MODEL, None))
+    body = {"model": MODEL, "max_tokens": 64, "messages": list(normalized.messages)}
+    return spliced(body, normalized), body
+
+
+def test_every_verbatim_message_is_spliced_and_the_bytes_are_httpx() -> None:
+    sent, body = spliced_body(history())
+    assert [source is not None for source in sent.sources] == [True, True, True]
+    assert body_json(sent) == httpx_bytes(body)
+
+
+def test_a_replaced_message_is_encoded_as_it_is_now() -> None:
+    """The cache breakpoints copy the message they mark; the copy is encoded."""
+    sent, _ = spliced_body(history())
+    marked = {**sent["messages"][2], "content": [{"type": "text", "text": "other"}]}
+    sent["messages"] = [*sent["messages"][:2], marked]
+    assert b'"other"' in body_json(sent)
+    assert body_json(sent) == httpx_bytes(dict(sent))
+
+
+def test_merged_turns_are_not_one_turns_json() -> None:
+    turns = [*history(), Turn("user", ["and another"], seq=4)]
+    sent, body = spliced_body(turns)
+    assert sent.sources[-1] is None
+    assert body_json(sent) == httpx_bytes(body)
+
+
+def test_a_nan_is_refused_as_httpx_refuses_it() -> None:
+    use = ToolUseBlock("toolu_1", "f", {"x": float("nan")})
+    turns = [
+        Turn("user", ["q"], seq=1),
+        Turn("assistant", [use], seq=2),
+    ]
+    normalized = normalize(
+        turns, model=MODEL, caps=capabilities_for(MODEL, None), open_end=True
+    )
+    body = {"model": MODEL, "max_tokens": 64, "messages": list(normalized.messages)}
+    assert normalized.sources[1] is not None
+    with pytest.raises(ValueError, match="JSON compliant"):
+        httpx_bytes(body)
+    with pytest.raises(ValueError, match="JSON compliant"):
+        body_json(spliced(body, normalized))
+
+
+def test_a_plain_body_is_json_dumps() -> None:
+    body = {
+        "model": MODEL,
+        "max_tokens": 1,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    assert body_json(body) == httpx_bytes(body)
