@@ -19,7 +19,9 @@ is a plain dict.
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Mapping
+from json.encoder import encode_basestring
 from typing import Any
 
 from .turns import Turn
@@ -64,7 +66,7 @@ def body_json(body: Mapping[str, Any]) -> bytes:
     parts = []
     for key, value in body.items():
         text = _messages(messages, sources) if key == "messages" else _ENCODE(value)
-        parts.append(f"{_ENCODE(key)}:{text}")
+        parts.append(f"{_value(key)}:{text}")
     return ("{" + ",".join(parts) + "}").encode()
 
 
@@ -78,17 +80,47 @@ def _messages(
             out.append(_ENCODE(message))
             continue
         turn = source[1]
+        # Not JSON (a NaN): the encoder refuses it, as httpx's would.
+        content = turn.content_json() if _standard(turn) else None
+        if content is not None and tuple(message) == _ROLE_CONTENT:
+            head = _HEADS.get(message["role"])
+            if (
+                head is not None
+            ):  # {"role": "user", "content": ...}, as normalize made it
+                out.append(f"{head}{content}}}")
+                continue
         items = []
         for key, value in message.items():
-            if key == "content":
-                text = turn.content_json()
-                if "NaN" in text or "Infinity" in text:
-                    # Not JSON: let the encoder refuse it, as httpx's would.
-                    text = _ENCODE(value)
-            elif isinstance(key, str):
-                text = _ENCODE(value)
-            else:
-                return _ENCODE(messages)
-            items.append(f"{_ENCODE(key)}:{text}")
+            text = (
+                content if key == "content" and content is not None else _value(value)
+            )
+            items.append(f"{_value(key)}:{text}")
         out.append("{" + ",".join(items) + "}")
     return "[" + ",".join(out) + "]"
+
+
+#: The keys of a message as normalize makes it, and its JSON up to the content.
+_ROLE_CONTENT = ("role", "content")
+_HEADS = {role: f'{{"role":"{role}","content":' for role in ("user", "assistant")}
+
+
+#: Whether a turn's content JSON is standard JSON (no NaN or Infinity), by turn
+#: value (`id`), each dropped with its turn: a turn never changes, and a store
+#: hands back the same value for a row read again, so each is looked at once.
+_STANDARD: dict[int, bool] = {}
+
+
+def _standard(turn: Turn) -> bool:
+    key = id(turn)
+    known = _STANDARD.get(key)
+    if known is None:
+        text = turn.content_json()
+        known = _STANDARD[key] = "NaN" not in text and "Infinity" not in text
+        weakref.finalize(turn, _STANDARD.pop, key, None)
+    return known
+
+
+def _value(value: Any) -> str:
+    # A string straight to the C escaper: `JSONEncoder.encode` builds an encoder
+    # for anything else, each time.
+    return encode_basestring(value) if type(value) is str else _ENCODE(value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from hypothesis import given, settings
@@ -10,7 +11,8 @@ from sqlalchemy import event
 
 from conversa._exceptions import StoreError
 from conversa._stores import MemoryStore, SQLiteStore
-from conversa._values.turns import ConversationRecord, Turn
+from conversa._stores.rules import bookkeeping_after
+from conversa._values.turns import ConversationRecord, Turn, TurnUpdate
 from tests.stores.workers import open_store
 
 #: One append call: (turn number, content variant) pairs, and an expected last seq.
@@ -82,3 +84,24 @@ def test_read_newest_reads_only_the_window(sql_backend: str, target: str) -> Non
     assert "seq >=" in read
     assert "seq <" in read
     assert {1991, 2001} <= set(read_params)
+
+
+_json_like = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3)
+    | st.tuples(inner, inner)
+    | st.dictionaries(st.text(max_size=3) | st.integers(0, 3), inner, max_size=3),
+    max_leaves=12,
+)
+
+
+@given(flags=st.dictionaries(st.text(max_size=4), _json_like, max_size=4))
+def test_merged_flags_are_what_a_json_round_trip_gives(flags: dict[str, Any]) -> None:
+    """A flag update is stored as JSON keeps it: tuples as lists, keys as strings."""
+    current = {"tokens": 1, "tokens_exact": False, "status": "complete", "flags": {}}
+    merged = bookkeeping_after(current, TurnUpdate(1, flags=flags))["flags"]
+    assert repr(merged) == repr(json.loads(json.dumps(flags)))
