@@ -22,6 +22,7 @@ from .._core.api_rules import (
     check_tools,
     vouched_flags,
 )
+from .._core.estimate import estimate_blocks
 from .._core.plan import ModelSummarizer, SendSpec
 from .._core.request import DEFAULT_API_VERSION
 from .._drive import Flow
@@ -192,7 +193,13 @@ class _Base(Generic[S, C]):
         self, role: Literal["user", "assistant"], content: Any, turn_id: str | None
     ) -> Turn:
         blocks = check_caller_content(content, role=_role(role, "add"), entry="add")
-        return Turn(role, blocks, id=turn_id or new_id(), flags=vouched_flags(blocks))
+        return Turn(
+            role,
+            blocks,
+            id=turn_id or new_id(),
+            flags=vouched_flags(blocks),
+            tokens=estimate_blocks(blocks),  # as `estimated` would: one value, not two
+        )
 
     @staticmethod
     def _turns_in(turns: Iterable[Any], *, entry: str) -> tuple[Turn, ...]:

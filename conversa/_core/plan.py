@@ -22,7 +22,13 @@ from .._values.blocks import TextBlock
 from .._values.capabilities import capabilities_for, thinking_enabled
 from .._values.doors import FIRST_PARTY, DoorCapabilities, rule_version
 from .._values.settings import BUDGET, CACHE, FIXED_TOKENS, PINNED, TOKENS
-from .._values.turns import ConversationRecord, Turn, new_id, reply_id_for
+from .._values.turns import (
+    ConversationRecord,
+    Turn,
+    new_id,
+    replaced,
+    reply_id_for,
+)
 from .api_rules import check_request, vouched_flags
 from .cache import last_write_point, place_breakpoints, stable_prefix_index
 from .calibrate import Part, estimate_fixed, fixed_exact, fixed_key, latest_ratio
@@ -138,7 +144,10 @@ class Plan:
 
 def estimated(turn: Turn) -> Turn:
     """Return *turn* with its estimated token count (exact counts come later)."""
-    return evolve(turn, tokens=estimate_blocks(turn.blocks), tokens_exact=False)
+    tokens = estimate_blocks(turn.blocks)
+    if turn.tokens == tokens and not turn.tokens_exact:
+        return turn  # made with it (`Conversation.add`): the same value
+    return replaced(turn, tokens=tokens, tokens_exact=False)
 
 
 def sized_reply(reply: Turn, tokenizer: str) -> Turn:

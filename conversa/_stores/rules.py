@@ -85,6 +85,7 @@ from .._values.turns import (
     Usage,
     UsageTotals,
     new_id,
+    replaced,
     utcnow,
 )
 from .protocol import (
@@ -258,7 +259,7 @@ def with_tokens(turn: Turn) -> Turn:
     """Return *turn* with a token count: its own, or the estimate of its blocks."""
     if turn.tokens is not None:
         return turn
-    return evolve(turn, tokens=estimate_blocks(turn.blocks), tokens_exact=False)
+    return replaced(turn, tokens=estimate_blocks(turn.blocks), tokens_exact=False)
 
 
 @frozen
@@ -312,7 +313,9 @@ def plan_append(
             result.append(previous)
             continue
         seq += 1
-        placed = with_tokens(evolve(turn, seq=seq, created_at=as_utc(turn.created_at)))
+        placed = with_tokens(
+            replaced(turn, seq=seq, created_at=as_utc(turn.created_at))
+        )
         seen[turn.id] = placed
         new.append(placed)
         result.append(placed)

@@ -35,6 +35,7 @@ __all__ = [
     "UsageTotals",
     "blocks_to_json",
     "new_id",
+    "replaced",
     "reply_id_for",
     "seqs_of",
     "utcnow",
@@ -76,6 +77,23 @@ def reply_id_for(user_turn_id: str) -> str:
     submission finds the reply already stored and returns it instead of calling the API.
     """
     return f"{user_turn_id}.reply"
+
+
+def replaced(turn: Turn, **changes: Any) -> Turn:
+    """`attrs.evolve`, keeping the content's JSON text when the blocks stay.
+
+    The text is computed once per turn value (`Turn.content_json`); a copy given a
+    seq, a count or a time has the same blocks, so it takes the text along rather
+    than encoding them again.
+    """
+    new = evolve(turn, **changes)
+    if "blocks" not in changes:
+        try:
+            text = object.__getattribute__(turn, "_json")
+        except AttributeError:  # not computed yet
+            return new
+        object.__setattr__(new, "_json", text)
+    return new
 
 
 def blocks_to_json(blocks: Iterable[Block]) -> str:
@@ -249,7 +267,7 @@ class Turn:
 
     def with_seq(self, seq: int) -> Turn:
         """Return this turn as stored at *seq*."""
-        return evolve(self, seq=seq)
+        return replaced(self, seq=seq)
 
     @classmethod
     def from_content_json(cls, role: Role, content: str, **fields: Any) -> Turn:

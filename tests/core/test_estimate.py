@@ -67,6 +67,11 @@ def test_text_is_counted_by_runs(text: str, expected: int) -> None:
         max_size=80,
     )
     | st.text(max_size=40)
+    # Runs longer than the fast count searches for (24 letters, 16 digits).
+    | st.lists(
+        st.sampled_from(["a" * 23, "b" * 25, "c" * 40, "9" * 15, "8" * 17, " ", "."]),
+        max_size=8,
+    ).map("".join)
 )
 def test_the_fast_count_of_ascii_text_is_the_regular_expressions_count(
     text: str,
