@@ -13,6 +13,7 @@ other.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import tempfile
 import threading
@@ -473,6 +474,25 @@ class Trips:
         self._file.close()
 
 
+@contextlib.contextmanager
+def traced(url: str) -> Iterator[tuple[PostgresStore, Conversation, Trips]]:
+    """A store with a pool of one connection, traced, and a conversation sent once."""
+    with PostgresStore(
+        url, engine_options={"pool_size": 1, "max_overflow": 0}
+    ) as store:
+        conv = Conversation.create(
+            store, client=Client(api_key="k", transport=FakeMessagesAPI()), model=MODEL
+        )
+        conv.send("first")
+        pooled = store.engine.raw_connection()
+        trips = Trips(pooled.driver_connection)
+        pooled.close()  # back to the pool of one: every call below runs on it
+        try:
+            yield store, conv, trips
+        finally:
+            trips.close()
+
+
 @pytest.mark.postgres
 def test_an_add_on_postgresql_is_one_round_trip(fresh_pg_url: str) -> None:
     """PostgreSQL: an `add` is one round trip, BEGIN to COMMIT (the row lock, the
@@ -483,16 +503,7 @@ def test_an_add_on_postgresql_is_one_round_trip(fresh_pg_url: str) -> None:
     Round trips are counted by libpq's protocol trace (the server ends each with
     one ReadyForQuery, saying whether a transaction is open), statements by the
     engine's cursor listener."""
-    with PostgresStore(
-        fresh_pg_url, engine_options={"pool_size": 1, "max_overflow": 0}
-    ) as store:
-        conv = Conversation.create(
-            store, client=Client(api_key="k", transport=FakeMessagesAPI()), model=MODEL
-        )
-        conv.send("first")
-        pooled = store.engine.raw_connection()
-        trips = Trips(pooled.driver_connection)
-        pooled.close()  # back to the pool of one: every call below runs on it
+    with traced(fresh_pg_url) as (store, conv, trips):
         sent: list[str] = []
 
         def statement(*args: Any) -> None:
@@ -545,7 +556,34 @@ def test_an_add_on_postgresql_is_one_round_trip(fresh_pg_url: str) -> None:
             ]
         finally:
             event.remove(store.engine, "before_cursor_execute", statement)
-            trips.close()
+
+
+@pytest.mark.postgres
+def test_postgresql_calls_run_on_the_driver_alone(fresh_pg_url: str) -> None:
+    """PostgreSQL, nobody listening to the engine's statements: a call runs on the
+    pooled psycopg connection with no SQLAlchemy Connection (none is made: the
+    engine_connect event counts them), in the same round trips as above; a Core
+    statement makes one inside the call's transaction, and it commits."""
+    with traced(fresh_pg_url) as (store, conv, trips):
+        connections: list[object] = []  # SQLAlchemy Connections made on the engine
+
+        def connected(connection: object) -> None:
+            connections.append(connection)
+
+        event.listen(store.engine, "engine_connect", connected)
+        try:
+            conv.send("second")
+            assert trips.take() == ["I", "I", "I", "I", "T", "I"]
+            conv.add("user", "one more")
+            assert trips.take() == ["I"]
+            assert [t.text for t in conv.turns()[-1:]] == ["one more"]
+            assert connections == []  # on the driver alone
+            conv.update(model="claude-opus-4-1")  # a Core UPDATE in the call
+            assert len(connections) == 1
+            assert trips.take()[-1] == "I"  # committed: no transaction left open
+            assert store.get(conv.id).model == "claude-opus-4-1"
+        finally:
+            event.remove(store.engine, "engine_connect", connected)
 
 
 @pytest.mark.postgres
