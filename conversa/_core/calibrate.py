@@ -89,6 +89,7 @@ others (images, large images, JSON bytes), for window planning.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -183,15 +184,22 @@ def calibrate(parts: Sequence[Part], total: int) -> tuple[int, ...] | None:
         than one token per unknown part (see the module docstring). With no
         unknown part the exact counts come back as they are.
     """
-    known = sum(p.exact for p in parts if p.exact is not None)
-    unknown = [i for i, p in enumerate(parts) if p.exact is None]
-    counts = [p.exact or 0 for p in parts]
+    return _split([p.estimate for p in parts], [p.exact for p in parts], total)
+
+
+def _split(
+    estimates: Sequence[int], exacts: Sequence[int | None], total: int
+) -> tuple[int, ...] | None:
+    """`calibrate`, on the parts' estimates and exact counts side by side."""
+    known = sum(exact for exact in exacts if exact is not None)
+    unknown = [i for i, exact in enumerate(exacts) if exact is None]
+    counts = [exact or 0 for exact in exacts]
     rest = total - known
     if not unknown:
         return tuple(counts)
     if rest < len(unknown):
         return None
-    weights = [max(parts[i].estimate, 1) for i in unknown]
+    weights = [max(estimates[i], 1) for i in unknown]
     whole = sum(weights)
     shares = [rest * w // whole for w in weights]
     # Largest remainder: the parts whose share lost most to rounding get one more.
@@ -263,10 +271,17 @@ def scaling(ratio: TokenRatio | None) -> Scaling | None:
     """Fit the ratio line to *ratio*'s means and the prior (None: the plain estimate).
 
     A weighted least-squares line of ratio against share, over the samples (their
-    running means) and the `PRIOR` pseudo-samples.
+    running means) and the `PRIOR` pseudo-samples. Fitted once per value: a send
+    fits its conversation's line to plan the window and again to learn from the
+    reply.
     """
     if ratio is None or ratio.weight <= 0:
         return None
+    return _scaling(ratio)
+
+
+@functools.lru_cache(maxsize=256)
+def _scaling(ratio: TokenRatio) -> Scaling:
     n = ratio.weight + sum(w for _, _, w in PRIOR)
 
     def mean(own: float, of_prior: Callable[[float, float], float]) -> float:
@@ -333,8 +348,16 @@ def token_count(turn: Turn, tokenizer: str | None = None) -> tuple[int, bool]:
     With a *tokenizer*, only a count learned for that tokenizer is exact; an exact
     `Turn.tokens` without one belongs to another tokenizer and is replaced by the
     estimate. Without one, `Turn.tokens` is taken as it is. A turn with no count
-    gets the estimate.
+    gets the estimate. Counted once per turn value and tokenizer (`_measured`).
     """
+    counts = _measured(turn).counts
+    known = counts.get(tokenizer)
+    if known is None:
+        known = counts[tokenizer] = _token_count(turn, tokenizer)
+    return known
+
+
+def _token_count(turn: Turn, tokenizer: str | None) -> tuple[int, bool]:
     if tokenizer is not None:
         exact = exact_count(turn, tokenizer)
         if exact is not None:
@@ -395,8 +418,11 @@ def learn(turns: Sequence[Turn], total: int, *, tokenizer: str, fixed: Part) -> 
         running ratio when the call was a sample of it.
     """
     counted = [token_count(turn, tokenizer) for turn in turns]
-    parts = [fixed, *(Part(n, exact=n if exact else None) for n, exact in counted)]
-    counts = calibrate(parts, total)
+    counts = _split(
+        [fixed.estimate, *(n for n, _ in counted)],
+        [fixed.exact, *(n if exact else None for n, exact in counted)],
+        total,
+    )
     if counts is None:
         return Learned()
     updates = []
@@ -539,21 +565,34 @@ class TurnSize:
         )
 
 
-#: `turn_size`'s results by turn value (`id`), each dropped with its turn: a turn
-#: never changes, the stores hand back the same value for a row read again, and a
-#: send re-reads its window every time. Per tokenizer: (scale, size), where the
-#: scale is `_ANY_SCALE` when the size does not depend on it (an exact count).
-_SIZES: dict[int, dict[str | None, tuple[object, TurnSize]]] = {}
+class _Measured:
+    """What was measured of one turn value, per tokenizer.
+
+    *sizes*: `turn_size`'s (scale, size), the scale `_ANY_SCALE` when the size does
+    not depend on it (an exact count). *counts*: `token_count`'s (count, exact).
+    """
+
+    __slots__ = ("counts", "sizes")
+
+    def __init__(self) -> None:
+        self.sizes: dict[str | None, tuple[object, TurnSize]] = {}
+        self.counts: dict[str | None, tuple[int, bool]] = {}
+
+
+#: `_Measured` by turn value (`id`), each dropped with its turn: a turn never
+#: changes, the stores hand back the same value for a row read again, and a send
+#: re-reads its window every time (and counts it again to learn from the reply).
+_MEASURED: dict[int, _Measured] = {}
 _ANY_SCALE = object()
 
 
-def _sizes_of(turn: Turn) -> dict[str | None, tuple[object, TurnSize]]:
+def _measured(turn: Turn) -> _Measured:
     key = id(turn)
-    sizes = _SIZES.get(key)
-    if sizes is None:
-        sizes = _SIZES[key] = {}
-        weakref.finalize(turn, _SIZES.pop, key, None)
-    return sizes
+    measured = _MEASURED.get(key)
+    if measured is None:
+        measured = _MEASURED[key] = _Measured()
+        weakref.finalize(turn, _MEASURED.pop, key, None)
+    return measured
 
 
 def turn_size(
@@ -565,7 +604,7 @@ def turn_size(
     count is not exact is sized from its estimate's parts by it. Measured once per
     turn value and tokenizer (again when the scale moves, for a turn on an estimate).
     """
-    sizes = _sizes_of(turn)
+    sizes = _measured(turn).sizes
     hit = sizes.get(tokenizer)
     if hit is not None and (hit[0] is _ANY_SCALE or hit[0] == scale):
         return hit[1]
