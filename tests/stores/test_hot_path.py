@@ -42,9 +42,11 @@ from conversa import (
     SQLiteStore,
 )
 from conversa._stores.protocol import TurnUpdate
+from conversa._stores.sql import raw
 from conversa._stores.sql.postgres import psycopg_url
 from conversa._stores.sql.raw import (
     INSERT_COLUMNS,
+    KEPT_RANGE,
     RECORD_COLUMNS,
     TURN_COLUMNS,
     Raw,
@@ -878,3 +880,28 @@ def test_sqlite_calls_run_on_the_driver_and_keep_their_transactions(
         event.remove(store.engine, "engine_connect", connected)
         trace.close()
         store.close()
+
+
+def test_a_long_read_keeps_the_windows_turns(tmp_path: Any) -> None:
+    """A read of the newest turns gives back the same turn values each time (they
+    are kept, so what was measured of them is too); reading a whole history, more
+    turns than `KEPT_RANGE`, builds its turns without keeping them, so it does not
+    push the windows of every other conversation out."""
+    with SQLiteStore(tmp_path / "kept.db") as store:
+        record = store.create(ConversationRecord("kept", model=MODEL))
+        store.append(
+            record.id,
+            [
+                Turn("user" if k % 2 == 0 else "assistant", [f"turn {k}"])
+                for k in range(200)
+            ],
+        )
+        window = store.read_newest(record.id, budget=100)
+        assert window
+        assert store.read_newest(record.id, budget=100)[0] is window[0]
+        kept = raw._cached_turn.cache_info().currsize
+        whole = store.read(record.id)
+        assert len(whole) == 200 > KEPT_RANGE
+        assert whole[-1] is not window[-1]  # built anew
+        assert raw._cached_turn.cache_info().currsize == kept  # and not kept
+        assert store.read(record.id, start=190)[-1] is window[-1]  # a short read: kept

@@ -35,6 +35,7 @@ from ..rules import as_utc
 
 __all__ = [
     "INSERT_COLUMNS",
+    "KEPT_RANGE",
     "RECORD_COLUMNS",
     "TURN_COLUMNS",
     "Batch",
@@ -47,6 +48,9 @@ __all__ = [
     "turn_params",
 ]
 
+#: The longest range read whose turns `turn_from_tuple` keeps: a whole history
+#: read (`turns()`, an export's pages) would push every conversation's window out.
+KEPT_RANGE = 64
 #: How many turn rows `turn_from_tuple` remembers, and the longest content it keeps.
 CACHED_TURNS = 8192
 CACHED_CONTENT = 4096
@@ -262,10 +266,13 @@ _cached_turn: Callable[[tuple[Any, ...]], Turn] = functools.lru_cache(
 )(_build_turn)
 
 
-def turn_from_tuple(row: Sequence[Any]) -> Turn:
-    """Build the turn a `TURN_COLUMNS` row stores (the same value for the same row)."""
+def turn_from_tuple(row: Sequence[Any], *, keep: bool = True) -> Turn:
+    """Build the turn a `TURN_COLUMNS` row stores (the same value for the same row).
+
+    *keep* False: build it without keeping it (a long range read, `KEPT_RANGE`).
+    """
     values = tuple(row)
-    if len(values[4]) <= CACHED_CONTENT:
+    if keep and len(values[4]) <= CACHED_CONTENT:
         return _cached_turn(values)
     return _build_turn(values)
 

@@ -94,6 +94,7 @@ from ..rules import (
 )
 from .raw import (
     INSERT_COLUMNS,
+    KEPT_RANGE,
     RECORD_COLUMNS,
     TURN_COLUMNS,
     Batch,
@@ -448,7 +449,8 @@ def _range(
     rows = (yield Raw(_RANGE_SQL, params)).all()
     if codec is not None:
         return tuple(codec.open_turns(conversation_id, rows))
-    return tuple(turn_from_tuple(r) for r in rows)
+    keep = len(rows) <= KEPT_RANGE  # a long read leaves the windows' turns kept
+    return tuple(turn_from_tuple(r, keep=keep) for r in rows)
 
 
 def _record(row: Mapping[str, Any], codec: Codec | None) -> ConversationRecord:
