@@ -28,7 +28,7 @@ from .._exceptions import (
     StreamError,
     status_error,
 )
-from .._values.body_json import body_json
+from .._values.body_json import SplicedBody, body_json
 from .config import ClientConfig
 from .doors.eventstream import aws_error_type
 from .doors.route import MESSAGES, route
@@ -257,7 +257,9 @@ def message_call(
 
 def stream_body(body: Mapping[str, Any]) -> dict[str, Any]:
     """Return a copy of *body* with ``"stream": true`` (the caller's is untouched)."""
-    sent = dict(body)
+    sent = (
+        SplicedBody(body, body.sources) if isinstance(body, SplicedBody) else dict(body)
+    )
     sent["stream"] = True
     return sent
 

@@ -251,7 +251,7 @@ def spliced(body: Mapping[str, Any], normalized: Normalized) -> SplicedBody:
     return SplicedBody(
         body,
         tuple(
-            None if turn is None else (message, turn)
+            None if turn is None else (message, message["content"], turn)
             for message, turn in zip(
                 normalized.messages, normalized.sources, strict=False
             )

@@ -143,7 +143,7 @@ def _json_copy(value: Mapping[str, Any], what: str) -> dict[str, Any]:
     """Copy *value* through JSON, as a SQL store would store and read it."""
     try:
         return dict(_plain_copy(dict(value)))  # the same copy, a tenth of the time
-    except _NotPlainError:
+    except (_NotPlainError, RecursionError):  # (a cycle: JSON says what is wrong)
         pass
     try:
         copied = json.loads(json.dumps(dict(value)))
@@ -158,6 +158,9 @@ class _NotPlainError(Exception):
 
 
 _PLAIN = frozenset({str, int, float, bool, type(None)})
+#: Bits of the longest int copied as it is (Python's limit on an int's decimal
+#: text, `sys.get_int_max_str_digits`, is 4,300 digits by default).
+_LONGEST_INT = 1024
 
 
 def _plain_copy(value: Any) -> Any:
@@ -167,6 +170,8 @@ def _plain_copy(value: Any) -> Any:
     types; anything else (a subclass, a key JSON would change) raises `_NotPlainError`.
     """
     kind = type(value)
+    if kind is int and value.bit_length() > _LONGEST_INT:
+        raise _NotPlainError  # JSON's text of it may be past Python's digit limit
     if kind in _PLAIN:
         return value
     if kind is dict:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import copy
+import json
 from typing import Any
 
 import httpx
 import pytest
 
+from conversa._client.wire import stream_body
 from conversa._core.normalize import normalize, spliced
 from conversa._values.blocks import TextBlock, ToolUseBlock
 from conversa._values.body_json import SplicedBody, body_json
@@ -17,7 +20,14 @@ MODEL = "claude-sonnet-4-5"
 
 
 def httpx_bytes(body: Any) -> bytes:
-    return httpx.Request("POST", "https://api.anthropic.com", json=body).content
+    """The wire's encoding: what httpx 0.28 and later send for ``json=``."""
+    encoded = json.dumps(
+        body, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+    )
+    assert httpx.Request("POST", "https://api.anthropic.com", json=body).content == (
+        encoded.encode()
+    )
+    return encoded.encode()
 
 
 def history(*extra: Turn) -> list[Turn]:
@@ -83,3 +93,40 @@ def test_a_plain_body_is_json_dumps() -> None:
         "messages": [{"role": "user", "content": "hi"}],
     }
     assert body_json(body) == httpx_bytes(body)
+
+
+def test_keys_that_are_not_strings_are_encoded_as_json_dumps_does() -> None:
+    sent, body = spliced_body(history())
+    sent[1] = "x"  # type: ignore[index]  # an extra parameter with an int key
+    body[1] = "x"  # type: ignore[index]
+    assert body_json(sent) == httpx_bytes(body)
+    sent, body = spliced_body(history())
+    sent["messages"][0][2] = "y"
+    assert body_json(sent) == httpx_bytes(body)
+
+
+def test_a_content_list_changed_in_place_is_encoded_as_it_is_now() -> None:
+    sent, body = spliced_body(history())
+    sent["messages"][1]["content"].append({"type": "text", "text": "added"})
+    assert b'"added"' in body_json(sent)
+    assert body_json(sent) == httpx_bytes(body)
+    sent["messages"][0]["content"] = [{"type": "text", "text": "replaced"}]
+    assert body_json(sent) == httpx_bytes(body)
+
+
+def test_a_copy_is_a_plain_body() -> None:
+    for copied in (copy.copy, copy.deepcopy):
+        sent, _ = spliced_body(history())
+        made = copied(sent)
+        assert type(made) is dict
+        assert made == sent
+        made["messages"][0]["content"][0]["text"] = "changed"
+        assert body_json(made) == httpx_bytes(made)
+
+
+def test_a_stream_keeps_the_splice_and_any_json_value_encodes() -> None:
+    sent, body = spliced_body(history())
+    streamed = stream_body(sent)
+    assert isinstance(streamed, SplicedBody)
+    assert body_json(streamed) == httpx_bytes({**body, "stream": True})
+    assert body_json([1, "two", {"3": None}]) == httpx_bytes([1, "two", {"3": None}])

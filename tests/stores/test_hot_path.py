@@ -24,7 +24,7 @@ from typing import Any
 import attrs
 import psycopg
 import pytest
-from sqlalchemy import Engine, create_engine, event, insert, select
+from sqlalchemy import Connection, Engine, create_engine, event, insert, select
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import Session
 
@@ -42,7 +42,7 @@ from conversa import (
     SQLiteStore,
 )
 from conversa._stores.protocol import TurnUpdate
-from conversa._stores.sql import raw
+from conversa._stores.sql import raw, runners
 from conversa._stores.sql.postgres import psycopg_url
 from conversa._stores.sql.raw import (
     INSERT_COLUMNS,
@@ -560,32 +560,65 @@ def test_an_add_on_postgresql_is_one_round_trip(fresh_pg_url: str) -> None:
             event.remove(store.engine, "before_cursor_execute", statement)
 
 
+def count_connections(store: Any, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The SQLAlchemy Connections the store's calls make from now on: "sqlalchemy"
+    for a call taking SQLAlchemy's way (`Engine.connect`), "core" for the one a
+    call on the driver makes around its connection for a Core statement."""
+    made: list[str] = []
+    connect = store.engine.connect
+
+    def counted_connect() -> Any:
+        made.append("sqlalchemy")
+        return connect()
+
+    def counted_wrap(*args: Any, **kwargs: Any) -> Any:
+        made.append("core")
+        return Connection(*args, **kwargs)
+
+    monkeypatch.setattr(store.engine, "connect", counted_connect)
+    monkeypatch.setattr(runners, "Connection", counted_wrap)
+    return made
+
+
 @pytest.mark.postgres
-def test_postgresql_calls_run_on_the_driver_alone(fresh_pg_url: str) -> None:
-    """PostgreSQL, nobody listening to the engine's statements: a call runs on the
-    pooled psycopg connection with no SQLAlchemy Connection (none is made: the
-    engine_connect event counts them), in the same round trips as above; a Core
-    statement makes one inside the call's transaction, and it commits."""
+def test_postgresql_calls_run_on_the_driver_alone(
+    fresh_pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL, nobody listening to the engine: a call runs on the pooled
+    psycopg connection with no SQLAlchemy Connection, in the same round trips as
+    above; a Core statement makes one inside the call's transaction, and it
+    commits. An engine_connect listener, or an execution option on the engine
+    (SQLAlchemy applies both to its Connection), sends the calls SQLAlchemy's way."""
     with traced(fresh_pg_url) as (store, conv, trips):
-        connections: list[object] = []  # SQLAlchemy Connections made on the engine
+        connections = count_connections(store, monkeypatch)
+        conv.send("second")
+        assert trips.take() == ["I", "I", "I", "I", "T", "I"]
+        conv.add("user", "one more")
+        assert trips.take() == ["I"]
+        assert [t.text for t in conv.turns()[-1:]] == ["one more"]
+        assert connections == []  # on the driver alone
+        conv.update(model="claude-opus-4-1")  # a Core UPDATE in the call
+        assert connections == ["core"]
+        assert trips.take()[-1] == "I"  # committed: no transaction left open
+        assert store.get(conv.id).model == "claude-opus-4-1"
 
         def connected(connection: object) -> None:
-            connections.append(connection)
+            pass
 
+        connections.clear()
         event.listen(store.engine, "engine_connect", connected)
         try:
-            conv.send("second")
-            assert trips.take() == ["I", "I", "I", "I", "T", "I"]
-            conv.add("user", "one more")
-            assert trips.take() == ["I"]
-            assert [t.text for t in conv.turns()[-1:]] == ["one more"]
-            assert connections == []  # on the driver alone
-            conv.update(model="claude-opus-4-1")  # a Core UPDATE in the call
-            assert len(connections) == 1
-            assert trips.take()[-1] == "I"  # committed: no transaction left open
-            assert store.get(conv.id).model == "claude-opus-4-1"
+            conv.add("assistant", "heard")
         finally:
             event.remove(store.engine, "engine_connect", connected)
+        assert connections  # the tail's read and the append: SQLAlchemy's way
+        assert set(connections) == {"sqlalchemy"}
+    options = {"execution_options": {"postgresql_readonly": False}}
+    with PostgresStore(fresh_pg_url, engine_options=options) as store:
+        connections = count_connections(store, monkeypatch)
+        record = store.create(ConversationRecord(model=MODEL))  # Core statements
+        assert store.get(record.id).model == MODEL
+        assert connections == ["sqlalchemy", "sqlalchemy"]
 
 
 @pytest.mark.postgres
@@ -799,7 +832,7 @@ class SQLiteTrace:
 
 
 def test_sqlite_calls_run_on_the_driver_and_keep_their_transactions(
-    tmp_path: Any,
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """SQLite: with nobody listening to the engine's statements, a call runs on
     the pooled driver connection (no SQLAlchemy Connection) in the same
@@ -809,12 +842,7 @@ def test_sqlite_calls_run_on_the_driver_and_keep_their_transactions(
     the same calls take SQLAlchemy's way, to the same statements and results."""
     store = SQLiteStore(tmp_path / "lean.db")
     trace = SQLiteTrace(store.engine)
-    connections: list[object] = []  # SQLAlchemy Connections made on the engine
-
-    def connected(connection: object) -> None:
-        connections.append(connection)
-
-    event.listen(store.engine, "engine_connect", connected)
+    connections = count_connections(store, monkeypatch)
     try:
         conv = Conversation.create(
             store, client=Client(api_key="k", transport=FakeMessagesAPI()), model=MODEL
@@ -867,7 +895,7 @@ def test_sqlite_calls_run_on_the_driver_and_keep_their_transactions(
             conv.add("assistant", "watched")
         finally:
             event.remove(store.engine, "before_cursor_execute", statement)
-        assert len(connections) == 1  # SQLAlchemy's way, for the listener
+        assert connections == ["sqlalchemy"]  # SQLAlchemy's way, for the listener
         assert [s.split()[0] for s in seen] == ["UPDATE", "INSERT"]
         assert trace.take() == [
             "BEGIN IMMEDIATE",
@@ -877,7 +905,6 @@ def test_sqlite_calls_run_on_the_driver_and_keep_their_transactions(
         ]
         assert [t.text for t in conv.turns()][-1] == "watched"
     finally:
-        event.remove(store.engine, "engine_connect", connected)
         trace.close()
         store.close()
 

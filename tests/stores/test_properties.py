@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import event
 
-from conversa._exceptions import StoreError
+from conversa._exceptions import InvalidInputError, StoreError
 from conversa._stores import MemoryStore, SQLiteStore
 from conversa._stores.rules import bookkeeping_after
 from conversa._values.turns import ConversationRecord, Turn, TurnUpdate
@@ -107,3 +108,16 @@ def test_merged_flags_are_what_a_json_round_trip_gives(flags: dict[str, Any]) ->
     current = {"tokens": 1, "tokens_exact": False, "status": "complete", "flags": {}}
     merged = bookkeeping_after(current, TurnUpdate(1, flags=flags))["flags"]
     assert repr(merged) == repr(json.loads(json.dumps(flags)))
+
+
+def test_flags_json_cannot_hold_are_refused_as_before() -> None:
+    """A cycle, or an int too long for JSON's text, is refused with the reason."""
+    cycle: dict[str, Any] = {}
+    cycle["self"] = cycle
+    current = {"tokens": 1, "tokens_exact": False, "status": "complete", "flags": {}}
+    for flags in ({"a": cycle}, {"n": 10**5000}):
+        with pytest.raises(InvalidInputError, match="JSON-serializable"):
+            bookkeeping_after(current, TurnUpdate(1, flags=flags))
+    assert bookkeeping_after(current, TurnUpdate(1, flags={"n": 10**300}))["flags"] == {
+        "n": 10**300
+    }

@@ -632,50 +632,53 @@ class SyncRunner:
         self._sqlite = engine.dialect.name == "sqlite"
         self._begin = begin
         self.where = where or Where.for_engine(engine)
+        #: The connections are not at READ COMMITTED (`_driver_path`).
+        self._other_level = False
 
     def _lean(self) -> bool:
         """Whether a call may run on the pooled driver connection alone (`_Lean`).
 
-        On SQLite, when nobody but conversa listens to the engine: no cursor,
-        commit or rollback listener (they are handed SQLAlchemy's Connection) on
-        the engine or the Engine class; no `begin` listener but conversa's own
-        (*begin*, whose BEGIN the lean way sends itself); and no echo (the engine's
-        log of BEGIN and COMMIT). A listener on the `Connection` class itself is
-        not seen (SQLAlchemy offers no public way to ask): listen on the engine.
+        On SQLite, when the engine is plain (`_plain_engine`: the listeners
+        there are handed SQLAlchemy's Connection, the echo logs BEGIN and COMMIT)
+        and has no `begin` listener but conversa's own (*begin*, whose BEGIN the
+        lean way sends itself). A listener on the `Connection` class itself is not
+        seen (SQLAlchemy offers no public way to ask): listen on the engine.
         """
-        if not self._sqlite or self._begin is None or self.engine.echo:
+        if not self._sqlite or self._begin is None or not self._plain_engine():
             return False
-        events = self.engine.dispatch
-        return (
-            not events.before_cursor_execute
-            and not events.after_cursor_execute
-            and not events.commit
-            and not events.rollback
-            and all(listener is self._begin for listener in events.begin)
+        return all(listener is self._begin for listener in self.engine.dispatch.begin)
+
+    def _plain_engine(self) -> bool:
+        """Whether a call may skip SQLAlchemy's Connection: nobody else listens to
+        the engine's statements, transactions or Connections (cursor, commit,
+        rollback or engine_connect events, on the engine or the Engine class),
+        echo is off, and the engine sets no execution options (an isolation level,
+        a read-only mode, a schema map: SQLAlchemy applies them to its Connection)."""
+        engine = self.engine
+        if engine.echo or engine.get_execution_options():
+            return False
+        events = engine.dispatch
+        return not (
+            events.before_cursor_execute
+            or events.after_cursor_execute
+            or events.commit
+            or events.rollback
+            or events.engine_connect
         )
 
     def _driver_path(self) -> bool:
         """Whether a PostgreSQL call may run on the pooled driver connection alone.
 
-        When nobody but conversa listens to the engine's statements (no cursor,
-        begin, commit or rollback listener, on the engine or the Engine class),
-        echo is off and the engine sets no isolation level of its own (the
-        connection's own level is checked at checkout, `_own_level`): the call
-        then costs no SQLAlchemy Connection (`_run_on_driver`), so an
-        ``engine_connect`` listener is not called for it (the pool's ``connect``
-        and ``checkout`` events are), as on SQLite (`_Lean`).
+        When the engine is plain (`_plain_engine`; no begin listener either) and
+        its connections are at READ COMMITTED (checked at the first checkout,
+        `_own_level`: at another level every call takes SQLAlchemy's way): the
+        call then costs no SQLAlchemy Connection (`_run_on_driver`).
         """
-        if self._sqlite or self.engine.echo:
-            return False
-        if "isolation_level" in self.engine.get_execution_options():
-            return False
-        events = self.engine.dispatch
-        return not (
-            events.before_cursor_execute
-            or events.after_cursor_execute
-            or events.begin
-            or events.commit
-            or events.rollback
+        return (
+            not self._sqlite
+            and not self._other_level
+            and self._plain_engine()
+            and not self.engine.dispatch.begin
         )
 
     def _run_on_driver(self, flow: Flow[T], *, write: bool, stage: list[bool]) -> T:
@@ -689,6 +692,7 @@ class SyncRunner:
         own = _own_level(self.engine.dialect, driver, write=write)
         if own is None:  # another isolation level: SQLAlchemy's transaction
             fairy.close()
+            self._other_level = True  # the engine's connections all have it
             return self._once_on_connection(flow, write=write, stage=stage)
         execute = _Executor(None, driver, own, engine=self.engine, fairy=fairy)
         failed = True
