@@ -93,7 +93,6 @@ import functools
 import hashlib
 import json
 import math
-import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -101,7 +100,7 @@ from attrs import evolve, field, frozen, validators
 
 from .._values.blocks import Block, DocumentBlock, ImageBlock, ToolResultBlock
 from .._values.settings import TOKEN_RATIO, TOKENS, TokenRatio
-from .._values.turns import Turn, TurnUpdate
+from .._values.turns import Turn, TurnUpdate, remembered
 from .estimate import (
     MESSAGE_OVERHEAD,
     Estimate,
@@ -579,19 +578,15 @@ class _Measured:
         self.counts: dict[str | None, tuple[int, bool]] = {}
 
 
-#: `_Measured` by turn value (`id`), each dropped with its turn: a turn never
-#: changes, the stores hand back the same value for a row read again, and a send
-#: re-reads its window every time (and counts it again to learn from the reply).
-_MEASURED: dict[int, _Measured] = {}
 _ANY_SCALE = object()
 
 
 def _measured(turn: Turn) -> _Measured:
-    key = id(turn)
-    measured = _MEASURED.get(key)
-    if measured is None:
-        measured = _MEASURED[key] = _Measured()
-        weakref.finalize(turn, _MEASURED.pop, key, None)
+    """What was measured of *turn* (`remembered`: once per turn value)."""
+    memo = remembered(turn)
+    measured = memo.get("calibrate")
+    if not isinstance(measured, _Measured):
+        measured = memo["calibrate"] = _Measured()
     return measured
 
 

@@ -157,7 +157,6 @@ class _NotPlainError(Exception):
     """A value `_plain_copy` leaves to the JSON round trip."""
 
 
-_PLAIN = frozenset({str, int, float, bool, type(None)})
 #: Bits of the longest int copied as it is (Python's limit on an int's decimal
 #: text, `sys.get_int_max_str_digits`, is 4,300 digits by default).
 _LONGEST_INT = 1024
@@ -172,7 +171,7 @@ def _plain_copy(value: Any) -> Any:
     kind = type(value)
     if kind is int and value.bit_length() > _LONGEST_INT:
         raise _NotPlainError  # JSON's text of it may be past Python's digit limit
-    if kind in _PLAIN:
+    if kind in _SCALARS:  # the exact types: a subclass is not plain
         return value
     if kind is dict:
         out = {}

@@ -23,12 +23,11 @@ from __future__ import annotations
 
 import copy
 import json
-import weakref
 from collections.abc import Mapping
 from json.encoder import encode_basestring
 from typing import Any, TypeAlias
 
-from .turns import Turn
+from .turns import Turn, remembered
 
 __all__ = ["Source", "SplicedBody", "body_json"]
 
@@ -126,20 +125,15 @@ _ROLE_CONTENT = ("role", "content")
 _HEADS = {role: f'{{"role":"{role}","content":' for role in ("user", "assistant")}
 
 
-#: Whether a turn's content JSON is standard JSON (no NaN or Infinity), by turn
-#: value (`id`), each dropped with its turn: a turn never changes, and a store
-#: hands back the same value for a row read again, so each is looked at once.
-_STANDARD: dict[int, bool] = {}
-
-
 def _standard(turn: Turn) -> bool:
-    key = id(turn)
-    known = _STANDARD.get(key)
+    """Whether *turn*'s content JSON is standard JSON (no NaN or Infinity); looked
+    at once per turn value (`remembered`)."""
+    memo = remembered(turn)
+    known = memo.get("standard_json")
     if known is None:
         text = turn.content_json()
-        known = _STANDARD[key] = "NaN" not in text and "Infinity" not in text
-        weakref.finalize(turn, _STANDARD.pop, key, None)
-    return known
+        known = memo["standard_json"] = "NaN" not in text and "Infinity" not in text
+    return bool(known)
 
 
 def _value(value: Any) -> str:

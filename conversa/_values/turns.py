@@ -11,6 +11,7 @@ import functools
 import json
 import secrets
 import time
+import weakref
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any, Literal, TypeAlias
@@ -35,6 +36,7 @@ __all__ = [
     "UsageTotals",
     "blocks_to_json",
     "new_id",
+    "remembered",
     "replaced",
     "reply_id_for",
     "seqs_of",
@@ -77,6 +79,26 @@ def reply_id_for(user_turn_id: str) -> str:
     submission finds the reply already stored and returns it instead of calling the API.
     """
     return f"{user_turn_id}.reply"
+
+
+#: What was worked out of each turn value (`remembered`), by `id`, each dropped
+#: with its turn.
+_REMEMBERED: dict[int, dict[str, Any]] = {}
+
+
+def remembered(turn: Turn) -> dict[str, Any]:
+    """What the core worked out of *turn*, kept as long as the value lives.
+
+    A turn never changes, and the stores hand back the same value for a row read
+    again, so a send's window is worked out once, not on every send: each user
+    keeps its results under a key of its own (`calibrate`, `body_json`).
+    """
+    key = id(turn)
+    found = _REMEMBERED.get(key)
+    if found is None:
+        found = _REMEMBERED[key] = {}
+        weakref.finalize(turn, _REMEMBERED.pop, key, None)
+    return found
 
 
 def replaced(turn: Turn, **changes: Any) -> Turn:

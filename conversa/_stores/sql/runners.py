@@ -233,22 +233,13 @@ class _OwnTransaction:
         return (_COMMIT,)
 
 
-def _own_transaction(
-    connection: Connection, driver: Any, *, write: bool
-) -> _OwnTransaction | None:
+def _own_level(dialect: Any, driver: Any, *, write: bool) -> _OwnTransaction | None:
     """A transaction the runner frames itself, or None: SQLAlchemy's, as usual.
 
     PostgreSQL at READ COMMITTED only (the server's default, and no other level
     set on the connection): at another level a transaction's statements share a
     snapshot, which a reading flow run statement by statement would not have.
     """
-    if connection.default_isolation_level != "READ COMMITTED":
-        return None
-    return _own_level(connection.dialect, driver, write=write)
-
-
-def _own_level(dialect: Any, driver: Any, *, write: bool) -> _OwnTransaction | None:
-    """`_own_transaction`, from the dialect and the driver connection alone."""
     if dialect.name != "postgresql":
         return None
     if dialect.default_isolation_level != "READ COMMITTED":
@@ -723,7 +714,7 @@ class SyncRunner:
                 connection.execution_options(**{WRITE_OPTION: write})
             with connection.begin():
                 driver: Any = connection.connection.driver_connection
-                own = _own_transaction(connection, driver, write=write)
+                own = _own_level(connection.dialect, driver, write=write)
                 if own is not None:
                     return _run_own(flow, _Executor(connection, driver, own), stage)
                 result = drive(flow, _Executor(connection, driver, None))
