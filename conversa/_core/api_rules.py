@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NoReturn
@@ -505,8 +506,28 @@ def check_block(
     data = block if isinstance(block, Mapping) else block.to_api()
     try:
         _block(data, path, role, _KINDS)
+        _finite(data, path)
     except _RuleError as refused:
         raise _error(entry, refused) from None
+
+
+def _finite(value: Any, path: str) -> None:
+    """Refuse a number JSON has no text for (NaN, an infinity), anywhere in *value*.
+
+    The API reads its body as JSON, which has none; the body could not be sent.
+    """
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            _refuse(
+                path, f"Out of range float values are not JSON compliant: {value!r}"
+            )
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(item, str):
+                _finite(item, f"{path}.{key}")
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            _finite(item, f"{path}.{index}")
 
 
 def check_blocks(

@@ -112,10 +112,16 @@ def check_headers(
     return version, betas
 
 
+def _not_json(constant: str) -> Any:
+    msg = f"Expecting value: {constant} is not JSON"
+    raise ValueError(msg)
+
+
 def parse_body(content: bytes) -> dict[str, Any]:
     """Parse the JSON body, keeping key order; it must be an object."""
     try:
-        body = json.loads(content)
+        # JSON has no NaN or Infinity, which Python's parser takes by default.
+        body = json.loads(content, parse_constant=_not_json)
     except ValueError as exc:
         msg = f"There was an error parsing the body of your request: {exc}"
         raise RejectedError(400, "invalid_request_error", msg) from None

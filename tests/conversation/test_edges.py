@@ -9,6 +9,7 @@ from conversa import (
     BudgetConfig,
     Conversation,
     ImageBlock,
+    InvalidContentError,
     InvalidInputError,
     MemoryStore,
     ToolResultBlock,
@@ -133,3 +134,26 @@ async def test_the_async_twin_without_a_client_says_the_same() -> None:
     conv = await AsyncConversation.create(MemoryStore(), model="claude-sonnet-4-5")
     with pytest.raises(InvalidInputError, match="no client"):
         await conv.send("hi")
+
+
+async def test_a_number_json_cannot_hold_is_refused_before_anything_is_written(
+    harness: Harness,
+) -> None:
+    """NaN or an infinity in a block (a tool call's input, a document's field) has
+    no JSON text, so no request could carry it: add and add_turns refuse it with
+    the block's path, and nothing is stored or sent."""
+    conv = await harness.create()
+    await conv.send("hi")
+    use = {
+        "type": "tool_use",
+        "id": "toolu_1",
+        "name": "f",
+        "input": {"x": [1.5, float("nan")]},
+    }
+    with pytest.raises(InvalidContentError, match="not JSON compliant") as refused:
+        await conv.add("assistant", [use])
+    assert refused.value.path == "content.0.input.x.1"
+    with pytest.raises(InvalidContentError, match="not JSON compliant"):
+        await conv.add_turns([("user", "q"), ("assistant", [use])])
+    assert len(await conv.turns()) == 2
+    assert len(harness.bodies()) == 1

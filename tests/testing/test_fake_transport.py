@@ -114,6 +114,24 @@ def test_body_must_be_a_json_object(
     )
 
 
+@pytest.mark.parametrize("constant", [b"NaN", b"Infinity", b"-Infinity"])
+def test_a_number_json_has_no_text_for_is_a_parse_error(constant: bytes) -> None:
+    """JSON has no NaN or Infinity (Python's parser takes them); the API refuses the
+    body as it refuses any that is not JSON."""
+    fake = FakeMessagesAPI()
+    content = (
+        b'{"model":"claude-sonnet-4-5","max_tokens":1,"temperature":'
+        + constant
+        + b',"messages":[{"role":"user","content":"hi"}]}'
+    )
+    response = _raw_post(fake, content, "application/json")
+    assert response.status_code == 400
+    assert response.json()["error"]["type"] == "invalid_request_error"
+    assert response.json()["error"]["message"].startswith(
+        "There was an error parsing the body of your request"
+    )
+
+
 def test_oversized_body_is_413() -> None:
     """A body over the size limit gets 413 request_too_large before anything else."""
     fake = FakeMessagesAPI(max_request_bytes=1000)
