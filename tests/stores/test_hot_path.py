@@ -932,3 +932,34 @@ def test_a_long_read_keeps_the_windows_turns(tmp_path: Any) -> None:
         assert whole[-1] is not window[-1]  # built anew
         assert raw._cached_turn.cache_info().currsize == kept  # and not kept
         assert store.read(record.id, start=190)[-1] is window[-1]  # a short read: kept
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("before", range(8))
+def test_a_failed_pipeline_leaves_no_stale_prepared_statement(
+    fresh_pg_url: str, before: int
+) -> None:
+    """PostgreSQL: a statement that psycopg prepares in a pipeline the server
+    aborted was never prepared. Whichever run of a statement a failed pipeline
+    falls on (*before* writes precede it, after one rollback has been seen), the
+    connection's next calls succeed: no "prepared statement does not exist"."""
+    with PostgresStore(
+        fresh_pg_url, engine_options={"pool_size": 1, "max_overflow": 0}
+    ) as store:
+        runner = store._runner  # the runner's transactions, directly
+        ok = Raw({"postgresql": "SELECT 1"})
+        fails = Raw({"postgresql": "SELECT 1 / 0"})
+
+        def batch(*steps: Raw) -> Any:
+            return (yield raw.Batch(steps, commit=True))
+
+        def failing() -> None:
+            with pytest.raises(ConversaError):
+                runner.run(lambda: batch(ok, fails), write=True, retry=False)
+
+        failing()  # the connection's first ROLLBACK
+        for _ in range(before):
+            runner.run(lambda: batch(ok), write=True)
+        failing()
+        for _ in range(8):
+            assert runner.run(lambda: batch(ok), write=True)[0].first() == (1,)

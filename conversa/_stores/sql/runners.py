@@ -385,25 +385,43 @@ class _Executor:
             ]
         except self.errors as exc:
             failed = _blamed(steps, step, dialect, pipelined=pipelined)
-            raise self._failed(failed, exc) from exc
+            raise self._failed(failed, exc, pipelined=pipelined) from exc
         finally:
             for cursor in cursors:
                 cursor.close()
 
-    def _failed(self, failed: Raw, exc: Exception) -> StatementError:
-        """*exc* as SQLAlchemy raises it; a dead connection is invalidated."""
+    def _failed(
+        self, failed: Raw, exc: Exception, *, pipelined: bool
+    ) -> StatementError:
+        """*exc* as SQLAlchemy raises it; a dead connection is invalidated, and so
+        is one a pipeline failed on (`_stale_prepared`)."""
         text = failed.text[self.dialect]
         connection = self.connection
         if connection is not None:
             error, dead = _driver_error(connection, failed, text, exc)
-            if dead:
+            if dead or (pipelined and _stale_prepared(self.driver)):
                 connection.invalidate(exc)
             return error
         dialect = cast(Engine, self._engine).dialect
         error, dead = _as_sqlalchemy(dialect, self.driver, text, failed.params, exc)
-        if dead:
+        if dead or (pipelined and _stale_prepared(self.driver)):
             self.fairy.invalidate(exc)
         return error
+
+
+def _stale_prepared(driver: Any) -> bool:
+    """Whether a psycopg connection a pipeline failed on may think a statement
+    prepared that the server never prepared.
+
+    psycopg prepares a statement on its sixth run (`prepare_threshold`). When that
+    run is in a pipeline the server aborted (a unique violation before it), the
+    server skips the PREPARE, and psycopg 3.3 may still record the name: every
+    later run of that statement on the connection then fails with "prepared
+    statement ... does not exist" (its ROLLBACK clears the record only the first
+    time the connection rolls back). So such a connection is not reused; with
+    prepared statements off (PgBouncer) there is nothing to go stale.
+    """
+    return getattr(driver, "prepare_threshold", None) is not None
 
 
 async def _asend_driver_sql(
@@ -460,7 +478,7 @@ def _aexecutor(connection: AsyncConnection) -> Callable[[Any], Awaitable[Any]]:
         except errors as exc:
             failed = _blamed(steps, step, dialect, pipelined=pipelined)
             error, dead = _driver_error(connection, failed, failed.text[dialect], exc)
-            if dead:
+            if dead or (pipelined and _stale_prepared(driver)):
                 await connection.invalidate(exc)
             raise error from exc
         finally:
