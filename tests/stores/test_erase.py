@@ -62,18 +62,19 @@ def _small_batches(monkeypatch: pytest.MonkeyPatch) -> int:
 
 
 def _rows(store: SQLStore, conversation_ids: list[str]) -> dict[str, int]:
-    """How many rows each conversa table holds for *conversation_ids*."""
+    """How many rows each conversa table holds for *conversation_ids*, and how
+    many of them have a lease on."""
     params = {f"i{n}": cid for n, cid in enumerate(conversation_ids)}
     names = ", ".join(f":i{n}" for n in range(len(conversation_ids)))
     counts = {}
     with store.engine.connect() as conn:
-        for table, column in (
-            ("conversa_conversations", "id"),
-            ("conversa_turns", "conversation_id"),
-            ("conversa_locks", "conversation_id"),
+        for name, table, column, leased in (
+            ("conversa_conversations", "conversa_conversations", "id", ""),
+            ("conversa_turns", "conversa_turns", "conversation_id", ""),
+            ("leases", "conversa_conversations", "id", " AND lease_holder IS NOT NULL"),
         ):
-            sql = f"SELECT count(*) FROM {table} WHERE {column} IN ({names})"  # noqa: S608 - our names
-            counts[table] = conn.execute(text(sql), params).scalar_one()
+            sql = f"SELECT count(*) FROM {table} WHERE {column} IN ({names}){leased}"  # noqa: S608 - our names
+            counts[name] = conn.execute(text(sql), params).scalar_one()
     return counts
 
 
@@ -126,7 +127,7 @@ async def test_turns_are_deleted_a_bounded_batch_at_a_time(
         deletes.close()
     assert deletes.deleted == [4, 4, 2]
     assert _rows(store, [record.id]) == dict.fromkeys(
-        ("conversa_conversations", "conversa_turns", "conversa_locks"), 0
+        ("conversa_conversations", "conversa_turns", "leases"), 0
     )
 
 
@@ -159,7 +160,7 @@ async def test_an_interrupted_erase_is_finished_by_a_rerun(
     assert _rows(store, [first.id, second.id]) == {
         "conversa_conversations": 2,
         "conversa_turns": 9,
-        "conversa_locks": 0,
+        "leases": 0,
     }
     for record in (first, second):
         with pytest.raises(ConversationNotFoundError):
@@ -215,14 +216,14 @@ async def test_purge_counts_the_turns_of_stale_conversations(
 
 
 async def test_erase_deletes_a_live_lease(store: SQLStore, astore: Any) -> None:
-    """Erasing a conversation whose section is held deletes the lease row too."""
+    """Erasing a conversation whose section is held deletes its lease with its row."""
     record = await _conversation(astore, _owner(), 1)
     async with astore.alock(record.id):
-        assert _rows(store, [record.id])["conversa_locks"] == 1
+        assert _rows(store, [record.id])["leases"] == 1
         assert await astore.aerase(record.id) == Erased(1, 1)
-        assert _rows(store, [record.id])["conversa_locks"] == 0
+        assert _rows(store, [record.id])["leases"] == 0
     assert _rows(store, [record.id]) == dict.fromkeys(
-        ("conversa_conversations", "conversa_turns", "conversa_locks"), 0
+        ("conversa_conversations", "conversa_turns", "leases"), 0
     )
 
 

@@ -200,12 +200,15 @@ def test_the_hot_columns_are_the_schemas() -> None:
     # row leaves it NULL): `crypto.INSERT_KEYED_SQL` names every column.
     assert tuple(c.name for c in TURNS.columns) == (*INSERT_COLUMNS, "key_id")
     assert set(TURN_COLUMNS) < set(INSERT_COLUMNS)
-    # Every record column but the erasure tombstone, which the WHERE reads, and the
-    # key id (the sealed values carry it too).
+    # Every record column but the erasure tombstone, which the WHERE reads, the
+    # key id (the sealed values carry it too) and the lease, which only the
+    # lease's statements and the append's WHERE read.
     assert tuple(c.name for c in CONVERSATIONS.columns) == (
         *RECORD_COLUMNS,
         "erased_at",
         "key_id",
+        "lease_holder",
+        "lease_expires",
     )
 
 
@@ -322,9 +325,10 @@ def test_an_add_waiting_on_the_row_sees_a_lease_taken_meanwhile(
     fresh_pg_url: str,
 ) -> None:
     """PostgreSQL: an add blocked on the conversation's row while a send takes the
-    lease (row lock, lease row, commit) sees that lease once the row is free: it
-    writes nothing and waits, then gives up busy. Its conditional write runs after
-    the row lock, in the same round trip, so its snapshot holds the lease."""
+    lease (an UPDATE of that row, committed after the add began) sees that lease
+    once the row is free: READ COMMITTED re-checks its UPDATE's conditions on the
+    row as the send left it, the lease among them. It writes nothing and waits,
+    then gives up busy."""
     with PostgresStore(fresh_pg_url) as store:
         conv = Conversation.create(store, model=MODEL)
         outcome: list[object] = []
@@ -342,8 +346,10 @@ def test_an_add_waiting_on_the_row_sees_a_lease_taken_meanwhile(
         with store.engine.connect() as send, store.engine.connect() as watch:
             watch.commit()
             name = send.exec_driver_sql("SHOW application_name").scalar()
-            send.exec_driver_sql(  # a send's acquire, first step: the row lock
-                "SELECT 1 FROM conversa_conversations WHERE id = %(cid)s FOR UPDATE",
+            send.exec_driver_sql(  # a send's acquire, not committed yet
+                "UPDATE conversa_conversations SET lease_holder = 'a send',"
+                " lease_expires = EXTRACT(epoch FROM clock_timestamp()) + 60"
+                " WHERE id = %(cid)s",
                 {"cid": conv.id},
             )
             thread = threading.Thread(target=add)
@@ -360,11 +366,6 @@ def test_an_add_waiting_on_the_row_sees_a_lease_taken_meanwhile(
                     break
                 time.sleep(0.01)
             assert waiting == 1, "the add never waited on the row"
-            send.exec_driver_sql(  # the acquire's lease row, then its commit
-                "INSERT INTO conversa_locks (conversation_id, holder, expires_at)"
-                " VALUES (%(cid)s, 'a send', EXTRACT(epoch FROM clock_timestamp()) + 60)",
-                {"cid": conv.id},
-            )
             send.commit()
             thread.join()
         assert len(outcome) == 1
@@ -497,11 +498,13 @@ def traced(url: str) -> Iterator[tuple[PostgresStore, Conversation, Trips]]:
 
 @pytest.mark.postgres
 def test_an_add_on_postgresql_is_one_round_trip(fresh_pg_url: str) -> None:
-    """PostgreSQL: an `add` is one round trip, BEGIN to COMMIT (the row lock, the
-    conditional write; psycopg's own BEGIN would be a round trip of its own), a
-    read holds no transaction, and a send is six round trips: the lease; the
-    record, then the window; the user turn; the reply with the bookkeeping's
-    read, then the bookkeeping's write with the lease's release and the COMMIT.
+    """PostgreSQL: an `add` is one round trip and one statement, a transaction of
+    its own in autocommit mode (the conditional write, the lease checked on the
+    row it moves; psycopg's own BEGIN would be a round trip of its own), a read
+    holds no transaction, and a send is six round trips: the lease (one UPDATE);
+    the record, then the window; the user turn (one statement); the reply with
+    the bookkeeping's read, then the bookkeeping's write with the lease's release
+    and the COMMIT.
     Round trips are counted by libpq's protocol trace (the server ends each with
     one ReadyForQuery, saying whether a transaction is open), statements by the
     engine's cursor listener."""
@@ -521,18 +524,18 @@ def test_an_add_on_postgresql_is_one_round_trip(fresh_pg_url: str) -> None:
             conv.send("second")
             assert trips.take() == ["I", "I", "I", "I", "T", "I"]
             assert take() == [
-                *("BEGIN", "SELECT", "INSERT", "COMMIT"),  # the lease
+                "UPDATE",  # the lease, on the record's row
                 *("SELECT", "SELECT"),  # the record, the window
-                *("BEGIN", "WITH", "COMMIT"),  # the user turn
+                "WITH",  # the user turn
                 *("BEGIN", "SELECT", "WITH", "SELECT"),  # the reply, its counts' read
-                *("UPDATE", "DELETE", "COMMIT"),  # the bookkeeping, the release
+                *("UPDATE", "UPDATE", "COMMIT"),  # the bookkeeping, the release
             ]
             conv.add("user", "one more")
             assert trips.take() == ["I"]
-            assert take() == ["BEGIN", "SELECT", "WITH", "COMMIT"]
+            assert take() == ["WITH"]  # one statement, its own transaction
             conv.add_turns([("assistant", "and"), ("user", "more")])
             assert trips.take() == ["I"]
-            assert take() == ["BEGIN", "SELECT", "WITH", "COMMIT"]
+            assert take() == ["WITH"]
             assert [t.text for t in conv.turns()[-3:]] == ["one more", "and", "more"]
             assert set(trips.take()) == {"I"}  # no transaction left open
             assert "BEGIN" not in take()  # a read runs its statements on their own
@@ -544,12 +547,12 @@ def test_an_add_on_postgresql_is_one_round_trip(fresh_pg_url: str) -> None:
             take()
             conv.add("user", "still checked")
             ends, statements = trips.take(), take()
-            assert ends[0] == "I"  # the short write's round trip: committed nothing
-            assert statements[:4] == ["BEGIN", "SELECT", "WITH", "COMMIT"]
+            assert ends[0] == "I"  # the short write's round trip: wrote nothing
+            assert statements[0] == "WITH"
             # The careful way's transaction found the seq moved and rolled back;
             # the add read the tail again and wrote in one more round trip.
-            assert statements.count("BEGIN") == 3
-            assert statements.count("COMMIT") == 2
+            assert statements.count("BEGIN") == 1
+            assert statements.count("COMMIT") == 0
             assert statements.count("ROLLBACK") == 1
             assert ends[-1] == "I"
             assert [t.text for t in conv.turns()[-2:]] == [
@@ -734,50 +737,31 @@ def test_appends_with_bookkeeping_lock_the_record_before_turn_rows(
         assert [t.tokens for t in store.read(conv.id)][:1] == [7]
 
 
-@pytest.mark.postgres
-def test_a_lock_that_finds_no_conversation_keeps_no_lease(fresh_pg_url: str) -> None:
-    """PostgreSQL: taking a lease locks the record and inserts the lease row in
-    one round trip, two statements with snapshots of their own. A conversation
-    made between them (an id the caller chose) makes the lock say not found, and
-    the lease its insert took is given back: its creator can lock it at once."""
-    with PostgresStore(fresh_pg_url) as store:
-        cid = "made-meanwhile"
-        locked, made = threading.Event(), threading.Event()
+def test_a_lease_is_on_the_record(store: Any) -> None:
+    """The lease is two columns of the record's row, written by one UPDATE; a
+    conversation that is missing, or another owner's, is reported missing and
+    gets no lease; giving the lease back clears the two columns."""
 
-        def pause(*args: Any) -> None:  # between the lock and the lease's insert
-            if threading.current_thread().name == "taker" and args[2].startswith(
-                "INSERT INTO conversa_locks"
-            ):
-                locked.set()
-                made.wait(10)
-
-        outcome: list[object] = []
-
-        def take() -> None:
-            try:
-                with store.lock(cid, timeout=0.1):
-                    outcome.append("entered")
-            except ConversaError as exc:
-                outcome.append(exc)
-
-        event.listen(store.engine, "before_cursor_execute", pause)
-        try:
-            taker = threading.Thread(target=take, name="taker")
-            taker.start()
-            assert locked.wait(10)
-            Conversation.create(store, model=MODEL, id=cid)
-            made.set()
-            taker.join()
-        finally:
-            made.set()
-            event.remove(store.engine, "before_cursor_execute", pause)
-        assert len(outcome) == 1
-        assert isinstance(outcome[0], ConversationNotFoundError)
+    def lease(cid: str) -> tuple[Any, ...]:
         with store.engine.connect() as conn:
-            leases = conn.exec_driver_sql("SELECT holder FROM conversa_locks").all()
-        assert leases == []
-        with store.lock(cid, timeout=0):
-            pass
+            query = select(CONVERSATIONS.c.lease_holder, CONVERSATIONS.c.lease_expires)
+            return tuple(conn.execute(query.where(CONVERSATIONS.c.id == cid)).one())
+
+    with pytest.raises(ConversationNotFoundError), store.lock("made-later"):
+        pytest.fail("entered the section of a missing conversation")
+    conv = Conversation.create(store, model=MODEL, id="made-later")
+    with store.lock(conv.id):
+        holder, expires = lease(conv.id)
+        assert holder is not None
+        assert expires is not None
+        someone = store.for_owner("someone")
+        with pytest.raises(ConversationNotFoundError), someone.lock(conv.id):
+            pytest.fail("entered another owner's section")
+        with pytest.raises(ConversationBusyError), store.lock(conv.id, timeout=0):
+            pytest.fail("entered a held section")
+    assert lease(conv.id) == (None, None)
+    with store.lock(conv.id, timeout=0):
+        pass
 
 
 @pytest.mark.postgres

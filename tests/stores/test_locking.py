@@ -15,7 +15,7 @@ import pytest
 from sqlmodel import Session, col, select, update
 
 from conversa._exceptions import ConversationBusyError
-from conversa._stores.sql.schema import LockRow
+from conversa._stores.sql.schema import ConversationRow
 from conversa._stores.sql.store import SQLStore
 from conversa._values.turns import ConversationRecord
 from tests.stores.conftest import open_sync_store
@@ -89,11 +89,15 @@ async def test_threads_take_turns(sync_store: Any) -> None:
     assert all(u.text == a.text for u, a in zip(turns[::2], turns[1::2], strict=True))
 
 
-def _lease(store: SQLStore, conversation_id: str) -> LockRow | None:
+def _lease(store: SQLStore, conversation_id: str) -> tuple[str, float] | None:
+    """The conversation's lease as its row has it: (holder, expires), or None."""
     with Session(store._runner.engine) as session:
-        return session.exec(
-            select(LockRow).where(LockRow.conversation_id == conversation_id)
-        ).first()
+        row = session.exec(
+            select(ConversationRow).where(ConversationRow.id == conversation_id)
+        ).one()
+    if row.lease_holder is None or row.lease_expires is None:
+        return None
+    return row.lease_holder, row.lease_expires
 
 
 def _wait_for(condition: Callable[[], bool], what: str) -> None:
@@ -129,7 +133,7 @@ def test_a_held_lease_is_renewed(sql_backend: str, target: str) -> None:
             _wait_for(
                 lambda: (
                     (lease := _lease(store, record.id)) is not None
-                    and lease.expires_at > first.expires_at + 1.5
+                    and lease[1] > first[1] + 1.5
                 ),
                 "renewals past one lease length",
             )
@@ -147,9 +151,9 @@ def test_a_stolen_lease_is_reported(
         with caplog.at_level(logging.ERROR, logger="conversa"), store.lock(record.id):
             with Session(store._runner.engine) as session:
                 session.exec(
-                    update(LockRow)
-                    .where(col(LockRow.conversation_id) == record.id)
-                    .values(holder="someone else")
+                    update(ConversationRow)
+                    .where(col(ConversationRow.id) == record.id)
+                    .values(lease_holder="someone else")
                 )
                 session.commit()
             _wait_for(lambda: "lost the lock" in caplog.text, "the error")

@@ -11,17 +11,17 @@ import pytest
 from sqlalchemy import Engine, create_engine, inspect, text
 from sqlmodel import SQLModel
 
-from conversa._exceptions import SchemaVersionError
+from conversa._exceptions import ConversationBusyError, SchemaVersionError
 from conversa._stores.sql.migrations import MIGRATIONS, SCHEMA_VERSION
 from conversa._stores.sql.postgres import psycopg_url
-from conversa._stores.sql.schema import ConversationRow, KeyRow, LockRow, TurnRow
+from conversa._stores.sql.schema import ConversationRow, KeyRow, TurnRow
+from conversa._values.turns import ConversationRecord, Turn
 from tests.stores.workers import open_store
 
 ROOT = Path(__file__).resolve().parents[2]
 TABLES = [
     ConversationRow.__table__,
     TurnRow.__table__,
-    LockRow.__table__,
     KeyRow.__table__,
 ]  # type: ignore[attr-defined]
 
@@ -87,7 +87,6 @@ def test_migrated_schema_equals_the_models(
     assert set(expected) == {
         "conversa_conversations",
         "conversa_turns",
-        "conversa_locks",
         "conversa_keys",
     }
     assert migrated == expected
@@ -162,3 +161,56 @@ def test_processes_opening_at_once_do_not_race(
             assert sorted(versions) == sorted(MIGRATIONS)
     finally:
         engine.dispose()
+
+
+def test_leases_held_at_migration_5_move_to_the_record(
+    sql_backend: str, fresh_target: str
+) -> None:
+    """Migration 5 moves each lease from `conversa_locks` onto its conversation's
+    row and drops the table: a section held when it ran stays held (a lock and a
+    lease-waiting append are refused), a run-out lease stays run out, and a
+    conversation that had none has none."""
+    with open_store(sql_backend, fresh_target) as store:
+        held, ran_out, free = (
+            store.create(ConversationRecord(model="m")).id for _ in range(3)
+        )
+    engine = _engine(sql_backend, fresh_target)
+    try:
+        with engine.begin() as conn:  # back to version 4, with two leases
+            for column in ("lease_holder", "lease_expires"):
+                conn.exec_driver_sql(
+                    f"ALTER TABLE conversa_conversations DROP COLUMN {column}"
+                )
+            conn.exec_driver_sql(
+                "CREATE TABLE conversa_locks (conversation_id VARCHAR NOT NULL,"
+                " holder VARCHAR NOT NULL, expires_at FLOAT NOT NULL,"
+                " PRIMARY KEY (conversation_id))"
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO conversa_locks VALUES (:held, 'a send', 4102444800),"
+                    " (:ran_out, 'a dead send', 1)"
+                ),
+                {"held": held, "ran_out": ran_out},
+            )
+            conn.exec_driver_sql("DELETE FROM conversa_migrations WHERE version = 5")
+    finally:
+        engine.dispose()
+    with open_store(sql_backend, fresh_target) as store:
+        with pytest.raises(ConversationBusyError), store.lock(held, timeout=0):
+            pytest.fail("entered a section held before the migration")
+        with pytest.raises(ConversationBusyError):
+            store.append(held, [Turn("user", "q")], lease_wait=0)
+        for cid in (ran_out, free):
+            with store.lock(cid, timeout=0):
+                store.append(cid, [Turn("user", "q")])
+    engine = _engine(sql_backend, fresh_target)
+    try:
+        assert "conversa_locks" not in inspect(engine).get_table_names()
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT id, lease_holder FROM conversa_conversations")
+            ).all()
+    finally:
+        engine.dispose()
+    assert dict(rows) == {held: "a send", ran_out: None, free: None}

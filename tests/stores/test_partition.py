@@ -160,8 +160,7 @@ def test_sqlite_has_no_partitions(
 def test_every_key_holds_the_shard_key(pg_url: str) -> None:
     """The Citus audit: every key leads with the conversation id, every unique key includes it.
 
-    conversa_turns and conversa_locks are sharded on conversation_id and
-    conversa_conversations on id (co-located: the turns' foreign key joins on it);
+    conversa_turns is sharded on conversation_id and conversa_conversations on id (co-located: the turns' foreign key joins on it);
     the only exceptions are the listing indexes, which are not unique (Citus allows
     those on any column) and serve the one query that spans conversations, a
     bounded, paged listing, and the turn id's unique key, which leads with the
@@ -172,7 +171,6 @@ def test_every_key_holds_the_shard_key(pg_url: str) -> None:
         insp = inspect(store.engine)
         shard = {
             "conversa_turns": "conversation_id",
-            "conversa_locks": "conversation_id",
             "conversa_conversations": "id",
         }
         for table, key in shard.items():

@@ -168,8 +168,8 @@ def test_an_append_waiting_for_the_row_sees_a_lease_taken_meanwhile(
 ) -> None:
     """A lease taken while a lease-waiting append waits for the row keeps it out.
 
-    The "send" locks the conversation's row and takes the lease in one transaction,
-    as lease acquisition does; the append blocks on the row, and once the lease is
+    The "send" takes the lease with an UPDATE of the conversation's row, as lease
+    acquisition does; the append blocks on the row, and once the lease is
     committed it must see it (and give up busy), not land inside the section.
     """
     with PostgresStore(pg_url) as store:
@@ -184,12 +184,9 @@ def test_an_append_waiting_for_the_row_sees_a_lease_taken_meanwhile(
 
         with store.engine.connect() as conn, conn.begin():
             conn.exec_driver_sql(
-                "SELECT id FROM conversa_conversations WHERE id = %(cid)s FOR UPDATE",
-                {"cid": record.id},
-            )
-            conn.exec_driver_sql(
-                "INSERT INTO conversa_locks (conversation_id, holder, expires_at)"
-                " VALUES (%(cid)s, 'a send', EXTRACT(epoch FROM clock_timestamp()) + 60)",
+                "UPDATE conversa_conversations SET lease_holder = 'a send',"
+                " lease_expires = EXTRACT(epoch FROM clock_timestamp()) + 60"
+                " WHERE id = %(cid)s",
                 {"cid": record.id},
             )
             thread = threading.Thread(target=append)

@@ -40,7 +40,7 @@ from ..._values.turns import utcnow
 from ..protocol import Erased
 from ..rules import as_utc, erase_scope
 from .runners import AsyncRunnerLike, SyncRunner
-from .schema import CONVERSATIONS, LOCKS, TURNS
+from .schema import CONVERSATIONS, TURNS
 from .statements import db_now
 
 __all__ = ["PAGE", "TURN_BATCH", "SQLErasure", "Scope", "Txn", "erase_plan"]
@@ -50,7 +50,7 @@ TURN_BATCH = 1000
 #: Tombstoned conversations read per transaction.
 PAGE = 100
 
-_C, _T, _L = CONVERSATIONS.c, TURNS.c, LOCKS.c
+_C, _T = CONVERSATIONS.c, TURNS.c
 
 
 @frozen
@@ -86,10 +86,10 @@ def _conditions(
     elif scope.kind == "owner":
         out.append(_C.owner == scope.value)
     elif not hidden:  # a purge finishes every tombstone, whatever hid it
-        live = select(_L.conversation_id).where(
-            _L.conversation_id == _C.id, _L.expires_at >= db_now(dialect)
-        )
-        out += [_C.updated_at < scope.value, ~live.exists()]
+        # Not one under a live lease (a send in flight): the lease is on the row,
+        # so the UPDATE's recheck of a row it waited for sees one taken meanwhile.
+        free = or_(_C.lease_expires.is_(None), _C.lease_expires < db_now(dialect))
+        out += [_C.updated_at < scope.value, free]
     return out
 
 
@@ -125,7 +125,6 @@ def delete_batch_flow(conversation_id: str, lo: int, *, last: bool) -> Flow[Eras
     turns = (yield delete(TURNS).where(*where)).rowcount
     if not last:
         return Erased(0, int(turns))
-    yield delete(LOCKS).where(_L.conversation_id == conversation_id)
     records = (
         yield delete(CONVERSATIONS).where(
             _C.id == conversation_id, _C.erased_at.is_not(None)

@@ -1,17 +1,18 @@
-"""The exclusive section of the SQL stores: a lease row, renewed while held.
+"""The exclusive section of the SQL stores: a lease on the conversation's row.
 
 The same on SQLite and PostgreSQL, and across threads, processes and hosts:
 
-- acquire: one short write transaction upserts the conversation's row in
-  `conversa_locks` if it is free, expired, or already ours. A waiter retries with
-  backoff (5 ms doubling to 100 ms, jittered down by up to half) until its timeout,
-  then raises `ConversationBusyError`. No transaction and no pooled connection is
+- acquire: one UPDATE (its own transaction) writes the holder and the expiry
+  on the conversation's row if the lease is free, expired, or already ours. A
+  waiter retries with backoff (5 ms doubling to 100 ms, jittered down by up to
+  half) until its timeout, then raises `ConversationBusyError`. No transaction and no pooled connection is
   held while waiting or while the section runs (a send's API call takes up to
   minutes), so SQLite's write lock and PostgreSQL's pool stay free.
 - hold: a per-store daemon thread renews every lease the store holds every
   `lease_seconds / 3` (10 s for the default 30 s lease), for sync and async holders
   alike; a thread keeps renewing even while an event loop is blocked.
-- release: delete the row if it is still ours (shielded from cancellation).
+- release: clear the two columns if the lease is still ours (shielded from
+  cancellation).
 - appends that hold no lease (`add`, imports: `append(lease_wait=...)`) check
   for a live lease in their own transaction and wait while there is one, with
   the same backoff (`wait_for_section`), so none lands inside a section.
@@ -42,13 +43,11 @@ from typing import TypeVar
 
 import anyio
 from attrs import define, field
-from sqlalchemy import update
 
 from ..._drive import Flow
 from ..._exceptions import ConversationBusyError, ConversationNotFoundError, StoreError
 from .raw import Batch, Raw
-from .schema import LOCKS
-from .statements import RELEASE_SQL, Busy, acquire_sql, db_now, with_locked_record
+from .statements import RELEASE_SQL, RENEW_SQL, SEEN_SQL, Busy, acquire_sql
 
 __all__ = [
     "LeaseRenewer",
@@ -81,47 +80,35 @@ def acquire_flow(
 ) -> Flow[bool]:
     """Take the lease if it is free, expired, or already *holder*'s; tell whether we hold it.
 
-    The conversation's row is locked first (`SELECT ... FOR UPDATE` on
-    PostgreSQL; SQLite's write transaction holds the database), as a guarded
-    append locks it, so the two serialize: an append that found no lease commits
-    before the lease is taken, and the send that takes it reads that append.
+    One UPDATE of the conversation's row, which an append moving the record also
+    updates, so the two serialize: an append that found no lease commits before
+    the lease is taken, and the send that takes it reads that append. When it
+    took nothing, a read tells a held lease from a missing conversation.
     """
     del dialect  # the driver SQL has a text for each
     params = {"cid": conversation_id, "holder": holder, "lease": lease_seconds}
     if owner is not None:
         params["owner"] = owner
-    seen, taken = yield from with_locked_record(
-        conversation_id,
-        owner,
-        Raw(acquire_sql(owned=owner is not None), params),
-        commit=True,
+    taken = yield Batch(
+        (Raw(acquire_sql(owned=owner is not None), params),), commit=True
     )
-    if not seen:
-        if taken.rowcount == 1:
-            # The conversation was made between the lock's snapshot and the
-            # lease's: this call says it is missing, so it holds nothing.
-            release = Raw(RELEASE_SQL, {"cid": conversation_id, "holder": holder})
-            yield Batch((release,), commit=True)
+    if taken[0].rowcount == 1:
+        return True
+    seen = (yield Raw(SEEN_SQL, {"cid": conversation_id})).first()
+    if seen is None or (owner is not None and seen[0] != owner):
         raise ConversationNotFoundError(conversation_id)
-    return bool(taken.rowcount == 1)
+    return False
 
 
 def renew_flow(
     leases: Sequence[tuple[str, str]], lease_seconds: float, dialect: str
 ) -> Flow[list[tuple[str, str]]]:
     """Push back the expiry of held leases; return those no longer held."""
+    del dialect  # the driver SQL has a text for each
     lost = []
     for conversation_id, holder in leases:
-        result = yield (
-            update(LOCKS)
-            .execution_options(preserve_rowcount=True)
-            .where(
-                LOCKS.c.conversation_id == conversation_id,
-                LOCKS.c.holder == holder,
-            )
-            .values(expires_at=db_now(dialect) + lease_seconds)
-        )
-        if result.rowcount != 1:
+        params = {"cid": conversation_id, "holder": holder, "lease": lease_seconds}
+        if (yield Raw(RENEW_SQL, params)).rowcount != 1:
             lost.append((conversation_id, holder))
     return lost
 

@@ -273,6 +273,33 @@ def m004_turn_id_index(conn: Connection) -> None:
     )
 
 
+@migration
+def m005_lease_on_record(conn: Connection) -> None:
+    """Keep a conversation's lease on its own row; drop `conversa_locks`."""
+    # A lease on the record's row is checked by the very UPDATE that moves the
+    # record: on PostgreSQL a writer that waited for the row re-checks its WHERE
+    # on the row as committed (READ COMMITTED's recheck), lease included, so an
+    # add needs no row lock and no second statement to see a lease taken while it
+    # waited, and the append is one statement. Nullable, no default: added without
+    # a table rewrite. Leases held while this runs move over; a process of an
+    # older conversa still running fails its next lease call (the table is gone)
+    # rather than miss a lease, so deploy it with the old workers stopped.
+    # lease_expires is epoch seconds by the database clock, as expires_at was.
+    for column, kind in (("lease_holder", "VARCHAR"), ("lease_expires", "FLOAT")):
+        conn.exec_driver_sql(
+            f"ALTER TABLE conversa_conversations ADD COLUMN {column} {kind}"
+        )
+    conn.exec_driver_sql(
+        "UPDATE conversa_conversations SET"
+        " lease_holder = (SELECT holder FROM conversa_locks"
+        " WHERE conversa_locks.conversation_id = conversa_conversations.id),"
+        " lease_expires = (SELECT expires_at FROM conversa_locks"
+        " WHERE conversa_locks.conversation_id = conversa_conversations.id)"
+        " WHERE id IN (SELECT conversation_id FROM conversa_locks)"
+    )
+    conn.exec_driver_sql("DROP TABLE conversa_locks")
+
+
 #: The newest schema version this conversa knows.
 SCHEMA_VERSION = max(MIGRATIONS)
 

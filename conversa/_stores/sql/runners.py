@@ -16,8 +16,10 @@ COMMIT itself, on a driver connection switched to autocommit for the flow: psyco
 would send its BEGIN alone and wait for it, even in pipeline mode, and its COMMIT
 is another round trip. Here a writing flow's BEGIN goes in one round trip with the
 flow's first statements, and its COMMIT with a batch that may end the transaction
-(`Batch.commit`), or after the flow; a flow that only reads runs each statement on
-its own, as READ COMMITTED gives each statement of a transaction its own snapshot
+(`Batch.commit`), or after the flow (a batch of one statement that ends the
+transaction it begins is sent alone, a transaction of its own in autocommit mode:
+an `add`, a lease taken or given back); a flow that only reads runs each statement
+on its own, as READ COMMITTED gives each statement of a transaction its own snapshot
 anyway. The engine's cursor listeners see the BEGIN and COMMIT statements too.
 """
 
@@ -214,6 +216,11 @@ class _OwnTransaction:
         """*steps* with the BEGIN before them and the COMMIT after, as due; and
         where *steps*' results start among the framed batch's."""
         if not self.write:
+            return steps, 0
+        if commit and not self.open and len(steps) == 1:
+            # The transaction's only statement: in autocommit mode it is a
+            # transaction of its own, with no BEGIN or COMMIT to send or run.
+            self.committing = True
             return steps, 0
         begin = () if self.open else (_BEGIN,)
         end = (_COMMIT,) if commit else ()

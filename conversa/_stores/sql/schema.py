@@ -53,11 +53,9 @@ from ..rules import as_utc
 
 __all__ = [
     "CONVERSATIONS",
-    "LOCKS",
     "TURNS",
     "ConversationRow",
     "KeyRow",
-    "LockRow",
     "TurnRow",
     "UTCDateTime",
     "record_from_row",
@@ -148,6 +146,16 @@ class ConversationRow(SQLModel, table=True):
     key_id: str | None = Field(
         default=None, sa_column=Column("key_id", String, nullable=True)
     )
+    # The exclusive section's lease (migration 5; see `lease.py`): who holds it,
+    # and until when, in epoch seconds by the database's clock, so holders on
+    # different hosts agree on when it ran out. NULL: never taken, or released.
+    # Not part of the record value: only the lease's statements read them.
+    lease_holder: str | None = Field(
+        default=None, sa_column=Column("lease_holder", String, nullable=True)
+    )
+    lease_expires: float | None = Field(
+        default=None, sa_column=Column("lease_expires", Float, nullable=True)
+    )
 
 
 class TurnRow(SQLModel, table=True):
@@ -231,22 +239,6 @@ class TurnRow(SQLModel, table=True):
     )
 
 
-class LockRow(SQLModel, table=True):
-    """A lease on a conversation's exclusive section: `conversa_locks`.
-
-    `expires_at` is seconds since the epoch by the database's clock, so holders on
-    different hosts agree on when a lease ran out.
-    """
-
-    __tablename__ = "conversa_locks"
-
-    conversation_id: str = Field(
-        sa_column=Column("conversation_id", String, primary_key=True)
-    )
-    holder: str = Field(sa_column=Column("holder", String, nullable=False))
-    expires_at: float = Field(sa_column=Column("expires_at", Float, nullable=False))
-
-
 class KeyRow(SQLModel, table=True):
     """A key id an encrypted store made current: `conversa_keys` (migration 3).
 
@@ -263,7 +255,6 @@ class KeyRow(SQLModel, table=True):
 #: The tables, as SQLAlchemy Core sees them (the stores run Core statements on them).
 CONVERSATIONS: Table = SQLModel.metadata.tables["conversa_conversations"]
 TURNS: Table = SQLModel.metadata.tables["conversa_turns"]
-LOCKS: Table = SQLModel.metadata.tables["conversa_locks"]
 
 
 def record_values(record: ConversationRecord) -> dict[str, Any]:

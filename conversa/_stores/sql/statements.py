@@ -23,20 +23,21 @@ seq) primary key backs this up.
 That is the careful way. An append that knows the last seq it expects (every
 `add` and send does) first tries the short way (`_fast_append`): one conditional
 UPDATE of the record (the expected last seq, not erased, the owner, no live lease)
-and the insert of the new turns, in one statement on PostgreSQL (a CTE, after a
-row lock when it checks the lease; with BEGIN and, when nothing is written after
-it, COMMIT: one round trip) and two on SQLite. If the record did not move, nothing
-was written, and the careful way runs next (in the same transaction, or on
-PostgreSQL in a new one when the COMMIT went out) and tells why (a moved seq, a
-lease, a missing conversation); if a turn id was stored already (a retried
-append), it rolls back and the careful way runs in a new one (`FastMiss`).
+and the insert of the new turns, in one statement on PostgreSQL (a CTE; an `add`
+sends it alone, a transaction of its own: one round trip) and two on SQLite. If
+the record did not move, nothing was written, and the careful way runs next (in
+the same transaction, or on PostgreSQL in a new one when the first one ended with
+its statement) and tells why (a moved seq, a lease, a missing conversation); if a
+turn id was stored already (a retried append), it rolls back and the careful way
+runs in a new one (`FastMiss`).
 
-An append that holds no lease (`lease_wait`) also reads the conversation's lease
-row after locking the record: if another holder's lease is live it writes nothing
-and tells the store to wait and try again. Lease acquisition locks the same
-record row first (see `lease.py`), so on PostgreSQL the two serialize: an append
-either commits before a send takes its lease (and the send reads it) or sees the
-lease.
+The lease is two columns of the record's row (`lease.py`), so the UPDATE that
+moves the record checks it: an append that holds no lease (`lease_wait`) writes
+nothing while another holder's lease is live, and tells the store to wait and try
+again. Taking the lease updates the same row, so on PostgreSQL the two serialize:
+an append either commits before a send takes its lease (and the send reads it), or
+waits for the row and, as READ COMMITTED re-checks an UPDATE's conditions on the
+row a writer left, sees the lease.
 
 `read_newest` scans (seq, tokens) newest first in small batches (64 rows, then 4x
 larger) and stops at the first turn that overflows the budget, then reads the full
@@ -118,6 +119,8 @@ if TYPE_CHECKING:
 __all__ = [
     "BUSY",
     "RELEASE_SQL",
+    "RENEW_SQL",
+    "SEEN_SQL",
     "Busy",
     "FastMiss",
     "acquire_sql",
@@ -136,7 +139,6 @@ __all__ = [
     "update_record_flow",
     "update_turns_flow",
     "usage_flow",
-    "with_locked_record",
 ]
 
 T = TypeVar("T")
@@ -279,67 +281,79 @@ _NOW_SQL = {
     "sqlite": "((julianday('now') - 2440587.5) * 86400.0)",
     "postgresql": "CAST(EXTRACT(epoch FROM clock_timestamp()) AS FLOAT)",
 }
-#: The fast append's row lock (PostgreSQL, when it checks the lease): its CTE runs
-#: as the next statement, so it sees a lease committed while this one waited.
+#: The fast append's row lock (PostgreSQL, before a read of turn rows to update):
+#: every append locks the record before turn rows, so two never deadlock.
 _LOCK_ROW_SQL = sql("SELECT 1 FROM conversa_conversations WHERE id = {cid} FOR UPDATE")
-_LIVE_LEASE_SQL = {
-    dialect: text.replace("NOW", _NOW_SQL[dialect])
-    for dialect, text in sql(
-        "SELECT holder FROM conversa_locks WHERE conversation_id = {cid}"
-        " AND expires_at >= NOW"
-    ).items()
-}
+#: The lease is free: never taken, released, or run out (`lease.py`).
+_FREE = "(lease_expires IS NULL OR lease_expires < NOW)"
+
+
+def _with_now(text: str) -> dict[str, str]:
+    """*text*'s driver SQL for each dialect, with NOW as the database clock."""
+    return {
+        dialect: rendered.replace("NOW", _NOW_SQL[dialect])
+        for dialect, rendered in sql(text).items()
+    }
+
+
+#: Whether another holder's lease is live, read after the careful append locked the
+#: record's row (a statement of its own: it sees the row as committed).
+_LIVE_LEASE_SQL = _with_now(
+    "SELECT lease_holder FROM conversa_conversations WHERE id = {cid}"
+    " AND lease_expires >= NOW"
+)
 
 
 @functools.lru_cache(maxsize=2)
 def acquire_sql(*, owned: bool) -> dict[str, str]:
     """Take the lease if it is free, expired or already the holder's (rowcount 1).
 
-    Only for a conversation the caller sees (not erased; *owned*: the owner's),
-    so it can go in one batch with the record's read, which tells which.
+    One UPDATE of the record's row, only of a conversation the caller sees (not
+    erased; *owned*: the owner's). On PostgreSQL a taker that waited for the row
+    (an append moving it) re-checks the WHERE on the row as that append left it.
     """
     owner = " AND owner = {owner}" if owned else ""
-    return {
-        dialect: text.replace("NOW", _NOW_SQL[dialect])
-        for dialect, text in sql(
-            "INSERT INTO conversa_locks (conversation_id, holder, expires_at)"
-            " SELECT CAST({cid} AS VARCHAR), CAST({holder} AS VARCHAR), NOW + {lease}"
-            " WHERE EXISTS (SELECT 1 FROM conversa_conversations"
-            " WHERE id = CAST({cid} AS VARCHAR) AND erased_at IS NULL"
-            + owner
-            + ") ON CONFLICT (conversation_id) DO UPDATE SET holder = excluded.holder,"
-            " expires_at = excluded.expires_at"
-            " WHERE conversa_locks.expires_at < NOW OR conversa_locks.holder = {holder}"
-        ).items()
-    }
+    return _with_now(
+        "UPDATE conversa_conversations SET lease_holder = {holder},"
+        " lease_expires = NOW + {lease} WHERE id = {cid} AND erased_at IS NULL"
+        + owner
+        + " AND (lease_expires IS NULL OR lease_expires < NOW"
+        " OR lease_holder = {holder})"
+    )
 
 
+#: Whether the caller sees the conversation (when taking the lease did nothing).
+SEEN_SQL = sql(
+    "SELECT owner FROM conversa_conversations WHERE id = {cid} AND erased_at IS NULL"
+)
 #: Drop the lease if the holder still has it.
 RELEASE_SQL = sql(
-    "DELETE FROM conversa_locks WHERE conversation_id = {cid} AND holder = {holder}"
+    "UPDATE conversa_conversations SET lease_holder = NULL, lease_expires = NULL"
+    " WHERE id = {cid} AND lease_holder = {holder}"
+)
+#: Push the lease's expiry back if the holder still has it.
+RENEW_SQL = _with_now(
+    "UPDATE conversa_conversations SET lease_expires = NOW + {lease}"
+    " WHERE id = {cid} AND lease_holder = {holder}"
 )
 
 
 @functools.lru_cache(maxsize=64)
 def _fast_move_sql(*, guard: bool, owned: bool, moves_start: bool) -> dict[str, str]:
-    """The fast append's UPDATE of the record: it moves only from the expected seq."""
+    """The fast append's UPDATE of the record: it moves only from the expected seq.
+
+    With *guard*, only while no lease is live: on the same row, so on PostgreSQL
+    an append that waited for the row (a send taking the lease) re-checks it on
+    the row as committed, and sees that lease.
+    """
     start = ", window_start = {start}" if moves_start else ""
-    text = (
+    return _with_now(
         "UPDATE conversa_conversations SET last_seq = {last_seq}, updated_at = {now}"
         + start
         + " WHERE id = {cid} AND last_seq = {expected} AND erased_at IS NULL"
         + (" AND owner = {owner}" if owned else "")
-        + (
-            " AND NOT EXISTS (SELECT 1 FROM conversa_locks"
-            " WHERE conversation_id = {cid} AND expires_at >= NOW)"
-            if guard
-            else ""
-        )
+        + (f" AND {_FREE}" if guard else "")
     )
-    return {
-        dialect: rendered.replace("NOW", _NOW_SQL[dialect])
-        for dialect, rendered in sql(text).items()
-    }
 
 
 @functools.lru_cache(maxsize=64)
@@ -471,23 +485,6 @@ def record_row(
     if row is None or (owner is not None and row[1] != owner):
         raise ConversationNotFoundError(conversation_id)
     return record_columns(row)
-
-
-def with_locked_record(
-    conversation_id: str, owner: str | None, step: Raw, *, commit: bool = False
-) -> Flow[tuple[bool, Any]]:
-    """Lock the record (as `record_row` with ``for_update``), then run *step*, in
-    one batch: whether the caller sees the record (not erased; the owner's),
-    and *step*'s result. *step* runs whatever the lock found, so it must write
-    nothing for a record the caller does not see; it runs with a snapshot of its
-    own, which may see a record made after the lock's (and the caller undoes
-    what it wrote then). With *commit*, the transaction may end there
-    (`Batch.commit`)."""
-    locked, result = yield Batch(
-        (Raw(_RECORD_FOR_UPDATE_SQL, {"cid": conversation_id}), step), commit=commit
-    )
-    row = locked.first()
-    return row is not None and (owner is None or row[1] == owner), result
 
 
 def _insert_record(
@@ -752,17 +749,14 @@ def _fast_append(
         text = _fast_append_sql(
             len(rows), keyed=codec is not None, move=move_sql[dialect]
         )
-        # In a batch, so the BEGIN goes in the same round trip. With the lease
-        # check, the row lock goes first: the CTE's snapshot is taken after it, so
-        # it sees a lease committed while the lock waited. With a read after it
-        # (*then*: the bookkeeping's turn rows, FOR UPDATE) too: every append
-        # locks the record before turn rows, as the careful way does, so two
-        # appends never wait on each other in opposite orders (a deadlock).
-        lock = (
-            (Raw(_LOCK_ROW_SQL, {"cid": conversation_id}),)
-            if guard or then is not None
-            else ()
-        )
+        # In a batch, so the BEGIN goes in the same round trip; alone, with
+        # *commit*, it is the whole transaction (`runners._OwnTransaction`). The
+        # lease check needs no lock of its own: it is on the row the CTE updates.
+        # With a read after it (*then*: the bookkeeping's turn rows, FOR UPDATE),
+        # the row lock goes first: every append locks the record before turn
+        # rows, as the careful way does, so two appends never wait on each other
+        # in opposite orders (a deadlock).
+        lock = () if then is None else (Raw(_LOCK_ROW_SQL, {"cid": conversation_id}),)
         after = () if then is None else (then,)
         try:
             results = yield Batch(
