@@ -8,7 +8,13 @@ below, never its modules.
 
 from .api_rules import check_blocks, check_system
 from .calibrate import Learned, learn, with_fixed_exact
-from .normalize import pending_tool_use_ids, replayed, spliced, to_messages
+from .normalize import (
+    check_history,
+    pending_tool_use_ids,
+    replayed,
+    spliced,
+    to_messages,
+)
 from .plan import (
     ModelSummarizer,
     Plan,
@@ -37,6 +43,7 @@ __all__ = [
     "SummaryRequest",
     "check_blocks",
     "check_content",
+    "check_history",
     "check_params",
     "check_system",
     "estimated",

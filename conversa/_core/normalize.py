@@ -53,6 +53,7 @@ from .history_rules import Message, check_messages, turn_error
 __all__ = [
     "DEFAULT_API_VERSION",
     "Normalized",
+    "check_history",
     "normalize",
     "pending_tool_use_ids",
     "replayed",
@@ -179,7 +180,62 @@ def normalize(
         UnrepairableHistoryError: the turns break a rule no safe repair satisfies;
             the error names the turn and the rule.
     """
-    rules_2026 = api_version >= _RULES_2026
+    messages, sources = _checked(
+        turns,
+        model=model,
+        caps=caps,
+        rules_2026=api_version >= _RULES_2026,
+        thinking=thinking,
+        new_turn_ids=new_turn_ids,
+        open_end=open_end,
+    )
+    return Normalized(
+        tuple(
+            {"role": role, "content": [block.to_api() for block, _ in entries]}
+            for role, entries in messages
+        ),
+        tuple(tuple(position for _, position in entries) for _, entries in messages),
+        tuple(
+            turn if turn is not None and _verbatim(entries, turn.blocks) else None
+            for (_, entries), turn in zip(messages, sources, strict=True)
+        ),
+    )
+
+
+def check_history(
+    turns: Sequence[Turn],
+    *,
+    model: str,
+    caps: ModelCapabilities,
+    api_version: str = DEFAULT_API_VERSION,
+    new_turn_ids: Collection[str] = frozenset(),
+    open_end: bool = False,
+) -> None:
+    """Check that *turns* normalize, as `normalize` does, without building the
+    messages (an append keeps the turns, not a body); the same errors."""
+    _checked(
+        turns,
+        model=model,
+        caps=caps,
+        rules_2026=api_version >= _RULES_2026,
+        thinking=False,
+        new_turn_ids=new_turn_ids,
+        open_end=open_end,
+    )
+
+
+def _checked(
+    turns: Sequence[Turn],
+    *,
+    model: str,
+    caps: ModelCapabilities,
+    rules_2026: bool,
+    thinking: bool,
+    new_turn_ids: Collection[str],
+    open_end: bool,
+) -> tuple[list[Message], list[Turn | None]]:
+    """`normalize`'s rules: the messages with each block's position, checked, and
+    for each message the one turn it was made of (None: merged or repaired)."""
     messages: list[Message] = []
     # For each message, the one turn it was made of with its blocks unchanged.
     sources: list[Turn | None] = []
@@ -224,17 +280,7 @@ def normalize(
         rules_2026=rules_2026,
         max_images=caps.max_images,
     )
-    return Normalized(
-        tuple(
-            {"role": role, "content": [block.to_api() for block, _ in entries]}
-            for role, entries in messages
-        ),
-        tuple(tuple(position for _, position in entries) for _, entries in messages),
-        tuple(
-            turn if turn is not None and _verbatim(entries, turn.blocks) else None
-            for (_, entries), turn in zip(messages, sources, strict=True)
-        ),
-    )
+    return messages, sources
 
 
 def _verbatim(entries: list[tuple[Block, int]], blocks: tuple[Block, ...]) -> bool:

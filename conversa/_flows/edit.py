@@ -15,6 +15,7 @@ from attrs import asdict, evolve
 from .._core import (
     SendSpec,
     check_content,
+    check_history,
     check_params,
     check_system,
     estimated,
@@ -132,7 +133,7 @@ def add_seen_flow(
             record, window = yield from record_and_tail(conversation_id)
         caps = capabilities_for(record.model, record.capabilities)
         try:
-            to_messages(
+            check_history(
                 (*window, *new),
                 model=record.model,
                 caps=caps,

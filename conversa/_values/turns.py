@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any, Literal, TypeAlias
 
-from attrs import evolve, field, frozen, validators
+from attrs import evolve, field, fields, frozen, validators
 
 from .blocks import Block, TextBlock, blocks_from_api, to_blocks
 from .params import RequestParams
@@ -101,14 +101,28 @@ def remembered(turn: Turn) -> dict[str, Any]:
     return found
 
 
+#: The fields a store sets on a turn it places (`replaced` copies the rest as is).
+_PLACED = frozenset(("seq", "created_at", "tokens", "tokens_exact", "status"))
+
+
 def replaced(turn: Turn, **changes: Any) -> Turn:
     """`attrs.evolve`, keeping the content's JSON text when the blocks stay.
 
     The text is computed once per turn value (`Turn.content_json`); a copy given a
     seq, a count or a time has the same blocks, so it takes the text along rather
-    than encoding them again.
+    than encoding them again. Such a copy (only `_PLACED` fields changed, to values
+    of their types) is made slot by slot: every other field is the checked value
+    of *turn*, and evolve would run the checks and converters of all of them again
+    (an append places each turn it stores).
     """
-    new = evolve(turn, **changes)
+    if changes.keys() <= _PLACED and type(turn) is Turn:
+        new = object.__new__(Turn)
+        for name in _FIELDS:
+            object.__setattr__(
+                new, name, changes[name] if name in changes else getattr(turn, name)
+            )
+    else:
+        new = evolve(turn, **changes)
     if "blocks" not in changes:
         try:
             text = object.__getattribute__(turn, "_json")
@@ -120,9 +134,20 @@ def replaced(turn: Turn, **changes: Any) -> Turn:
 
 def blocks_to_json(blocks: Iterable[Block]) -> str:
     """Serialize blocks as the JSON text a store keeps (key order preserved)."""
+    if isinstance(blocks, tuple) and len(blocks) == 1:
+        block = blocks[0]
+        if type(block) is TextBlock and not block.extra and block.keys in _PLAIN:
+            # The usual turn, one plain text block: the same text, built around
+            # the encoded string rather than from a list holding a dict.
+            return _TEXT_JSON % json.dumps(block.text, ensure_ascii=False)
     return json.dumps(
         [b.to_api() for b in blocks], ensure_ascii=False, separators=(",", ":")
     )
+
+
+_TEXT_JSON = '[{"type":"text","text":%s}]'
+#: The key orders a plain text block keeps (`blocks._emit`): none, or the API's.
+_PLAIN = ((), ("type", "text"))
 
 
 def _int(value: Any) -> int:
@@ -295,6 +320,10 @@ class Turn:
     def from_content_json(cls, role: Role, content: str, **fields: Any) -> Turn:
         """Rebuild a turn from the JSON text a store kept."""
         return cls(role, blocks_from_api(json.loads(content)), **fields)
+
+
+#: Turn's fields, in order (`replaced` copies them).
+_FIELDS = tuple(a.name for a in fields(Turn))
 
 
 def _system(value: Any) -> str | tuple[Block, ...] | None:

@@ -6,15 +6,16 @@ import copy
 import json
 from typing import Any
 
+import attrs
 import httpx
 import pytest
 
 from conversa._client.wire import stream_body
 from conversa._core.normalize import normalize, spliced
-from conversa._values.blocks import TextBlock, ToolUseBlock
+from conversa._values.blocks import TextBlock, ToolUseBlock, blocks_from_api
 from conversa._values.body_json import SplicedBody, body_json
 from conversa._values.capabilities import capabilities_for
-from conversa._values.turns import Turn
+from conversa._values.turns import Turn, blocks_to_json, replaced
 
 MODEL = "claude-sonnet-4-5"
 
@@ -130,3 +131,40 @@ def test_a_stream_keeps_the_splice_and_any_json_value_encodes() -> None:
     assert isinstance(streamed, SplicedBody)
     assert body_json(streamed) == httpx_bytes({**body, "stream": True})
     assert body_json([1, "two", {"3": None}]) == httpx_bytes([1, "two", {"3": None}])
+
+
+@pytest.mark.parametrize(
+    "api",
+    [
+        [{"type": "text", "text": "plain"}],
+        [{"text": "keys the other way", "type": "text"}],
+        [{"type": "text", "text": 'quotes " and \\ and \u2028 and é'}],
+        [{"type": "text", "text": ""}],
+        [{"type": "text", "text": "cited", "citations": None}],
+        [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}],
+    ],
+)
+def test_a_turns_content_json_is_its_blocks_api_form(api: list[dict[str, Any]]) -> None:
+    """The stored JSON text of a turn (one plain text block takes a shorter way)
+    is exactly `json.dumps` of its blocks' API form, key order kept."""
+    blocks = blocks_from_api(api)
+    expected = json.dumps(api, ensure_ascii=False, separators=(",", ":"))
+    assert blocks_to_json(blocks) == expected
+    assert Turn("user", blocks).content_json() == expected
+
+
+def test_a_placed_copy_is_the_turn_with_its_seq() -> None:
+    """`replaced` with the fields a store sets copies every other field as it is
+    (and the JSON text already made), equal to what `attrs.evolve` makes."""
+    turn = Turn("assistant", "hi", model="m", flags={"pinned": True}, tokens=3)
+    turn.content_json()
+    placed = replaced(turn, seq=7, tokens=5, tokens_exact=True)
+    assert placed == attrs.evolve(turn, seq=7, tokens=5, tokens_exact=True)
+    assert (placed.seq, placed.tokens, placed.tokens_exact) == (7, 5, True)
+    assert placed.flags == {"pinned": True}
+    assert placed.created_at == turn.created_at
+    assert object.__getattribute__(placed, "_json") == turn.content_json()
+    other = replaced(turn, model="n")  # not a placing change: evolve's checks
+    assert other.model == "n"
+    with pytest.raises(ValueError, match="role"):
+        replaced(turn, role="system")

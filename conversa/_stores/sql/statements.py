@@ -385,6 +385,12 @@ def _fast_append_sql(n: int, *, keyed: bool, move: str) -> str:
     return sql(text)["postgresql"].replace("MOVE", move)
 
 
+@functools.lru_cache(maxsize=256)
+def _row_names(i: int, columns: tuple[str, ...]) -> tuple[str, ...]:
+    """The parameter names of the *i*-th turn's *columns* in `_fast_append_sql`."""
+    return tuple(f"t{i}_{c}" for c in columns)
+
+
 #: PostgreSQL's name of each turn column's type, from the schema.
 _PG_DIALECT: Any = postgresql.dialect()  # type: ignore[no-untyped-call]
 _PG_TYPES = {
@@ -745,7 +751,7 @@ def _fast_append(
     )
     if dialect == "postgresql":
         for i, row in enumerate(rows):
-            move.update({f"t{i}_{k}": v for k, v in row.items()})
+            move.update(zip(_row_names(i, tuple(row)), row.values(), strict=True))
         text = _fast_append_sql(
             len(rows), keyed=codec is not None, move=move_sql[dialect]
         )
