@@ -289,12 +289,11 @@ class Raw:
         holder = new_id()
         with self.tx(write=True):
             self.record(cid)
-            self.q(
-                "INSERT INTO conversa_locks (conversation_id, holder, expires_at) "
-                f"VALUES (?, ?, {now} + 30) ON CONFLICT (conversation_id) DO UPDATE SET "
-                "holder = excluded.holder, expires_at = excluded.expires_at "
-                f"WHERE conversa_locks.expires_at < {now} OR conversa_locks.holder = ?",
-                (cid, holder, holder),
+            self.q(  # the lease, on the record's row (migration 5)
+                f"UPDATE conversa_conversations SET lease_holder = ?, "
+                f"lease_expires = {now} + 30 WHERE id = ? AND (lease_expires IS NULL "
+                f"OR lease_expires < {now} OR lease_holder = ?)",
+                (holder, cid, holder),
             )
         with self.tx(write=False):
             record = self.record(cid)
@@ -328,7 +327,8 @@ class Raw:
         )
         with self.tx(write=True):
             self.q(
-                "DELETE FROM conversa_locks WHERE conversation_id = ? AND holder = ?",
+                "UPDATE conversa_conversations SET lease_holder = NULL, "
+                "lease_expires = NULL WHERE id = ? AND lease_holder = ?",
                 (cid, holder),
             )
 

@@ -501,7 +501,7 @@ def test_an_add_on_postgresql_is_one_round_trip(fresh_pg_url: str) -> None:
     """PostgreSQL: an `add` is one round trip and one statement, a transaction of
     its own in autocommit mode (the conditional write, the lease checked on the
     row it moves; psycopg's own BEGIN would be a round trip of its own), a read
-    holds no transaction, and a send is six round trips: the lease (one UPDATE);
+    holds no transaction, and a send is six round trips: the lease (one statement);
     the record, then the window; the user turn (one statement); the reply with
     the bookkeeping's read, then the bookkeeping's write with the lease's release
     and the COMMIT.
@@ -524,7 +524,7 @@ def test_an_add_on_postgresql_is_one_round_trip(fresh_pg_url: str) -> None:
             conv.send("second")
             assert trips.take() == ["I", "I", "I", "I", "T", "I"]
             assert take() == [
-                "UPDATE",  # the lease, on the record's row
+                "WITH",  # the lease, on the record's row (and whether it is seen)
                 *("SELECT", "SELECT"),  # the record, the window
                 "WITH",  # the user turn
                 *("BEGIN", "SELECT", "WITH", "SELECT"),  # the reply, its counts' read
@@ -559,6 +559,17 @@ def test_an_add_on_postgresql_is_one_round_trip(fresh_pg_url: str) -> None:
                 "from elsewhere",
                 "still checked",
             ]
+            # A try for a held lease: one statement that says it is held.
+            with store.lock(conv.id):
+                trips.take()
+                take()
+                with (
+                    pytest.raises(ConversationBusyError),
+                    store.lock(conv.id, timeout=0),
+                ):
+                    pytest.fail("entered a held section")
+                assert trips.take() == ["I"]
+                assert take() == ["WITH"]
         finally:
             event.remove(store.engine, "before_cursor_execute", statement)
 
@@ -941,9 +952,11 @@ def test_a_failed_pipeline_leaves_no_stale_prepared_statement(
             with pytest.raises(ConversaError):
                 runner.run(lambda: batch(ok, fails), write=True, retry=False)
 
+        # Two statements a batch: BEGIN and COMMIT go with them (one statement
+        # alone would be sent in autocommit mode, with neither).
         failing()  # the connection's first ROLLBACK
         for _ in range(before):
-            runner.run(lambda: batch(ok), write=True)
+            runner.run(lambda: batch(ok, ok), write=True)
         failing()
         for _ in range(8):
-            assert runner.run(lambda: batch(ok), write=True)[0].first() == (1,)
+            assert runner.run(lambda: batch(ok, ok), write=True)[0].first() == (1,)

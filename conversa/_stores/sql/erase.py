@@ -15,7 +15,7 @@ step), so the logic exists once:
    waited for its parent's row lock is not in that statement's snapshot.
 2. delete, a page of tombstoned conversations at a time (by id): for each, its
    turns `TURN_BATCH` seqs per transaction, from the lowest still stored; the
-   last transaction also deletes its lease and its record.
+   last transaction also deletes its record (its lease with it).
 
 Nothing here keeps state between steps, so a rerun of an interrupted call finds
 the tombstones and finishes them; a `purge` finishes every tombstone it can see.

@@ -5,9 +5,10 @@ The same on SQLite and PostgreSQL, and across threads, processes and hosts:
 - acquire: one UPDATE (its own transaction) writes the holder and the expiry
   on the conversation's row if the lease is free, expired, or already ours. A
   waiter retries with backoff (5 ms doubling to 100 ms, jittered down by up to
-  half) until its timeout, then raises `ConversationBusyError`. No transaction and no pooled connection is
-  held while waiting or while the section runs (a send's API call takes up to
-  minutes), so SQLite's write lock and PostgreSQL's pool stay free.
+  half) until its timeout, then raises `ConversationBusyError`. No transaction
+  and no pooled connection is held while waiting or while the section runs (a
+  send's API call takes up to minutes), so SQLite's write lock and PostgreSQL's
+  pool stay free.
 - hold: a per-store daemon thread renews every lease the store holds every
   `lease_seconds / 3` (10 s for the default 30 s lease), for sync and async holders
   alike; a thread keeps renewing even while an event loop is blocked.
@@ -47,7 +48,7 @@ from attrs import define, field
 from ..._drive import Flow
 from ..._exceptions import ConversationBusyError, ConversationNotFoundError, StoreError
 from .raw import Batch, Raw
-from .statements import RELEASE_SQL, RENEW_SQL, SEEN_SQL, Busy, acquire_sql
+from .statements import RELEASE_SQL, RENEW_SQL, Busy, acquire_sql, seen_sql
 
 __all__ = [
     "LeaseRenewer",
@@ -83,19 +84,23 @@ def acquire_flow(
     One UPDATE of the conversation's row, which an append moving the record also
     updates, so the two serialize: an append that found no lease commits before
     the lease is taken, and the send that takes it reads that append. When it
-    took nothing, a read tells a held lease from a missing conversation.
+    took nothing, whether the caller sees the conversation tells a held lease
+    from a missing conversation (read in the same statement on PostgreSQL: one
+    round trip, a transaction of its own).
     """
-    del dialect  # the driver SQL has a text for each
+    owned = owner is not None
     params = {"cid": conversation_id, "holder": holder, "lease": lease_seconds}
     if owner is not None:
         params["owner"] = owner
-    taken = yield Batch(
-        (Raw(acquire_sql(owned=owner is not None), params),), commit=True
-    )
-    if taken[0].rowcount == 1:
+    (result,) = yield Batch((Raw(acquire_sql(owned=owned), params),), commit=True)
+    if dialect == "postgresql":
+        taken, seen = result.first()
+    else:
+        taken = result.rowcount
+        seen = taken == 1 or (yield Raw(seen_sql(owned=owned), params)).first()
+    if taken == 1:
         return True
-    seen = (yield Raw(SEEN_SQL, {"cid": conversation_id})).first()
-    if seen is None or (owner is not None and seen[0] != owner):
+    if not seen:
         raise ConversationNotFoundError(conversation_id)
     return False
 
@@ -107,8 +112,11 @@ def renew_flow(
     del dialect  # the driver SQL has a text for each
     lost = []
     for conversation_id, holder in leases:
+        # Each a transaction of its own, holding one record's row: renewals never
+        # hold rows while waiting for others (an erase locks many at once).
         params = {"cid": conversation_id, "holder": holder, "lease": lease_seconds}
-        if (yield Raw(RENEW_SQL, params)).rowcount != 1:
+        (renewed,) = yield Batch((Raw(RENEW_SQL, params),), commit=True)
+        if renewed.rowcount != 1:
             lost.append((conversation_id, holder))
     return lost
 

@@ -9,13 +9,15 @@ connection, so a restart costs one reconnect, not an error (see `runners.py`);
 there is no ping at checkout (`pool_pre_ping`), which cost three round trips per
 transaction (BEGIN, SELECT 1, ROLLBACK) on the hot path.
 
-Seqs: an append locks the conversation's row (`SELECT ... FOR UPDATE`) before it
-numbers its turns, so appends to one conversation serialize while appends to
-different conversations run in parallel, and each commits in seq order.
+Seqs: an append holds the conversation's row locked while it numbers its turns
+(the UPDATE that moves the last seq, or `SELECT ... FOR UPDATE` first), so appends
+to one conversation serialize while appends to different conversations run in
+parallel, and each commits in seq order.
 
-The exclusive section is a lease row (`conversa_locks`), taken and released in
-short transactions: no pooled connection is held while a send waits for the API,
-and a worker that dies holding it frees it when the lease runs out. (A session
+The exclusive section is a lease kept on the conversation's row (two columns,
+migration 5), taken and released by one UPDATE each: no pooled connection is held
+while a send waits for the API, and a worker that dies holding it frees it when the
+lease runs out. (A session
 advisory lock would need a dedicated connection per held section, and would pin
 that connection for minutes.) Migrations run under a transaction-level advisory
 lock, so workers starting together do not race.
@@ -25,7 +27,7 @@ different server connection, so nothing may outlive a transaction. conversa keep
 no session state: a call's transactions end before it returns (conversa's own
 BEGIN and COMMIT statements, which PgBouncer follows as it does psycopg's; a
 reading call's statements run on their own), the migration lock is
-transaction-level (`pg_advisory_xact_lock`), the lease is a row, and no `SET`,
+transaction-level (`pg_advisory_xact_lock`), the lease is two columns, and no `SET`,
 `LISTEN`, temporary table or held cursor is used. The one thing to switch off is
 psycopg's prepared statements (it prepares a statement run 5 times on the server
 connection it happened to use; PgBouncer 1.18 does not track them): open with

@@ -496,7 +496,8 @@ def _aexecutor(connection: AsyncConnection) -> Callable[[Any], Awaitable[Any]]:
         if isinstance(step, Raw):
             return (await run_raw((step,), pipelined=False))[0]
         if isinstance(step, Batch):
-            return await run_raw(step.steps, pipelined=dialect == "postgresql")
+            pipelined = dialect == "postgresql" and len(step.steps) > 1
+            return await run_raw(step.steps, pipelined=pipelined)
         statement, params = step if isinstance(step, tuple) else (step, None)
         return await connection.execute(statement, params)
 

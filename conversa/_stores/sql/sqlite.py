@@ -24,8 +24,8 @@ adding aiosqlite as a dependency; aiosqlite runs a thread per connection anyway.
 `":memory:"` keeps one connection (`StaticPool`) for the store's lifetime, guarded
 by a lock, since each new connection would see an empty database.
 
-The exclusive section is a lease row (see `runners.py`): no write transaction
-stays open while a send waits for the API.
+The exclusive section is a lease on the conversation's row (see `lease.py`): no
+write transaction stays open while a send waits for the API.
 
 Errors: a store is bound to the file it opened (`FileBinding`). A file that is
 not a database, a directory that does not exist, a file locked past the busy

@@ -120,7 +120,6 @@ __all__ = [
     "BUSY",
     "RELEASE_SQL",
     "RENEW_SQL",
-    "SEEN_SQL",
     "Busy",
     "FastMiss",
     "acquire_sql",
@@ -136,6 +135,7 @@ __all__ = [
     "read_newest_flow",
     "read_window_flow",
     "record_row",
+    "seen_sql",
     "update_record_flow",
     "update_turns_flow",
     "usage_flow",
@@ -306,26 +306,43 @@ _LIVE_LEASE_SQL = _with_now(
 
 @functools.lru_cache(maxsize=2)
 def acquire_sql(*, owned: bool) -> dict[str, str]:
-    """Take the lease if it is free, expired or already the holder's (rowcount 1).
+    """Take the lease if it is free, expired or already the holder's.
 
     One UPDATE of the record's row, only of a conversation the caller sees (not
     erased; *owned*: the owner's). On PostgreSQL a taker that waited for the row
-    (an append moving it) re-checks the WHERE on the row as that append left it.
+    (an append moving it) re-checks the WHERE on the row as that append left it;
+    there the statement also reads whether the caller sees the conversation (a
+    row: taken 1 or 0, seen), so a busy try is one round trip. On SQLite it is
+    the UPDATE alone (its rowcount), and `seen_sql` follows in the transaction.
     """
     owner = " AND owner = {owner}" if owned else ""
-    return _with_now(
+    take = (
         "UPDATE conversa_conversations SET lease_holder = {holder},"
         " lease_expires = NOW + {lease} WHERE id = {cid} AND erased_at IS NULL"
         + owner
         + " AND (lease_expires IS NULL OR lease_expires < NOW"
         " OR lease_holder = {holder})"
     )
+    return {
+        "sqlite": _with_now(take)["sqlite"],
+        "postgresql": _with_now(
+            f"WITH taken AS ({take} RETURNING 1) SELECT (SELECT count(*) FROM taken),"
+            " EXISTS (SELECT 1 FROM conversa_conversations WHERE id = {cid}"
+            f" AND erased_at IS NULL{owner})"
+        )["postgresql"],
+    }
 
 
-#: Whether the caller sees the conversation (when taking the lease did nothing).
-SEEN_SQL = sql(
-    "SELECT owner FROM conversa_conversations WHERE id = {cid} AND erased_at IS NULL"
-)
+@functools.lru_cache(maxsize=2)
+def seen_sql(*, owned: bool) -> dict[str, str]:
+    """Whether the caller sees the conversation (SQLite, when the lease was busy)."""
+    owner = " AND owner = {owner}" if owned else ""
+    return sql(
+        "SELECT 1 FROM conversa_conversations WHERE id = {cid} AND erased_at IS NULL"
+        + owner
+    )
+
+
 #: Drop the lease if the holder still has it.
 RELEASE_SQL = sql(
     "UPDATE conversa_conversations SET lease_holder = NULL, lease_expires = NULL"
@@ -652,7 +669,8 @@ def _append(
                     )
                 yield Batch(writes, commit=True)
             return plan.result, True
-        # It wrote nothing: the careful way tells why, in the same transaction.
+        # It wrote nothing: the careful way tells why, in the same transaction (a
+        # new one when the short write was a transaction of its own).
     row = yield from record_row(conversation_id, owner, for_update=True)
     if guard:
         # A statement of its own, after the row lock: on PostgreSQL it sees a lease
@@ -772,7 +790,9 @@ def _fast_append(
             # A turn id is stored (a retried append): the statement failed whole,
             # and the transaction, with its COMMIT if one was sent, rolls back.
             raise FastMiss from None
-        inserted, moved = results[len(lock)].first()
+        # The CTE inserts every turn or fails whole (no ON CONFLICT): when it
+        # moved the record, its turns are in.
+        moved = results[len(lock)].first()[1]
         read = None if then is None else results[-1].all()
     else:
         insert = (
@@ -781,12 +801,11 @@ def _fast_append(
             else {dialect: codec.insert_sql[dialect] + " ON CONFLICT DO NOTHING"}
         )
         moved = (yield Raw(move_sql, move)).rowcount
-        inserted = (yield Raw(insert, rows)).rowcount if moved else 0
+        if moved == 1 and (yield Raw(insert, rows)).rowcount != len(rows):
+            raise FastMiss  # an id was stored: the write transaction rolls back
         read = None if then is None or not moved else (yield then).all()
     if moved != 1:
         return False, None
-    if inserted != len(rows):
-        raise FastMiss
     return True, read
 
 
