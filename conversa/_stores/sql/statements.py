@@ -296,12 +296,16 @@ def _with_now(text: str) -> dict[str, str]:
     }
 
 
-#: Whether another holder's lease is live, read after the careful append locked the
-#: record's row (a statement of its own: it sees the row as committed).
-_LIVE_LEASE_SQL = _with_now(
-    "SELECT lease_holder FROM conversa_conversations WHERE id = {cid}"
-    " AND lease_expires >= NOW"
-)
+#: The careful append's lock of the record, with whether a lease is live on it
+#: (the last column). The row a locking read returns is the row as committed, after
+#: any wait for it, so the lease it shows is current.
+_RECORD_AND_LEASE_FOR_UPDATE_SQL = {
+    dialect: text + (" FOR UPDATE" if dialect == "postgresql" else "")
+    for dialect, text in _with_now(
+        f"SELECT {_COLUMNS}, lease_expires >= NOW FROM conversa_conversations"
+        " WHERE id = {cid} AND erased_at IS NULL"
+    ).items()
+}
 
 
 @functools.lru_cache(maxsize=2)
@@ -505,9 +509,14 @@ def record_row(
     """
     text = _RECORD_FOR_UPDATE_SQL if for_update else _RECORD_SQL
     row = (yield Raw(text, {"cid": conversation_id})).first()
+    return record_columns(_seen(row, conversation_id, owner))
+
+
+def _seen(row: Any, conversation_id: str, owner: str | None) -> Any:
+    """*row*, a record's read, if the caller sees it; else not found (another owner's)."""
     if row is None or (owner is not None and row[1] != owner):
         raise ConversationNotFoundError(conversation_id)
-    return record_columns(row)
+    return row
 
 
 def _insert_record(
@@ -671,14 +680,14 @@ def _append(
             return plan.result, True
         # It wrote nothing: the careful way tells why, in the same transaction (a
         # new one when the short write was a transaction of its own).
-    row = yield from record_row(conversation_id, owner, for_update=True)
-    if guard:
-        # A statement of its own, after the row lock: on PostgreSQL it sees a lease
-        # committed while this append waited for the row (a subquery of the locking
-        # statement would read the snapshot from before the wait, and miss it).
-        live = (yield Raw(_LIVE_LEASE_SQL, {"cid": conversation_id})).first()
-        if live is not None:
-            return BUSY, False
+    locked = _seen(
+        (yield Raw(_RECORD_AND_LEASE_FOR_UPDATE_SQL, {"cid": conversation_id})).first(),
+        conversation_id,
+        owner,
+    )
+    if guard and locked[-1]:
+        return BUSY, False
+    row = record_columns(locked[:-1])
     yield from _apply_updates(conversation_id, updates)
     if not turns:
         return (), False
