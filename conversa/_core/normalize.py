@@ -180,11 +180,11 @@ def normalize(
         UnrepairableHistoryError: the turns break a rule no safe repair satisfies;
             the error names the turn and the rule.
     """
-    messages, sources = _checked(
+    messages, sources = check_history(
         turns,
         model=model,
         caps=caps,
-        rules_2026=api_version >= _RULES_2026,
+        api_version=api_version,
         thinking=thinking,
         new_turn_ids=new_turn_ids,
         open_end=open_end,
@@ -208,34 +208,16 @@ def check_history(
     model: str,
     caps: ModelCapabilities,
     api_version: str = DEFAULT_API_VERSION,
+    thinking: bool = False,
     new_turn_ids: Collection[str] = frozenset(),
     open_end: bool = False,
-) -> None:
-    """Check that *turns* normalize, as `normalize` does, without building the
-    messages (an append keeps the turns, not a body); the same errors."""
-    _checked(
-        turns,
-        model=model,
-        caps=caps,
-        rules_2026=api_version >= _RULES_2026,
-        thinking=False,
-        new_turn_ids=new_turn_ids,
-        open_end=open_end,
-    )
-
-
-def _checked(
-    turns: Sequence[Turn],
-    *,
-    model: str,
-    caps: ModelCapabilities,
-    rules_2026: bool,
-    thinking: bool,
-    new_turn_ids: Collection[str],
-    open_end: bool,
 ) -> tuple[list[Message], list[Turn | None]]:
-    """`normalize`'s rules: the messages with each block's position, checked, and
-    for each message the one turn it was made of (None: merged or repaired)."""
+    """`normalize`'s rules, without building the API's messages (an append keeps
+    the turns, not a body; it calls this for the checks alone): the messages as
+    blocks with each one's position, checked, and for each message the one turn
+    it was made of (None: merged or repaired). The arguments and errors are
+    `normalize`'s."""
+    rules_2026 = api_version >= _RULES_2026
     messages: list[Message] = []
     # For each message, the one turn it was made of with its blocks unchanged.
     sources: list[Turn | None] = []

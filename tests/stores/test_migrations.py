@@ -32,6 +32,16 @@ def _engine(backend: str, target: str) -> Engine:
     return create_engine(psycopg_url(target))
 
 
+def _rows(backend: str, target: str, query: str) -> list[Any]:
+    """What *query* reads from the database at *target*."""
+    engine = _engine(backend, target)
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(text(query)).all())
+    finally:
+        engine.dispose()
+
+
 def describe(engine: Engine) -> dict[str, Any]:
     """The conversa tables as the database reports them: columns, keys, indexes."""
     insp = inspect(engine)
@@ -96,14 +106,9 @@ def test_reopening_applies_nothing_twice(sql_backend: str, fresh_target: str) ->
     """A second open finds the schema current and records each version once."""
     open_store(sql_backend, fresh_target).close()
     open_store(sql_backend, fresh_target).close()
-    engine = _engine(sql_backend, fresh_target)
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(
-                text("SELECT version, name FROM conversa_migrations")
-            ).all()
-    finally:
-        engine.dispose()
+    rows = _rows(
+        sql_backend, fresh_target, "SELECT version, name FROM conversa_migrations"
+    )
     assert sorted(rows) == [(v, MIGRATIONS[v].__name__) for v in sorted(MIGRATIONS)]
     assert max(v for v, _ in rows) == SCHEMA_VERSION
 
@@ -204,13 +209,12 @@ def test_leases_held_at_migration_5_move_to_the_record(
         for cid in (ran_out, free):
             with store.lock(cid, timeout=0):
                 store.append(cid, [Turn("user", "q")])
+    rows = _rows(
+        sql_backend, fresh_target, "SELECT id, lease_holder FROM conversa_conversations"
+    )
     engine = _engine(sql_backend, fresh_target)
     try:
         assert "conversa_locks" not in inspect(engine).get_table_names()
-        with engine.connect() as conn:
-            rows = conn.execute(
-                text("SELECT id, lease_holder FROM conversa_conversations")
-            ).all()
     finally:
         engine.dispose()
     assert dict(rows) == {held: "a send", ran_out: None, free: None}
