@@ -354,13 +354,13 @@ class PostgresStore(SQLStore):
         """
         super().close()
         if self._read is not None:
-            self._read.engine.dispose()
+            self._read.dispose()
 
     async def aclose(self) -> None:
         """Stop renewing leases and close every connection of the store."""
         await super().aclose()
         if self._read is not None:
-            await anyio.to_thread.run_sync(self._read.engine.dispose)
+            await anyio.to_thread.run_sync(self._read.dispose)
 
     def __repr__(self) -> str:
         owner = f", owner={self._owner!r}" if self._owner is not None else ""

@@ -28,15 +28,18 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
 import threading
+import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Protocol, TypeVar, cast
 
 import anyio.to_thread
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.pool import QueuePool
 
 from ..._drive import Flow, adrive, drive
 from ..errors import Where, operation_of, store_errors
@@ -44,6 +47,7 @@ from .raw import Batch, Raw
 
 __all__ = [
     "BEGUN",
+    "OWN_LISTENER",
     "SQLITE_BEGIN",
     "WRITE_OPTION",
     "AsyncRunner",
@@ -60,6 +64,9 @@ logger = logging.getLogger("conversa")
 WRITE_OPTION = "conversa_write"
 #: Execution option telling it the BEGIN was sent already (`_Lean`).
 BEGUN = "conversa_begun"
+#: The attribute marking a pool listener as conversa's own (`_Kept` keeps
+#: connections only while no one else listens to checkouts).
+OWN_LISTENER = "_conversa_own"
 #: SQLite's BEGIN, by whether the call writes (IMMEDIATE: the write lock at once).
 SQLITE_BEGIN = {True: "BEGIN IMMEDIATE", False: "BEGIN"}
 
@@ -332,14 +339,13 @@ class _Executor:
             self.connection.begin()  # SQLAlchemy's: psycopg sends nothing for it
         return self.connection
 
-    def close(self, *, failed: bool) -> None:
+    def close(self, *, failed: bool) -> bool:
         """On the driver path: end the Connection a Core statement made (the
-        driver's transaction is over: it sends nothing), or give the pooled
-        connection back."""
+        driver's transaction is over: it sends nothing; True if no Connection
+        was made: the caller gives the pooled connection back)."""
         connection = self.connection
         if connection is None:
-            self.fairy.close()
-            return
+            return True
         try:
             if not failed:
                 connection.commit()
@@ -348,6 +354,7 @@ class _Executor:
                     connection.rollback()
         finally:
             connection.close()
+        return False
 
     def end(self) -> None:
         """Send the COMMIT of the runner's own transaction, if one is open."""
@@ -537,6 +544,133 @@ def _run_own(flow: Flow[T], execute: _Executor, stage: list[bool]) -> T:
             execute.invalidate()
 
 
+class _Kept:
+    """Pooled connections a runner keeps checked out between its calls.
+
+    SQLAlchemy's checkout and checkin cost about 70,000 instructions a call, 8%
+    of an `add()` on SQLite: a queue under its lock, a fairy with a weakref
+    finalizer, the events, a rollback on return. A call on the driver (`_Lean`,
+    `SyncRunner._run_on_driver`) ends its own transaction, so the connection it
+    gives back is idle; kept here, the next call takes it with a list pop.
+
+    At most the pool's size are kept, and never more than its overflow, so the
+    pool's limits still bound how many connections there are, and whoever else
+    checks out of the engine finds the pool's size free (the kept ones count as
+    checked out: `pool.status()` shows them so; with `max_overflow=0` none is
+    kept). Only a plain `QueuePool` keeps any: none with `pool_recycle`
+    or `pool_pre_ping` (the pool checks those at checkout), none while another
+    listener than conversa's own (`own_listener`) listens to checkouts, checkins
+    or resets. A connection a call left in a transaction or found dead goes back
+    to the pool; so do all the kept ones when the engine's pool is replaced
+    (`Engine.dispose`, after a fork as SQLAlchemy advises), when a dead
+    connection was met (the pool then recycles what is stale), and at `release`.
+    """
+
+    __slots__ = ("__weakref__", "_engine", "_idle", "_pid", "_pool", "_size")
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._pool: Any = None
+        self._idle: list[Any] = []
+        self._size = 0
+        self._pid = os.getpid()
+        # `Engine.dispose` closes the pool's connections, and these with them.
+        kept = weakref.ref(self)
+        event.listen(engine, "engine_disposed", lambda _: _release(kept))
+
+    def take(self) -> Any:
+        """A connection: a kept one if there is one, else the pool's."""
+        pool = self._engine.pool
+        if pool is not self._pool:
+            self.release(replaced=True)
+            self._pool = pool
+            # One list a pool: runners sharing an engine keep at most its size.
+            self._idle = _KEPT.setdefault(pool, [])
+        if self._idle:
+            if not self._keeps(pool):  # someone listens now: back to the pool
+                self.release()
+                return pool.connect()
+            try:
+                fairy = self._idle.pop()
+            except IndexError:  # another thread took the last one
+                return pool.connect()
+            try:
+                for listener in pool.dispatch.checkout:  # conversa's own (`_keeps`)
+                    listener(fairy.dbapi_connection, None, fairy)
+            except BaseException:
+                fairy.close()
+                raise
+            return fairy
+        return pool.connect()
+
+    def give(self, fairy: Any, *, idle: bool) -> None:
+        """Take back *fairy*; *idle*: its call ended its transaction cleanly."""
+        pool = self._pool
+        if (
+            idle
+            and fairy.is_valid
+            and pool is self._engine.pool
+            and self._keeps(pool)
+            and len(self._idle) < self._size
+        ):
+            self._idle.append(fairy)
+        else:
+            fairy.close()
+
+    def _keeps(self, pool: Any) -> bool:
+        """Whether connections of *pool* may be kept (see the class docstring)."""
+        events = pool.dispatch
+        if events.checkin or events.reset:
+            return False
+        if not all(getattr(f, OWN_LISTENER, False) for f in events.checkout):
+            return False
+        if not self._size and isinstance(pool, QueuePool):
+            plain = getattr(pool, "_recycle", -1) < 0 and not getattr(
+                pool, "_pre_ping", False
+            )
+            # Never more than the overflow: whoever else checks out of the
+            # engine still finds at least the pool's size free.
+            overflow = getattr(pool, "_max_overflow", 0)
+            size = pool.size() if overflow < 0 else min(pool.size(), overflow)
+            self._size = size if plain and size > 0 else -1
+        return self._size > 0
+
+    @property
+    def idle(self) -> int:
+        """How many connections are kept idle."""
+        return len(self._idle)
+
+    def release(self, *, replaced: bool = False) -> None:
+        """Give every kept connection back to its pool; close them if the engine
+        replaced that pool (*replaced*: nothing would close them but the garbage
+        collector). In a forked child, forget them: they are the parent's."""
+        if os.getpid() != self._pid:
+            self._idle.clear()
+            self._pid = os.getpid()
+        while self._idle:
+            try:
+                fairy = self._idle.pop()
+            except IndexError:
+                break
+            with contextlib.suppress(Exception):
+                if replaced:
+                    fairy.invalidate()  # closes the driver's connection
+                else:
+                    fairy.close()
+        self._size = 0
+
+
+#: The connections kept idle, by pool (`_Kept`).
+_KEPT: weakref.WeakKeyDictionary[Any, list[Any]] = weakref.WeakKeyDictionary()
+
+
+def _release(kept: weakref.ref[_Kept]) -> None:
+    """The `engine_disposed` listener of a runner's `_Kept`."""
+    found = kept()
+    if found is not None:
+        found.release(replaced=True)
+
+
 class _Lean:
     """A call on SQLite run on the pooled driver connection, without SQLAlchemy's
     Connection: BEGIN, the flow's driver SQL on the driver's cursor, COMMIT.
@@ -549,17 +683,18 @@ class _Lean:
     raised as SQLAlchemy raises them (`_driver_error`), as on the usual way.
     """
 
-    __slots__ = ("_connection", "_driver", "_engine", "_fairy")
+    __slots__ = ("_connection", "_driver", "_engine", "_fairy", "_kept")
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, kept: _Kept) -> None:
         self._engine = engine
+        self._kept = kept
         self._fairy: Any = None
         self._driver: Any = None
         self._connection: Connection | None = None
 
     def run(self, flow: Flow[T], *, write: bool, stage: list[bool]) -> T:
         """Run *flow* in one transaction; *stage* marks when the COMMIT is next."""
-        self._fairy = self._engine.pool.connect()
+        self._fairy = self._kept.take()
         try:
             self._driver = self._fairy.driver_connection
             self._execute(SQLITE_BEGIN[write], ()).close()
@@ -626,7 +761,9 @@ class _Lean:
         if self._connection is not None:
             self._connection.close()  # gives the pooled connection back
         elif self._fairy is not None:
-            self._fairy.close()
+            driver = self._driver
+            idle = driver is not None and not driver.in_transaction
+            self._kept.give(self._fairy, idle=idle)
 
 
 class SyncRunner:
@@ -651,6 +788,7 @@ class SyncRunner:
         self.where = where or Where.for_engine(engine)
         #: The connections are not at READ COMMITTED (`_driver_path`).
         self._other_level = False
+        self._kept = _Kept(engine)
 
     def _lean(self) -> bool:
         """Whether a call may run on the pooled driver connection alone (`_Lean`).
@@ -704,7 +842,7 @@ class SyncRunner:
         The same transaction as `_run_own` on SQLAlchemy's Connection, less the
         Connection (about 25 µs a call): a Core statement makes one, inside it.
         """
-        fairy = self.engine.pool.connect()
+        fairy = self._kept.take()
         driver = fairy.driver_connection
         own = _own_level(self.engine.dialect, driver, write=write)
         if own is None:  # another isolation level: SQLAlchemy's transaction
@@ -717,7 +855,9 @@ class SyncRunner:
             result = _run_own(flow, execute, stage)
             failed = False
         finally:
-            execute.close(failed=failed)
+            if execute.close(failed=failed):
+                idle = driver.info.transaction_status == _IDLE
+                self._kept.give(fairy, idle=idle and not failed)
         return result
 
     def _once(self, flow: Flow[T], *, write: bool, stage: list[bool]) -> T:
@@ -726,7 +866,9 @@ class SyncRunner:
         )
         with guard:
             if self._lean():
-                return _Lean(self.engine).run(flow, write=write, stage=stage)
+                return _Lean(self.engine, self._kept).run(
+                    flow, write=write, stage=stage
+                )
             if self._driver_path():
                 return self._run_on_driver(flow, write=write, stage=stage)
             return self._once_on_connection(flow, write=write, stage=stage)
@@ -770,7 +912,18 @@ class SyncRunner:
                 if not exc.connection_invalidated or (committing and not retry):
                     raise
             logger.warning("conversa: retrying a store call on a fresh connection")
+            self._kept.release()  # the pool recycles what else is stale
             return self._once(make(), write=write, stage=[])
+
+    @property
+    def kept(self) -> int:
+        """How many connections the runner keeps checked out, idle (`_Kept`)."""
+        return self._kept.idle
+
+    def dispose(self) -> None:
+        """Close the engine's connections, the kept ones (`_Kept`) too."""
+        self._kept.release()
+        self.engine.dispose()
 
 
 class AsyncRunnerLike(Protocol):

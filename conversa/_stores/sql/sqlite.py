@@ -50,7 +50,14 @@ from ..protocol import DEFAULT_LEASE_SECONDS
 from .crypto import Encryption, codec_of
 from .keyring import open_keys
 from .migrations import MigrateMode, open_schema
-from .runners import BEGUN, SQLITE_BEGIN, WRITE_OPTION, SyncRunner, ThreadRunner
+from .runners import (
+    BEGUN,
+    OWN_LISTENER,
+    SQLITE_BEGIN,
+    WRITE_OPTION,
+    SyncRunner,
+    ThreadRunner,
+)
 from .store import SQLStore, check_lease_seconds
 
 __all__ = ["SQLiteStore"]
@@ -99,6 +106,8 @@ def sqlite_engine(
             proxy: object,
         ) -> None:
             binding.check()
+
+        setattr(_checkout, OWN_LISTENER, True)  # the runner calls it itself (`_Kept`)
 
     @event.listens_for(engine, "connect")
     def _connect(

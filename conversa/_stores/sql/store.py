@@ -325,7 +325,7 @@ class SQLStore(SQLErasure):
         After using the async twin, call `aclose` instead: it closes both.
         """
         self._renewer.close()
-        self._runner.engine.dispose()
+        self._runner.dispose()
 
     def __enter__(self) -> SQLStore:
         return self
@@ -605,7 +605,7 @@ class SQLStore(SQLErasure):
         """Stop renewing leases and close the connections of both twins."""
         await anyio.to_thread.run_sync(self._renewer.close)
         await self._arunner.aclose()
-        await anyio.to_thread.run_sync(self._runner.engine.dispose)
+        await anyio.to_thread.run_sync(self._runner.dispose)
 
     async def __aenter__(self) -> SQLStore:
         return self

@@ -1,0 +1,167 @@
+"""The connections a store's runner keeps checked out between calls (`_Kept`).
+
+A call on the driver ends its own transaction, so the connection it gives back is
+idle and the next call takes it without SQLAlchemy's checkout. These tests pin the
+limits: how many are kept, when none are, and that every kept connection is
+closed with the store, by `Engine.dispose`, or on a replaced pool.
+"""
+
+from __future__ import annotations
+
+import gc
+import sqlite3
+import threading
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from conversa import Conversation, PostgresStore, SQLiteStore
+
+MODEL = "claude-sonnet-4-5"
+
+
+def _adds(store: Any, n: int = 3) -> Conversation:
+    conv = Conversation.create(store, model=MODEL)
+    for k in range(n):
+        conv.add("user" if k % 2 == 0 else "assistant", f"turn {k}")
+    return conv
+
+
+def test_sqlite_calls_reuse_one_kept_connection(tmp_path: Path) -> None:
+    """One thread's calls run on one connection, kept checked out between them;
+    the pool counts it as checked out, and closing the store gives it back."""
+    store = SQLiteStore(tmp_path / "c.db")
+    pool: Any = store.engine.pool
+    try:
+        _adds(store, 5)
+        assert store._runner.kept == 1
+        assert pool.checkedout() == 1
+    finally:
+        store.close()
+    assert store._runner.kept == 0
+    assert pool.checkedout() == 0
+
+
+def test_threads_keep_at_most_the_pool_size(tmp_path: Path) -> None:
+    """Many threads at once check out more; at most the pool's size are kept after."""
+    store = SQLiteStore(tmp_path / "c.db")
+    pool: Any = store.engine.pool
+    convs = [Conversation.create(store, model=MODEL) for _ in range(8)]
+    barrier = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def work(conv: Conversation) -> None:
+        try:
+            barrier.wait()
+            for k in range(20):
+                conv.add("user" if k % 2 == 0 else "assistant", f"t{k}")
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(c,)) for c in convs]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert 1 <= store._runner.kept <= pool.size()
+        assert pool.checkedout() == store._runner.kept
+        assert all(len(c.turns()) == 20 for c in convs)
+    finally:
+        store.close()
+
+
+def test_engine_dispose_closes_the_kept_connections(tmp_path: Path) -> None:
+    """`Engine.dispose` closes the kept connections too: none is left for the
+    garbage collector (a ResourceWarning), and the next call opens a new one."""
+    store = SQLiteStore(tmp_path / "c.db")
+    try:
+        conv = _adds(store)
+        assert store._runner.kept == 1
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ResourceWarning)
+            store.engine.dispose()
+            gc.collect()
+        assert store._runner.kept == 0
+        conv.add("user", "after the dispose")
+        assert conv.turns()[-1].text == "after the dispose"
+    finally:
+        store.close()
+
+
+def test_a_listener_of_checkouts_turns_keeping_off(tmp_path: Path) -> None:
+    """While someone else listens to the pool's checkouts, every call checks out
+    from the pool (and the listener hears each one)."""
+    store = SQLiteStore(tmp_path / "c.db")
+    heard: list[int] = []
+    try:
+        conv = _adds(store)
+        event.listen(store.engine, "checkout", lambda *_: heard.append(1))
+        for k in range(4):
+            conv.add("user" if k % 2 == 0 else "assistant", f"more {k}")
+        assert len(heard) >= 4
+        assert store._runner.kept == 0
+    finally:
+        store.close()
+
+
+def test_memory_store_keeps_nothing() -> None:
+    """ ":memory:" has one connection (a StaticPool): nothing to keep."""
+    store = SQLiteStore(":memory:")
+    try:
+        _adds(store)
+        assert store._runner.kept == 0
+    finally:
+        store.close()
+
+
+def test_a_kept_connection_still_sees_the_file_replaced(tmp_path: Path) -> None:
+    """The file check of every checkout runs for a kept connection too."""
+    from conversa import StoreUnavailableError
+
+    path = tmp_path / "c.db"
+    store = SQLiteStore(path)
+    try:
+        conv = _adds(store)
+        assert store._runner.kept == 1
+        other = tmp_path / "other.db"
+        sqlite3.connect(other).close()
+        other.replace(path)
+        with pytest.raises(StoreUnavailableError, match="replaced"):
+            conv.add("user", "lost?")
+    finally:
+        store.close()
+
+
+@pytest.mark.postgres
+def test_postgres_keeps_none_without_overflow(pg_url: str) -> None:
+    """With `max_overflow=0` nothing is kept: whoever else checks out of the engine
+    always finds the pool's size free."""
+    store = PostgresStore(pg_url, pool_size=1, max_overflow=0)
+    try:
+        _adds(store)
+        assert store._runner.kept == 0
+        raw = store.engine.raw_connection()  # the one connection, free
+        raw.close()
+    finally:
+        store.close()
+
+
+@pytest.mark.postgres
+def test_postgres_calls_reuse_a_kept_connection(pg_url: str) -> None:
+    """On PostgreSQL too, calls run on a kept connection, idle between calls."""
+    store = PostgresStore(pg_url)
+    try:
+        pool: Any = store.engine.pool
+        _adds(store, 6)
+        assert store._runner.kept == 1
+        assert pool.checkedout() == 1
+        raw = store.engine.raw_connection()  # the pool still has its size free
+        raw.close()
+    finally:
+        store.close()
+    assert store.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
