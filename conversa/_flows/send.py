@@ -67,7 +67,7 @@ from .._values.blocks import ToolUseBlock
 from .._values.capabilities import capabilities_for
 from .._values.params import NOT_COUNTED
 from .._values.settings import BUDGET, FIXED_TOKENS, PINNED
-from .._values.turns import ConversationRecord, Turn, TurnUpdate
+from .._values.turns import ConversationRecord, Turn, TurnUpdate, copied
 
 __all__ = [
     "Append",
@@ -135,7 +135,7 @@ class Seen:
         tail = known_tail(turns)
         if tail is None and len(turns) > _SEEN_TURNS:
             return None
-        record = evolve(self.record, last_seq=stored[-1].seq or last)
+        record = copied(self.record, {"last_seq": stored[-1].seq or last})
         return Seen(record, turns if tail is None else tail)
 
 

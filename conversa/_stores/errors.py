@@ -30,6 +30,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 from urllib.parse import quote
 
@@ -295,16 +296,32 @@ def translate(exc: BaseException, where: Where, operation: str) -> StoreError:
     return StoreError(f"store {where.target!r}: {operation} failed: {reason}")
 
 
-@contextmanager
-def store_errors(where: Where, operation: str) -> Iterator[None]:
-    """Raise the driver errors of the block as conversa `StoreError`s."""
-    try:
-        yield
-    except Exception as exc:
-        if not _is_driver_error(exc):
-            raise
-        error = translate(exc, where, operation)
-        if where.leaks(exc):
+class store_errors:  # noqa: N801 - a context manager, named as one
+    """Raise the driver errors of the block as conversa `StoreError`s.
+
+    A class, not `contextmanager`: every store call enters one, and a generator
+    costs a few µs more to make, enter and leave.
+    """
+
+    __slots__ = ("operation", "where")
+
+    def __init__(self, where: Where, operation: str) -> None:
+        self.where = where
+        self.operation = operation
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if not isinstance(exc, Exception) or not _is_driver_error(exc):
+            return
+        error = translate(exc, self.where, self.operation)
+        if self.where.leaks(exc):
             raise error from None
         raise error from exc
 

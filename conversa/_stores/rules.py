@@ -317,6 +317,7 @@ def plan_append(
             result.append(previous)
             continue
         seq += 1
+        turn.content_json()  # made once, here: the placed copy takes it along
         placed = with_tokens(
             replaced(turn, seq=seq, created_at=as_utc(turn.created_at))
         )

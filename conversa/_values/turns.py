@@ -12,9 +12,9 @@ import json
 import secrets
 import time
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, TypeAlias, TypeVar
 
 from attrs import evolve, field, fields, frozen, validators
 
@@ -35,6 +35,7 @@ __all__ = [
     "Usage",
     "UsageTotals",
     "blocks_to_json",
+    "copied",
     "new_id",
     "remembered",
     "replaced",
@@ -111,16 +112,12 @@ def replaced(turn: Turn, **changes: Any) -> Turn:
     The text is computed once per turn value (`Turn.content_json`); a copy given a
     seq, a count or a time has the same blocks, so it takes the text along rather
     than encoding them again. Such a copy (only `_PLACED` fields changed, to values
-    of their types) is made slot by slot: every other field is the checked value
-    of *turn*, and evolve would run the checks and converters of all of them again
-    (an append places each turn it stores).
+    of their types) is made slot by slot (`copied`): every other field is the
+    checked value of *turn*, and evolve would run the checks and converters of
+    all of them again (an append places each turn it stores).
     """
     if changes.keys() <= _PLACED and type(turn) is Turn:
-        new = object.__new__(Turn)
-        for name in _FIELDS:
-            object.__setattr__(
-                new, name, changes[name] if name in changes else getattr(turn, name)
-            )
+        new = copied(turn, changes)
     else:
         new = evolve(turn, **changes)
     if "blocks" not in changes:
@@ -132,6 +129,43 @@ def replaced(turn: Turn, **changes: Any) -> Turn:
     return new
 
 
+def copied(value: _Frozen, changes: Mapping[str, Any]) -> _Frozen:
+    """A copy of *value* (a slotted attrs class's) with *changes*, unchecked.
+
+    For changes the caller knows are of the fields' types (a seq, a time, a
+    count): the other fields are *value*'s, checked when it was made, and attrs'
+    `evolve` would check and convert them all again. The copy is made by a
+    function written once per class, one line per field (`_copier`), as attrs
+    writes its own methods.
+    """
+    cls = type(value)
+    copy = _COPIERS.get(cls)
+    if copy is None:
+        copy = _COPIERS[cls] = _copier(cls)
+    new: _Frozen = copy(value)
+    for name, change in changes.items():
+        object.__setattr__(new, name, change)
+    return new
+
+
+_Frozen = TypeVar("_Frozen")
+_COPIERS: dict[type, Callable[[Any], Any]] = {}
+
+
+def _copier(cls: type) -> Callable[[Any], Any]:
+    """The function copying an instance of *cls* field by field (`copied`)."""
+    lines = [f"    set_(new, {a.name!r}, old.{a.name})" for a in fields(cls)]
+    source = "def copy(old):\n    new = new_(cls)\n" + "\n".join(lines)
+    scope: dict[str, Any] = {
+        "new_": object.__new__,
+        "set_": object.__setattr__,
+        "cls": cls,
+    }
+    exec(source + "\n    return new\n", scope)  # noqa: S102 - the class's own field names
+    copy: Callable[[Any], Any] = scope["copy"]
+    return copy
+
+
 def blocks_to_json(blocks: Iterable[Block]) -> str:
     """Serialize blocks as the JSON text a store keeps (key order preserved)."""
     if isinstance(blocks, tuple) and len(blocks) == 1:
@@ -139,13 +173,29 @@ def blocks_to_json(blocks: Iterable[Block]) -> str:
         if type(block) is TextBlock and not block.extra and block.keys in _PLAIN:
             # The usual turn, one plain text block: the same text, built around
             # the encoded string rather than from a list holding a dict.
-            return _TEXT_JSON % json.dumps(block.text, ensure_ascii=False)
+            return _TEXT_JSON % _json_string(block.text)
     return json.dumps(
         [b.to_api() for b in blocks], ensure_ascii=False, separators=(",", ":")
     )
 
 
 _TEXT_JSON = '[{"type":"text","text":%s}]'
+#: `json.dumps(text, ensure_ascii=False)` without the encoder it makes each call.
+_encode_string: Callable[[str], str] = json.encoder.encode_basestring
+
+
+def _json_string(text: str) -> str:
+    """`json.dumps(text, ensure_ascii=False)`, sooner for text with nothing to escape.
+
+    JSON escapes only quotes, backslashes and control characters; printable text
+    has no control characters. Checking that is a fifth of the encoder's work
+    per character (which reads each one twice).
+    """
+    if text.isprintable() and '"' not in text and "\\" not in text:
+        return f'"{text}"'
+    return _encode_string(text)
+
+
 #: The key orders a plain text block keeps (`blocks._emit`): none, or the API's.
 _PLAIN = ((), ("type", "text"))
 
@@ -320,10 +370,6 @@ class Turn:
     def from_content_json(cls, role: Role, content: str, **fields: Any) -> Turn:
         """Rebuild a turn from the JSON text a store kept."""
         return cls(role, blocks_from_api(json.loads(content)), **fields)
-
-
-#: Turn's fields, in order (`replaced` copies them).
-_FIELDS = tuple(a.name for a in fields(Turn))
 
 
 def _system(value: Any) -> str | tuple[Block, ...] | None:

@@ -168,3 +168,61 @@ def test_a_placed_copy_is_the_turn_with_its_seq() -> None:
     assert other.model == "n"
     with pytest.raises(ValueError, match="role"):
         replaced(turn, role="system")
+
+
+def test_a_plain_text_turn_encodes_as_json_dumps_does() -> None:
+    """One plain text block is encoded around its text (`blocks_to_json`'s fast
+    path, with a shortcut for printable text with nothing to escape): the same
+    text as the general encoding, for any text."""
+    import random
+
+    rng = random.Random(7)
+    texts = [
+        "plain",
+        "",
+        'a "quote"',
+        "back\\slash",
+        "line\nnext\ttab",
+        "é ü 中文 😀",
+        "\u2028\u2029\u0085\x7f\x00\x1f",
+        "\ud800 lone",
+        "\u00a0no-break",
+    ]
+    planes = (
+        (0, 128),
+        (128, 0x3000),
+        (0xD800, 0xE000),  # lone surrogates
+        (0x10000, 0x10FFFF),
+    )
+    texts.extend(
+        "".join(
+            chr(rng.randrange(*rng.choice(planes))) for _ in range(rng.randrange(0, 12))
+        )
+        for _ in range(3000)
+    )
+    for text in texts:
+        general = json.dumps(
+            [{"type": "text", "text": text}], ensure_ascii=False, separators=(",", ":")
+        )
+        assert blocks_to_json((TextBlock(text),)) == general, repr(text)
+
+
+def test_a_placed_copy_is_the_turn_with_its_changes() -> None:
+    """`replaced` copies a turn slot by slot for the fields a store sets; the copy
+    equals what attrs' evolve makes, field for field, and keeps the JSON text."""
+    turn = Turn(
+        "assistant",
+        (TextBlock("hi"), ToolUseBlock("toolu_1", "f", {"a": 1})),
+        message_id="msg_1",
+        model=MODEL,
+        flags={"x": 1},
+        response_extra={"container": None},
+    )
+    turn.content_json()
+    copy_ = replaced(turn, seq=7, tokens=12, tokens_exact=True, status="interrupted")
+    expected = attrs.evolve(
+        turn, seq=7, tokens=12, tokens_exact=True, status="interrupted"
+    )
+    assert attrs.asdict(copy_, recurse=False) == attrs.asdict(expected, recurse=False)
+    assert copy_.content_json() is turn.content_json()
+    assert turn.seq is None  # the original is untouched

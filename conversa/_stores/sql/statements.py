@@ -810,7 +810,8 @@ def _fast_append(
             else {dialect: codec.insert_sql[dialect] + " ON CONFLICT DO NOTHING"}
         )
         moved = (yield Raw(move_sql, move)).rowcount
-        if moved == 1 and (yield Raw(insert, rows)).rowcount != len(rows):
+        values = rows[0] if len(rows) == 1 else rows  # one row: no executemany
+        if moved == 1 and (yield Raw(insert, values)).rowcount != len(rows):
             raise FastMiss  # an id was stored: the write transaction rolls back
         read = None if then is None or not moved else (yield then).all()
     if moved != 1:
