@@ -128,9 +128,10 @@ def add_seen_flow(
     while True:
         fresh = seen is None
         if seen is not None:
-            record, window = seen.record, seen.tail
+            record, window, last_seq = seen.record, seen.tail, seen.last_seq
         else:
             record, window = yield from record_and_tail(conversation_id)
+            last_seq = record.last_seq
         caps = capabilities_for(record.model, record.capabilities)
         try:
             check_history(
@@ -146,10 +147,10 @@ def add_seen_flow(
                 raise
             seen = None  # refused by what was seen: check again on a fresh read
             continue
-        checked, seen = Seen(record, window), None
+        checked, seen = Seen(record, window, last_seq), None
         try:
             stored: tuple[Turn, ...] = yield Append(
-                record.id, new, record.last_seq, lease_wait=lease_wait
+                record.id, new, last_seq, lease_wait=lease_wait
             )
         except SeqConflictError:
             if not fresh:

@@ -67,7 +67,7 @@ from .._values.blocks import ToolUseBlock
 from .._values.capabilities import capabilities_for
 from .._values.params import NOT_COUNTED
 from .._values.settings import BUDGET, FIXED_TOKENS, PINNED
-from .._values.turns import ConversationRecord, Turn, TurnUpdate, copied
+from .._values.turns import ConversationRecord, Turn, TurnUpdate
 
 __all__ = [
     "Append",
@@ -125,18 +125,22 @@ class Seen:
 
     record: ConversationRecord
     tail: tuple[Turn, ...]
+    #: The conversation's last seq: the record's, or past it (the record is the
+    #: one read; an append moves this, not a copy of the record).
+    last_seq: int
 
     def after(self, stored: Sequence[Turn]) -> Seen | None:
         """What the append of *stored* leaves (None: read again next time)."""
-        last = self.record.last_seq
+        last = self.last_seq
         if not stored or any((t.seq or 0) <= last for t in stored):
             return None  # a replay of stored turns: nothing learned
         turns = (*self.tail, *stored)
         tail = known_tail(turns)
         if tail is None and len(turns) > _SEEN_TURNS:
             return None
-        record = copied(self.record, {"last_seq": stored[-1].seq or last})
-        return Seen(record, turns if tail is None else tail)
+        return Seen(
+            self.record, turns if tail is None else tail, stored[-1].seq or last
+        )
 
 
 @frozen
@@ -670,7 +674,7 @@ def send_flow(spec: SendSpec, *, ends_section: bool = False) -> Flow[Turn]:
     result: Turn = stored[0]
     tail = known_tail((*stored_new, result))
     if tail is not None and result.seq is not None:
-        yield Saw(Seen(evolve(record, last_seq=result.seq), tail))
+        yield Saw(Seen(record, tail, result.seq))
     return result
 
 
