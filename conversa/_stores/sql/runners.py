@@ -559,7 +559,7 @@ class _Kept:
     checked out: `pool.status()` shows them so; with `max_overflow=0` none is
     kept). Only a plain `QueuePool` keeps any: none with `pool_recycle`
     or `pool_pre_ping` (the pool checks those at checkout), none while another
-    listener than conversa's own (`own_listener`) listens to checkouts, checkins
+    listener than conversa's own (marked `OWN_LISTENER`) listens to checkouts, checkins
     or resets. A connection a call left in a transaction or found dead goes back
     to the pool; so do all the kept ones when the engine's pool is replaced
     (`Engine.dispose`, after a fork as SQLAlchemy advises), when a dead
