@@ -801,7 +801,8 @@ class SyncRunner:
         """
         if not self._sqlite or self._begin is None or not self._plain_engine():
             return False
-        return all(listener is self._begin for listener in self.engine.dispatch.begin)
+        begin = self.engine.dispatch.begin  # conversa's alone: one, and it is in
+        return len(begin) == 1 and self._begin in begin
 
     def _plain_engine(self) -> bool:
         """Whether a call may skip SQLAlchemy's Connection: nobody else listens to

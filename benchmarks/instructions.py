@@ -1,0 +1,153 @@
+"""Instructions per `add()`, counted by valgrind: a measure this machine's clock cannot move.
+
+Wall-clock times on a shared VM move by half between two processes of the same
+code; the instructions a process executes do not. This script runs one workload
+twice under `valgrind --tool=cachegrind --cache-sim=no` (the same script with
+*small* and *large* warm adds), and prints the difference over the extra adds:
+the instructions of one `add()`, with the start-up, the imports and the history
+built before the timed part cancelled out. It counts user-space instructions
+only (not the kernel's work in a write), so it measures conversa's Python and
+the driver's, which is what a change to conversa's code moves.
+
+    python benchmarks/instructions.py                # SQLite, conversa's add()
+    python benchmarks/instructions.py --floor        # raw sqlite3, the same rows
+    python benchmarks/instructions.py --backend postgres
+
+One workload (run by valgrind, ``--child``): a conversation of 300 turns built
+with `add_turns`, then *n* `add()`s of 900 characters, alternating roles.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+SERVER = os.environ.get(
+    "CONVERSA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+TEXT = ("the parcel is held at customs, which documents release it? " * 16)[:900]
+HISTORY = 300
+
+
+def conversa_adds(backend: str, n: int, workdir: str) -> None:
+    """*n* warm `add()`s on a conversation of HISTORY turns."""
+    from conversa import Conversation, PostgresStore, SQLiteStore
+
+    store: SQLiteStore | PostgresStore
+    schema = None
+    if backend == "sqlite":
+        store = SQLiteStore(Path(workdir) / "adds.db")
+    else:
+        import psycopg
+
+        schema = f"bench_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(SERVER, autocommit=True) as conn:
+            conn.execute(f"CREATE SCHEMA {schema}")
+        store = PostgresStore(f"{SERVER}?options=-csearch_path%3D{schema}")
+    try:
+        conv = Conversation.create(store, model="claude-sonnet-4-5")
+        conv.add_turns(
+            [("user" if k % 2 == 0 else "assistant", TEXT) for k in range(HISTORY)]
+        )
+        for k in range(n):
+            conv.add("user" if k % 2 == 0 else "assistant", TEXT)
+    finally:
+        store.close()
+        if schema is not None:
+            import psycopg
+
+            with psycopg.connect(SERVER, autocommit=True) as conn:
+                conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def floor_adds(n: int, workdir: str) -> None:
+    """The same rows with raw sqlite3: BEGIN IMMEDIATE, UPDATE, INSERT, COMMIT."""
+    conn = sqlite3.connect(Path(workdir) / "floor.db", isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("CREATE TABLE c (id TEXT PRIMARY KEY, last_seq INTEGER, at TEXT)")
+    conn.execute(
+        "CREATE TABLE t (cid TEXT, seq INTEGER, id TEXT, role TEXT, content TEXT,"
+        " tokens INTEGER, at TEXT, PRIMARY KEY (cid, seq))"
+    )
+    conn.execute("INSERT INTO c VALUES ('c1', 0, CURRENT_TIMESTAMP)")
+    content = '[{"type":"text","text":"' + TEXT + '"}]'
+    for k in range(HISTORY + n):
+        conn.execute("BEGIN IMMEDIATE")
+        (seq,) = conn.execute(
+            "UPDATE c SET last_seq = last_seq + 1, at = CURRENT_TIMESTAMP"
+            " WHERE id = 'c1' RETURNING last_seq"
+        ).fetchone()
+        conn.execute(
+            "INSERT INTO t VALUES ('c1', ?, ?, ?, ?, 300, CURRENT_TIMESTAMP)",
+            (seq, uuid.uuid4().hex, "user" if k % 2 == 0 else "assistant", content),
+        )
+        conn.execute("COMMIT")
+    conn.close()
+
+
+def count(args: argparse.Namespace, n: int) -> int:
+    """Instructions of one run of the workload with *n* adds."""
+    with tempfile.TemporaryDirectory() as out:
+        command = [
+            "valgrind",
+            "--tool=cachegrind",
+            "--cache-sim=no",
+            f"--cachegrind-out-file={out}/cg.out",
+            sys.executable,
+            __file__,
+            "--child",
+            str(n),
+            "--backend",
+            args.backend,
+        ]
+        if args.floor:
+            command.append("--floor")
+        env = {**os.environ, "PYTHONHASHSEED": "0"}
+        done = subprocess.run(  # noqa: S603 - this script and valgrind, by path
+            command, env=env, capture_output=True, text=True, check=False
+        )
+        if done.returncode != 0:
+            raise SystemExit(done.stderr[-2000:])
+        found = re.search(r"summary:\s+(\d+)", Path(out, "cg.out").read_text())
+        if found is None:
+            msg = "no summary line in cachegrind's output"
+            raise SystemExit(msg)
+        return int(found.group(1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--floor", action="store_true", help="raw sqlite3 instead")
+    parser.add_argument("--small", type=int, default=200)
+    parser.add_argument("--large", type=int, default=1200)
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child is not None:
+        with tempfile.TemporaryDirectory() as workdir:
+            if args.floor:
+                floor_adds(args.child, workdir)
+            else:
+                conversa_adds(args.backend, args.child, workdir)
+        return
+    if args.floor and args.backend != "sqlite":
+        msg = "--floor is raw sqlite3 only"
+        raise SystemExit(msg)
+    small, large = count(args, args.small), count(args, args.large)
+    per = (large - small) / (args.large - args.small)
+    what = "raw sqlite3" if args.floor else f"conversa add(), {args.backend}"
+    print(f"{what}: {per / 1000:.1f}k instructions per add")
+
+
+if __name__ == "__main__":
+    main()
