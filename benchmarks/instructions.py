@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -52,7 +53,8 @@ def conversa_adds(backend: str, n: int, workdir: str) -> None:
         schema = f"bench_{uuid.uuid4().hex[:12]}"
         with psycopg.connect(SERVER, autocommit=True) as conn:
             conn.execute(f"CREATE SCHEMA {schema}")
-        store = PostgresStore(f"{SERVER}?options=-csearch_path%3D{schema}")
+        joiner = "&" if "?" in SERVER else "?"
+        store = PostgresStore(f"{SERVER}{joiner}options=-csearch_path%3D{schema}")
     try:
         conv = Conversation.create(store, model="claude-sonnet-4-5")
         conv.add_turns(
@@ -142,6 +144,12 @@ def main() -> None:
         return
     if args.floor and args.backend != "sqlite":
         msg = "--floor is raw sqlite3 only"
+        raise SystemExit(msg)
+    if not 0 <= args.small < args.large:
+        msg = "--large must be more adds than --small"
+        raise SystemExit(msg)
+    if shutil.which("valgrind") is None:
+        msg = "valgrind is not installed (Debian: apt-get install -y valgrind)"
         raise SystemExit(msg)
     small, large = count(args, args.small), count(args, args.large)
     per = (large - small) / (args.large - args.small)

@@ -59,6 +59,7 @@ from conversa._stores.sql.schema import (
     turn_from_row,
     turn_values,
 )
+from conversa._stores.sql.sqlite import sqlite_begin
 from conversa._stores.sql.statements import FAST_TURNS
 from conversa._values.turns import ConversationRecord, Turn, Usage
 from conversa.testing import FakeMessagesAPI
@@ -899,6 +900,42 @@ def test_sqlite_calls_run_on_the_driver_and_keep_their_transactions(
             "COMMIT",
         ]
         assert [t.text for t in conv.turns()][-1] == "watched"
+    finally:
+        trace.close()
+        store.close()
+
+
+def test_without_any_begin_listener_a_lean_append_is_still_one_transaction(
+    tmp_path: Any,
+) -> None:
+    """SQLite: an application that removes conversa's `begin` listener from the
+    engine leaves it with none; a call still runs the lean way, which sends BEGIN
+    itself, so an append that fails on its second turn (a trigger aborts it)
+    leaves neither the record's new last seq nor its first turn behind."""
+    store = SQLiteStore(tmp_path / "bare.db")
+    trace = SQLiteTrace(store.engine)
+    try:
+        conv = Conversation.create(store, model=MODEL)
+        conv.add("user", "kept")
+        event.remove(store.engine, "begin", sqlite_begin)
+        assert not store.engine.dispatch.begin  # none left
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql(
+                "CREATE TRIGGER no_boom BEFORE INSERT ON conversa_turns"
+                " WHEN NEW.content LIKE '%boom%'"
+                " BEGIN SELECT RAISE(ABORT, 'boom refused'); END"
+            )
+        trace.take()
+        with pytest.raises(ConversaError):
+            conv.add_turns([("assistant", "fine"), ("user", "boom")])
+        statements = trace.take()
+        assert statements[0].startswith("BEGIN")
+        assert statements[-1] == "ROLLBACK"
+        again = Conversation.load(store, conv.id)
+        assert [t.text for t in again.turns()] == ["kept"]
+        assert store.get(conv.id).last_seq == 1
+        again.add("assistant", "after")  # the conversation goes on
+        assert [t.text for t in again.turns()] == ["kept", "after"]
     finally:
         trace.close()
         store.close()

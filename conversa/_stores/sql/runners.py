@@ -801,8 +801,9 @@ class SyncRunner:
         """
         if not self._sqlite or self._begin is None or not self._plain_engine():
             return False
-        begin = self.engine.dispatch.begin  # conversa's alone: one, and it is in
-        return len(begin) == 1 and self._begin in begin
+        begin = self.engine.dispatch.begin  # none, or conversa's alone
+        count = len(begin)
+        return count == 0 or (count == 1 and self._begin in begin)
 
     def _plain_engine(self) -> bool:
         """Whether a call may skip SQLAlchemy's Connection: nobody else listens to
