@@ -91,7 +91,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -99,6 +98,7 @@ from typing import Any
 from attrs import evolve, field, frozen, validators
 
 from .._values.blocks import Block, DocumentBlock, ImageBlock, ToolResultBlock
+from .._values.jsontext import compact_json
 from .._values.settings import TOKEN_RATIO, TOKENS, TokenRatio
 from .._values.turns import Turn, TurnUpdate, remembered
 from .estimate import (
@@ -457,7 +457,7 @@ def learn(turns: Sequence[Turn], total: int, *, tokenizer: str, fixed: Part) -> 
 
 
 def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return compact_json(value)
 
 
 def estimate_fixed(

@@ -134,7 +134,10 @@ _SCALARS = (str, int, float, bool, type(None))
 
 def as_utc(value: datetime) -> datetime:
     """Return *value* as an aware UTC datetime (a naive one is taken as UTC)."""
-    if value.tzinfo is None:
+    tz = value.tzinfo
+    if tz is timezone.utc:
+        return value
+    if tz is None:
         return value.replace(tzinfo=timezone.utc)
     return value.astimezone(timezone.utc)
 

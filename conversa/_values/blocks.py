@@ -75,6 +75,10 @@ def _result_content(value: Any) -> str | tuple[Block, ...] | None:
     return value if value is None or isinstance(value, str) else _nested(value)
 
 
+#: The key orders of a text block with nothing else: its API form is type, text.
+_PLAIN_TEXT = ((), ("type", "text"))
+
+
 @frozen
 class TextBlock:
     """Text, from a user or from the model."""
@@ -94,6 +98,8 @@ class TextBlock:
 
     def to_api(self) -> dict[str, Any]:
         """Return the block's API form."""
+        if not self.extra and self.keys in _PLAIN_TEXT:  # the usual block, sooner
+            return {"type": "text", "text": self.text}
         return _emit("text", {"text": self.text}, self.extra, self.keys)
 
 

@@ -19,6 +19,7 @@ from typing import Any, Literal, TypeAlias, TypeVar
 from attrs import evolve, field, fields, frozen, validators
 
 from .blocks import Block, TextBlock, blocks_from_api, to_blocks
+from .jsontext import compact_json
 from .params import RequestParams
 
 __all__ = [
@@ -174,9 +175,7 @@ def blocks_to_json(blocks: Iterable[Block]) -> str:
             # The usual turn, one plain text block: the same text, built around
             # the encoded string rather than from a list holding a dict.
             return _TEXT_JSON % _json_string(block.text)
-    return json.dumps(
-        [b.to_api() for b in blocks], ensure_ascii=False, separators=(",", ":")
-    )
+    return compact_json([b.to_api() for b in blocks])
 
 
 _TEXT_JSON = '[{"type":"text","text":%s}]'
@@ -431,11 +430,7 @@ class ConversationRecord:
     def system_json(self) -> str | None:
         """The system prompt as JSON text for storage (None when unset)."""
         value = self.system_to_api()
-        return (
-            None
-            if value is None
-            else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-        )
+        return None if value is None else compact_json(value)
 
 
 @frozen

@@ -29,6 +29,7 @@ from typing import Any
 
 from attrs import frozen
 
+from ..._values.jsontext import compact_json
 from ..._values.params import RequestParams
 from ..._values.turns import ConversationRecord, Role, Turn, Usage
 from ..rules import as_utc
@@ -169,8 +170,9 @@ def db_time(value: datetime, dialect: str) -> Any:
     """A time as the column stores it: naive UTC text on SQLite (as `UTCDateTime`)."""
     value = as_utc(value)
     if dialect == "sqlite":
-        # As SQLAlchemy's SQLite DATETIME writes it: 2026-01-02 03:04:05.000006.
-        return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+        # As SQLAlchemy's SQLite DATETIME writes it: 2026-01-02 03:04:05.000006
+        # (an aware time's ISO form, less its "+00:00").
+        return value.isoformat(" ", "microseconds")[:-6]
     return value
 
 
@@ -181,7 +183,7 @@ def _time(value: Any) -> datetime:
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return compact_json(value)
 
 
 def turn_params(conversation_id: str, turn: Turn, dialect: str) -> dict[str, Any]:

@@ -47,6 +47,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
+from ..._values.jsontext import compact_json
 from ..._values.params import RequestParams
 from ..._values.turns import ConversationRecord, Role, Turn, Usage
 from ..rules import as_utc
@@ -92,7 +93,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return compact_json(value)
 
 
 _JSON_METADATA = JSON().with_variant(JSONB(), "postgresql")
