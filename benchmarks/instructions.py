@@ -53,7 +53,7 @@ def conversa_adds(backend: str, n: int, workdir: str) -> None:
         schema = f"bench_{uuid.uuid4().hex[:12]}"
         with psycopg.connect(SERVER, autocommit=True) as conn:
             conn.execute(f"CREATE SCHEMA {schema}")
-        joiner = "&" if "?" in SERVER else "?"
+        joiner = "" if SERVER.endswith(("?", "&")) else "&" if "?" in SERVER else "?"
         store = PostgresStore(f"{SERVER}{joiner}options=-csearch_path%3D{schema}")
     try:
         conv = Conversation.create(store, model="claude-sonnet-4-5")
@@ -146,7 +146,7 @@ def main() -> None:
         msg = "--floor is raw sqlite3 only"
         raise SystemExit(msg)
     if not 0 <= args.small < args.large:
-        msg = "--large must be more adds than --small"
+        msg = "--small must be 0 or more adds, and --large more than --small"
         raise SystemExit(msg)
     if shutil.which("valgrind") is None:
         msg = "valgrind is not installed (Debian: apt-get install -y valgrind)"
