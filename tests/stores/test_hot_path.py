@@ -37,6 +37,7 @@ from conversa import (
     Conversation,
     ConversationBusyError,
     ConversationNotFoundError,
+    Encryption,
     PostgresStore,
     SeqConflictError,
     SQLiteStore,
@@ -941,12 +942,15 @@ def test_without_any_begin_listener_a_lean_append_is_still_one_transaction(
         store.close()
 
 
-def test_a_long_read_keeps_the_windows_turns(tmp_path: Any) -> None:
+@pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])
+def test_a_long_read_keeps_the_windows_turns(tmp_path: Any, encrypted: bool) -> None:
     """A read of the newest turns gives back the same turn values each time (they
     are kept, so what was measured of them is too); reading a whole history, more
     turns than `KEPT_RANGE`, builds its turns without keeping them, so it does not
-    push the windows of every other conversation out."""
-    with SQLiteStore(tmp_path / "kept.db") as store:
+    push the windows of every other conversation out. Encrypted, the same holds
+    for the opened plaintexts: a long read opens its rows without keeping them."""
+    keys = Encryption({"k": bytes(range(32))}, current="k") if encrypted else None
+    with SQLiteStore(tmp_path / "kept.db", encryption=keys) as store:
         record = store.create(ConversationRecord("kept", model=MODEL))
         store.append(
             record.id,
@@ -959,10 +963,14 @@ def test_a_long_read_keeps_the_windows_turns(tmp_path: Any) -> None:
         assert window
         assert store.read_newest(record.id, budget=100)[0] is window[0]
         kept = raw._cached_turn.cache_info().currsize
+        opened = store._codec._opened.cache_info().currsize if encrypted else 0
         whole = store.read(record.id)
         assert len(whole) == 200 > KEPT_RANGE
         assert whole[-1] is not window[-1]  # built anew
+        assert whole[-1] == window[-1]  # the same turn
         assert raw._cached_turn.cache_info().currsize == kept  # and not kept
+        if encrypted:
+            assert store._codec._opened.cache_info().currsize == opened
         assert store.read(record.id, start=190)[-1] is window[-1]  # a short read: kept
 
 

@@ -409,10 +409,19 @@ class Codec:
         return f"{_PREFIX}{kid}:{mac}:{sealed[len(_PREFIX) + len(kid) + 1 :]}"
 
     def open_content(
-        self, conversation_id: str, place: TurnPlace, content: object
+        self,
+        conversation_id: str,
+        place: TurnPlace,
+        content: object,
+        *,
+        keep: bool = True,
     ) -> str:
-        """The exact text `seal_content` sealed."""
-        if isinstance(content, str) and len(content) <= _CACHED_SEALED:
+        """The exact text `seal_content` sealed.
+
+        *keep* False: open it without keeping the plaintext (a long range read,
+        `raw.KEPT_RANGE`: it would push every conversation's window out).
+        """
+        if keep and isinstance(content, str) and len(content) <= _CACHED_SEALED:
             return self._opened(conversation_id, place, content)
         return self._open_content(conversation_id, place, content)
 
@@ -423,12 +432,17 @@ class Codec:
         kid, _mac, blob = self._turn_parts(content, slot.where())
         return self.open(slot, f"{_PREFIX}{kid}:{blob}")
 
-    def open_turn(self, conversation_id: str, row: Sequence[Any]) -> Turn:
-        """The turn a `TURN_COLUMNS` row stores, its content decrypted."""
+    def open_turn(
+        self, conversation_id: str, row: Sequence[Any], *, keep: bool = True
+    ) -> Turn:
+        """The turn a `TURN_COLUMNS` row stores, its content decrypted (*keep*:
+        as `raw.turn_from_tuple`'s, for the plaintext too)."""
         values = list(row)
         place = (values[_SEQ], values[_TURN_ID], values[_ROLE], values[_KIND])
-        values[_CONTENT] = self.open_content(conversation_id, place, values[_CONTENT])
-        return turn_from_tuple(values)
+        values[_CONTENT] = self.open_content(
+            conversation_id, place, values[_CONTENT], keep=keep
+        )
+        return turn_from_tuple(values, keep=keep)
 
     def _turn_parts(self, content: object, where: str) -> tuple[str, str, str]:
         parts = self._parts(content, where)
@@ -442,8 +456,12 @@ class Codec:
         conversation_id: str,
         rows: Iterable[Sequence[Any]],
         incoming: Sequence[Turn] = (),
+        *,
+        keep: bool = True,
     ) -> list[Turn]:
         """Open *rows*; those a retried append sends again are compared by HMAC.
+
+        *keep* False (a long range read): nothing opened is kept (`open_turn`).
 
         A stored row whose turn id is among *incoming*: if its role, kind and
         content HMAC equal the incoming turn's, the stored turn is rebuilt from
@@ -457,7 +475,7 @@ class Codec:
         for row in rows:
             sent = again.get(row[_TURN_ID])
             if not sent:
-                out.append(self.open_turn(conversation_id, row))
+                out.append(self.open_turn(conversation_id, row, keep=keep))
                 continue
             where = Slot(conversation_id, row[_SEQ], "content").where()
             kid, mac, _blob = self._turn_parts(row[_CONTENT], where)
@@ -479,7 +497,7 @@ class Codec:
                     )
             values = list(row)
             values[_CONTENT] = sent[0].content_json()
-            out.append(turn_from_tuple(values))
+            out.append(turn_from_tuple(values, keep=keep))
         return out
 
     # -- records --------------------------------------------------------------

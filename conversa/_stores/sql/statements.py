@@ -488,9 +488,9 @@ def _range(
     """Read the turns with lo <= seq < hi, oldest first."""
     params = {"cid": conversation_id, "lo": lo, "hi": hi}
     rows = (yield Raw(_RANGE_SQL, params)).all()
-    if codec is not None:
-        return tuple(codec.open_turns(conversation_id, rows))
     keep = len(rows) <= KEPT_RANGE  # a long read leaves the windows' turns kept
+    if codec is not None:
+        return tuple(codec.open_turns(conversation_id, rows, keep=keep))
     return tuple(turn_from_tuple(r, keep=keep) for r in rows)
 
 
