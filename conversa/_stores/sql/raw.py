@@ -47,6 +47,7 @@ __all__ = [
     "sql",
     "turn_from_tuple",
     "turn_params",
+    "turn_row",
 ]
 
 #: The longest range read whose turns `turn_from_tuple` keeps: a whole history
@@ -188,37 +189,40 @@ def _dumps(value: Any) -> str:
 
 def turn_params(conversation_id: str, turn: Turn, dialect: str) -> dict[str, Any]:
     """The parameters that insert *turn* (its seq and tokens already set)."""
+    return dict(
+        zip(INSERT_COLUMNS, turn_row(conversation_id, turn, dialect), strict=True)
+    )
+
+
+def turn_row(conversation_id: str, turn: Turn, dialect: str) -> tuple[Any, ...]:
+    """`turn_params`' values, in `INSERT_COLUMNS` order (a positional insert)."""
     usage = turn.usage
     extra = turn.response_extra
     flags = turn.flags
-    return {
-        "conversation_id": conversation_id,
-        "seq": turn.seq,
-        "turn_id": turn.id,
-        "role": turn.role,
-        "kind": turn.kind,
-        "content": turn.content_json(),
-        "tokens": turn.tokens,
-        "tokens_exact": bool(turn.tokens_exact),
-        "status": turn.status,
-        "flags": _dumps(dict(flags)) if flags else "{}",
-        "message_id": turn.message_id,
-        "model": turn.model,
-        "stop_reason": turn.stop_reason,
-        "stop_sequence": turn.stop_sequence,
-        "usage": None if usage is None else _dumps(usage.to_api()),
-        "input_tokens": None if usage is None else usage.input_tokens,
-        "output_tokens": None if usage is None else usage.output_tokens,
-        "cache_creation_input_tokens": (
-            None if usage is None else usage.cache_creation_input_tokens
-        ),
-        "cache_read_input_tokens": (
-            None if usage is None else usage.cache_read_input_tokens
-        ),
-        "request_id": turn.request_id,
-        "response_extra": _dumps(dict(extra)) if extra else None,
-        "created_at": db_time(turn.created_at, dialect),
-    }
+    return (
+        conversation_id,
+        turn.seq,
+        turn.id,
+        turn.role,
+        turn.kind,
+        turn.content_json(),
+        turn.tokens,
+        bool(turn.tokens_exact),
+        turn.status,
+        _dumps(dict(flags)) if flags else "{}",
+        turn.message_id,
+        turn.model,
+        turn.stop_reason,
+        turn.stop_sequence,
+        None if usage is None else _dumps(usage.to_api()),
+        None if usage is None else usage.input_tokens,
+        None if usage is None else usage.output_tokens,
+        None if usage is None else usage.cache_creation_input_tokens,
+        None if usage is None else usage.cache_read_input_tokens,
+        turn.request_id,
+        _dumps(dict(extra)) if extra else None,
+        db_time(turn.created_at, dialect),
+    )
 
 
 def _build_turn(row: tuple[Any, ...]) -> Turn:

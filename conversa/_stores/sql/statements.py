@@ -105,6 +105,7 @@ from .raw import (
     sql,
     turn_from_tuple,
     turn_params,
+    turn_row,
 )
 from .schema import (
     CONVERSATIONS,
@@ -263,6 +264,12 @@ _INSERT_SQL = sql(
 #: An insert of new turns that skips an id already stored (`_append`'s fast way).
 _INSERT_NEW_SQL = {
     dialect: text + " ON CONFLICT DO NOTHING" for dialect, text in _INSERT_SQL.items()
+}
+#: `_INSERT_NEW_SQL` with positional parameters (`raw.turn_row`), SQLite's fast way.
+_INSERT_NEW_ROW_SQL = {
+    "sqlite": f"INSERT INTO conversa_turns ({', '.join(INSERT_COLUMNS)}) VALUES ("
+    + ", ".join("?" for _ in INSERT_COLUMNS)
+    + ") ON CONFLICT DO NOTHING"
 }
 #: Take back the turns an append inserted past the last seq (same transaction).
 _DROP_AFTER_SQL = sql(
@@ -768,15 +775,15 @@ def _fast_append(
         move["owner"] = owner
     if window_start is not None:
         move["start"] = window_start
-    rows = (
-        [turn_params(conversation_id, t, dialect) for t in plan.new]
-        if codec is None
-        else codec.turn_params(conversation_id, plan.new, dialect)
-    )
     move_sql = _fast_move_sql(
         guard=guard, owned=owner is not None, moves_start=window_start is not None
     )
     if dialect == "postgresql":
+        rows = (
+            [turn_params(conversation_id, t, dialect) for t in plan.new]
+            if codec is None
+            else codec.turn_params(conversation_id, plan.new, dialect)
+        )
         for i, row in enumerate(rows):
             move.update(zip(_row_names(i, tuple(row)), row.values(), strict=True))
         text = _fast_append_sql(
@@ -804,14 +811,20 @@ def _fast_append(
         moved = results[len(lock)].first()[1]
         read = None if then is None else results[-1].all()
     else:
-        insert = (
-            _INSERT_NEW_SQL
-            if codec is None
-            else {dialect: codec.insert_sql[dialect] + " ON CONFLICT DO NOTHING"}
-        )
+        insert: Mapping[str, str]
+        inserted: list[Any]
+        if codec is None:
+            # Positional: sqlite3 binds a tuple in half the time of 22 names.
+            insert = _INSERT_NEW_ROW_SQL
+            inserted = [turn_row(conversation_id, t, dialect) for t in plan.new]
+        else:
+            insert = {dialect: codec.insert_sql[dialect] + " ON CONFLICT DO NOTHING"}
+            inserted = codec.turn_params(conversation_id, plan.new, dialect)
         moved = (yield Raw(move_sql, move)).rowcount
-        values = rows[0] if len(rows) == 1 else rows  # one row: no executemany
-        if moved == 1 and (yield Raw(insert, values)).rowcount != len(rows):
+        values = (
+            inserted[0] if len(inserted) == 1 else inserted
+        )  # one row: no executemany
+        if moved == 1 and (yield Raw(insert, values)).rowcount != len(inserted):
             raise FastMiss  # an id was stored: the write transaction rolls back
         read = None if then is None or not moved else (yield then).all()
     if moved != 1:
