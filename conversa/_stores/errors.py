@@ -58,6 +58,7 @@ __all__ = [
     "config_errors",
     "mask_url",
     "operation_of",
+    "raise_store_error",
     "store_errors",
 ]
 
@@ -318,12 +319,19 @@ class store_errors:  # noqa: N801 - a context manager, named as one
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if not isinstance(exc, Exception) or not _is_driver_error(exc):
-            return
-        error = translate(exc, self.where, self.operation)
-        if self.where.leaks(exc):
-            raise error from None
-        raise error from exc
+        raise_store_error(exc, self.where, self.operation)
+
+
+def raise_store_error(exc: BaseException | None, where: Where, operation: str) -> None:
+    """Raise *exc* as a conversa `StoreError` if the driver raised it (`store_errors`;
+    a caller on the hot path calls it from its own ``except``, which costs nothing
+    until something is raised)."""
+    if not isinstance(exc, Exception) or not _is_driver_error(exc):
+        return
+    error = translate(exc, where, operation)
+    if where.leaks(exc):
+        raise error from None
+    raise error from exc
 
 
 @contextmanager

@@ -32,7 +32,7 @@ import os
 import threading
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import nullcontext
 from typing import Any, Protocol, TypeVar, cast
 
 import anyio.to_thread
@@ -42,7 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.pool import QueuePool
 
 from ..._drive import Flow, adrive, drive
-from ..errors import Where, operation_of, store_errors
+from ..errors import Where, operation_of, raise_store_error, store_errors
 from .raw import Batch, Raw
 
 __all__ = [
@@ -578,8 +578,9 @@ class _Kept:
         kept = weakref.ref(self)
         event.listen(engine, "engine_disposed", lambda _: _release(kept))
 
-    def take(self) -> Any:
-        """A connection: a kept one if there is one, else the pool's."""
+    def take(self) -> tuple[Any, bool]:
+        """A connection: a kept one if there is one, else the pool's; and whether
+        it is a kept one (the pool's listeners were just checked, `_keeps`)."""
         pool = self._engine.pool
         if pool is not self._pool:
             self.release(replaced=True)
@@ -589,28 +590,33 @@ class _Kept:
         if self._idle:
             if not self._keeps(pool):  # someone listens now: back to the pool
                 self.release()
-                return pool.connect()
+                return pool.connect(), False
             try:
                 fairy = self._idle.pop()
             except IndexError:  # another thread took the last one
-                return pool.connect()
+                return pool.connect(), False
             try:
                 for listener in pool.dispatch.checkout:  # conversa's own (`_keeps`)
                     listener(fairy.dbapi_connection, None, fairy)
             except BaseException:
                 fairy.close()
                 raise
-            return fairy
-        return pool.connect()
+            return fairy, True
+        return pool.connect(), False
 
-    def give(self, fairy: Any, *, idle: bool) -> None:
-        """Take back *fairy*; *idle*: its call ended its transaction cleanly."""
+    def give(self, fairy: Any, *, idle: bool, vouched: bool = False) -> None:
+        """Take back *fairy*; *idle*: its call ended its transaction cleanly;
+        *vouched*: `take` gave a kept one, after checking the pool's listeners.
+
+        A listener added during the call is not looked for again here: the next
+        `take` finds it and gives every kept connection back to the pool then.
+        """
         pool = self._pool
         if (
             idle
             and fairy.is_valid
             and pool is self._engine.pool
-            and self._keeps(pool)
+            and (vouched or self._keeps(pool))
             and len(self._idle) < self._size
         ):
             self._idle.append(fairy)
@@ -683,7 +689,7 @@ class _Lean:
     raised as SQLAlchemy raises them (`_driver_error`), as on the usual way.
     """
 
-    __slots__ = ("_connection", "_driver", "_engine", "_fairy", "_kept")
+    __slots__ = ("_connection", "_driver", "_engine", "_fairy", "_kept", "_vouched")
 
     def __init__(self, engine: Engine, kept: _Kept) -> None:
         self._engine = engine
@@ -691,12 +697,14 @@ class _Lean:
         self._fairy: Any = None
         self._driver: Any = None
         self._connection: Connection | None = None
+        self._vouched = False
 
     def run(self, flow: Flow[T], *, write: bool, stage: list[bool]) -> T:
         """Run *flow* in one transaction; *stage* marks when the COMMIT is next."""
-        self._fairy = self._kept.take()
+        self._fairy, self._vouched = self._kept.take()
         try:
-            self._driver = self._fairy.driver_connection
+            # SQLite's driver connection is the pool's DB-API connection.
+            self._driver = self._fairy.dbapi_connection
             self._execute(SQLITE_BEGIN[write], ()).close()
             result = drive(flow, self)
             stage.append(True)  # what fails from here on is the COMMIT
@@ -763,7 +771,7 @@ class _Lean:
         elif self._fairy is not None:
             driver = self._driver
             idle = driver is not None and not driver.in_transaction
-            self._kept.give(self._fairy, idle=idle)
+            self._kept.give(self._fairy, idle=idle, vouched=self._vouched)
 
 
 class SyncRunner:
@@ -844,7 +852,7 @@ class SyncRunner:
         The same transaction as `_run_own` on SQLAlchemy's Connection, less the
         Connection (about 25 µs a call): a Core statement makes one, inside it.
         """
-        fairy = self._kept.take()
+        fairy, vouched = self._kept.take()
         driver = fairy.driver_connection
         own = _own_level(self.engine.dialect, driver, write=write)
         if own is None:  # another isolation level: SQLAlchemy's transaction
@@ -859,21 +867,21 @@ class SyncRunner:
         finally:
             if execute.close(failed=failed):
                 idle = driver.info.transaction_status == _IDLE
-                self._kept.give(fairy, idle=idle and not failed)
+                self._kept.give(fairy, idle=idle and not failed, vouched=vouched)
         return result
 
     def _once(self, flow: Flow[T], *, write: bool, stage: list[bool]) -> T:
-        guard: AbstractContextManager[Any] = (
-            self._mutex if self._mutex else nullcontext()
-        )
-        with guard:
-            if self._lean():
-                return _Lean(self.engine, self._kept).run(
-                    flow, write=write, stage=stage
-                )
-            if self._driver_path():
-                return self._run_on_driver(flow, write=write, stage=stage)
-            return self._once_on_connection(flow, write=write, stage=stage)
+        if self._mutex is None:
+            return self._unguarded(flow, write=write, stage=stage)
+        with self._mutex:
+            return self._unguarded(flow, write=write, stage=stage)
+
+    def _unguarded(self, flow: Flow[T], *, write: bool, stage: list[bool]) -> T:
+        if self._lean():
+            return _Lean(self.engine, self._kept).run(flow, write=write, stage=stage)
+        if self._driver_path():
+            return self._run_on_driver(flow, write=write, stage=stage)
+        return self._once_on_connection(flow, write=write, stage=stage)
 
     def _once_on_connection(
         self, flow: Flow[T], *, write: bool, stage: list[bool]
@@ -906,7 +914,7 @@ class SyncRunner:
             StoreError: a subclass naming the store for what the driver raised.
         """
         flow = make()
-        with store_errors(self.where, operation_of(flow)):
+        try:  # `store_errors`, as an except: nothing to enter on the hot path
             committing: list[bool] = []
             try:
                 return self._once(flow, write=write, stage=committing)
@@ -916,6 +924,9 @@ class SyncRunner:
             logger.warning("conversa: retrying a store call on a fresh connection")
             self._kept.release()  # the pool recycles what else is stale
             return self._once(make(), write=write, stage=[])
+        except Exception as exc:
+            raise_store_error(exc, self.where, operation_of(flow))
+            raise
 
     @property
     def kept(self) -> int:
