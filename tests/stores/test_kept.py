@@ -109,6 +109,27 @@ def test_a_listener_of_checkouts_turns_keeping_off(tmp_path: Path) -> None:
         store.close()
 
 
+def test_a_call_the_usual_way_gives_the_kept_connections_back(tmp_path: Path) -> None:
+    """A pool listener added with a cursor listener (so calls take SQLAlchemy's
+    Connection, which keeps nothing), during a call or between calls: the next
+    call gives every kept connection back to the pool, and the pool listener
+    hears it checked in."""
+    store = SQLiteStore(tmp_path / "u.db")
+    checkins: list[int] = []
+    try:
+        conv = _adds(store)
+        assert store._runner.kept == 1
+        event.listen(store.engine.pool, "checkin", lambda *_: checkins.append(1))
+        event.listen(store.engine, "before_cursor_execute", lambda *_: None)
+        conv.add("assistant", "the usual way")
+        assert store._runner.kept == 0
+        assert store.engine.pool.checkedout() == 0
+        assert checkins  # the kept one came back through the pool
+        assert [t.text for t in conv.turns()][-1] == "the usual way"
+    finally:
+        store.close()
+
+
 def test_memory_store_keeps_nothing() -> None:
     """ ":memory:" has one connection (a StaticPool): nothing to keep."""
     store = SQLiteStore(":memory:")

@@ -124,11 +124,18 @@ RECORD_COLUMNS = (
 class Raw:
     """A flow step: SQL text by dialect, run with `exec_driver_sql`.
 
-    *params* is a mapping, or a list of mappings for an executemany.
+    *params* is a mapping (named placeholders) or a tuple (positional ones, for
+    a text of one dialect: SQLite's fast insert, `turn_row`), or a list of either
+    for an executemany.
     """
 
     text: Mapping[str, str]
-    params: Mapping[str, Any] | Sequence[Mapping[str, Any]] = ()
+    params: (
+        Mapping[str, Any]
+        | tuple[Any, ...]
+        | Sequence[Mapping[str, Any]]
+        | Sequence[tuple[Any, ...]]
+    ) = ()
 
 
 @frozen

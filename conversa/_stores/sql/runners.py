@@ -183,7 +183,7 @@ def _blamed(steps: tuple[Raw, ...], step: Raw, dialect: str, *, pipelined: bool)
     if not pipelined or len(steps) == 1:
         return step
     text = "; ".join(s.text[dialect] for s in steps)
-    params: list[Mapping[str, Any]] = []
+    params: list[Any] = []  # PostgreSQL's: named, mappings
     for each in steps:
         if isinstance(each.params, Mapping):
             params.append(each.params)
@@ -881,6 +881,10 @@ class SyncRunner:
             return _Lean(self.engine, self._kept).run(flow, write=write, stage=stage)
         if self._driver_path():
             return self._run_on_driver(flow, write=write, stage=stage)
+        # The usual way keeps nothing: a listener came (or another isolation
+        # level), so what is kept goes back to the pool, heard by its listeners.
+        if self._kept.idle:
+            self._kept.release()
         return self._once_on_connection(flow, write=write, stage=stage)
 
     def _once_on_connection(
