@@ -456,10 +456,6 @@ def learn(turns: Sequence[Turn], total: int, *, tokenizer: str, fixed: Part) -> 
     return Learned(tuple(updates), counts[0], ratio)
 
 
-def _json(value: Any) -> str:
-    return compact_json(value)
-
-
 def estimate_fixed(
     system: str | Sequence[Mapping[str, Any]] | None,
     tools: Sequence[Mapping[str, Any]] | None,
@@ -467,10 +463,10 @@ def estimate_fixed(
     """Estimate system prompt plus tools, the hidden tool-use prompt included."""
     total = 0
     if system:
-        text = system if isinstance(system, str) else _json(list(system))
+        text = system if isinstance(system, str) else compact_json(list(system))
         total += MESSAGE_OVERHEAD + estimate_text(text)
     if tools:
-        total += TOOL_PROMPT_TOKENS + estimate_text(_json(list(tools)))
+        total += TOOL_PROMPT_TOKENS + estimate_text(compact_json(list(tools)))
     return total
 
 
@@ -493,7 +489,7 @@ def fixed_key(
             return [clean(v) for v in value]
         return value
 
-    text = _json(clean([system, tools, tool_choice]))
+    text = compact_json(clean([system, tools, tool_choice]))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

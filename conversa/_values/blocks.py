@@ -76,7 +76,7 @@ def _result_content(value: Any) -> str | tuple[Block, ...] | None:
 
 
 #: The key orders of a text block with nothing else: its API form is type, text.
-_PLAIN_TEXT = ((), ("type", "text"))
+PLAIN_TEXT_KEYS = ((), ("type", "text"))
 
 
 @frozen
@@ -98,7 +98,7 @@ class TextBlock:
 
     def to_api(self) -> dict[str, Any]:
         """Return the block's API form."""
-        if not self.extra and self.keys in _PLAIN_TEXT:  # the usual block, sooner
+        if not self.extra and self.keys in PLAIN_TEXT_KEYS:  # the usual block, sooner
             return {"type": "text", "text": self.text}
         return _emit("text", {"text": self.text}, self.extra, self.keys)
 

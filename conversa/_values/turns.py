@@ -18,7 +18,7 @@ from typing import Any, Literal, TypeAlias, TypeVar
 
 from attrs import evolve, field, fields, frozen, validators
 
-from .blocks import Block, TextBlock, blocks_from_api, to_blocks
+from .blocks import PLAIN_TEXT_KEYS, Block, TextBlock, blocks_from_api, to_blocks
 from .jsontext import compact_json
 from .params import RequestParams
 
@@ -171,7 +171,11 @@ def blocks_to_json(blocks: Iterable[Block]) -> str:
     """Serialize blocks as the JSON text a store keeps (key order preserved)."""
     if isinstance(blocks, tuple) and len(blocks) == 1:
         block = blocks[0]
-        if type(block) is TextBlock and not block.extra and block.keys in _PLAIN:
+        if (
+            type(block) is TextBlock
+            and not block.extra
+            and block.keys in PLAIN_TEXT_KEYS
+        ):
             # The usual turn, one plain text block: the same text, built around
             # the encoded string rather than from a list holding a dict.
             return _TEXT_JSON % _json_string(block.text)
@@ -200,10 +204,6 @@ def _json_string(text: str) -> str:
 
 #: The ASCII bytes JSON escapes: control characters, the quote and the backslash.
 _ESCAPED = bytes(range(0x20)) + b'"\\'
-
-
-#: The key orders a plain text block keeps (`blocks._emit`): none, or the API's.
-_PLAIN = ((), ("type", "text"))
 
 
 def _int(value: Any) -> int:

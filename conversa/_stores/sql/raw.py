@@ -190,10 +190,6 @@ def _time(value: Any) -> datetime:
     return as_utc(value)
 
 
-def _dumps(value: Any) -> str:
-    return compact_json(value)
-
-
 def turn_params(conversation_id: str, turn: Turn, dialect: str) -> dict[str, Any]:
     """The parameters that insert *turn* (its seq and tokens already set)."""
     return dict(
@@ -216,18 +212,18 @@ def turn_row(conversation_id: str, turn: Turn, dialect: str) -> tuple[Any, ...]:
         turn.tokens,
         bool(turn.tokens_exact),
         turn.status,
-        _dumps(dict(flags)) if flags else "{}",
+        compact_json(dict(flags)) if flags else "{}",
         turn.message_id,
         turn.model,
         turn.stop_reason,
         turn.stop_sequence,
-        None if usage is None else _dumps(usage.to_api()),
+        None if usage is None else compact_json(usage.to_api()),
         None if usage is None else usage.input_tokens,
         None if usage is None else usage.output_tokens,
         None if usage is None else usage.cache_creation_input_tokens,
         None if usage is None else usage.cache_read_input_tokens,
         turn.request_id,
-        _dumps(dict(extra)) if extra else None,
+        compact_json(dict(extra)) if extra else None,
         db_time(turn.created_at, dialect),
     )
 

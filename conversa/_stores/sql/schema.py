@@ -92,10 +92,6 @@ class UTCDateTime(TypeDecorator[datetime]):
         return None if value is None else as_utc(value)
 
 
-def _dumps(value: Any) -> str:
-    return compact_json(value)
-
-
 _JSON_METADATA = JSON().with_variant(JSONB(), "postgresql")
 
 
@@ -266,13 +262,13 @@ def record_values(record: ConversationRecord) -> dict[str, Any]:
         "metadata": dict(record.metadata),
         "model": record.model,
         "system": record.system_json(),
-        "params": _dumps(record.params.to_json_dict()),
-        "capabilities": _dumps(dict(record.capabilities)),
+        "params": compact_json(record.params.to_json_dict()),
+        "capabilities": compact_json(dict(record.capabilities)),
         "window_start": record.window_start,
         "last_seq": record.last_seq,
         "parent_id": record.parent_id,
         "forked_at": record.forked_at,
-        "flags": _dumps(dict(record.flags)),
+        "flags": compact_json(dict(record.flags)),
         "created_at": record.created_at,
         "updated_at": record.updated_at,
     }
@@ -313,12 +309,12 @@ def turn_values(conversation_id: str, turn: Turn) -> dict[str, Any]:
         "tokens": turn.tokens,
         "tokens_exact": turn.tokens_exact,
         "status": turn.status,
-        "flags": _dumps(dict(turn.flags)),
+        "flags": compact_json(dict(turn.flags)),
         "message_id": turn.message_id,
         "model": turn.model,
         "stop_reason": turn.stop_reason,
         "stop_sequence": turn.stop_sequence,
-        "usage": None if usage is None else _dumps(usage.to_api()),
+        "usage": None if usage is None else compact_json(usage.to_api()),
         "input_tokens": None if usage is None else usage.input_tokens,
         "output_tokens": None if usage is None else usage.output_tokens,
         "cache_creation_input_tokens": (
@@ -328,7 +324,7 @@ def turn_values(conversation_id: str, turn: Turn) -> dict[str, Any]:
         if usage is None
         else usage.cache_read_input_tokens,
         "request_id": turn.request_id,
-        "response_extra": _dumps(dict(extra)) if extra else None,
+        "response_extra": compact_json(dict(extra)) if extra else None,
         "created_at": turn.created_at,
     }
 

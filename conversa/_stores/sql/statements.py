@@ -821,9 +821,8 @@ def _fast_append(
             insert = {dialect: codec.insert_sql[dialect] + " ON CONFLICT DO NOTHING"}
             inserted = codec.turn_params(conversation_id, plan.new, dialect)
         moved = (yield Raw(move_sql, move)).rowcount
-        values = (
-            inserted[0] if len(inserted) == 1 else inserted
-        )  # one row: no executemany
+        # One row: execute, not executemany.
+        values = inserted[0] if len(inserted) == 1 else inserted
         if moved == 1 and (yield Raw(insert, values)).rowcount != len(inserted):
             raise FastMiss  # an id was stored: the write transaction rolls back
         read = None if then is None or not moved else (yield then).all()
