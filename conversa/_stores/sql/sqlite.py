@@ -38,6 +38,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -115,8 +116,8 @@ def sqlite_engine(
     ) -> None:
         # Autocommit at the driver level; `_begin` below issues BEGIN itself.
         dbapi_connection.isolation_level = None
+        to_wal(dbapi_connection, busy_timeout)
         for pragma in (
-            "PRAGMA journal_mode=WAL",
             f"PRAGMA synchronous={synchronous}",
             f"PRAGMA busy_timeout={int(busy_timeout * 1000)}",
             "PRAGMA foreign_keys=ON",
@@ -125,6 +126,35 @@ def sqlite_engine(
 
     event.listen(engine, "begin", sqlite_begin)
     return engine
+
+
+def to_wal(dbapi_connection: sqlite3.Connection, busy_timeout: float) -> None:
+    """Put the database in WAL mode, waiting up to *busy_timeout* seconds.
+
+    Connections switching a new file to WAL at once each hold a read lock and
+    want the exclusive one: SQLite answers all but one "database is locked" at
+    once, without waiting the busy timeout (it would be a deadlock). Processes
+    opening a fresh store together hit that, so the switch is tried again, with
+    a short backoff, until the timeout: by then one of them has switched it.
+    """
+    deadline = time.monotonic() + busy_timeout
+    delay = 0.001
+    while (refused := _wal_refused(dbapi_connection)) is not None:
+        if "locked" not in str(refused) or time.monotonic() + delay > deadline:
+            raise refused
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
+def _wal_refused(
+    dbapi_connection: sqlite3.Connection,
+) -> sqlite3.OperationalError | None:
+    """Switch to WAL once; the error SQLite answered, if any."""
+    try:
+        dbapi_connection.execute("PRAGMA journal_mode=WAL").close()
+    except sqlite3.OperationalError as exc:
+        return exc
+    return None
 
 
 def sqlite_begin(conn: Connection) -> None:
