@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import sqlite3
 import threading
@@ -136,5 +137,5 @@ def test_connections_switching_a_new_file_to_wal_at_once_all_succeed(
         for proc in procs:
             proc.join(timeout=60)
         assert answers == ["ok"] * 6
-        with sqlite3.connect(path) as check:
+        with contextlib.closing(sqlite3.connect(path)) as check:
             assert check.execute("PRAGMA journal_mode").fetchone() == ("wal",)
