@@ -12,9 +12,12 @@ the driver's, which is what a change to conversa's code moves.
     python benchmarks/instructions.py                # SQLite, conversa's add()
     python benchmarks/instructions.py --floor        # raw sqlite3, the same rows
     python benchmarks/instructions.py --backend postgres
+    python benchmarks/instructions.py --op send      # conversa's send(), instant model
 
 One workload (run by valgrind, ``--child``): a conversation of 300 turns built
-with `add_turns`, then *n* `add()`s of 900 characters, alternating roles.
+with `add_turns`, then *n* `add()`s of 900 characters, alternating roles; with
+``--op send``, *n* `send()`s of 900 characters through `speed.py`'s instant model
+(a canned reply, no HTTP), with a fixed budget of 8,000 tokens.
 """
 
 from __future__ import annotations
@@ -39,9 +42,9 @@ TEXT = ("the parcel is held at customs, which documents release it? " * 16)[:900
 HISTORY = 300
 
 
-def conversa_adds(backend: str, n: int, workdir: str) -> None:
-    """*n* warm `add()`s on a conversation of HISTORY turns."""
-    from conversa import Conversation, PostgresStore, SQLiteStore
+def conversa_adds(backend: str, n: int, workdir: str, *, op: str = "add") -> None:
+    """*n* warm `add()`s (or `send()`s) on a conversation of HISTORY turns."""
+    from conversa import BudgetConfig, Client, Conversation, PostgresStore, SQLiteStore
 
     store: SQLiteStore | PostgresStore
     schema = None
@@ -56,13 +59,29 @@ def conversa_adds(backend: str, n: int, workdir: str) -> None:
         joiner = "" if SERVER.endswith(("?", "&")) else "&" if "?" in SERVER else "?"
         store = PostgresStore(f"{SERVER}{joiner}options=-csearch_path%3D{schema}")
     try:
-        conv = Conversation.create(store, model="claude-sonnet-4-5")
+        client = None
+        if op == "send":
+            from speed import InstantModel
+
+            client = Client(api_key="bench", transport=InstantModel())
+        conv = Conversation.create(
+            store,
+            model="claude-sonnet-4-5",
+            client=client,
+            budget=BudgetConfig(fixed=8000),
+        )
         conv.add_turns(
             [("user" if k % 2 == 0 else "assistant", TEXT) for k in range(HISTORY)]
         )
-        for k in range(n):
-            conv.add("user" if k % 2 == 0 else "assistant", TEXT)
+        if op == "send":
+            for _ in range(n + 5):  # the first sends move the window start
+                conv.send(TEXT)
+        else:
+            for k in range(n):
+                conv.add("user" if k % 2 == 0 else "assistant", TEXT)
     finally:
+        if client is not None:
+            client.close()
         store.close()
         if schema is not None:
             import psycopg
@@ -111,6 +130,8 @@ def count(args: argparse.Namespace, n: int) -> int:
             str(n),
             "--backend",
             args.backend,
+            "--op",
+            args.op,
         ]
         if args.floor:
             command.append("--floor")
@@ -131,8 +152,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--floor", action="store_true", help="raw sqlite3 instead")
-    parser.add_argument("--small", type=int, default=200)
-    parser.add_argument("--large", type=int, default=1200)
+    parser.add_argument("--op", choices=("add", "send"), default="add")
+    parser.add_argument("--small", type=int, help="adds (200) or sends (50) first")
+    parser.add_argument("--large", type=int, help="adds (1200) or sends (250) then")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
@@ -140,11 +162,14 @@ def main() -> None:
             if args.floor:
                 floor_adds(args.child, workdir)
             else:
-                conversa_adds(args.backend, args.child, workdir)
+                conversa_adds(args.backend, args.child, workdir, op=args.op)
         return
-    if args.floor and args.backend != "sqlite":
-        msg = "--floor is raw sqlite3 only"
+    if args.floor and (args.backend != "sqlite" or args.op != "add"):
+        msg = "--floor is raw sqlite3 adds only"
         raise SystemExit(msg)
+    sends = args.op == "send"
+    args.small = (50 if sends else 200) if args.small is None else args.small
+    args.large = (250 if sends else 1200) if args.large is None else args.large
     if not 0 <= args.small < args.large:
         msg = "--small must be 0 or more adds, and --large more than --small"
         raise SystemExit(msg)
@@ -153,8 +178,8 @@ def main() -> None:
         raise SystemExit(msg)
     small, large = count(args, args.small), count(args, args.large)
     per = (large - small) / (args.large - args.small)
-    what = "raw sqlite3" if args.floor else f"conversa add(), {args.backend}"
-    print(f"{what}: {per / 1000:.1f}k instructions per add")
+    what = "raw sqlite3" if args.floor else f"conversa {args.op}(), {args.backend}"
+    print(f"{what}: {per / 1000:.1f}k instructions per {args.op}")
 
 
 if __name__ == "__main__":

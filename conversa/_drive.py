@@ -103,13 +103,32 @@ def _advance(flow: Flow[T], value: Any, error: BaseException | None) -> Any:
 def drive(flow: Flow[T], do: Callable[[Any], Any], value: Any = None) -> T:
     """Run *flow* to its end, performing each effect with *do*; return its value.
 
-    *value* is what the flow is sent first (None to start it). The same loop as
-    `Pump`, with nobody reading: a feed's items are read and dropped.
+    *value* is what the flow is sent first (None to start it). `Pump`'s loop with
+    nobody reading, written out: every store call runs one (or two), and a pump,
+    a generator iterated to its end, costs more than the loop it runs. A feed is
+    handed to a pump, which reads its items and drops them, and runs the rest.
     """
-    pump: Pump[T, Any] = Pump(flow, do, value)
-    for _ in pump:
-        pass
-    return pump.result
+    error: Exception | None = None
+    try:
+        while True:
+            try:
+                effect = flow.throw(error) if error is not None else flow.send(value)
+            except StopIteration as stop:
+                result: T = stop.value
+                return result
+            error = None
+            try:
+                value = do(effect)
+            except Exception as exc:  # thrown back into the flow
+                error = exc
+                continue
+            if isinstance(value, Feed):
+                pump: Pump[T, Any] = Pump(flow, do, feed=value)
+                for _ in pump:
+                    pass
+                return pump.result
+    finally:
+        flow.close()
 
 
 async def adrive(
@@ -173,31 +192,43 @@ class Pump(_Outcome[T], Generic[T, Y]):
     """Run a flow while a reader iterates it: feeds' items pass through.
 
         Iterate it (once) to run the flow; `result` is the flow's value after the end.
-    *value* is what the flow is sent first. This is the sync twin's one loop:
-    `drive` is a pump nobody reads.
+    *value* is what the flow is sent first; *feed*, an effect's result to read
+    before the flow goes on (`drive` hands over a flow that met one). This is
+    the sync twin's loop; `drive` writes it out for nobody reading.
     """
 
     def __init__(
-        self, flow: Flow[T], do: Callable[[Any], Any], value: Any = None
+        self,
+        flow: Flow[T],
+        do: Callable[[Any], Any],
+        value: Any = None,
+        *,
+        feed: Feed[Y] | None = None,
     ) -> None:
         self._flow = flow
         self._do = do
         self._first = value
+        self._feed = feed  # an effect's result to read first (`drive`)
 
     def __iter__(self) -> Iterator[Y]:
         flow, do = self._flow, self._do
         value: Any = self._first
         error: Exception | None = None
+        pending: Any = self._feed
         try:
             while True:
-                try:
-                    effect = _advance(flow, value, error)
-                except StopIteration as stop:
-                    self._result, self._done = stop.value, True
-                    return
+                if pending is None:
+                    try:
+                        effect = _advance(flow, value, error)
+                    except StopIteration as stop:
+                        self._result, self._done = stop.value, True
+                        return
                 value, error = None, None
                 try:
-                    outcome = do(effect)
+                    if pending is None:
+                        outcome = do(effect)
+                    else:
+                        outcome, pending = pending, None
                     if isinstance(outcome, Feed):
                         with outcome as feed:
                             try:

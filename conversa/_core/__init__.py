@@ -11,6 +11,7 @@ from .calibrate import Learned, learn, with_fixed_exact
 from .normalize import (
     check_history,
     pending_tool_use_ids,
+    plainly_valid,
     replayed,
     spliced,
     to_messages,
@@ -55,6 +56,7 @@ __all__ = [
     "learn",
     "map_api_error",
     "pending_tool_use_ids",
+    "plainly_valid",
     "plan_send",
     "replayed",
     "sized_reply",

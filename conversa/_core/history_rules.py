@@ -24,7 +24,7 @@ from .._values.blocks import (
 )
 from .._values.turns import Role, Turn
 
-__all__ = ["Entry", "Message", "check_messages", "turn_error"]
+__all__ = ["Entry", "Message", "check_messages", "check_thinking_end", "turn_error"]
 
 #: A block and the position of the turn it came from.
 Entry: TypeAlias = tuple[Block, int]
@@ -83,6 +83,13 @@ def check_messages(
             _check_server_tools(messages, index, turns)
         else:
             _check_user_blocks(messages, index, turns)
+    check_thinking_end(messages, turns, thinking=thinking)
+
+
+def check_thinking_end(
+    messages: Sequence[Message], turns: Sequence[Turn], *, thinking: bool
+) -> None:
+    """With thinking on, a final assistant message must start with thinking."""
     role, entries = messages[-1]
     if thinking and role == "assistant":
         block, position = entries[0]

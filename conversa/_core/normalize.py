@@ -48,7 +48,7 @@ from .._values.body_json import SplicedBody
 from .._values.capabilities import ModelCapabilities, same_model
 from .._values.settings import RETRACTS
 from .._values.turns import Role, Turn
-from .history_rules import Message, check_messages, turn_error
+from .history_rules import Message, check_messages, check_thinking_end, turn_error
 
 __all__ = [
     "DEFAULT_API_VERSION",
@@ -56,6 +56,7 @@ __all__ = [
     "check_history",
     "normalize",
     "pending_tool_use_ids",
+    "plainly_valid",
     "replayed",
     "spliced",
     "to_messages",
@@ -222,11 +223,13 @@ def check_history(
     # For each message, the one turn it was made of with its blocks unchanged.
     sources: list[Turn | None] = []
     new_positions: set[int] = set()
+    plain = True  # so far, only blocks no rule of `check_messages` is about
     for position, turn in replayed(turns):
         role = _role(turn)
         if turn.id in new_turn_ids:
             new_positions.add(position)
         blocks = _clean_turn(turn, role, model=model, rules_2026=rules_2026)
+        plain = plain and _plain(role, blocks)
         if not blocks:
             if turn.id in new_turn_ids:
                 rule = (
@@ -248,21 +251,79 @@ def check_history(
     if not messages:
         msg = "there is nothing to send: every turn is retracted or empty"
         raise InvalidInputError(msg)
-    for role, entries in messages:
+    for role, entries in () if plain else messages:
         if role == "user":
             # The API wants tool_result blocks first in the user message.
             entries.sort(key=lambda entry: not isinstance(entry[0], ToolResultBlock))
     _strip_final(messages)
-    check_messages(
-        messages,
-        turns,
-        new_positions=new_positions,
-        open_end=open_end,
-        thinking=thinking,
-        rules_2026=rules_2026,
-        max_images=caps.max_images,
-    )
+    if plain:
+        # Text and, from the assistant, thinking: the one rule left is thinking's.
+        check_thinking_end(messages, turns, thinking=thinking)
+    else:
+        check_messages(
+            messages,
+            turns,
+            new_positions=new_positions,
+            open_end=open_end,
+            thinking=thinking,
+            rules_2026=rules_2026,
+            max_images=caps.max_images,
+        )
     return messages, sources
+
+
+def _plain(role: Role, blocks: Sequence[Block]) -> bool:
+    """Whether *blocks* are all of the kinds a plain turn of *role* holds (text;
+    from the assistant, thinking too): no rule of `check_messages` but thinking's
+    is about them (`plainly_valid`)."""
+    allowed = _PLAIN_BLOCKS[role]
+    return all(isinstance(block, allowed) for block in blocks)
+
+
+#: The blocks a plain turn holds, by the role it is replayed as (`plainly_valid`).
+_PLAIN_BLOCKS: Mapping[str, tuple[type, ...]] = {
+    "user": (TextBlock,),
+    "assistant": (TextBlock, ThinkingBlock, RedactedThinkingBlock),
+}
+
+
+def plainly_valid(tail: Sequence[Turn], new: Sequence[Turn]) -> bool:
+    """Whether `check_history` of *tail* then *new* (``open_end=True``, thinking
+    off, *new*'s ids as ``new_turn_ids``) is sure to pass, told without running it.
+
+    True only for plain turns: messages and summaries (no retraction) holding
+    text, and, in assistant turns, thinking; *new* all messages of text, each with
+    some that is not blank, and ids none of *tail*'s. Such a history has no block
+    any rule of `check_messages` is about (images, documents, tool calls and
+    results, server tools), and every new turn keeps a block after rule 3, so no
+    rule can refuse it, whatever the order of the roles and the model. False
+    says nothing: `check_history` decides. The usual `add()` to a chat is this.
+    """
+    ids = set()
+    for turn in tail:
+        kind = turn.kind
+        if kind == "message":
+            allowed = _PLAIN_BLOCKS[turn.role]
+        elif kind == "summary":
+            allowed = _PLAIN_BLOCKS["user"]
+        else:
+            return False
+        for block in turn.blocks:
+            if not isinstance(block, allowed):
+                return False
+        ids.add(turn.id)
+    for turn in new:
+        if turn.kind != "message" or turn.id in ids:
+            return False
+        blank = True
+        for block in turn.blocks:
+            if type(block) is not TextBlock:
+                return False
+            if blank and block.text.strip():
+                blank = False
+        if blank:
+            return False
+    return True
 
 
 def _verbatim(entries: list[tuple[Block, int]], blocks: tuple[Block, ...]) -> bool:

@@ -22,6 +22,7 @@ from .._core import (
     exchange_starts,
     is_real_user_turn,
     pending_tool_use_ids,
+    plainly_valid,
     replayed,
     to_messages,
 )
@@ -123,7 +124,6 @@ def add_seen_flow(
     for turn in new:
         if turn.role == "user":
             check_content(turn.blocks)
-    new_ids = frozenset(t.id for t in new)
     attempt = 1
     while True:
         fresh = seen is None
@@ -132,16 +132,16 @@ def add_seen_flow(
         else:
             record, window = yield from record_and_tail(conversation_id)
             last_seq = record.last_seq
-        caps = capabilities_for(record.model, record.capabilities)
         try:
-            check_history(
-                (*window, *new),
-                model=record.model,
-                caps=caps,
-                api_version=api_version,
-                new_turn_ids=new_ids,
-                open_end=True,
-            )
+            if not plainly_valid(window, new):  # then no rule can refuse it
+                check_history(
+                    (*window, *new),
+                    model=record.model,
+                    caps=capabilities_for(record.model, record.capabilities),
+                    api_version=api_version,
+                    new_turn_ids=frozenset(t.id for t in new),
+                    open_end=True,
+                )
         except ConversaError:
             if seen is None:
                 raise

@@ -358,14 +358,17 @@ def _last_reply_start(turns: Sequence[Turn]) -> int | None:
     None when there is no assistant turn, or when the run reaches back to the
     first visible turn (it may begin before what was read).
     """
-    visible = [(p, t) for p, t in replayed(turns) if t.kind in ("message", "summary")]
-    replies = [i for i, (_, t) in enumerate(visible) if _is_reply(t)]
-    if not replies:
-        return None
-    index = replies[-1]
-    while index > 0 and _is_reply(visible[index - 1][1]):
+    shown: Sequence[int] = range(len(turns))  # no retraction: every turn shows
+    if any(t.kind == "retraction" for t in turns):
+        shown = [position for position, _ in replayed(turns)]
+    index = len(shown) - 1
+    while index >= 0 and not _is_reply(turns[shown[index]]):
         index -= 1
-    return None if index == 0 else visible[index][0]
+    if index < 0:
+        return None
+    while index > 0 and _is_reply(turns[shown[index - 1]]):
+        index -= 1
+    return None if index == 0 else shown[index]
 
 
 def _is_reply(turn: Turn) -> bool:
