@@ -132,12 +132,14 @@ def add_seen_flow(
         else:
             record, window = yield from record_and_tail(conversation_id)
             last_seq = record.last_seq
+        # The stored overrides are checked on every add, the shortcut's too.
+        caps = capabilities_for(record.model, record.capabilities)
         try:
             if not plainly_valid(window, new):  # then no rule can refuse it
                 check_history(
                     (*window, *new),
                     model=record.model,
-                    caps=capabilities_for(record.model, record.capabilities),
+                    caps=caps,
                     api_version=api_version,
                     new_turn_ids=frozenset(t.id for t in new),
                     open_end=True,

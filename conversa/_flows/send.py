@@ -352,15 +352,19 @@ def known_tail(turns: Sequence[Turn]) -> tuple[Turn, ...] | None:
     return None if cut is None else tuple(turns[cut:])
 
 
+#: The kinds of turn a tail is read for (a retraction hides, and is not shown).
+_SHOWN = ("message", "summary")
+
+
 def _last_reply_start(turns: Sequence[Turn]) -> int | None:
     """Where the last visible run of assistant turns starts, if *turns* show it whole.
 
     None when there is no assistant turn, or when the run reaches back to the
     first visible turn (it may begin before what was read).
     """
-    shown: Sequence[int] = range(len(turns))  # no retraction: every turn shows
-    if any(t.kind == "retraction" for t in turns):
-        shown = [position for position, _ in replayed(turns)]
+    shown: Sequence[int] = range(len(turns))  # the usual tail: every turn shows
+    if not all(t.kind in _SHOWN for t in turns):
+        shown = [p for p, t in replayed(turns) if t.kind in _SHOWN]
     index = len(shown) - 1
     while index >= 0 and not _is_reply(turns[shown[index]]):
         index -= 1

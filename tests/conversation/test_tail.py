@@ -13,6 +13,7 @@ from conversa import (
     BudgetConfig,
     Client,
     Conversation,
+    InvalidInputError,
     MemoryStore,
     PendingToolUseError,
     SQLiteStore,
@@ -192,3 +193,25 @@ class CoreOnly:
 
 
 _CORE = frozenset(n for n in vars(Store) if not n.startswith("_"))
+
+
+@pytest.mark.parametrize(
+    ("capabilities", "message"),
+    [
+        ({"bogus": 1}, "unknown model capability 'bogus'"),
+        ({"max_images": -1}, "'max_images' must be an integer >= 0"),
+    ],
+)
+def test_an_add_of_plain_text_still_checks_the_stored_capabilities(
+    capabilities: dict[str, Any], message: str
+) -> None:
+    """The plain shortcut skips the history's rules, not the record's overrides:
+    a bad one is refused by every add (first and seen), and nothing is stored."""
+    store = MemoryStore()
+    conv = Conversation.create(
+        store, model="claude-sonnet-4-5", capabilities=capabilities
+    )
+    for _ in range(2):
+        with pytest.raises(InvalidInputError, match=message):
+            conv.add("user", "hi")
+    assert store.read(conv.id) == ()
