@@ -159,8 +159,15 @@ def _walk_back(messages: Sequence[Any], m: int, b: int) -> tuple[int, int] | Non
 
 def _between(messages: Sequence[Any], a: tuple[int, int], z: tuple[int, int]) -> int:
     """The number of message blocks after *a* up to and including *z*."""
-    sizes = [len(_blocks(m.get("content"))) for m in messages]
-    return sum(sizes[a[0] : z[0]]) - a[1] - 1 + z[1] + 1
+    between = sum(_size(m.get("content")) for m in messages[a[0] : z[0]])
+    return between - a[1] - 1 + z[1] + 1
+
+
+def _size(content: Any) -> int:
+    """How many blocks `_blocks` makes of *content*, without making them."""
+    if isinstance(content, list):
+        return len(content)
+    return 1 if isinstance(content, str) else 0
 
 
 def _targets(

@@ -83,9 +83,12 @@ def is_real_user_turn(turn: Turn) -> bool:
     """Tell whether *turn* can open an exchange: a user message answering no tool."""
     if turn.role != "user" or turn.kind != "message":
         return False
-    if any(isinstance(b, ToolResultBlock) for b in turn.blocks):
-        return False
-    return any(not isinstance(b, TextBlock) or b.text.strip() for b in turn.blocks)
+    said = False  # one block that is not blank text (one pass: a send asks per turn)
+    for block in turn.blocks:
+        if isinstance(block, ToolResultBlock):
+            return False
+        said = said or not isinstance(block, TextBlock) or bool(block.text.strip())
+    return said
 
 
 def exchange_starts(walk: Sequence[Turn]) -> list[int]:
