@@ -4,7 +4,8 @@ A *flow* is a generator that yields effects and is sent each effect's result; an
 effect that failed is thrown back in, so the flow can map or handle the error. The
 caller supplies `do`, which performs one effect. Conversations, streams, batches and
 the SQL runners all run their flows here, so the only code the twins repeat is this
-loop, written once for each.
+loop, written once for each (the sync twin's `drive`, the one every store call
+runs, writes it out once more rather than pay for a generator).
 
 A result may be a *feed* (`Feed`, `AsyncFeed`): something to read through to the
 caller before the flow goes on, such as a streamed reply. `Pump` / `AsyncPump` pass a
