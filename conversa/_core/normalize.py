@@ -301,16 +301,8 @@ def plainly_valid(tail: Sequence[Turn], new: Sequence[Turn]) -> bool:
     """
     ids = set()
     for turn in tail:
-        kind = turn.kind
-        if kind == "message":
-            allowed = _PLAIN_BLOCKS[turn.role]
-        elif kind == "summary":
-            allowed = _PLAIN_BLOCKS["user"]
-        else:
+        if turn.kind == "retraction" or not _plain(_role(turn), turn.blocks):
             return False
-        for block in turn.blocks:
-            if not isinstance(block, allowed):
-                return False
         ids.add(turn.id)
     for turn in new:
         if turn.kind != "message" or turn.id in ids:
