@@ -355,3 +355,100 @@ def _wait_for_a_lock_wait(pg_url: str) -> None:
             time.sleep(0.01)
     msg = "the erase never waited for the fork's row lock"
     raise AssertionError(msg)
+
+
+@pytest.mark.postgres
+def test_an_append_committed_while_an_erase_waits_is_erased_too(pg_url: str) -> None:
+    """Without a foreign key (migration 6), no turn outlives its conversation.
+
+    An append in flight holds the record's row (as its UPDATE does) with its turn
+    inserted, not yet committed; the erase's hiding UPDATE waits for the row, and
+    its deletes of turns, in later statements, see the committed turn.
+    """
+    import psycopg
+
+    with open_store("postgres", pg_url) as store:
+        with store.engine.connect() as conn:
+            keys = conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_constraint WHERE contype = 'f'"
+                    " AND conrelid = 'conversa_turns'::regclass"
+                )
+            ).scalar_one()
+        assert keys == 0
+        record = store.create(ConversationRecord(model="m", owner=_owner()))
+        store.append(record.id, [user("a"), assistant("b")])
+        appending = psycopg.connect(plain_url(pg_url))
+        try:
+            appending.execute(
+                "UPDATE conversa_conversations SET last_seq = 3 WHERE id = %s",
+                [record.id],
+            )
+            appending.execute(
+                "INSERT INTO conversa_turns (conversation_id, seq, turn_id, role,"
+                " kind, content, tokens, tokens_exact, status, flags, created_at)"
+                " VALUES (%s, 3, %s, 'user', 'message', '[]', 1, false, 'complete',"
+                " '{}', now())",
+                [record.id, uuid.uuid4().hex],
+            )
+            with ThreadPoolExecutor(1) as pool:
+                erasing = pool.submit(store.delete, record.id)
+                _wait_for_a_lock_wait(pg_url)
+                appending.commit()
+                erasing.result(timeout=60)
+        finally:
+            appending.close()
+        assert _rows(store, [record.id]) == {
+            "conversa_conversations": 0,
+            "conversa_turns": 0,
+            "leases": 0,
+        }
+
+
+@pytest.mark.postgres
+def test_adds_racing_erases_leave_no_turn_behind(pg_url: str) -> None:
+    """Threads adding to conversations while others erase them: no orphaned turn.
+
+    Each add either lands before the erase (and the erase deletes it) or finds the
+    conversation gone (`ConversationNotFoundError`); none lands after, nor does
+    one more add to each once every erase is done.
+    """
+    owner = _owner()
+    with open_store("postgres", pg_url) as store:
+        records = [
+            store.create(ConversationRecord(model="m", owner=owner)) for _ in range(8)
+        ]
+        ids = [r.id for r in records]
+
+        def add(cid: str) -> int:
+            """Add until the conversation is gone, each add from the last one's seq
+            (as `Conversation.add` does: no read first); how many landed."""
+            seq = 0
+            for i in range(200):
+                try:
+                    [turn] = store.append(cid, [user(f"u{i}")], expected_last_seq=seq)
+                except ConversationNotFoundError:
+                    return seq
+                seq = turn.seq
+            return seq
+
+        def erase_later(cid: str) -> None:
+            time.sleep(0.01)
+            store.delete(cid)
+
+        with ThreadPoolExecutor(16) as pool:
+            adds = [pool.submit(add, cid) for cid in ids]
+            erases = [pool.submit(erase_later, cid) for cid in ids]
+            for future in erases:
+                future.result(timeout=120)
+            landed = [future.result(timeout=120) for future in adds]
+        assert max(landed) < 200  # every conversation went mid-way: the adds raced
+        assert sum(landed) > 0
+        for cid, seq in zip(ids, landed, strict=True):  # and one after it all
+            with pytest.raises(ConversationNotFoundError):
+                store.append(cid, [user("late")], expected_last_seq=seq)
+        assert _rows(store, ids) == {
+            "conversa_conversations": 0,
+            "conversa_turns": 0,
+            "leases": 0,
+        }

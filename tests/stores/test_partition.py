@@ -160,7 +160,7 @@ def test_sqlite_has_no_partitions(
 def test_every_key_holds_the_shard_key(pg_url: str) -> None:
     """The Citus audit: every key leads with the conversation id, every unique key includes it.
 
-    conversa_turns is sharded on conversation_id and conversa_conversations on id (co-located: the turns' foreign key joins on it);
+    conversa_turns is sharded on conversation_id and conversa_conversations on id (co-located);
     the only exceptions are the listing indexes, which are not unique (Citus allows
     those on any column) and serve the one query that spans conversations, a
     bounded, paged listing, and the turn id's unique key, which leads with the

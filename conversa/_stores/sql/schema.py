@@ -34,7 +34,7 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     Float,
-    ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     PrimaryKeyConstraint,
@@ -169,15 +169,20 @@ class TurnRow(SQLModel, table=True):
         UniqueConstraint(
             "turn_id", "conversation_id", name="uq_conversa_turns_turn_id"
         ).ddl_if(dialect="postgresql"),
+        # SQLite only: on PostgreSQL every write of turns holds the record's row
+        # already, and the key's check cost each append a second lock on it
+        # (migration 6).
+        ForeignKeyConstraint(
+            ["conversation_id"],
+            ["conversa_conversations.id"],
+            name="fk_conversa_turns_conversation",
+        ).ddl_if(dialect="sqlite"),
     )
 
     conversation_id: str = Field(
         sa_column=Column(
             "conversation_id",
             String,
-            ForeignKey(
-                "conversa_conversations.id", name="fk_conversa_turns_conversation"
-            ),
             nullable=False,
         )
     )
