@@ -13,11 +13,14 @@ the driver's, which is what a change to conversa's code moves.
     python benchmarks/instructions.py --floor        # raw sqlite3, the same rows
     python benchmarks/instructions.py --backend postgres
     python benchmarks/instructions.py --op send      # conversa's send(), instant model
+    python benchmarks/instructions.py --op send --on # with tracing and encryption on
 
 One workload (run by valgrind, ``--child``): a conversation of 300 turns built
 with `add_turns`, then *n* `add()`s of 900 characters, alternating roles; with
 ``--op send``, *n* `send()`s of 900 characters through `speed.py`'s instant model
-(a canned reply, no HTTP), with a fixed budget of 8,000 tokens.
+(a canned reply, no HTTP), with a fixed budget of 8,000 tokens. ``--on`` opens
+the store encrypted and sets a tracer provider, as `speed.py --tracing
+--encryption` does (the span processor's thread is counted too).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import sys
 import tempfile
 import uuid
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -42,14 +46,29 @@ TEXT = ("the parcel is held at customs, which documents release it? " * 16)[:900
 HISTORY = 300
 
 
-def conversa_adds(backend: str, n: int, workdir: str, *, op: str = "add") -> None:
+def conversa_adds(
+    backend: str, n: int, workdir: str, *, op: str = "add", on: bool = False
+) -> None:
     """*n* warm `add()`s (or `send()`s) on a conversation of HISTORY turns."""
-    from conversa import BudgetConfig, Client, Conversation, PostgresStore, SQLiteStore
+    from conversa import (
+        BudgetConfig,
+        Client,
+        Conversation,
+        Encryption,
+        PostgresStore,
+        SQLiteStore,
+    )
 
+    options: dict[str, Any] = {}
+    if on:
+        from speed import TEST_KEY, trace_to_nowhere
+
+        trace_to_nowhere()
+        options["encryption"] = Encryption({"bench": TEST_KEY}, current="bench")
     store: SQLiteStore | PostgresStore
     schema = None
     if backend == "sqlite":
-        store = SQLiteStore(Path(workdir) / "adds.db")
+        store = SQLiteStore(Path(workdir) / "adds.db", **options)
     else:
         import psycopg
 
@@ -57,7 +76,9 @@ def conversa_adds(backend: str, n: int, workdir: str, *, op: str = "add") -> Non
         with psycopg.connect(SERVER, autocommit=True) as conn:
             conn.execute(f"CREATE SCHEMA {schema}")
         joiner = "" if SERVER.endswith(("?", "&")) else "&" if "?" in SERVER else "?"
-        store = PostgresStore(f"{SERVER}{joiner}options=-csearch_path%3D{schema}")
+        store = PostgresStore(
+            f"{SERVER}{joiner}options=-csearch_path%3D{schema}", **options
+        )
     try:
         client = None
         if op == "send":
@@ -133,6 +154,8 @@ def count(args: argparse.Namespace, n: int) -> int:
             "--op",
             args.op,
         ]
+        if args.on:
+            command.append("--on")
         if args.floor:
             command.append("--floor")
         env = {**os.environ, "PYTHONHASHSEED": "0"}
@@ -155,6 +178,9 @@ def main() -> None:
     parser.add_argument("--op", choices=("add", "send"), default="add")
     parser.add_argument("--small", type=int, help="adds (200) or sends (50) first")
     parser.add_argument("--large", type=int, help="adds (1200) or sends (250) then")
+    parser.add_argument(
+        "--on", action="store_true", help="tracing and encryption on (conversa)"
+    )
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
@@ -162,7 +188,7 @@ def main() -> None:
             if args.floor:
                 floor_adds(args.child, workdir)
             else:
-                conversa_adds(args.backend, args.child, workdir, op=args.op)
+                conversa_adds(args.backend, args.child, workdir, op=args.op, on=args.on)
         return
     if args.floor and (args.backend != "sqlite" or args.op != "add"):
         msg = "--floor is raw sqlite3 adds only"
@@ -179,6 +205,8 @@ def main() -> None:
     small, large = count(args, args.small), count(args, args.large)
     per = (large - small) / (args.large - args.small)
     what = "raw sqlite3" if args.floor else f"conversa {args.op}(), {args.backend}"
+    if args.on:
+        what += ", tracing and encryption on"
     print(f"{what}: {per / 1000:.1f}k instructions per {args.op}")
 
 

@@ -286,6 +286,29 @@ def test_turns_swapped_within_a_conversation_are_refused(
         assert len(store.read("c1", start=2, stop=3)) == 1
 
 
+def test_rows_swapped_after_a_read_are_refused_by_the_same_store(
+    sql_backend: str, fresh_target: str
+) -> None:
+    """The turns a store opened are kept by the row as read: a row swapped since
+    is another row, opened (and refused) anew, whatever the store keeps."""
+    with open_store(sql_backend, fresh_target, encryption=KEYS) as store:
+        _talk(store, "c1")
+        _talk(store, "c2")
+        first = store.read_window("c1").turns
+        assert store.read_window("c1").turns == first  # read again: kept
+        assert all(
+            a is b for a, b in zip(store.read_window("c1").turns, first, strict=True)
+        )
+        _swap(sql_backend, fresh_target, ("c1", 1), ("c1", 3))
+        with pytest.raises(EncryptionError, match="turn 1 of conversation 'c1'"):
+            store.read_window("c1")
+        _swap(sql_backend, fresh_target, ("c1", 1), ("c1", 3))  # back
+        assert store.read_window("c1").turns == first
+        _swap(sql_backend, fresh_target, ("c1", 2), ("c2", 2))
+        with pytest.raises(EncryptionError, match="moved"):
+            store.read_window("c1")
+
+
 def test_turns_swapped_between_conversations_are_refused(
     sql_backend: str, fresh_target: str
 ) -> None:

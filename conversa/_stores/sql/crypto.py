@@ -317,6 +317,12 @@ class Codec:
         self._opened: Callable[[str, TurnPlace, str], str] = functools.lru_cache(
             maxsize=CACHED_TURNS
         )(self._open_content)
+        # And the turn each of the most recently read rows opened to, by the row
+        # as read (sealed: another ciphertext, key id or place is another row), so
+        # a window read again costs one lookup a row, not a plaintext's and a turn's.
+        self._rows: Callable[[str, tuple[Any, ...]], Turn] = functools.lru_cache(
+            maxsize=CACHED_TURNS
+        )(self._open_row)
 
     def __repr__(self) -> str:
         return f"Codec({self.encryption!r})"
@@ -437,6 +443,16 @@ class Codec:
     ) -> Turn:
         """The turn a `TURN_COLUMNS` row stores, its content decrypted (*keep*:
         as `raw.turn_from_tuple`'s, for the plaintext too)."""
+        if keep:
+            values = tuple(row)
+            content = values[_CONTENT]
+            if isinstance(content, str) and len(content) <= _CACHED_SEALED:
+                return self._rows(conversation_id, values)
+        return self._open_row(conversation_id, row, keep=keep)
+
+    def _open_row(
+        self, conversation_id: str, row: Sequence[Any], *, keep: bool = True
+    ) -> Turn:
         values = list(row)
         place = (values[_SEQ], values[_TURN_ID], values[_ROLE], values[_KIND])
         values[_CONTENT] = self.open_content(
