@@ -328,20 +328,31 @@ def quiet_heap() -> Iterator[None]:
 def run_cells(cells: list[Cell], rounds: int, cap: float, warmup: int = 3) -> None:
     """Run every cell once a round, in a seeded random order; keep the times after *warmup*.
 
-    Stops early once *cap* seconds have passed and at least 5 rounds are counted.
-    A cell that raises is dropped (its error is reported), the others go on.
+    Once *cap* seconds have passed (and at least 5 rounds are counted), the slow
+    cells stop: those whose median alone would take the cap over *rounds* rounds
+    (a peer reading a 10,000-turn history every step). The others go on to
+    *rounds*, still interleaved, so a cheap cell's median (the floor's, conversa's)
+    never rests on a handful of rounds, one disturbed call among them; all stop
+    at three times the cap. A cell that raises is dropped (its error is
+    reported), the others go on.
     """
     start = time.perf_counter()
     rng = random.Random(SEED)
     order = list(cells)
+    slow = cap / rounds * 1e9  # ns
     with quiet_heap():
         for i in range(rounds + warmup):
             rng.shuffle(order)  # no cell always follows the same one
             for cell in order:
                 if cell.error is None:
                     _time_cell(cell, counted=i >= warmup)
-            if i >= warmup + 4 and time.perf_counter() - start > cap:
-                break
+            spent = time.perf_counter() - start
+            if i >= warmup + 4 and spent > cap:
+                order = [
+                    c for c in order if c.times and statistics.median(c.times) < slow
+                ]
+                if not order or spent > 3 * cap:
+                    break
 
 
 def _time_cell(cell: Cell, *, counted: bool) -> None:
@@ -1304,9 +1315,14 @@ class Results:
                 return cell.median_ms()
         return None
 
-    def rounds(self, op: str, n: int) -> int:
+    def rounds(self, op: str, n: int) -> str:
+        """The rounds counted: "40", or "40 / 8" when the slow cells stopped early
+        (`run_cells`): the most any cell counted, then the fewest."""
         counts = [len(c.times) for c in self.cells if c.op == op and c.n == n]
-        return min(counts, default=0)
+        if not counts:
+            return "0"
+        most, fewest = max(counts), min(counts)
+        return str(most) if most == fewest else f"{most} / {fewest}"
 
     def rate(self, who: str, kind: str = "") -> Throughput | None:
         return next((t for t in self.threads if t.who == who and t.kind == kind), None)
