@@ -12,11 +12,11 @@ from __future__ import annotations
 import shutil
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import Engine, create_engine, event, text, update
@@ -34,6 +34,7 @@ from tests.stores.workers import open_store
 pytestmark = pytest.mark.anyio
 
 OLD = datetime(2001, 1, 1, tzinfo=timezone.utc)
+T = TypeVar("T")
 
 
 @pytest.fixture(name="store")
@@ -304,40 +305,57 @@ def test_a_fork_committed_while_an_owner_is_hidden_is_erased_too(pg_url: str) ->
     The first hiding UPDATE waits for the parent's row lock; the fork's record,
     committed meanwhile, is not in that statement's snapshot: the second pass hides it.
     """
-    import psycopg
-
     owner = _owner()
     with open_store("postgres", pg_url) as store:
         parent = store.create(ConversationRecord(model="m", owner=owner))
         store.append(parent.id, [user("a"), assistant("b")])
         fork_id = f"fork-{uuid.uuid4().hex}"
-        forking = psycopg.connect(plain_url(pg_url))
-        try:
-            # A fork in flight, as fork_flow runs it: the parent's row locked, the
-            # fork's record written, not yet committed.
-            forking.execute(
-                "SELECT id FROM conversa_conversations WHERE id = %s FOR UPDATE",
-                [parent.id],
-            )
-            forking.execute(
-                "INSERT INTO conversa_conversations (id, owner, metadata, model,"
-                " params, capabilities, window_start, last_seq, parent_id, forked_at,"
-                " flags, created_at, updated_at) SELECT %s, owner, metadata, model,"
-                " params, capabilities, 0, 0, id, 0, flags, created_at, updated_at"
-                " FROM conversa_conversations WHERE id = %s",
-                [fork_id, parent.id],
-            )
-            with ThreadPoolExecutor(1) as pool:
-                erasing = pool.submit(store.erase_owner, owner)
-                _wait_for_a_lock_wait(pg_url)
-                forking.commit()
-                assert erasing.result(timeout=60) == Erased(2, 2)
-        finally:
-            forking.close()
+        # A fork in flight, as fork_flow runs it: the parent's row locked, the
+        # fork's record written, not yet committed.
+        erased = _while_held(
+            pg_url,
+            [
+                (
+                    "SELECT id FROM conversa_conversations WHERE id = %s FOR UPDATE",
+                    [parent.id],
+                ),
+                (
+                    "INSERT INTO conversa_conversations (id, owner, metadata, model,"
+                    " params, capabilities, window_start, last_seq, parent_id,"
+                    " forked_at, flags, created_at, updated_at) SELECT %s, owner,"
+                    " metadata, model, params, capabilities, 0, 0, id, 0, flags,"
+                    " created_at, updated_at FROM conversa_conversations WHERE id = %s",
+                    [fork_id, parent.id],
+                ),
+            ],
+            lambda: store.erase_owner(owner),
+        )
+        assert erased == Erased(2, 2)
         for gone in (parent.id, fork_id):
             with pytest.raises(ConversationNotFoundError):
                 store.get(gone)
         assert _rows(store, [parent.id, fork_id])["conversa_conversations"] == 0
+
+
+def _while_held(
+    pg_url: str, statements: list[tuple[str, list[Any]]], action: Callable[[], T]
+) -> T:
+    """Run *action* in a thread while another transaction, which ran *statements*,
+    holds a conversation's row; commit that transaction once *action* waits for
+    the row; return what *action* returned."""
+    import psycopg
+
+    holding = psycopg.connect(plain_url(pg_url))
+    try:
+        for statement, params in statements:
+            holding.execute(statement, params)  # type: ignore[arg-type]
+        with ThreadPoolExecutor(1) as pool:
+            acting = pool.submit(action)
+            _wait_for_a_lock_wait(pg_url)
+            holding.commit()
+            return acting.result(timeout=60)
+    finally:
+        holding.close()
 
 
 def _wait_for_a_lock_wait(pg_url: str) -> None:
@@ -353,7 +371,7 @@ def _wait_for_a_lock_wait(pg_url: str) -> None:
             if row is not None and row[0] > 0:
                 return
             time.sleep(0.01)
-    msg = "the erase never waited for the fork's row lock"
+    msg = "the erase never waited for the held row lock"
     raise AssertionError(msg)
 
 
@@ -365,8 +383,6 @@ def test_an_append_committed_while_an_erase_waits_is_erased_too(pg_url: str) -> 
     inserted, not yet committed; the erase's hiding UPDATE waits for the row, and
     its deletes of turns, in later statements, see the committed turn.
     """
-    import psycopg
-
     with open_store("postgres", pg_url) as store:
         with store.engine.connect() as conn:
             keys = conn.execute(
@@ -378,26 +394,23 @@ def test_an_append_committed_while_an_erase_waits_is_erased_too(pg_url: str) -> 
         assert keys == 0
         record = store.create(ConversationRecord(model="m", owner=_owner()))
         store.append(record.id, [user("a"), assistant("b")])
-        appending = psycopg.connect(plain_url(pg_url))
-        try:
-            appending.execute(
-                "UPDATE conversa_conversations SET last_seq = 3 WHERE id = %s",
-                [record.id],
-            )
-            appending.execute(
-                "INSERT INTO conversa_turns (conversation_id, seq, turn_id, role,"
-                " kind, content, tokens, tokens_exact, status, flags, created_at)"
-                " VALUES (%s, 3, %s, 'user', 'message', '[]', 1, false, 'complete',"
-                " '{}', now())",
-                [record.id, uuid.uuid4().hex],
-            )
-            with ThreadPoolExecutor(1) as pool:
-                erasing = pool.submit(store.delete, record.id)
-                _wait_for_a_lock_wait(pg_url)
-                appending.commit()
-                erasing.result(timeout=60)
-        finally:
-            appending.close()
+        _while_held(
+            pg_url,
+            [
+                (
+                    "UPDATE conversa_conversations SET last_seq = 3 WHERE id = %s",
+                    [record.id],
+                ),
+                (
+                    "INSERT INTO conversa_turns (conversation_id, seq, turn_id, role,"
+                    " kind, content, tokens, tokens_exact, status, flags, created_at)"
+                    " VALUES (%s, 3, %s, 'user', 'message', '[]', 1, false,"
+                    " 'complete', '{}', now())",
+                    [record.id, uuid.uuid4().hex],
+                ),
+            ],
+            lambda: store.delete(record.id),
+        )
         assert _rows(store, [record.id]) == {
             "conversa_conversations": 0,
             "conversa_turns": 0,
