@@ -11,6 +11,7 @@ from .calibrate import Learned, learn, with_fixed_exact
 from .normalize import (
     check_history,
     pending_tool_use_ids,
+    plain_user_run,
     plainly_valid,
     replayed,
     spliced,
@@ -56,6 +57,7 @@ __all__ = [
     "learn",
     "map_api_error",
     "pending_tool_use_ids",
+    "plain_user_run",
     "plainly_valid",
     "plan_send",
     "replayed",

@@ -56,6 +56,7 @@ __all__ = [
     "check_history",
     "normalize",
     "pending_tool_use_ids",
+    "plain_user_run",
     "plainly_valid",
     "replayed",
     "spliced",
@@ -285,6 +286,24 @@ _PLAIN_BLOCKS: Mapping[str, tuple[type, ...]] = {
     "user": (TextBlock,),
     "assistant": (TextBlock, ThinkingBlock, RedactedThinkingBlock),
 }
+
+
+def plain_user_run(turns: Sequence[Turn]) -> bool:
+    """Whether *turns* are all user messages of text: a run no reply interrupts.
+
+    A stored run like this answered the tool calls of the reply before it (its
+    first turn did, or the history check would not have let it in), so what
+    `plainly_valid` passes after its newest turns passes after the whole run:
+    text added after text, where no rule looks back. An append of plain turns is
+    checked against such a run's newest turns alone (`tail_flow`, bounded).
+    """
+    user = _PLAIN_BLOCKS["user"]
+    return all(
+        turn.kind == "message"
+        and turn.role == "user"
+        and all(isinstance(block, user) for block in turn.blocks)
+        for turn in turns
+    )
 
 
 def plainly_valid(tail: Sequence[Turn], new: Sequence[Turn]) -> bool:

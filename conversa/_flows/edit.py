@@ -42,6 +42,7 @@ from .send import (
     Seen,
     UpdateRecord,
     check_plan_flow,
+    partial_tail,
     record_and_tail,
     send_flow,
     tail_flow,
@@ -124,14 +125,22 @@ def add_seen_flow(
     for turn in new:
         if turn.role == "user":
             check_content(turn.blocks)
+    # Plain turns need only the newest turns of a long run of user turns (the
+    # rest of the run cannot refuse them); any other turn, the whole tail.
+    plain = plainly_valid((), new)
     attempt = 1
     while True:
+        if seen is not None and seen.partial and not plain:
+            seen = None
         fresh = seen is None
+        partial = False
         if seen is not None:
             record, window, last_seq = seen.record, seen.tail, seen.last_seq
+            partial = seen.partial
         else:
-            record, window = yield from record_and_tail(conversation_id)
+            record, window = yield from record_and_tail(conversation_id, bounded=plain)
             last_seq = record.last_seq
+            partial = partial_tail(record, window)
         # The stored overrides are checked on every add, the shortcut's too.
         caps = capabilities_for(record.model, record.capabilities)
         try:
@@ -149,7 +158,7 @@ def add_seen_flow(
                 raise
             seen = None  # refused by what was seen: check again on a fresh read
             continue
-        checked, seen = Seen(record, window, last_seq), None
+        checked, seen = Seen(record, window, last_seq, partial), None
         try:
             stored: tuple[Turn, ...] = yield Append(
                 record.id, new, last_seq, lease_wait=lease_wait

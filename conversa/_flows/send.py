@@ -43,6 +43,7 @@ from .._core import (
     fold_reply,
     learn,
     map_api_error,
+    plain_user_run,
     plan_send,
     replayed,
     sized_reply,
@@ -90,6 +91,7 @@ __all__ = [
     "UpdateTurns",
     "check_plan_flow",
     "known_tail",
+    "partial_tail",
     "record_and_tail",
     "request_flow",
     "send_flow",
@@ -128,6 +130,10 @@ class Seen:
     #: The conversation's last seq: the record's, or past it (the record is the
     #: one read; an append moves this, not a copy of the record).
     last_seq: int
+    #: The tail is the newest turns of a longer run of plain user turns
+    #: (`tail_flow`, bounded): enough to check plain turns against, and only them
+    #: (`add_seen_flow` reads the whole tail for any other).
+    partial: bool = False
 
     def after(self, stored: Sequence[Turn]) -> Seen | None:
         """What the append of *stored* leaves (None: read again next time)."""
@@ -135,12 +141,16 @@ class Seen:
         if not stored or any((t.seq or 0) <= last for t in stored):
             return None  # a replay of stored turns: nothing learned
         turns = (*self.tail, *stored)
+        seq = stored[-1].seq or last
         tail = known_tail(turns)
-        if tail is None and len(turns) > _SEEN_TURNS:
-            return None
-        return Seen(
-            self.record, turns if tail is None else tail, stored[-1].seq or last
-        )
+        if tail is not None:
+            return Seen(self.record, tail, seq)
+        if len(turns) > _TAIL_READ and plain_user_run(turns):
+            # A run of user text: its newest turns are all a plain append needs.
+            return Seen(self.record, turns[-_TAIL_READ:], seq, partial=True)
+        if len(turns) <= _SEEN_TURNS:
+            return Seen(self.record, turns, seq, self.partial)
+        return None
 
 
 @frozen
@@ -309,7 +319,10 @@ _TAIL_READ = 8
 
 
 def tail_flow(
-    record: ConversationRecord, newest: tuple[Turn, ...] | None = None
+    record: ConversationRecord,
+    newest: tuple[Turn, ...] | None = None,
+    *,
+    bounded: bool = False,
 ) -> Flow[tuple[Turn, ...]]:
     """Read the stored tail: from the start of the last reply to the newest turn.
 
@@ -320,6 +333,12 @@ def tail_flow(
     O(history). A retraction only hides earlier turns, so the turns it returns
     replay exactly as they would in the whole history. *newest*, if given, is
     the first read already made (the newest `_TAIL_READ` turns).
+
+    *bounded* (for an append of plain turns, `plainly_valid`): when the turns
+    read are all user turns of plain text (`plain_user_run`), the run goes no
+    further back for such an append, and they are returned (`partial_tail`
+    tells). Without it, a conversation of user turns alone, imported or never
+    answered, was read whole by every append.
     """
     floor = max(record.window_start, 1)
     size = _TAIL_READ
@@ -334,15 +353,26 @@ def tail_flow(
             return turns[cut:]
         if first <= floor:
             return turns
+        if bounded and plain_user_run(turns):
+            return turns
         size *= 4
 
 
+def partial_tail(record: ConversationRecord, tail: Sequence[Turn]) -> bool:
+    """Whether *tail*, from `tail_flow`, is a bounded read: turns before it were not read."""
+    return (
+        bool(tail)
+        and (tail[0].seq or 0) > max(record.window_start, 1)
+        and _last_reply_start(tail) is None
+    )
+
+
 def record_and_tail(
-    conversation_id: str,
+    conversation_id: str, *, bounded: bool = False
 ) -> Flow[tuple[ConversationRecord, tuple[Turn, ...]]]:
     """The record and the stored tail (`tail_flow`), usually in one read."""
     read: WindowRead = yield ReadWindow(conversation_id, limit=_TAIL_READ)
-    tail = yield from tail_flow(read.record, read.turns)
+    tail = yield from tail_flow(read.record, read.turns, bounded=bounded)
     return read.record, tail
 
 

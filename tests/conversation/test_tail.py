@@ -64,6 +64,74 @@ def test_add_reads_the_tail_not_the_history() -> None:
     assert max(store.reads) <= 8
 
 
+def _user_run(store: CountingStore, turns: int) -> Conversation:
+    """A conversation of *turns* user turns and no reply (a log, imported, unanswered)."""
+    conv = Conversation.create(store, model="claude-sonnet-4-5")
+    conv.add_turns([("user", f"message {i}") for i in range(turns)])
+    return conv
+
+
+def test_an_add_after_a_long_run_of_user_turns_reads_a_few() -> None:
+    """Plain turns after 3,000 user turns, from a fresh object or the same one,
+    read no more than a chat's add does (the whole run was read every time)."""
+    store = CountingStore()
+    conv = _user_run(store, 3000)
+    store.reads.clear()
+    conv.add("user", "one more")
+    for i in range(20):
+        conv.add("user", f"and more {i}")
+    Conversation.load(store, conv.id).add("user", "from another object")
+    Conversation.load(store, conv.id).add("assistant", "at last, a reply")
+    assert max(store.reads) <= 8
+    assert [t.text for t in conv.turns()[-2:]] == [
+        "from another object",
+        "at last, a reply",
+    ]
+    assert len(conv.turns()) == 3023
+
+
+@pytest.mark.anyio
+async def test_an_async_add_after_a_long_run_of_user_turns_reads_a_few() -> None:
+    """The async twin: the same flow, the same few turns read."""
+    store = CountingStore()
+    conv = _user_run(store, 2000)
+    aconv = await AsyncConversation.load(store, conv.id)
+    store.reads.clear()
+    for i in range(10):
+        await aconv.add("user", f"async {i}")
+    await aconv.add("assistant", "a reply")
+    assert max(store.reads) <= 8
+    assert len(await aconv.turns()) == 2011
+
+
+def test_what_is_not_plain_after_a_long_run_is_checked_against_the_whole_tail() -> None:
+    """A second answer to a tool call is refused however many user turns followed
+    the first, from the object that added them (its seen tail is the run's newest
+    turns) and from a fresh one; an add of plain text goes on."""
+    store = CountingStore()
+    conv = Conversation.create(store, model="claude-sonnet-4-5")
+    conv.add_turns([("user", "go"), ("assistant", [ToolUseBlock("toolu_1", "f", {})])])
+    conv.add_tool_results({"toolu_1": "done"})
+    for i in range(30):
+        conv.add("user", f"note {i}")
+    for who in (conv, Conversation.load(store, conv.id)):
+        with pytest.raises(UnrepairableHistoryError, match="must have a single result"):
+            who.add_tool_results({"toolu_1": "again"})
+    conv.add("user", "fine")
+    assert len(conv.turns()) == 34
+
+
+def test_text_after_unanswered_tool_calls_is_refused_after_a_long_run() -> None:
+    """The run before a call for tools does not hide it: text without results is refused."""
+    store = CountingStore()
+    conv = _user_run(store, 100)
+    conv.add("assistant", [ToolUseBlock("toolu_9", "f", {})])
+    with pytest.raises(PendingToolUseError):
+        conv.add("user", "no result")
+    with pytest.raises(PendingToolUseError):
+        Conversation.load(store, conv.id).add("user", "no result")
+
+
 def test_a_long_reply_widens_the_read() -> None:
     """A reply run longer than one read (continuations) is read whole."""
     store = CountingStore()

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from conversa._core import normalize as normalize_module
-from conversa._core.normalize import check_history, plainly_valid
+from conversa._core.normalize import check_history, plain_user_run, plainly_valid
 from conversa._exceptions import InvalidInputError, PendingToolUseError
 from conversa._values.blocks import (
     Block,
@@ -186,3 +186,74 @@ def test_the_plain_shortcut_inside_check_history_changes_no_outcome(
         full = outcome()
     event(f"plain: {shortcut == 'passed'}")
     assert shortcut == full
+
+
+@st.composite
+def stored_then_user_run(draw: Any) -> tuple[list[Turn], list[Turn], list[Turn]]:
+    """A stored history ending in a run of user text, and plain new turns."""
+    size = draw(st.integers(0, 5))
+    older = [draw(a_turn(i)) for i in range(size)]
+    run = [
+        Turn("user", (TextBlock(f"run {i}"),), id=f"r{i}", seq=size + i + 1)
+        for i in range(draw(st.integers(1, 4)))
+    ]
+    roles = draw(
+        st.lists(st.sampled_from(["user", "assistant"]), min_size=1, max_size=3)
+    )
+    new = [Turn(role, (TextBlock("next"),), id=f"n{i}") for i, role in enumerate(roles)]
+    return older, run, new
+
+
+def _passes(tail: list[Turn], new: list[Turn], model: str, version: str) -> bool:
+    try:
+        checked(tail, new, model, version)
+    except InvalidInputError:
+        return False
+    return True
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(stored_then_user_run(), st.data())
+def test_plain_turns_after_a_stored_run_of_user_text_pass_whatever_came_before(
+    history: tuple[list[Turn], list[Turn], list[Turn]], data: st.DataObject
+) -> None:
+    """The bounded tail's ground (`plain_user_run`, `tail_flow(bounded=True)`): when
+    a stored history ends in user turns of text, plain new turns that pass against
+    the run's newest turns alone pass against the whole history."""
+    older, run, new = history
+    assert plain_user_run(run)
+    model = data.draw(st.sampled_from(MODELS))
+    version = data.draw(st.sampled_from(VERSIONS))
+    stored = [*older, *run]
+    if not _passes(stored[:-1], stored[-1:], model, version):
+        event("the run could not have been stored")
+        return
+    newest = run[-data.draw(st.integers(1, len(run))) :]
+    assert plainly_valid(newest, new)
+    event("stored")
+    checked(stored, new, model, version)  # never raises
+
+
+@pytest.mark.parametrize(
+    "turn",
+    [
+        Turn("assistant", (TextBlock("Hi"),), id="a"),
+        Turn("user", (ToolResultBlock("toolu_1", "ok"),), id="a"),
+        Turn("user", (TextBlock("x"), ThinkingBlock("t", "sig")), id="a"),
+        Turn("user", (TextBlock("x"),), id="a", kind="summary"),
+        Turn("user", (TextBlock("x"),), id="a", kind="retraction"),
+        Turn(
+            "user",
+            (
+                ImageBlock(
+                    {"type": "base64", "media_type": "image/png", "data": png_base64()}
+                ),
+            ),
+            id="a",
+        ),
+    ],
+)
+def test_a_run_with_anything_but_user_text_is_not_a_plain_run(turn: Turn) -> None:
+    text = Turn("user", (TextBlock("x"),), id="b")
+    assert plain_user_run([text, text])
+    assert not plain_user_run([turn, text])
