@@ -196,7 +196,8 @@ def cancel_flow(
     lease_wait: float | None = None,
 ) -> Flow[tuple[Turn, ...]]:
     """Answer every pending tool call with an is_error result saying it was cancelled."""
-    _, window = yield from record_and_tail(conversation_id)
+    # A run of user text answered every call before it: bounded, as `pending_flow`.
+    _, window = yield from record_and_tail(conversation_id, bounded=True)
     ids = pending_tool_use_ids(window)
     if not ids:
         return ()
@@ -209,8 +210,12 @@ def cancel_flow(
 
 
 def pending_flow(conversation_id: str) -> Flow[tuple[ToolUseBlock, ...]]:
-    """The tool calls of the last reply that still await results (a tail read)."""
-    _, window = yield from record_and_tail(conversation_id)
+    """The tool calls of the last reply that still await results (a tail read).
+
+    Bounded (`tail_flow`): a run of user text after the last reply, stored, answered
+    its calls, so the run's newest turns tell as much as the whole of it: none wait.
+    """
+    _, window = yield from record_and_tail(conversation_id, bounded=True)
     return pending_tool_uses(window)
 
 

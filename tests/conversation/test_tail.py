@@ -80,6 +80,8 @@ def test_an_add_after_a_long_run_of_user_turns_reads_a_few() -> None:
     conv.add("user", "one more")
     for i in range(20):
         conv.add("user", f"and more {i}")
+    assert conv.pending_tool_uses() == ()
+    assert conv.cancel_tool_uses() == ()
     Conversation.load(store, conv.id).add("user", "from another object")
     Conversation.load(store, conv.id).add("assistant", "at last, a reply")
     assert max(store.reads) <= 8
