@@ -126,18 +126,21 @@ def add_seen_flow(
         if turn.role == "user":
             check_content(turn.blocks)
     # Plain turns need only the newest turns of a long run of user turns (the
-    # rest of the run cannot refuse them); any other turn, the whole tail.
-    plain = plainly_valid((), new)
+    # rest of the run cannot refuse them); any other turn, the whole tail. Told
+    # when a read or a partial tail asks (the usual add, on a whole tail, never).
+    plain: bool | None = None
     attempt = 1
     while True:
-        if seen is not None and seen.partial and not plain:
-            seen = None
+        if seen is not None and seen.partial:
+            plain = plainly_valid((), new) if plain is None else plain
+            if not plain:
+                seen = None
         fresh = seen is None
-        partial = False
         if seen is not None:
             record, window, last_seq = seen.record, seen.tail, seen.last_seq
             partial = seen.partial
         else:
+            plain = plainly_valid((), new) if plain is None else plain
             record, window = yield from record_and_tail(conversation_id, bounded=plain)
             last_seq = record.last_seq
             partial = partial_tail(record, window)
