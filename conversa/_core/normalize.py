@@ -297,11 +297,8 @@ def plain_user_run(turns: Sequence[Turn]) -> bool:
     text added after text, where no rule looks back. An append of plain turns is
     checked against such a run's newest turns alone (`tail_flow`, bounded).
     """
-    user = _PLAIN_BLOCKS["user"]
     return all(
-        turn.kind == "message"
-        and turn.role == "user"
-        and all(isinstance(block, user) for block in turn.blocks)
+        turn.kind == "message" and turn.role == "user" and _plain("user", turn.blocks)
         for turn in turns
     )
 

@@ -129,21 +129,22 @@ def add_seen_flow(
     # rest of the run cannot refuse them); any other turn, the whole tail. Told
     # when a read or a partial tail asks (the usual add, on a whole tail, never).
     plain: bool | None = None
+    if seen is not None and seen.partial:
+        plain = plainly_valid((), new)
+        if not plain:
+            seen = None
     attempt = 1
     while True:
-        if seen is not None and seen.partial:
-            plain = plainly_valid((), new) if plain is None else plain
-            if not plain:
-                seen = None
         fresh = seen is None
-        if seen is not None:
+        if seen is not None:  # the first try only: every other reads
             record, window, last_seq = seen.record, seen.tail, seen.last_seq
             partial = seen.partial
         else:
-            plain = plainly_valid((), new) if plain is None else plain
+            if plain is None:
+                plain = plainly_valid((), new)
             record, window = yield from record_and_tail(conversation_id, bounded=plain)
             last_seq = record.last_seq
-            partial = partial_tail(record, window)
+            partial = plain and partial_tail(record, window)
         # The stored overrides are checked on every add, the shortcut's too.
         caps = capabilities_for(record.model, record.capabilities)
         try:

@@ -359,11 +359,15 @@ def tail_flow(
 
 
 def partial_tail(record: ConversationRecord, tail: Sequence[Turn]) -> bool:
-    """Whether *tail*, from `tail_flow`, is a bounded read: turns before it were not read."""
+    """Whether *tail*, from `tail_flow`, is a bounded read: turns before it were not read.
+
+    A whole tail starts at a reply or at the window start; a bounded one is a run
+    of user text that starts past the window start.
+    """
     return (
         bool(tail)
         and (tail[0].seq or 0) > max(record.window_start, 1)
-        and _last_reply_start(tail) is None
+        and plain_user_run(tail)
     )
 
 

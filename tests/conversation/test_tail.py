@@ -123,6 +123,33 @@ def test_what_is_not_plain_after_a_long_run_is_checked_against_the_whole_tail() 
     assert len(conv.turns()) == 34
 
 
+def test_a_fresh_objects_plain_add_in_a_chat_leaves_a_whole_tail_seen() -> None:
+    """A plain add's bounded read of a chat stops at the reply, which is a whole
+    tail: the object's next add, a call for tools, reads nothing first."""
+    store = CountingStore()
+    conv = _long(store, 50)
+    fresh = Conversation.load(store, conv.id)
+    fresh.add("user", "a question")
+    store.reads.clear()
+    fresh.add("assistant", [ToolUseBlock("toolu_3", "f", {})])
+    assert store.reads == []
+    assert [t.id for t in fresh.pending_tool_uses()] == ["toolu_3"]
+
+
+def test_bad_input_after_a_long_run_is_refused_and_stores_nothing() -> None:
+    """Blank text and a stray tool result, after 200 user turns: a conversa error
+    from the object that added them and from a fresh one, and no turn stored."""
+    store = CountingStore()
+    conv = _user_run(store, 200)
+    conv.add("user", "one more")
+    for who in (conv, Conversation.load(store, conv.id)):
+        with pytest.raises(InvalidInputError):
+            who.add("user", "   ")
+        with pytest.raises(UnrepairableHistoryError):
+            who.add_tool_results({"toolu_x": "stray"})
+    assert len(conv.turns()) == 201
+
+
 def test_text_after_unanswered_tool_calls_is_refused_after_a_long_run() -> None:
     """The run before a call for tools does not hide it: text without results is refused."""
     store = CountingStore()
