@@ -942,6 +942,30 @@ def test_without_any_begin_listener_a_lean_append_is_still_one_transaction(
         store.close()
 
 
+def test_a_sqlite_call_on_a_dead_connection_runs_again_on_a_fresh_one(
+    tmp_path: Any,
+) -> None:
+    """A kept connection that died: the call replaces it and runs again, once; an
+    append's turn is stored once. (Giving the dead connection back asked it
+    whether it was in a transaction, and the closed connection's error hid the
+    retry.)"""
+    store = SQLiteStore(tmp_path / "dead.db")
+    try:
+        conv = Conversation.create(store, model=MODEL)
+        conv.add("user", "one")
+        kept = runners._KEPT[store.engine.pool]
+        assert len(kept) == 1
+        kept[0].dbapi_connection.close()  # "Cannot operate on a closed database."
+        conv.add("assistant", "two")
+        assert [t.text for t in store.read(conv.id)] == ["one", "two"]
+        assert store.get(conv.id).last_seq == 2
+        assert store._runner.kept == 1  # the fresh one, kept
+        kept[0].dbapi_connection.close()  # and a read meets one
+        assert store.get(conv.id).last_seq == 2
+    finally:
+        store.close()
+
+
 @pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])
 def test_a_long_read_keeps_the_windows_turns(tmp_path: Any, encrypted: bool) -> None:
     """A read of the newest turns gives back the same turn values each time (they

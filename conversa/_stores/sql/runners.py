@@ -770,7 +770,12 @@ class _Lean:
             self._connection.close()  # gives the pooled connection back
         elif self._fairy is not None:
             driver = self._driver
-            idle = driver is not None and not driver.in_transaction
+            # A connection found dead is not asked (a closed one raises).
+            idle = (
+                driver is not None
+                and self._fairy.is_valid
+                and not driver.in_transaction
+            )
             self._kept.give(self._fairy, idle=idle, vouched=self._vouched)
 
 
