@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from .._client.tracing import tool_hook
 from .._core.pricing import Ledger, ledger_of
 from .._drive import AsyncPump, adrive
+from .._exceptions import SeqConflictError
 from .._flows.edit import (
     cancel_flow,
     edit_flow,
@@ -24,6 +25,7 @@ from .._flows.edit import (
 from .._flows.effects import AsyncHandlers, astore_handlers
 from .._flows.run import DEFAULT_MAX_STEPS, run_flow
 from .._flows.send import (
+    Append,
     Call,
     CountTokens,
     Flow,
@@ -260,22 +262,17 @@ class AsyncConversation(_Base[AsyncStore, "AsyncClient"]):
         turn_id: str | None = None,
     ) -> Turn:
         """See `Conversation.add`."""
-        flow = self._adding((self._turn(role, content, turn_id),))
-        return (await self._run(flow))[0]
+        return (await self._add((self._turn(role, content, turn_id),)))[0]
 
     async def add_turns(self, turns: Iterable[Any]) -> tuple[Turn, ...]:
         """See `Conversation.add_turns`."""
-        new = self._turns_in(turns, entry="add_turns")
-        flow = self._adding(new)
-        return await self._run(flow)
+        return await self._add(self._turns_in(turns, entry="add_turns"))
 
     async def add_tool_results(
         self, results: Mapping[str, Any], *, is_error: bool = False
     ) -> Turn:
         """See `Conversation.add_tool_results`."""
-        turn = self._results_turn(results, is_error=is_error)
-        flow = self._adding((turn,))
-        return (await self._run(flow))[0]
+        return (await self._add((self._results_turn(results, is_error=is_error),)))[0]
 
     async def pending_tool_uses(self) -> tuple[ToolUseBlock, ...]:
         """See `Conversation.pending_tool_uses`."""
@@ -349,6 +346,19 @@ class AsyncConversation(_Base[AsyncStore, "AsyncClient"]):
         self._seen = None
         async with self.store.alock(self.id, timeout=self.lock_timeout):
             return await adrive(flow, self._do)
+
+    async def _add(self, turns: Sequence[Turn]) -> tuple[Turn, ...]:
+        """See `Conversation._add`."""
+        new, seen, write = self._adding(turns)
+        if write is not None and seen is not None:
+            try:
+                stored: tuple[Turn, ...] = await self._handlers[Append](write)
+            except SeqConflictError:
+                seen = None  # appended elsewhere since: the flow reads and checks
+            else:
+                self._seen = seen.after(stored)
+                return stored
+        return await self._run(self._add_seen(seen, new))
 
     async def _run(self, flow: Flow[T]) -> T:
         self._seen = None  # `_adding` took it already

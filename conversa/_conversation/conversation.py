@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from .._client.tracing import tool_hook
 from .._core.pricing import Ledger, ledger_of
 from .._drive import Pump, drive
+from .._exceptions import SeqConflictError
 from .._flows.edit import (
     cancel_flow,
     edit_flow,
@@ -23,6 +24,7 @@ from .._flows.edit import (
 from .._flows.effects import Handlers, store_handlers
 from .._flows.run import DEFAULT_MAX_STEPS, run_flow
 from .._flows.send import (
+    Append,
     Call,
     CountTokens,
     Flow,
@@ -315,8 +317,7 @@ class Conversation(_Base[Store, "Client"]):
         send to this conversation is in flight, it waits for the reply, up to
         `lock_timeout`, then raises `ConversationBusyError`.
         """
-        flow = self._adding((self._turn(role, content, turn_id),))
-        return self._run(flow)[0]
+        return self._add((self._turn(role, content, turn_id),))[0]
 
     def add_turns(self, turns: Iterable[Any]) -> tuple[Turn, ...]:
         """Store a sequence of turns in one transaction, without calling the API.
@@ -329,17 +330,13 @@ class Conversation(_Base[Store, "Client"]):
         `tool_result`s, and so on. It may end with unanswered tool calls. Nothing is
         stored unless all of it is valid.
         """
-        new = self._turns_in(turns, entry="add_turns")
-        flow = self._adding(new)
-        return self._run(flow)
+        return self._add(self._turns_in(turns, entry="add_turns"))
 
     def add_tool_results(
         self, results: Mapping[str, Any], *, is_error: bool = False
     ) -> Turn:
         """Answer pending tool calls: `{tool_use_id: result content}`."""
-        turn = self._results_turn(results, is_error=is_error)
-        flow = self._adding((turn,))
-        return self._run(flow)[0]
+        return self._add((self._results_turn(results, is_error=is_error),))[0]
 
     def pending_tool_uses(self) -> tuple[ToolUseBlock, ...]:
         """Return the tool calls of the last reply that still await results."""
@@ -424,6 +421,20 @@ class Conversation(_Base[Store, "Client"]):
         self._seen = None
         with self.store.lock(self.id, timeout=self.lock_timeout):
             return drive(flow, self._do)
+
+    def _add(self, turns: Sequence[Turn]) -> tuple[Turn, ...]:
+        """Append *turns* (`add_seen_flow`); straight to the store when what the
+        last add left seen decides it (`_adding`)."""
+        new, seen, write = self._adding(turns)
+        if write is not None and seen is not None:
+            try:
+                stored: tuple[Turn, ...] = self._handlers[Append](write)
+            except SeqConflictError:
+                seen = None  # appended elsewhere since: the flow reads and checks
+            else:
+                self._seen = seen.after(stored)
+                return stored
+        return self._run(self._add_seen(seen, new))
 
     def _run(self, flow: Flow[T]) -> T:
         self._seen = None  # `_adding` took it already

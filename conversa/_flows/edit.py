@@ -60,6 +60,8 @@ __all__ = [
     "pending_flow",
     "pending_tool_uses",
     "pin_flow",
+    "prepared",
+    "quick_add",
     "refuse_stored_secrets",
     "regenerate_flow",
     "retract_flow",
@@ -121,10 +123,7 @@ def add_seen_flow(
     With *seen* (what this caller's last append left, `Seen`), the first try
     checks against it instead of reading.
     """
-    new = tuple(estimated(t) for t in turns)
-    for turn in new:
-        if turn.role == "user":
-            check_content(turn.blocks)
+    new = prepared(turns)
     # Plain turns need only the newest turns of a long run of user turns (the
     # rest of the run cannot refuse them); any other turn, the whole tail. Told
     # when a read or a partial tail asks (the usual add, on a whole tail, never).
@@ -176,6 +175,36 @@ def add_seen_flow(
             attempt += 1
             continue
         return stored, checked.after(stored)
+
+
+def prepared(turns: Sequence[Turn]) -> tuple[Turn, ...]:
+    """*turns* as an add stores them: estimated, and a user turn's content checked.
+
+    Raises:
+        InvalidInputError: a user turn with no content the API accepts.
+    """
+    new = tuple(estimated(t) for t in turns)
+    for turn in new:
+        if turn.role == "user":
+            check_content(turn.blocks)
+    return new
+
+
+def quick_add(
+    seen: Seen | None, new: tuple[Turn, ...], *, lease_wait: float | None
+) -> Append | None:
+    """The add's write when what was *seen* decides it alone, or None.
+
+    *new* is `prepared`. When the tail seen is whole (not a run's newest turns)
+    and *new* plainly follows it (`plainly_valid`: no rule can refuse it), there is
+    nothing to read or check: this is the write `add_seen_flow` makes on its first
+    try, conditional on the seq seen. A shell may perform it without the flow; if
+    it raises `SeqConflictError` (an append made elsewhere since), the flow runs
+    without *seen* and reads. None: the flow decides (with *seen*, as ever).
+    """
+    if seen is None or seen.partial or not plainly_valid(seen.tail, new):
+        return None
+    return Append(seen.record.id, new, seen.last_seq, lease_wait=lease_wait)
 
 
 def tool_results_turn(results: Mapping[str, Any], *, is_error: bool = False) -> Turn:
