@@ -966,6 +966,67 @@ def test_a_sqlite_call_on_a_dead_connection_runs_again_on_a_fresh_one(
         store.close()
 
 
+def test_a_plain_sqlite_append_is_its_two_statements_and_a_miss_asks_the_careful_way(
+    tmp_path: Any,
+) -> None:
+    """SQLite, the lean way: a plain append runs as its two statements, with no
+    flow (`quick_append`, `SyncRunner.write_if`). When the record does not move
+    (its expected seq moved on; another holder's lease is live) or a turn does not
+    go in (its id is stored: a retried append), that transaction rolls back and
+    the careful one answers: the stored turns, `SeqConflictError` or
+    `ConversationBusyError`. Nothing is written twice, and nothing half."""
+    store = SQLiteStore(tmp_path / "quick.db")
+    trace = SQLiteTrace(store.engine)
+    try:
+        conv = Conversation.create(store, model=MODEL)
+        first = Turn("user", "q")
+        trace.take()
+        stored = store.append(conv.id, [first], expected_last_seq=0)
+        assert trace.take() == [
+            "BEGIN IMMEDIATE",
+            "UPDATE conversa_conversations",
+            "INSERT INTO",
+            "COMMIT",
+        ]
+        assert store.append(conv.id, [first], expected_last_seq=1) == stored
+        retried = trace.take()
+        assert retried[:4] == [
+            "BEGIN IMMEDIATE",
+            "UPDATE conversa_conversations",
+            "INSERT INTO",
+            "ROLLBACK",
+        ]
+        assert retried[4] == "BEGIN IMMEDIATE"
+        assert retried[-1] == "COMMIT"
+        with pytest.raises(SeqConflictError):
+            store.append(conv.id, [Turn("assistant", "late")], expected_last_seq=0)
+        refused = trace.take()
+        assert refused[:3] == [
+            "BEGIN IMMEDIATE",
+            "UPDATE conversa_conversations",
+            "ROLLBACK",
+        ]
+        assert "INSERT INTO" not in refused
+        with store.lock(conv.id), pytest.raises(ConversationBusyError):
+            store.append(
+                conv.id,
+                [Turn("assistant", "inside")],
+                expected_last_seq=1,
+                lease_wait=0.05,
+            )
+        two = store.append(
+            conv.id, [Turn("assistant", "a"), Turn("user", "q2")], expected_last_seq=1
+        )
+        assert [t.seq for t in two] == [2, 3]
+        assert [t.text for t in store.read(conv.id)] == ["q", "a", "q2"]
+        assert store.get(conv.id).last_seq == 3
+        with pytest.raises(ConversationNotFoundError):
+            store.append("no-such", [Turn("user", "x")], expected_last_seq=0)
+    finally:
+        trace.close()
+        store.close()
+
+
 @pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])
 def test_a_long_read_keeps_the_windows_turns(tmp_path: Any, encrypted: bool) -> None:
     """A read of the newest turns gives back the same turn values each time (they

@@ -55,6 +55,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from attrs import frozen
 from sqlalchemy import (
     Float,
     and_,
@@ -123,6 +124,7 @@ __all__ = [
     "RENEW_SQL",
     "Busy",
     "FastMiss",
+    "QuickAppend",
     "acquire_sql",
     "append_flow",
     "create_flow",
@@ -132,6 +134,7 @@ __all__ = [
     "get_flow",
     "get_turns_flow",
     "list_flow",
+    "quick_append",
     "read_flow",
     "read_newest_flow",
     "read_window_flow",
@@ -765,6 +768,71 @@ def _fast_append(
     back) if the record moved but a turn did not go in (its id stored: a
     retried append).
     """
+    if dialect == "sqlite":
+        move_step, insert_step = _sqlite_fast(
+            conversation_id,
+            plan,
+            expected_last_seq,
+            owner,
+            guard=guard,
+            window_start=window_start,
+            codec=codec,
+        )
+        moved = (yield move_step).rowcount
+        if moved == 1 and (yield insert_step).rowcount != len(plan.new):
+            raise FastMiss  # an id was stored: the write transaction rolls back
+        if moved != 1:
+            return False, None
+        return True, None if then is None else (yield then).all()
+    move = _move_params(
+        conversation_id, plan, expected_last_seq, owner, dialect, window_start
+    )
+    move_sql = _fast_move_sql(
+        guard=guard, owned=owner is not None, moves_start=window_start is not None
+    )
+    rows = (
+        [turn_params(conversation_id, t, dialect) for t in plan.new]
+        if codec is None
+        else codec.turn_params(conversation_id, plan.new, dialect)
+    )
+    for i, row in enumerate(rows):
+        move.update(zip(_row_names(i, tuple(row)), row.values(), strict=True))
+    text = _fast_append_sql(len(rows), keyed=codec is not None, move=move_sql[dialect])
+    # In a batch, so the BEGIN goes in the same round trip; alone, with
+    # *commit*, it is the whole transaction (`runners._OwnTransaction`). The
+    # lease check needs no lock of its own: it is on the row the CTE updates.
+    # With a read after it (*then*: the bookkeeping's turn rows, FOR UPDATE),
+    # the row lock goes first: every append locks the record before turn
+    # rows, as the careful way does, so two appends never wait on each other
+    # in opposite orders (a deadlock).
+    lock = () if then is None else (Raw(_LOCK_ROW_SQL, {"cid": conversation_id}),)
+    after = () if then is None else (then,)
+    try:
+        results = yield Batch(
+            (*lock, Raw({dialect: text}, move), *after), commit=commit
+        )
+    except IntegrityError:
+        # A turn id is stored (a retried append): the statement failed whole,
+        # and the transaction, with its COMMIT if one was sent, rolls back.
+        raise FastMiss from None
+    # The CTE inserts every turn or fails whole (no ON CONFLICT): when it
+    # moved the record, its turns are in.
+    moved = results[len(lock)].first()[1]
+    read = None if then is None else results[-1].all()
+    if moved != 1:
+        return False, None
+    return True, read
+
+
+def _move_params(
+    conversation_id: str,
+    plan: AppendPlan,
+    expected_last_seq: int,
+    owner: str | None,
+    dialect: str,
+    window_start: int | None,
+) -> dict[str, Any]:
+    """The parameters of `_fast_move_sql`."""
     move: dict[str, Any] = {
         "cid": conversation_id,
         "last_seq": plan.last_seq,
@@ -775,60 +843,92 @@ def _fast_append(
         move["owner"] = owner
     if window_start is not None:
         move["start"] = window_start
+    return move
+
+
+def _sqlite_fast(
+    conversation_id: str,
+    plan: AppendPlan,
+    expected_last_seq: int,
+    owner: str | None,
+    *,
+    guard: bool,
+    window_start: int | None,
+    codec: Codec | None,
+) -> tuple[Raw, Raw]:
+    """SQLite's fast append, `_fast_append`: the record's conditional move, and the
+    insert of *plan*'s new turns that goes after it only if it moved (one row,
+    or all of them: a turn id stored is skipped, and fewer rows tell of it)."""
+    move = _move_params(
+        conversation_id, plan, expected_last_seq, owner, "sqlite", window_start
+    )
     move_sql = _fast_move_sql(
         guard=guard, owned=owner is not None, moves_start=window_start is not None
     )
-    if dialect == "postgresql":
-        rows = (
-            [turn_params(conversation_id, t, dialect) for t in plan.new]
-            if codec is None
-            else codec.turn_params(conversation_id, plan.new, dialect)
-        )
-        for i, row in enumerate(rows):
-            move.update(zip(_row_names(i, tuple(row)), row.values(), strict=True))
-        text = _fast_append_sql(
-            len(rows), keyed=codec is not None, move=move_sql[dialect]
-        )
-        # In a batch, so the BEGIN goes in the same round trip; alone, with
-        # *commit*, it is the whole transaction (`runners._OwnTransaction`). The
-        # lease check needs no lock of its own: it is on the row the CTE updates.
-        # With a read after it (*then*: the bookkeeping's turn rows, FOR UPDATE),
-        # the row lock goes first: every append locks the record before turn
-        # rows, as the careful way does, so two appends never wait on each other
-        # in opposite orders (a deadlock).
-        lock = () if then is None else (Raw(_LOCK_ROW_SQL, {"cid": conversation_id}),)
-        after = () if then is None else (then,)
-        try:
-            results = yield Batch(
-                (*lock, Raw({dialect: text}, move), *after), commit=commit
-            )
-        except IntegrityError:
-            # A turn id is stored (a retried append): the statement failed whole,
-            # and the transaction, with its COMMIT if one was sent, rolls back.
-            raise FastMiss from None
-        # The CTE inserts every turn or fails whole (no ON CONFLICT): when it
-        # moved the record, its turns are in.
-        moved = results[len(lock)].first()[1]
-        read = None if then is None else results[-1].all()
+    insert: Mapping[str, str]
+    inserted: list[Any]
+    if codec is None:
+        # Positional: sqlite3 binds a tuple in half the time of 22 names.
+        insert = _INSERT_NEW_ROW_SQL
+        inserted = [turn_row(conversation_id, t, "sqlite") for t in plan.new]
     else:
-        insert: Mapping[str, str]
-        inserted: list[Any]
-        if codec is None:
-            # Positional: sqlite3 binds a tuple in half the time of 22 names.
-            insert = _INSERT_NEW_ROW_SQL
-            inserted = [turn_row(conversation_id, t, dialect) for t in plan.new]
-        else:
-            insert = {dialect: codec.insert_sql[dialect] + " ON CONFLICT DO NOTHING"}
-            inserted = codec.turn_params(conversation_id, plan.new, dialect)
-        moved = (yield Raw(move_sql, move)).rowcount
-        # One row: execute, not executemany.
-        values = inserted[0] if len(inserted) == 1 else inserted
-        if moved == 1 and (yield Raw(insert, values)).rowcount != len(inserted):
-            raise FastMiss  # an id was stored: the write transaction rolls back
-        read = None if then is None or not moved else (yield then).all()
-    if moved != 1:
-        return False, None
-    return True, read
+        insert = {"sqlite": codec.insert_sql["sqlite"] + " ON CONFLICT DO NOTHING"}
+        inserted = codec.turn_params(conversation_id, plan.new, "sqlite")
+    # One row: execute, not executemany.
+    values = inserted[0] if len(inserted) == 1 else inserted
+    return Raw(move_sql, move), Raw(insert, values)
+
+
+@frozen
+class QuickAppend:
+    """A plain append on SQLite as its two statements (`quick_append`).
+
+    The fast way of `append_flow` without a flow, for a runner to send as they
+    are (`SyncRunner.quick`): *move* moves the record from the expected seq (if
+    it is there, visible and, guarded, free); only if it moved, *insert* inserts
+    the *count* new turns; *result* is the turns as stored.
+    """
+
+    result: tuple[Turn, ...]
+    move: Raw
+    insert: Raw
+    count: int
+
+
+def quick_append(
+    conversation_id: str,
+    turns: Sequence[Turn],
+    expected_last_seq: int | None,
+    owner: str | None,
+    *,
+    guard: bool,
+) -> QuickAppend | None:
+    """An append of plaintext turns on SQLite the fast way, written out; None if
+    the fast way does not take it (no expected seq, or too many turns).
+
+    The statements are the ones `append_flow` sends first (`_sqlite_fast`). If
+    the record did not move, or a turn did not go in (`FastMiss`), the caller
+    rolls back and runs `append_flow(fast=False)`, which tells why.
+    """
+    if expected_last_seq is None or not 0 < len(turns) <= FAST_TURNS:
+        return None
+    plan = plan_append(
+        conversation_id,
+        turns,
+        {},
+        last_seq=expected_last_seq,
+        expected_last_seq=expected_last_seq,
+    )
+    move, insert = _sqlite_fast(
+        conversation_id,
+        plan,
+        expected_last_seq,
+        owner,
+        guard=guard,
+        window_start=None,
+        codec=None,
+    )
+    return QuickAppend(plan.result, move, insert, len(plan.new))
 
 
 def _move_last_seq(

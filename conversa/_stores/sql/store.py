@@ -54,6 +54,7 @@ from .statements import (
     get_flow,
     get_turns_flow,
     list_flow,
+    quick_append,
     read_flow,
     read_newest_flow,
     read_window_flow,
@@ -171,16 +172,26 @@ class SQLStore(SQLErasure):
         is live; the check and the write are one transaction.
         """
 
+        guard = lease_wait is not None
+
         def attempt() -> tuple[Turn, ...] | Busy:
-            return self._run_append(
-                self._append(
-                    conversation_id,
-                    turns,
-                    expected_last_seq,
-                    updates,
-                    guard=lease_wait is not None,
-                )
+            make = self._append(
+                conversation_id, turns, expected_last_seq, updates, guard=guard
             )
+            if self._dialect == "sqlite" and self._codec is None and not updates:
+                # The usual add: its two statements, without the flow (`quick_append`).
+                quick = quick_append(
+                    conversation_id, turns, expected_last_seq, self._owner, guard=guard
+                )
+                if quick is not None:
+                    done = self._runner.write_if(
+                        quick.move, quick.insert, quick.count, operation="append"
+                    )
+                    if done:
+                        return quick.result
+                    if done is not None:  # the careful way tells why it missed
+                        return self._runner.run(lambda: make(fast=False), write=True)
+            return self._run_append(make)
 
         if lease_wait is None:
             result = attempt()
