@@ -25,6 +25,7 @@ import attrs
 import psycopg
 import pytest
 from sqlalchemy import Connection, Engine, create_engine, event, insert, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import Session
 
@@ -62,7 +63,7 @@ from conversa._stores.sql.schema import (
 )
 from conversa._stores.sql.sqlite import sqlite_begin
 from conversa._stores.sql.statements import FAST_TURNS
-from conversa._values.turns import ConversationRecord, Turn, Usage
+from conversa._values.turns import ConversationRecord, Turn, Usage, utcnow
 from conversa.testing import FakeMessagesAPI
 from tests.stores.workers import open_store
 
@@ -1024,6 +1025,91 @@ def test_a_plain_sqlite_append_is_its_two_statements_and_a_miss_asks_the_careful
             store.append("no-such", [Turn("user", "x")], expected_last_seq=0)
     finally:
         trace.close()
+        store.close()
+
+
+def test_a_plain_sqlite_append_takes_its_time_under_the_write_lock(
+    tmp_path: Any,
+) -> None:
+    """The two statements are built once BEGIN IMMEDIATE holds the write lock: an
+    append that waited for another writer stores the record's `updated_at` from
+    after that writer committed, not from before it waited (retention purges by
+    it)."""
+    path = tmp_path / "lock.db"
+    store = SQLiteStore(path)
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        conv = Conversation.create(store, model=MODEL)
+        conv.add("user", "q")
+        other.execute("BEGIN IMMEDIATE")
+        committed: list[Any] = []
+
+        def commit_later() -> None:
+            time.sleep(0.3)  # the append below is waiting for the lock by then
+            committed.append(utcnow())
+            other.execute("COMMIT")
+
+        writer = threading.Thread(target=commit_later)
+        writer.start()
+        store.append(conv.id, [Turn("assistant", "a")], expected_last_seq=1)
+        writer.join()
+        assert store.get(conv.id).updated_at >= committed[0]
+        assert [t.text for t in store.read(conv.id)] == ["q", "a"]
+    finally:
+        other.close()
+        store.close()
+
+
+def test_a_plain_sqlite_append_through_an_owner_handle_sees_only_its_own(
+    tmp_path: Any,
+) -> None:
+    """The two statements move only the handle's owner's record: another owner's
+    handle writes nothing and is told the conversation is not there."""
+    store = SQLiteStore(tmp_path / "owners.db")
+    try:
+        mine, theirs = store.for_owner("a"), store.for_owner("b")
+        conv = Conversation.create(mine, model=MODEL)
+        conv.add("user", "q")
+        with pytest.raises(ConversationNotFoundError):
+            theirs.append(conv.id, [Turn("assistant", "x")], expected_last_seq=1)
+        assert [t.text for t in store.read(conv.id)] == ["q"]
+        mine.append(conv.id, [Turn("assistant", "a")], expected_last_seq=1)
+        assert [t.text for t in store.read(conv.id)] == ["q", "a"]
+    finally:
+        store.close()
+
+
+def test_a_plain_sqlite_append_whose_commit_died_after_committing_is_not_doubled(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The connection dies as the COMMIT returns, having committed: the append runs
+    again on a fresh connection, its guard finds the record moved, and the careful
+    way returns the stored turn. One turn, seq 2."""
+    store = SQLiteStore(tmp_path / "commit.db")
+    try:
+        conv = Conversation.create(store, model=MODEL)
+        conv.add("user", "q")
+        commit = runners._Lean._commit
+        died: list[bool] = []
+
+        def commit_then_die(self: Any) -> None:
+            commit(self)
+            if not died:
+                died.append(True)
+                self._fairy.invalidate()
+                statement = "COMMIT"
+                raise DBAPIError(
+                    statement, (), Exception("gone"), connection_invalidated=True
+                )
+
+        monkeypatch.setattr(runners._Lean, "_commit", commit_then_die)
+        turn = Turn("assistant", "a")
+        stored = store.append(conv.id, [turn], expected_last_seq=1, lease_wait=1.0)
+        assert died == [True]
+        assert [(t.seq, t.id) for t in stored] == [(2, turn.id)]
+        assert [t.text for t in store.read(conv.id)] == ["q", "a"]
+        assert store.get(conv.id).last_seq == 2
+    finally:
         store.close()
 
 

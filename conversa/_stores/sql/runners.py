@@ -716,12 +716,13 @@ class _Lean:
             self._close()
         return result
 
-    def write_if(self, guard: Raw, write: Raw, rows: int) -> bool:
+    def write_if(self, build: Callable[[], tuple[Raw, Raw, int]]) -> bool:
         """`SyncRunner.write_if` on the pooled driver connection."""
         self._fairy, self._vouched = self._kept.take()
         try:
             self._driver = self._fairy.dbapi_connection
             self._execute(SQLITE_BEGIN[True], ()).close()
+            guard, write, rows = build()  # with the write lock held
             done = self._changed(guard) == 1 and self._changed(write) == rows
             if done:
                 self._commit()
@@ -963,19 +964,22 @@ class SyncRunner:
             raise
 
     def write_if(
-        self, guard: Raw, write: Raw, rows: int, *, operation: str
+        self, build: Callable[[], tuple[Raw, Raw, int]], *, operation: str
     ) -> bool | None:
-        """Two statements in one write transaction, without a flow: *guard*, then,
-        if it changed one row, *write*; committed only if *write* changed *rows*.
+        """Two statements in one write transaction, without a flow: *build* gives
+        them (called once the transaction holds the write lock, so the times in
+        them are taken then), *guard*, then, if it changed one row, *write*;
+        committed only if *write* changed *rows*.
 
         For SQLite's plain append (`statements.quick_append`): a flow's generators
         and steps cost about as much Python as the rest of the call. True: written
         and committed. False: rolled back, nothing written (the guard changed no
         row, or the write not *rows*): run the flow, which tells why. None: this
-        runner runs flows only (not SQLite's lean way, `_lean`). A connection found
-        dead is replaced and the two run again, as `run` does (the guard makes a
-        second run after a first that committed change nothing). *operation*
-        names the store call in errors.
+        runner runs flows only (not SQLite's lean way, `_lean`, or a `:memory:`
+        store's, serialized by its mutex). A connection found dead is replaced and
+        the two are built and run again, as `run` does (the guard makes a second
+        run after a first that committed change nothing). *operation* names the
+        store call in errors.
 
         Raises:
             StoreError: a subclass naming the store for what the driver raised.
@@ -984,13 +988,13 @@ class SyncRunner:
             return None
         try:
             try:
-                return _Lean(self.engine, self._kept).write_if(guard, write, rows)
+                return _Lean(self.engine, self._kept).write_if(build)
             except DBAPIError as exc:
                 if not exc.connection_invalidated:
                     raise
             logger.warning("conversa: retrying a store call on a fresh connection")
             self._kept.release()  # the pool recycles what else is stale
-            return _Lean(self.engine, self._kept).write_if(guard, write, rows)
+            return _Lean(self.engine, self._kept).write_if(build)
         except Exception as exc:
             raise_store_error(exc, self.where, operation)
             raise

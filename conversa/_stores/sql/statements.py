@@ -24,12 +24,13 @@ That is the careful way. An append that knows the last seq it expects (every
 `add` and send does) first tries the short way (`_fast_append`): one conditional
 UPDATE of the record (the expected last seq, not erased, the owner, no live lease)
 and the insert of the new turns, in one statement on PostgreSQL (a CTE; an `add`
-sends it alone, a transaction of its own: one round trip) and two on SQLite. If
+sends it alone, a transaction of its own: one round trip) and two on SQLite
+(sent without a flow when the store's calls go the lean way: `quick_append`). If
 the record did not move, nothing was written, and the careful way runs next (in
-the same transaction, or on PostgreSQL in a new one when the first one ended with
-its statement) and tells why (a moved seq, a lease, a missing conversation); if a
-turn id was stored already (a retried append), it rolls back and the careful way
-runs in a new one (`FastMiss`).
+the same transaction, or in a new one when the first one ended with its statement
+on PostgreSQL or ran without a flow on SQLite) and tells why (a moved seq, a
+lease, a missing conversation); if a turn id was stored already (a retried
+append), it rolls back and the careful way runs in a new one (`FastMiss`).
 
 The lease is two columns of the record's row (`lease.py`), so the UPDATE that
 moves the record checks it: an append that holds no lease (`lease_wait`) writes
@@ -52,7 +53,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from attrs import frozen
@@ -884,9 +885,9 @@ class QuickAppend:
     """A plain append on SQLite as its two statements (`quick_append`).
 
     The fast way of `append_flow` without a flow, for a runner to send as they
-    are (`SyncRunner.quick`): *move* moves the record from the expected seq (if
-    it is there, visible and, guarded, free); only if it moved, *insert* inserts
-    the *count* new turns; *result* is the turns as stored.
+    are (`SyncRunner.write_if`): *move* moves the record from the expected seq
+    (if it is there, visible and, guarded, free); only if it moved, *insert*
+    inserts the *count* new turns; *result* is the turns as stored.
     """
 
     result: tuple[Turn, ...]
@@ -902,33 +903,38 @@ def quick_append(
     owner: str | None,
     *,
     guard: bool,
-) -> QuickAppend | None:
-    """An append of plaintext turns on SQLite the fast way, written out; None if
-    the fast way does not take it (no expected seq, or too many turns).
+) -> Callable[[], QuickAppend] | None:
+    """An append of plaintext turns on SQLite the fast way, written out: what
+    builds its statements; None if the fast way does not take it (no expected
+    seq, or too many turns).
 
-    The statements are the ones `append_flow` sends first (`_sqlite_fast`). If
-    the record did not move, or a turn did not go in (`FastMiss`), the caller
-    rolls back and runs `append_flow(fast=False)`, which tells why.
+    The statements are the ones `append_flow` sends first (`_sqlite_fast`). Build
+    them inside the write transaction, once its lock is held: the record's
+    `updated_at` is taken then, as the flow's is (a write that waited for the lock
+    does not store the time it started waiting). If the record did not move, or
+    a turn did not go in, the caller rolls back and runs
+    `append_flow(fast=False)`, which tells why.
     """
     if expected_last_seq is None or not 0 < len(turns) <= FAST_TURNS:
         return None
-    plan = plan_append(
-        conversation_id,
-        turns,
-        {},
-        last_seq=expected_last_seq,
-        expected_last_seq=expected_last_seq,
-    )
-    move, insert = _sqlite_fast(
-        conversation_id,
-        plan,
-        expected_last_seq,
-        owner,
-        guard=guard,
-        window_start=None,
-        codec=None,
-    )
-    return QuickAppend(plan.result, move, insert, len(plan.new))
+    expected = expected_last_seq
+
+    def build() -> QuickAppend:
+        plan = plan_append(
+            conversation_id, turns, {}, last_seq=expected, expected_last_seq=expected
+        )
+        move, insert = _sqlite_fast(
+            conversation_id,
+            plan,
+            expected,
+            owner,
+            guard=guard,
+            window_start=None,
+            codec=None,
+        )
+        return QuickAppend(plan.result, move, insert, len(plan.new))
+
+    return build
 
 
 def _move_last_seq(

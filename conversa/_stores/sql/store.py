@@ -44,10 +44,12 @@ from .lease import (
     renew_flow,
     wait_for_section,
 )
+from .raw import Raw
 from .runners import AsyncRunnerLike, SyncRunner
 from .statements import (
     Busy,
     FastMiss,
+    QuickAppend,
     append_flow,
     create_flow,
     fork_flow,
@@ -180,15 +182,19 @@ class SQLStore(SQLErasure):
             )
             if self._dialect == "sqlite" and self._codec is None and not updates:
                 # The usual add: its two statements, without the flow (`quick_append`).
-                quick = quick_append(
+                build = quick_append(
                     conversation_id, turns, expected_last_seq, self._owner, guard=guard
                 )
-                if quick is not None:
-                    done = self._runner.write_if(
-                        quick.move, quick.insert, quick.count, operation="append"
-                    )
+                if build is not None:
+                    built: list[QuickAppend] = []
+
+                    def statements() -> tuple[Raw, Raw, int]:
+                        built.append(quick := build())
+                        return quick.move, quick.insert, quick.count
+
+                    done = self._runner.write_if(statements, operation="append")
                     if done:
-                        return quick.result
+                        return built[-1].result
                     if done is not None:  # the careful way tells why it missed
                         return self._runner.run(lambda: make(fast=False), write=True)
             return self._run_append(make)
