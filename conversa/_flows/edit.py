@@ -144,7 +144,8 @@ def add_seen_flow(
             record, window = yield from record_and_tail(conversation_id, bounded=plain)
             last_seq = record.last_seq
             partial = plain and partial_tail(record, window)
-        # The stored overrides are checked on every add, the shortcut's too.
+        # The stored overrides are checked on every add the rules check (a seen
+        # record passed them when it was read or sent; `quick_add` skips them).
         caps = capabilities_for(record.model, record.capabilities)
         try:
             if not plainly_valid(window, new):  # then no rule can refuse it
