@@ -349,7 +349,7 @@ class AsyncConversation(_Base[AsyncStore, "AsyncClient"]):
 
     async def _add(self, turns: Sequence[Turn]) -> tuple[Turn, ...]:
         """See `Conversation._add`."""
-        new, seen, write = self._adding(turns)
+        seen, write = self._adding(turns)
         if write is not None and seen is not None:
             try:
                 stored: tuple[Turn, ...] = await self._handlers[Append](write)
@@ -358,7 +358,7 @@ class AsyncConversation(_Base[AsyncStore, "AsyncClient"]):
             else:
                 self._seen = seen.after(stored)
                 return stored
-        return await self._run(self._add_seen(seen, new))
+        return await self._run(self._add_seen(seen, turns))
 
     async def _run(self, flow: Flow[T]) -> T:
         self._seen = None  # `_adding` took it already

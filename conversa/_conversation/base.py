@@ -30,7 +30,6 @@ from .._exceptions import InvalidContentError, InvalidInputError
 from .._flows.edit import (
     Seen,
     add_seen_flow,
-    prepared,
     quick_add,
     refuse_stored_secrets,
     tool_results_turn,
@@ -118,16 +117,13 @@ class _Base(Generic[S, C]):
         check_tools(request_params.tools, entry="create")
         return record
 
-    def _adding(
-        self, turns: Sequence[Turn]
-    ) -> tuple[tuple[Turn, ...], Seen | None, Append | None]:
-        """Take what the last add left seen (`Seen`); return *turns* prepared, it,
-        and the write when it decides the add alone (`quick_add`: the twins perform
-        that write without the flow, and run `_add_seen` if it conflicts or there
-        is none)."""
+    def _adding(self, turns: Sequence[Turn]) -> tuple[Seen | None, Append | None]:
+        """Take what the last add left seen (`Seen`); return it, and the write when
+        it decides the add of *turns* alone (`quick_add`: the twins perform that
+        write without the flow, and run `_add_seen` if it conflicts or there is
+        none)."""
         seen, self._seen = self._seen, None
-        new = prepared(turns)
-        return new, seen, quick_add(seen, new, lease_wait=self.lock_timeout)
+        return seen, quick_add(seen, turns, lease_wait=self.lock_timeout)
 
     def _add_seen(
         self, seen: Seen | None, turns: Sequence[Turn]

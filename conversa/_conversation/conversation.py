@@ -425,7 +425,7 @@ class Conversation(_Base[Store, "Client"]):
     def _add(self, turns: Sequence[Turn]) -> tuple[Turn, ...]:
         """Append *turns* (`add_seen_flow`); straight to the store when what the
         last add left seen decides it (`_adding`)."""
-        new, seen, write = self._adding(turns)
+        seen, write = self._adding(turns)
         if write is not None and seen is not None:
             try:
                 stored: tuple[Turn, ...] = self._handlers[Append](write)
@@ -434,7 +434,7 @@ class Conversation(_Base[Store, "Client"]):
             else:
                 self._seen = seen.after(stored)
                 return stored
-        return self._run(self._add_seen(seen, new))
+        return self._run(self._add_seen(seen, turns))
 
     def _run(self, flow: Flow[T]) -> T:
         self._seen = None  # `_adding` took it already

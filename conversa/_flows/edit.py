@@ -192,18 +192,24 @@ def prepared(turns: Sequence[Turn]) -> tuple[Turn, ...]:
 
 
 def quick_add(
-    seen: Seen | None, new: tuple[Turn, ...], *, lease_wait: float | None
+    seen: Seen | None, turns: Sequence[Turn], *, lease_wait: float | None
 ) -> Append | None:
     """The add's write when what was *seen* decides it alone, or None.
 
-    *new* is `prepared`. When the tail seen is whole (not a run's newest turns)
-    and *new* plainly follows it (`plainly_valid`: no rule can refuse it), there is
+    When the tail seen is whole (not a run's newest turns) and the `prepared`
+    *turns* plainly follow it (`plainly_valid`: no rule can refuse them), there is
     nothing to read or check: this is the write `add_seen_flow` makes on its first
     try, conditional on the seq seen. A shell may perform it without the flow; if
     it raises `SeqConflictError` (an append made elsewhere since), the flow runs
     without *seen* and reads. None: the flow decides (with *seen*, as ever).
+
+    Raises:
+        InvalidInputError: as `prepared`.
     """
-    if seen is None or seen.partial or not plainly_valid(seen.tail, new):
+    if seen is None or seen.partial:
+        return None  # the flow prepares the turns itself
+    new = prepared(turns)
+    if not plainly_valid(seen.tail, new):
         return None
     return Append(seen.record.id, new, seen.last_seq, lease_wait=lease_wait)
 

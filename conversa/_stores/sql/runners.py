@@ -33,7 +33,7 @@ import threading
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import nullcontext
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, Literal, Protocol, TypeVar, cast
 
 import anyio.to_thread
 from sqlalchemy import Connection, Engine, event
@@ -69,6 +69,29 @@ BEGUN = "conversa_begun"
 OWN_LISTENER = "_conversa_own"
 #: SQLite's BEGIN, by whether the call writes (IMMEDIATE: the write lock at once).
 SQLITE_BEGIN = {True: "BEGIN IMMEDIATE", False: "BEGIN"}
+
+
+class Guarded(Protocol):
+    """Two statements for `SyncRunner.write_if`: *guard*, then *write* if the guard
+    changed one row; the write must change *rows* rows."""
+
+    @property
+    def guard(self) -> Raw:
+        """The statement that decides whether *write* runs."""
+        ...
+
+    @property
+    def write(self) -> Raw:
+        """The statement that runs if *guard* changed one row."""
+        ...
+
+    @property
+    def rows(self) -> int:
+        """How many rows *write* must change for the transaction to commit."""
+        ...
+
+
+G = TypeVar("G", bound=Guarded)
 
 
 class Rows:
@@ -716,14 +739,17 @@ class _Lean:
             self._close()
         return result
 
-    def write_if(self, build: Callable[[], tuple[Raw, Raw, int]]) -> bool:
-        """`SyncRunner.write_if` on the pooled driver connection."""
+    def write_if(self, build: Callable[[], G]) -> G | None:
+        """`SyncRunner.write_if` on the pooled driver connection (None: missed)."""
         self._fairy, self._vouched = self._kept.take()
         try:
             self._driver = self._fairy.dbapi_connection
             self._execute(SQLITE_BEGIN[True], ()).close()
-            guard, write, rows = build()  # with the write lock held
-            done = self._changed(guard) == 1 and self._changed(write) == rows
+            built = build()  # with the write lock held
+            done = (
+                self._changed(built.guard) == 1
+                and self._changed(built.write) == built.rows
+            )
             if done:
                 self._commit()
             else:
@@ -733,7 +759,7 @@ class _Lean:
             raise
         finally:
             self._close()
-        return done
+        return built if done else None
 
     def _changed(self, step: Raw) -> int:
         cursor = self._execute(step.text["sqlite"], step.params)
@@ -964,22 +990,22 @@ class SyncRunner:
             raise
 
     def write_if(
-        self, build: Callable[[], tuple[Raw, Raw, int]], *, operation: str
-    ) -> bool | None:
+        self, build: Callable[[], G], *, operation: str
+    ) -> G | Literal[False] | None:
         """Two statements in one write transaction, without a flow: *build* gives
-        them (called once the transaction holds the write lock, so the times in
-        them are taken then), *guard*, then, if it changed one row, *write*;
-        committed only if *write* changed *rows*.
+        them (`Guarded`; called once the transaction holds the write lock, so the
+        times in them are taken then): the guard, then, if it changed one row, the
+        write; committed only if the write changed the rows it must.
 
         For SQLite's plain append (`statements.quick_append`): a flow's generators
-        and steps cost about as much Python as the rest of the call. True: written
-        and committed. False: rolled back, nothing written (the guard changed no
-        row, or the write not *rows*): run the flow, which tells why. None: this
-        runner runs flows only (not SQLite's lean way, `_lean`, or a `:memory:`
-        store's, serialized by its mutex). A connection found dead is replaced and
-        the two are built and run again, as `run` does (the guard makes a second
-        run after a first that committed change nothing). *operation* names the
-        store call in errors.
+        and steps cost about as much Python as the rest of the call. What *build*
+        gave: written and committed. False: rolled back, nothing written (the guard
+        changed no row, or the write not its rows): run the flow, which tells why.
+        None: this runner runs flows only (not SQLite's lean way, `_lean`, or a
+        `:memory:` store's, serialized by its mutex). A connection found dead is
+        replaced and the two are built and run again, as `run` does (the guard
+        makes a second run after a first that committed change nothing).
+        *operation* names the store call in errors.
 
         Raises:
             StoreError: a subclass naming the store for what the driver raised.
@@ -988,16 +1014,17 @@ class SyncRunner:
             return None
         try:
             try:
-                return _Lean(self.engine, self._kept).write_if(build)
+                written = _Lean(self.engine, self._kept).write_if(build)
             except DBAPIError as exc:
                 if not exc.connection_invalidated:
                     raise
-            logger.warning("conversa: retrying a store call on a fresh connection")
-            self._kept.release()  # the pool recycles what else is stale
-            return _Lean(self.engine, self._kept).write_if(build)
+                logger.warning("conversa: retrying a store call on a fresh connection")
+                self._kept.release()  # the pool recycles what else is stale
+                written = _Lean(self.engine, self._kept).write_if(build)
         except Exception as exc:
             raise_store_error(exc, self.where, operation)
             raise
+        return False if written is None else written
 
     @property
     def kept(self) -> int:

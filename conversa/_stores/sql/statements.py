@@ -885,15 +885,15 @@ class QuickAppend:
     """A plain append on SQLite as its two statements (`quick_append`).
 
     The fast way of `append_flow` without a flow, for a runner to send as they
-    are (`SyncRunner.write_if`): *move* moves the record from the expected seq
-    (if it is there, visible and, guarded, free); only if it moved, *insert*
-    inserts the *count* new turns; *result* is the turns as stored.
+    are (`SyncRunner.write_if`, `runners.Guarded`): *guard* moves the record from
+    the expected seq (if it is there, visible and, guarded, free); only if it
+    moved, *write* inserts the *rows* new turns; *result* is the turns as stored.
     """
 
     result: tuple[Turn, ...]
-    move: Raw
-    insert: Raw
-    count: int
+    guard: Raw
+    write: Raw
+    rows: int
 
 
 def quick_append(

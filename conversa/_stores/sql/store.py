@@ -44,12 +44,10 @@ from .lease import (
     renew_flow,
     wait_for_section,
 )
-from .raw import Raw
 from .runners import AsyncRunnerLike, SyncRunner
 from .statements import (
     Busy,
     FastMiss,
-    QuickAppend,
     append_flow,
     create_flow,
     fork_flow,
@@ -186,17 +184,11 @@ class SQLStore(SQLErasure):
                     conversation_id, turns, expected_last_seq, self._owner, guard=guard
                 )
                 if build is not None:
-                    built: list[QuickAppend] = []
-
-                    def statements() -> tuple[Raw, Raw, int]:
-                        built.append(quick := build())
-                        return quick.move, quick.insert, quick.count
-
-                    done = self._runner.write_if(statements, operation="append")
-                    if done:
-                        return built[-1].result
-                    if done is not None:  # the careful way tells why it missed
+                    done = self._runner.write_if(build, operation="append")
+                    if done is False:  # the careful way tells why it missed
                         return self._runner.run(lambda: make(fast=False), write=True)
+                    if done is not None:
+                        return done.result
             return self._run_append(make)
 
         if lease_wait is None:
