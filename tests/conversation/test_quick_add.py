@@ -17,6 +17,7 @@ from conversa import (
     AsyncConversation,
     Conversation,
     ConversationBusyError,
+    InvalidInputError,
     MemoryStore,
     PendingToolUseError,
     SQLiteStore,
@@ -132,3 +133,21 @@ def test_a_busy_write_forgets_the_tail_and_the_next_add_reads(tmp_path: Path) ->
     conv.add("assistant", "a")
     assert [t.text for t in store.read(conv.id)] == ["q", "a"]
     store.close()
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_bad_input_after_a_seen_tail_is_refused_and_stores_nothing(
+    tmp_path: Path, kind: str
+) -> None:
+    """Blank text where the seen tail would take plain text at once: refused by a
+    conversa error before any write, and the next add still works."""
+    store = MemoryStore() if kind == "memory" else SQLiteStore(tmp_path / "bad.db")
+    conv = Conversation.create(store, model=MODEL)
+    conv.add("user", "q")
+    conv.add("assistant", "a")
+    with pytest.raises(InvalidInputError):
+        conv.add("user", "   ")
+    assert [t.text for t in store.read(conv.id)] == ["q", "a"]
+    assert store.get(conv.id).last_seq == 2
+    conv.add("user", "q2")
+    assert [t.text for t in store.read(conv.id)] == ["q", "a", "q2"]
