@@ -45,6 +45,7 @@ from conversa import (
 )
 from conversa._stores.protocol import TurnUpdate
 from conversa._stores.sql import raw, runners
+from conversa._stores.sql import store as store_module
 from conversa._stores.sql.postgres import psycopg_url
 from conversa._stores.sql.raw import (
     INSERT_COLUMNS,
@@ -1111,6 +1112,128 @@ def test_a_plain_sqlite_append_whose_commit_died_after_committing_is_not_doubled
         assert store.get(conv.id).last_seq == 2
     finally:
         store.close()
+
+
+def count_flows(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """The append flows the SQL stores run from now on, by their *fast* flag."""
+    ran: list[bool] = []
+    flow = store_module.append_flow
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        ran.append(kwargs["fast"])
+        return flow(*args, **kwargs)
+
+    monkeypatch.setattr(store_module, "append_flow", counted)
+    return ran
+
+
+@pytest.mark.postgres
+def test_a_plain_postgresql_append_is_one_statement_and_a_miss_asks_the_careful_way(
+    fresh_pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL on the driver: a plain append is its one statement, a transaction
+    of its own, with no flow (`quick_append_one`, `SyncRunner.write_one`). When it
+    writes nothing (the expected seq moved on; another holder's lease is live; the
+    conversation is another owner's or not there) or fails whole (a turn id is
+    stored), the careful way answers in a transaction of its own: the stored turns,
+    `SeqConflictError`, `ConversationBusyError`, `ConversationNotFoundError`, as on
+    SQLite. Nothing is written twice, and nothing half."""
+    with traced(fresh_pg_url) as (store, conv, trips):
+        flows = count_flows(monkeypatch)
+        record = store.create(ConversationRecord(model=MODEL))
+        first = Turn("user", "q")
+        trips.take()
+        stored = store.append(record.id, [first], expected_last_seq=0)
+        assert trips.take() == ["I"]  # one round trip, no transaction left open
+        assert flows == []
+        # A retry: the record moved on, the statement wrote nothing.
+        assert store.append(record.id, [first], expected_last_seq=0) == stored
+        assert flows == [False]
+        two = store.append(
+            record.id, [Turn("assistant", "a"), Turn("user", "q2")], expected_last_seq=1
+        )
+        assert [t.seq for t in two] == [2, 3]
+        assert flows == [False]
+        # The record is at the expected seq, a turn id is stored: the statement
+        # fails whole (the unique key), and the careful way finds the turn.
+        assert store.append(record.id, [first], expected_last_seq=3) == stored
+        assert flows == [False, False]
+        assert trips.take()[-1] == "I"  # the careful way's transaction ended
+        with pytest.raises(SeqConflictError):
+            store.append(record.id, [Turn("assistant", "late")], expected_last_seq=1)
+        with store.lock(record.id), pytest.raises(ConversationBusyError):
+            store.append(
+                record.id,
+                [Turn("assistant", "inside")],
+                expected_last_seq=3,
+                lease_wait=0.05,
+            )
+        with pytest.raises(ConversationNotFoundError):
+            store.for_owner("b").append(
+                record.id, [Turn("assistant", "x")], expected_last_seq=3
+            )
+        with pytest.raises(ConversationNotFoundError):
+            store.append("no-such", [Turn("user", "x")], expected_last_seq=0)
+        assert [t.text for t in store.read(record.id)] == ["q", "a", "q2"]
+        assert store.get(record.id).last_seq == 3
+        assert trips.take()[-1] == "I"  # every transaction ended
+        flows.clear()
+        conv.add("user", "plain")  # a conversation's add takes it too
+        assert flows == []
+        assert trips.take() == ["I"]
+
+
+@pytest.mark.postgres
+def test_a_postgresql_add_on_a_dead_connection_runs_again_on_a_fresh_one(
+    fresh_pg_url: str,
+) -> None:
+    """The kept connection's server process was ended: the append's statement
+    fails on it, the connection is replaced, and the statement runs again, once:
+    one turn stored."""
+    with PostgresStore(fresh_pg_url) as store:
+        conv = Conversation.create(store, model=MODEL)
+        conv.add("user", "one")
+        kept = runners._KEPT[store.engine.pool]
+        assert len(kept) == 1
+        pid = kept[0].driver_connection.info.backend_pid
+        with psycopg.connect(fresh_pg_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        conv.add("assistant", "two")
+        assert [t.text for t in store.read(conv.id)] == ["one", "two"]
+        assert store.get(conv.id).last_seq == 2
+        assert store._runner.kept == 1  # the fresh one, kept
+
+
+@pytest.mark.postgres
+def test_a_postgresql_append_whose_connection_died_after_committing_is_not_doubled(
+    fresh_pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The connection dies as the statement's answer comes back, having committed:
+    the append runs again on a fresh connection, its statement finds the record
+    moved, and the careful way returns the stored turn. One turn, seq 2."""
+    with PostgresStore(fresh_pg_url) as store:
+        conv = Conversation.create(store, model=MODEL)
+        conv.add("user", "q")
+        once = runners.SyncRunner._one_on_driver
+        died: list[bool] = []
+
+        def run_then_die(self: Any, build: Any) -> Any:
+            done = once(self, build)
+            if not died:
+                died.append(True)
+                statement = "WITH"
+                raise DBAPIError(
+                    statement, (), Exception("gone"), connection_invalidated=True
+                )
+            return done
+
+        monkeypatch.setattr(runners.SyncRunner, "_one_on_driver", run_then_die)
+        turn = Turn("assistant", "a")
+        stored = store.append(conv.id, [turn], expected_last_seq=1, lease_wait=1.0)
+        assert died == [True]
+        assert [(t.seq, t.id) for t in stored] == [(2, turn.id)]
+        assert [t.text for t in store.read(conv.id)] == ["q", "a"]
+        assert store.get(conv.id).last_seq == 2
 
 
 @pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])

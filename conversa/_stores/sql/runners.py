@@ -94,6 +94,24 @@ class Guarded(Protocol):
 G = TypeVar("G", bound=Guarded)
 
 
+class OneWrite(Protocol):
+    """One statement for `SyncRunner.write_one`, a transaction of its own: it
+    wrote what it must when its one row is *expect*."""
+
+    @property
+    def statement(self) -> Raw:
+        """The statement (PostgreSQL's text)."""
+        ...
+
+    @property
+    def expect(self) -> tuple[Any, ...]:
+        """The row it returns when it wrote what it must."""
+        ...
+
+
+W = TypeVar("W", bound=OneWrite)
+
+
 class Rows:
     """What a `Raw` step returns: the rows it read (if any) and the rows it changed."""
 
@@ -1025,6 +1043,78 @@ class SyncRunner:
             raise_store_error(exc, self.where, operation)
             raise
         return False if written is None else written
+
+    def write_one(
+        self, build: Callable[[], W], *, operation: str
+    ) -> W | Literal[False] | None:
+        """One statement, a transaction of its own, without a flow: *build* gives
+        it (`OneWrite`), on a pooled PostgreSQL connection in autocommit mode.
+
+        For PostgreSQL's plain append (`statements.quick_append_one`), as
+        `write_if` is for SQLite's. What *build* gave: its statement returned
+        *expect*, written and committed. False: it returned another row or failed
+        on a unique key; either way it wrote nothing (one statement, committed or
+        rolled back whole): run the flow, which tells why. None: this runner runs
+        flows only (not on the driver alone, `_driver_path`, or not at READ
+        COMMITTED). A connection found dead is replaced and the statement built
+        and run again, as `run` does (a second run after a first that committed
+        finds nothing to write). *operation* names the store call in errors.
+
+        Raises:
+            StoreError: a subclass naming the store for what the driver raised.
+        """
+        if self._mutex is not None or not self._driver_path():
+            return None
+        try:
+            try:
+                return self._one_on_driver(build)
+            except DBAPIError as exc:
+                if not exc.connection_invalidated:
+                    raise
+            logger.warning("conversa: retrying a store call on a fresh connection")
+            self._kept.release()  # the pool recycles what else is stale
+            return self._one_on_driver(build)
+        except Exception as exc:
+            raise_store_error(exc, self.where, operation)
+            raise
+
+    def _one_on_driver(self, build: Callable[[], W]) -> W | Literal[False] | None:
+        """`write_one` on a pooled psycopg connection."""
+        fairy, vouched = self._kept.take()
+        driver = fairy.driver_connection
+        dialect = self.engine.dialect
+        if _own_level(dialect, driver, write=True) is None:
+            fairy.close()
+            self._other_level = True  # the engine's connections all have it
+            return None
+        found = driver.autocommit  # False, unless the engine was made AUTOCOMMIT
+        driver.autocommit = True  # psycopg's BEGIN would cost a round trip
+        idle = False
+        try:
+            built = build()
+            text, params = built.statement.text["postgresql"], built.statement.params
+            cursor = driver.cursor()
+            try:
+                cursor.execute(text, params)
+                row = cursor.fetchone()
+            except dialect.loaded_dbapi.IntegrityError:
+                row = None  # the statement failed whole: nothing written
+            except dialect.loaded_dbapi.Error as exc:
+                error, dead = _as_sqlalchemy(dialect, driver, text, params, exc)
+                if dead:
+                    fairy.invalidate(exc)
+                raise error from exc
+            finally:
+                cursor.close()
+            idle = True
+        finally:
+            if fairy.is_valid:
+                if driver.info.transaction_status == _IDLE:
+                    driver.autocommit = found
+                else:  # cannot be, in autocommit mode: no one gets it again
+                    fairy.invalidate()
+            self._kept.give(fairy, idle=idle and fairy.is_valid, vouched=vouched)
+        return built if row == built.expect else False
 
     @property
     def kept(self) -> int:

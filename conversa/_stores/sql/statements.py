@@ -24,13 +24,14 @@ That is the careful way. An append that knows the last seq it expects (every
 `add` and send does) first tries the short way (`_fast_append`): one conditional
 UPDATE of the record (the expected last seq, not erased, the owner, no live lease)
 and the insert of the new turns, in one statement on PostgreSQL (a CTE; an `add`
-sends it alone, a transaction of its own: one round trip) and two on SQLite
-(sent without a flow when the store's calls go the lean way: `quick_append`). If
-the record did not move, nothing was written, and the careful way runs next (in
-the same transaction, or in a new one when the first one ended with its statement
-on PostgreSQL or ran without a flow on SQLite) and tells why (a moved seq, a
-lease, a missing conversation); if a turn id was stored already (a retried
-append), it rolls back and the careful way runs in a new one (`FastMiss`).
+sends it alone, a transaction of its own: one round trip) and two on SQLite.
+An add's are sent without a flow when the store's calls run on the driver
+(`quick_append`, `quick_append_one`). If the record did not move, nothing was
+written, and the careful way runs next (in the same transaction, or in a new one
+when the first one ended with its statement on PostgreSQL or ran without a flow)
+and tells why (a moved seq, a lease, a missing conversation); if a turn id was
+stored already (a retried append), it rolls back and the careful way runs in a
+new one (`FastMiss`).
 
 The lease is two columns of the record's row (`lease.py`), so the UPDATE that
 moves the record checks it: an append that holds no lease (`lease_wait`) writes
@@ -125,6 +126,7 @@ __all__ = [
     "RENEW_SQL",
     "Busy",
     "FastMiss",
+    "OneAppend",
     "QuickAppend",
     "acquire_sql",
     "append_flow",
@@ -136,6 +138,7 @@ __all__ = [
     "get_turns_flow",
     "list_flow",
     "quick_append",
+    "quick_append_one",
     "read_flow",
     "read_newest_flow",
     "read_window_flow",
@@ -785,20 +788,15 @@ def _fast_append(
         if moved != 1:
             return False, None
         return True, None if then is None else (yield then).all()
-    move = _move_params(
-        conversation_id, plan, expected_last_seq, owner, dialect, window_start
+    statement = _pg_fast(
+        conversation_id,
+        plan,
+        expected_last_seq,
+        owner,
+        guard=guard,
+        window_start=window_start,
+        codec=codec,
     )
-    move_sql = _fast_move_sql(
-        guard=guard, owned=owner is not None, moves_start=window_start is not None
-    )
-    rows = (
-        [turn_params(conversation_id, t, dialect) for t in plan.new]
-        if codec is None
-        else codec.turn_params(conversation_id, plan.new, dialect)
-    )
-    for i, row in enumerate(rows):
-        move.update(zip(_row_names(i, tuple(row)), row.values(), strict=True))
-    text = _fast_append_sql(len(rows), keyed=codec is not None, move=move_sql[dialect])
     # In a batch, so the BEGIN goes in the same round trip; alone, with
     # *commit*, it is the whole transaction (`runners._OwnTransaction`). The
     # lease check needs no lock of its own: it is on the row the CTE updates.
@@ -809,9 +807,7 @@ def _fast_append(
     lock = () if then is None else (Raw(_LOCK_ROW_SQL, {"cid": conversation_id}),)
     after = () if then is None else (then,)
     try:
-        results = yield Batch(
-            (*lock, Raw({dialect: text}, move), *after), commit=commit
-        )
+        results = yield Batch((*lock, statement, *after), commit=commit)
     except IntegrityError:
         # A turn id is stored (a retried append): the statement failed whole,
         # and the transaction, with its COMMIT if one was sent, rolls back.
@@ -825,15 +821,55 @@ def _fast_append(
     return True, read
 
 
-def _move_params(
+def _pg_fast(
+    conversation_id: str,
+    plan: AppendPlan,
+    expected_last_seq: int,
+    owner: str | None,
+    *,
+    guard: bool,
+    window_start: int | None,
+    codec: Codec | None,
+) -> Raw:
+    """PostgreSQL's fast append, `_fast_append`: one statement that moves the
+    record and inserts *plan*'s new turns only if it moved (`_fast_append_sql`);
+    it returns (turns inserted, records moved)."""
+    move_sql, move = _move(
+        conversation_id,
+        plan,
+        expected_last_seq,
+        owner,
+        "postgresql",
+        guard=guard,
+        window_start=window_start,
+    )
+    rows = (
+        [turn_params(conversation_id, t, "postgresql") for t in plan.new]
+        if codec is None
+        else codec.turn_params(conversation_id, plan.new, "postgresql")
+    )
+    for i, row in enumerate(rows):
+        move.update(zip(_row_names(i, tuple(row)), row.values(), strict=True))
+    keyed = codec is not None
+    text = _fast_append_sql(len(rows), keyed=keyed, move=move_sql)
+    return Raw({"postgresql": text}, move)
+
+
+def _move(
     conversation_id: str,
     plan: AppendPlan,
     expected_last_seq: int,
     owner: str | None,
     dialect: str,
+    *,
+    guard: bool,
     window_start: int | None,
-) -> dict[str, Any]:
-    """The parameters of `_fast_move_sql`."""
+) -> tuple[str, dict[str, Any]]:
+    """The record's conditional move of the fast way: `_fast_move_sql`'s text in
+    *dialect*, and its parameters."""
+    text = _fast_move_sql(
+        guard=guard, owned=owner is not None, moves_start=window_start is not None
+    )[dialect]
     move: dict[str, Any] = {
         "cid": conversation_id,
         "last_seq": plan.last_seq,
@@ -844,7 +880,7 @@ def _move_params(
         move["owner"] = owner
     if window_start is not None:
         move["start"] = window_start
-    return move
+    return text, move
 
 
 def _sqlite_fast(
@@ -860,11 +896,14 @@ def _sqlite_fast(
     """SQLite's fast append, `_fast_append`: the record's conditional move, and the
     insert of *plan*'s new turns that goes after it only if it moved (one row,
     or all of them: a turn id stored is skipped, and fewer rows tell of it)."""
-    move = _move_params(
-        conversation_id, plan, expected_last_seq, owner, "sqlite", window_start
-    )
-    move_sql = _fast_move_sql(
-        guard=guard, owned=owner is not None, moves_start=window_start is not None
+    move_sql, move = _move(
+        conversation_id,
+        plan,
+        expected_last_seq,
+        owner,
+        "sqlite",
+        guard=guard,
+        window_start=window_start,
     )
     insert: Mapping[str, str]
     inserted: list[Any]
@@ -877,7 +916,7 @@ def _sqlite_fast(
         inserted = codec.turn_params(conversation_id, plan.new, "sqlite")
     # One row: execute, not executemany.
     values = inserted[0] if len(inserted) == 1 else inserted
-    return Raw(move_sql, move), Raw(insert, values)
+    return Raw({"sqlite": move_sql}, move), Raw(insert, values)
 
 
 @frozen
@@ -915,14 +954,8 @@ def quick_append(
     a turn did not go in, the caller rolls back and runs
     `append_flow(fast=False)`, which tells why.
     """
-    if expected_last_seq is None or not 0 < len(turns) <= FAST_TURNS:
-        return None
-    expected = expected_last_seq
 
-    def build() -> QuickAppend:
-        plan = plan_append(
-            conversation_id, turns, {}, last_seq=expected, expected_last_seq=expected
-        )
+    def build(plan: AppendPlan, expected: int) -> QuickAppend:
         move, insert = _sqlite_fast(
             conversation_id,
             plan,
@@ -934,7 +967,81 @@ def quick_append(
         )
         return QuickAppend(plan.result, move, insert, len(plan.new))
 
-    return build
+    return _planned(conversation_id, turns, expected_last_seq, build)
+
+
+@frozen
+class OneAppend:
+    """A plain append on PostgreSQL as its one statement (`quick_append_one`).
+
+    The fast way of `append_flow` without a flow, for a runner to send alone, a
+    transaction of its own (`SyncRunner.write_one`, `runners.OneWrite`): it moves
+    the record from the expected seq (if it is there, visible and, guarded, free)
+    and inserts the new turns only if it moved; it wrote them all when it
+    returns *expect*; *result* is the turns as stored.
+    """
+
+    result: tuple[Turn, ...]
+    statement: Raw
+    expect: tuple[int, int]
+
+
+def quick_append_one(
+    conversation_id: str,
+    turns: Sequence[Turn],
+    expected_last_seq: int | None,
+    owner: str | None,
+    *,
+    guard: bool,
+) -> Callable[[], OneAppend] | None:
+    """An append of plaintext turns on PostgreSQL the fast way, written out: what
+    builds its statement; None if the fast way does not take it (no expected seq,
+    or too many turns).
+
+    The statement is the one `append_flow` sends first (`_pg_fast`). If it
+    returns anything but (turns, 1), it wrote nothing (the record did not move,
+    or a turn id was stored and the statement failed whole), and the caller runs
+    `append_flow(fast=False)`, which tells why. The record's `updated_at` is
+    taken as it is built, as the flow's fast way takes it: a statement that then
+    waits for the record's row (another short transaction on the same
+    conversation holds it) stores the time from before that wait.
+    """
+
+    def build(plan: AppendPlan, expected: int) -> OneAppend:
+        statement = _pg_fast(
+            conversation_id,
+            plan,
+            expected,
+            owner,
+            guard=guard,
+            window_start=None,
+            codec=None,
+        )
+        return OneAppend(plan.result, statement, (len(plan.new), 1))
+
+    return _planned(conversation_id, turns, expected_last_seq, build)
+
+
+def _planned(
+    conversation_id: str,
+    turns: Sequence[Turn],
+    expected_last_seq: int | None,
+    build: Callable[[AppendPlan, int], T],
+) -> Callable[[], T] | None:
+    """What plans the append of *turns* after *expected_last_seq* and gives the
+    plan to *build*; None if the fast way does not take it (no expected seq, or
+    too many turns)."""
+    if expected_last_seq is None or not 0 < len(turns) <= FAST_TURNS:
+        return None
+    expected = expected_last_seq
+
+    def planned() -> T:
+        plan = plan_append(
+            conversation_id, turns, {}, last_seq=expected, expected_last_seq=expected
+        )
+        return build(plan, expected)
+
+    return planned
 
 
 def _move_last_seq(

@@ -16,7 +16,7 @@ from contextlib import (
     AbstractContextManager,
     contextmanager,
 )
-from typing import Any
+from typing import Any, Literal
 
 import anyio.to_thread
 
@@ -48,6 +48,8 @@ from .runners import AsyncRunnerLike, SyncRunner
 from .statements import (
     Busy,
     FastMiss,
+    OneAppend,
+    QuickAppend,
     append_flow,
     create_flow,
     fork_flow,
@@ -55,6 +57,7 @@ from .statements import (
     get_turns_flow,
     list_flow,
     quick_append,
+    quick_append_one,
     read_flow,
     read_newest_flow,
     read_window_flow,
@@ -178,17 +181,15 @@ class SQLStore(SQLErasure):
             make = self._append(
                 conversation_id, turns, expected_last_seq, updates, guard=guard
             )
-            if self._dialect == "sqlite" and self._codec is None and not updates:
-                # The usual add: its two statements, without the flow (`quick_append`).
-                build = quick_append(
-                    conversation_id, turns, expected_last_seq, self._owner, guard=guard
+            if self._codec is None and not updates:
+                # The usual add: its statements, without the flow.
+                done = self._quick_append(
+                    conversation_id, turns, expected_last_seq, guard=guard
                 )
-                if build is not None:
-                    done = self._runner.write_if(build, operation="append")
-                    if done is False:  # the careful way tells why it missed
-                        return self._runner.run(lambda: make(fast=False), write=True)
-                    if done is not None:
-                        return done.result
+                if done is False:  # the careful way tells why it missed
+                    return self._runner.run(lambda: make(fast=False), write=True)
+                if done is not None:
+                    return done
             return self._run_append(make)
 
         if lease_wait is None:
@@ -548,6 +549,36 @@ class SQLStore(SQLErasure):
             codec=self._codec,
             fast=fast,
         )
+
+    def _quick_append(
+        self,
+        conversation_id: str,
+        turns: Sequence[Turn],
+        expected_last_seq: int | None,
+        *,
+        guard: bool,
+    ) -> tuple[Turn, ...] | Literal[False] | None:
+        """A plain append without the flow: SQLite's two statements
+        (`quick_append`), PostgreSQL's one (`quick_append_one`). The turns as
+        stored; False: nothing written, the careful way tells why; None: not
+        taken (the runner runs flows only, or the append is not plain)."""
+        owner = self._owner
+        done: QuickAppend | OneAppend | Literal[False] | None
+        if self._dialect == "sqlite":
+            build = quick_append(
+                conversation_id, turns, expected_last_seq, owner, guard=guard
+            )
+            if build is None:
+                return None
+            done = self._runner.write_if(build, operation="append")
+        else:
+            one = quick_append_one(
+                conversation_id, turns, expected_last_seq, owner, guard=guard
+            )
+            if one is None:
+                return None
+            done = self._runner.write_one(one, operation="append")
+        return done if done is None or done is False else done.result
 
     def _run_append(
         self, make: Callable[..., Flow[tuple[Turn, ...] | Busy]]
