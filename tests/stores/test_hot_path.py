@@ -1114,6 +1114,15 @@ def test_a_plain_sqlite_append_whose_commit_died_after_committing_is_not_doubled
         store.close()
 
 
+def autocommit(store: PostgresStore) -> bool:
+    """The autocommit setting of the connection a store's pool of one holds."""
+    pooled = store.engine.raw_connection()
+    try:
+        return bool(pooled.driver_connection.autocommit)
+    finally:
+        pooled.close()
+
+
 def count_flows(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     """The append flows the SQL stores run from now on, by their *fast* flag."""
     ran: list[bool] = []
@@ -1146,6 +1155,7 @@ def test_a_plain_postgresql_append_is_one_statement_and_a_miss_asks_the_careful_
         stored = store.append(record.id, [first], expected_last_seq=0)
         assert trips.take() == ["I"]  # one round trip, no transaction left open
         assert flows == []
+        assert not autocommit(store)  # set back as it was
         # A retry: the record moved on, the statement wrote nothing.
         assert store.append(record.id, [first], expected_last_seq=0) == stored
         assert flows == [False]
@@ -1158,6 +1168,7 @@ def test_a_plain_postgresql_append_is_one_statement_and_a_miss_asks_the_careful_
         # fails whole (the unique key), and the careful way finds the turn.
         assert store.append(record.id, [first], expected_last_seq=3) == stored
         assert flows == [False, False]
+        assert not autocommit(store)  # after the failed statement too
         assert trips.take()[-1] == "I"  # the careful way's transaction ended
         with pytest.raises(SeqConflictError):
             store.append(record.id, [Turn("assistant", "late")], expected_last_seq=1)
@@ -1184,43 +1195,63 @@ def test_a_plain_postgresql_append_is_one_statement_and_a_miss_asks_the_careful_
 
 
 @pytest.mark.postgres
-def test_a_postgresql_add_on_a_dead_connection_runs_again_on_a_fresh_one(
-    fresh_pg_url: str,
+def test_a_postgresql_add_on_dead_connections_runs_again_on_a_fresh_one(
+    fresh_pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The kept connection's server process was ended: the append's statement
-    fails on it, the connection is replaced, and the statement runs again, once:
-    one turn stored."""
+    """The server ended every process of the store's connections (a restart, a
+    failover): the kept one and those idle in the pool. The append's statement
+    fails on the kept one, which marks the pool's older connections stale, and
+    runs again, once, on a fresh connection, not on another dead one from the
+    pool: one turn stored, with no flow."""
     with PostgresStore(fresh_pg_url) as store:
         conv = Conversation.create(store, model=MODEL)
         conv.add("user", "one")
         kept = runners._KEPT[store.engine.pool]
         assert len(kept) == 1
-        pid = kept[0].driver_connection.info.backend_pid
+        idle = [store.engine.raw_connection() for _ in range(3)]
+        pids = [c.driver_connection.info.backend_pid for c in idle]
+        for pooled in idle:
+            pooled.close()  # idle in the pool, beside the kept one
+        pids.append(kept[0].driver_connection.info.backend_pid)
         with psycopg.connect(fresh_pg_url, autocommit=True) as admin:
-            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            for pid in pids:
+                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        flows = count_flows(monkeypatch)
         conv.add("assistant", "two")
+        assert flows == []  # the one statement, run again
         assert [t.text for t in store.read(conv.id)] == ["one", "two"]
         assert store.get(conv.id).last_seq == 2
         assert store._runner.kept == 1  # the fresh one, kept
+        # A flow's call (a read) meets them the same way.
+        idle = [store.engine.raw_connection() for _ in range(3)]
+        pids = [c.driver_connection.info.backend_pid for c in idle]
+        for pooled in idle:
+            pooled.close()
+        pids.append(kept[0].driver_connection.info.backend_pid)
+        with psycopg.connect(fresh_pg_url, autocommit=True) as admin:
+            for pid in pids:
+                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        assert [t.text for t in store.read(conv.id)] == ["one", "two"]
 
 
 @pytest.mark.postgres
 def test_a_postgresql_append_whose_connection_died_after_committing_is_not_doubled(
     fresh_pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The connection dies as the statement's answer comes back, having committed:
-    the append runs again on a fresh connection, its statement finds the record
-    moved, and the careful way returns the stored turn. One turn, seq 2."""
+    """The connection dies as the statement's answer comes back, having committed
+    (simulated: the first run commits, then reports a dead connection): the
+    statement runs again, finds the record moved and writes nothing, and the
+    careful way returns the stored turn. One turn, seq 2."""
     with PostgresStore(fresh_pg_url) as store:
         conv = Conversation.create(store, model=MODEL)
         conv.add("user", "q")
         once = runners.SyncRunner._one_on_driver
-        died: list[bool] = []
+        runs: list[object] = []
 
         def run_then_die(self: Any, build: Any) -> Any:
             done = once(self, build)
-            if not died:
-                died.append(True)
+            runs.append(done)
+            if len(runs) == 1:
                 statement = "WITH"
                 raise DBAPIError(
                     statement, (), Exception("gone"), connection_invalidated=True
@@ -1228,9 +1259,12 @@ def test_a_postgresql_append_whose_connection_died_after_committing_is_not_doubl
             return done
 
         monkeypatch.setattr(runners.SyncRunner, "_one_on_driver", run_then_die)
+        flows = count_flows(monkeypatch)
         turn = Turn("assistant", "a")
         stored = store.append(conv.id, [turn], expected_last_seq=1, lease_wait=1.0)
-        assert died == [True]
+        assert len(runs) == 2
+        assert runs[1] is False  # the second run wrote nothing
+        assert flows == [False]  # the careful way found the turn
         assert [(t.seq, t.id) for t in stored] == [(2, turn.id)]
         assert [t.text for t in store.read(conv.id)] == ["q", "a"]
         assert store.get(conv.id).last_seq == 2

@@ -161,6 +161,20 @@ def _as_sqlalchemy(
     return error, disconnect
 
 
+def _found_dead(
+    pool: Any, fairy: Any, exc: BaseException, *, checkin: bool = True
+) -> None:
+    """Invalidate *fairy*, found dead, and the connections *pool* made before it.
+
+    A dead connection most often means the server restarted or failed over, which
+    ended every one of them: the pool replaces the older ones at their next
+    checkout (`Pool._invalidate`, what SQLAlchemy's own Connection does on a
+    disconnect), so the one retry a call gets does not meet another dead one.
+    *checkin* False: mark the pool only (the caller invalidates *fairy* itself).
+    """
+    pool._invalidate(fairy, exc, _checkin=checkin)  # noqa: SLF001 - no public twin
+
+
 def _send_driver_sql(
     connection: Connection | None, cursor: Any, text: str, params: Any
 ) -> None:
@@ -454,12 +468,20 @@ class _Executor:
         connection = self.connection
         if connection is not None:
             error, dead = _driver_error(connection, failed, text, exc)
+            if dead:
+                _found_dead(
+                    connection.engine.pool, connection.connection, exc, checkin=False
+                )
             if dead or (pipelined and _stale_prepared(self.driver)):
                 connection.invalidate(exc)
             return error
-        dialect = cast(Engine, self._engine).dialect
-        error, dead = _as_sqlalchemy(dialect, self.driver, text, failed.params, exc)
-        if dead or (pipelined and _stale_prepared(self.driver)):
+        engine = cast(Engine, self._engine)
+        error, dead = _as_sqlalchemy(
+            engine.dialect, self.driver, text, failed.params, exc
+        )
+        if dead:
+            _found_dead(engine.pool, self.fairy, exc)
+        elif pipelined and _stale_prepared(self.driver):
             self.fairy.invalidate(exc)
         return error
 
@@ -533,6 +555,8 @@ def _aexecutor(connection: AsyncConnection) -> Callable[[Any], Awaitable[Any]]:
         except errors as exc:
             failed = _blamed(steps, step, dialect, pipelined=pipelined)
             error, dead = _driver_error(connection, failed, failed.text[dialect], exc)
+            if dead:
+                _found_dead(connection.sync_engine.pool, pooled, exc, checkin=False)
             if dead or (pipelined and _stale_prepared(driver)):
                 await connection.invalidate(exc)
             raise error from exc
@@ -591,7 +615,7 @@ class _Kept:
     SQLAlchemy's checkout and checkin cost about 70,000 instructions a call, 8%
     of an `add()` on SQLite: a queue under its lock, a fairy with a weakref
     finalizer, the events, a rollback on return. A call on the driver (`_Lean`,
-    `SyncRunner._run_on_driver`) ends its own transaction, so the connection it
+    `SyncRunner._run_on_driver`, `SyncRunner._one_on_driver`) ends its own transaction, so the connection it
     gives back is idle; kept here, the next call takes it with a list pop.
 
     At most the pool's size are kept, and never more than its overflow, so the
@@ -817,7 +841,7 @@ class _Lean:
                 self._engine.dialect, self._driver, text, params, exc
             )
             if dead:
-                self._fairy.invalidate(exc)
+                _found_dead(self._engine.pool, self._fairy, exc)
             raise error from exc
 
     def _commit(self) -> None:
@@ -1052,9 +1076,10 @@ class SyncRunner:
 
         For PostgreSQL's plain append (`statements.quick_append_one`), as
         `write_if` is for SQLite's. What *build* gave: its statement returned
-        *expect*, written and committed. False: it returned another row or failed
-        on a unique key; either way it wrote nothing (one statement, committed or
-        rolled back whole): run the flow, which tells why. None: this runner runs
+        *expect*, written and committed. False: it returned another row or broke
+        an integrity constraint (a turn id stored); either way it wrote nothing
+        (one statement, committed or rolled back whole): run the flow, which tells
+        why. None: this runner runs
         flows only (not on the driver alone, `_driver_path`, or not at READ
         COMMITTED). A connection found dead is replaced and the statement built
         and run again, as `run` does (a second run after a first that committed
@@ -1083,32 +1108,34 @@ class SyncRunner:
         fairy, vouched = self._kept.take()
         driver = fairy.driver_connection
         dialect = self.engine.dialect
-        if _own_level(dialect, driver, write=True) is None:
-            fairy.close()
-            self._other_level = True  # the engine's connections all have it
-            return None
-        found = driver.autocommit  # False, unless the engine was made AUTOCOMMIT
-        driver.autocommit = True  # psycopg's BEGIN would cost a round trip
+        found: bool | None = None  # its autocommit setting, once read
         idle = False
         try:
-            built = build()
-            text, params = built.statement.text["postgresql"], built.statement.params
-            cursor = driver.cursor()
+            if _own_level(dialect, driver, write=True) is None:
+                self._other_level = True  # the engine's connections all have it
+                return None
+            found = driver.autocommit  # False, unless the engine was made AUTOCOMMIT
+            text, params = "", None
             try:
-                cursor.execute(text, params)
-                row = cursor.fetchone()
+                driver.autocommit = True  # psycopg's BEGIN would cost a round trip
+                built = build()
+                text, params = (
+                    built.statement.text["postgresql"],
+                    built.statement.params,
+                )
+                with driver.cursor() as cursor:
+                    cursor.execute(text, params)
+                    row = cursor.fetchone()
             except dialect.loaded_dbapi.IntegrityError:
                 row = None  # the statement failed whole: nothing written
             except dialect.loaded_dbapi.Error as exc:
                 error, dead = _as_sqlalchemy(dialect, driver, text, params, exc)
                 if dead:
-                    fairy.invalidate(exc)
+                    _found_dead(self.engine.pool, fairy, exc)
                 raise error from exc
-            finally:
-                cursor.close()
             idle = True
         finally:
-            if fairy.is_valid:
+            if fairy.is_valid and found is not None:
                 if driver.info.transaction_status == _IDLE:
                     driver.autocommit = found
                 else:  # cannot be, in autocommit mode: no one gets it again

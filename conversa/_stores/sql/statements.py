@@ -945,7 +945,7 @@ def quick_append(
 ) -> Callable[[], QuickAppend] | None:
     """An append of plaintext turns on SQLite the fast way, written out: what
     builds its statements; None if the fast way does not take it (no expected
-    seq, or too many turns).
+    seq, no turns or too many).
 
     The statements are the ones `append_flow` sends first (`_sqlite_fast`). Build
     them inside the write transaction, once its lock is held: the record's
@@ -996,7 +996,7 @@ def quick_append_one(
 ) -> Callable[[], OneAppend] | None:
     """An append of plaintext turns on PostgreSQL the fast way, written out: what
     builds its statement; None if the fast way does not take it (no expected seq,
-    or too many turns).
+    no turns or too many).
 
     The statement is the one `append_flow` sends first (`_pg_fast`). If it
     returns anything but (turns, 1), it wrote nothing (the record did not move,
@@ -1029,8 +1029,8 @@ def _planned(
     build: Callable[[AppendPlan, int], T],
 ) -> Callable[[], T] | None:
     """What plans the append of *turns* after *expected_last_seq* and gives the
-    plan to *build*; None if the fast way does not take it (no expected seq, or
-    too many turns)."""
+    plan to *build*; None if the fast way does not take it (no expected seq, no
+    turns or too many)."""
     if expected_last_seq is None or not 0 < len(turns) <= FAST_TURNS:
         return None
     expected = expected_last_seq
