@@ -1195,14 +1195,83 @@ def test_a_plain_postgresql_append_is_one_statement_and_a_miss_asks_the_careful_
 
 
 @pytest.mark.postgres
+def test_a_postgresql_quick_append_sends_only_the_columns_its_turns_set(
+    fresh_pg_url: str,
+) -> None:
+    """The one statement names only the columns some turn sets (the rest are
+    NULL): a user turn alone, then a user turn and a reply with every field of a
+    reply in one append. Each reads back as it was given."""
+    with PostgresStore(fresh_pg_url) as store:
+        record = store.create(ConversationRecord(model=MODEL))
+        user = Turn("user", "q")
+        reply = Turn(
+            "assistant",
+            "a",
+            message_id="msg_1",
+            model=MODEL,
+            stop_reason="stop_sequence",
+            stop_sequence="END",
+            usage=Usage(input_tokens=3, output_tokens=2, cache_read_input_tokens=5),
+            request_id="req_1",
+            response_extra={"container": None},
+        )
+        store.append(record.id, [user], expected_last_seq=0)
+        store.append(record.id, [Turn("user", "q2"), reply], expected_last_seq=1)
+        read = store.read(record.id)
+        assert [t.text for t in read] == ["q", "q2", "a"]
+        assert (read[0].message_id, read[0].usage) == (None, None)
+        assert (read[1].response_extra, read[1].model) == ({}, None)
+        got = read[2]
+        assert (got.message_id, got.model, got.stop_reason, got.stop_sequence) == (
+            "msg_1",
+            MODEL,
+            "stop_sequence",
+            "END",
+        )
+        assert got.usage == reply.usage
+        assert got.request_id == "req_1"
+        assert got.response_extra == {"container": None}
+
+
+async def test_an_async_plain_append_runs_without_the_flow(
+    store: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The async twin's plain append (an `AsyncConversation.add`) takes the same
+    quick way as the sync one, in a worker thread: no flow; a miss is answered by
+    the careful flow (the stored turns for a retry, `SeqConflictError`,
+    `ConversationBusyError`), with nothing written twice."""
+    flows = count_flows(monkeypatch)
+    conv = await AsyncConversation.create(store, model=MODEL)
+    await conv.add("user", "q")
+    first = Turn("assistant", "a")
+    stored = await store.aappend(conv.id, [first], expected_last_seq=1)
+    assert flows == []
+    assert await store.aappend(conv.id, [first], expected_last_seq=1) == stored
+    assert flows == [False]
+    with pytest.raises(SeqConflictError):
+        await store.aappend(conv.id, [Turn("user", "late")], expected_last_seq=1)
+    async with store.alock(conv.id):
+        with pytest.raises(ConversationBusyError):
+            await store.aappend(
+                conv.id, [Turn("user", "inside")], expected_last_seq=2, lease_wait=0.05
+            )
+    flows.clear()
+    stale = await AsyncConversation.load(store, conv.id)
+    await stale.add("user", "more")
+    assert flows == []  # read the tail, then the quick way
+    assert [t.text for t in await store.aread(conv.id)] == ["q", "a", "more"]
+    assert (await store.aget(conv.id)).last_seq == 3
+
+
+@pytest.mark.postgres
 def test_a_postgresql_add_on_dead_connections_runs_again_on_a_fresh_one(
     fresh_pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The server ended every process of the store's connections (a restart, a
     failover): the kept one and those idle in the pool. The append's statement
-    fails on the kept one, which marks the pool's older connections stale, and
-    runs again, once, on a fresh connection, not on another dead one from the
-    pool: one turn stored, with no flow."""
+    fails on the kept one; the runner replaces the pool, and the statement runs
+    again, once, on a fresh connection, not on another dead one from the pool: one
+    turn stored, with no flow."""
     with PostgresStore(fresh_pg_url) as store:
         conv = Conversation.create(store, model=MODEL)
         conv.add("user", "one")
@@ -1227,6 +1296,7 @@ def test_a_postgresql_add_on_dead_connections_runs_again_on_a_fresh_one(
         pids = [c.driver_connection.info.backend_pid for c in idle]
         for pooled in idle:
             pooled.close()
+        kept = runners._KEPT[store.engine.pool]  # the pool was replaced
         pids.append(kept[0].driver_connection.info.backend_pid)
         with psycopg.connect(fresh_pg_url, autocommit=True) as admin:
             for pid in pids:

@@ -161,20 +161,6 @@ def _as_sqlalchemy(
     return error, disconnect
 
 
-def _found_dead(
-    pool: Any, fairy: Any, exc: BaseException, *, checkin: bool = True
-) -> None:
-    """Invalidate *fairy*, found dead, and the connections *pool* made before it.
-
-    A dead connection most often means the server restarted or failed over, which
-    ended every one of them: the pool replaces the older ones at their next
-    checkout (`Pool._invalidate`, what SQLAlchemy's own Connection does on a
-    disconnect), so the one retry a call gets does not meet another dead one.
-    *checkin* False: mark the pool only (the caller invalidates *fairy* itself).
-    """
-    pool._invalidate(fairy, exc, _checkin=checkin)  # noqa: SLF001 - no public twin
-
-
 def _send_driver_sql(
     connection: Connection | None, cursor: Any, text: str, params: Any
 ) -> None:
@@ -468,20 +454,12 @@ class _Executor:
         connection = self.connection
         if connection is not None:
             error, dead = _driver_error(connection, failed, text, exc)
-            if dead:
-                _found_dead(
-                    connection.engine.pool, connection.connection, exc, checkin=False
-                )
             if dead or (pipelined and _stale_prepared(self.driver)):
                 connection.invalidate(exc)
             return error
-        engine = cast(Engine, self._engine)
-        error, dead = _as_sqlalchemy(
-            engine.dialect, self.driver, text, failed.params, exc
-        )
-        if dead:
-            _found_dead(engine.pool, self.fairy, exc)
-        elif pipelined and _stale_prepared(self.driver):
+        dialect = cast(Engine, self._engine).dialect
+        error, dead = _as_sqlalchemy(dialect, self.driver, text, failed.params, exc)
+        if dead or (pipelined and _stale_prepared(self.driver)):
             self.fairy.invalidate(exc)
         return error
 
@@ -555,8 +533,6 @@ def _aexecutor(connection: AsyncConnection) -> Callable[[Any], Awaitable[Any]]:
         except errors as exc:
             failed = _blamed(steps, step, dialect, pipelined=pipelined)
             error, dead = _driver_error(connection, failed, failed.text[dialect], exc)
-            if dead:
-                _found_dead(connection.sync_engine.pool, pooled, exc, checkin=False)
             if dead or (pipelined and _stale_prepared(driver)):
                 await connection.invalidate(exc)
             raise error from exc
@@ -841,7 +817,7 @@ class _Lean:
                 self._engine.dialect, self._driver, text, params, exc
             )
             if dead:
-                _found_dead(self._engine.pool, self._fairy, exc)
+                self._fairy.invalidate(exc)
             raise error from exc
 
     def _commit(self) -> None:
@@ -1025,7 +1001,7 @@ class SyncRunner:
                 if not exc.connection_invalidated or (committing and not retry):
                     raise
             logger.warning("conversa: retrying a store call on a fresh connection")
-            self._kept.release()  # the pool recycles what else is stale
+            self._found_dead()
             return self._once(make(), write=write, stage=[])
         except Exception as exc:
             raise_store_error(exc, self.where, operation_of(flow))
@@ -1061,7 +1037,7 @@ class SyncRunner:
                 if not exc.connection_invalidated:
                     raise
                 logger.warning("conversa: retrying a store call on a fresh connection")
-                self._kept.release()  # the pool recycles what else is stale
+                self._found_dead()
                 written = _Lean(self.engine, self._kept).write_if(build)
         except Exception as exc:
             raise_store_error(exc, self.where, operation)
@@ -1097,7 +1073,7 @@ class SyncRunner:
                 if not exc.connection_invalidated:
                     raise
             logger.warning("conversa: retrying a store call on a fresh connection")
-            self._kept.release()  # the pool recycles what else is stale
+            self._found_dead()
             return self._one_on_driver(build)
         except Exception as exc:
             raise_store_error(exc, self.where, operation)
@@ -1131,7 +1107,7 @@ class SyncRunner:
             except dialect.loaded_dbapi.Error as exc:
                 error, dead = _as_sqlalchemy(dialect, driver, text, params, exc)
                 if dead:
-                    _found_dead(self.engine.pool, fairy, exc)
+                    fairy.invalidate(exc)
                 raise error from exc
             idle = True
         finally:
@@ -1142,6 +1118,24 @@ class SyncRunner:
                     fairy.invalidate()
             self._kept.give(fairy, idle=idle and fairy.is_valid, vouched=vouched)
         return built if row == built.expect else False
+
+    def _found_dead(self) -> None:
+        """After a connection was found dead, before the one retry: replace the
+        engine's pool (`Engine.dispose`; the kept connections go with it).
+
+        A dead connection most often means the server restarted or failed over,
+        which ended the pool's other connections too: the retry must not take
+        another of them. SQLAlchemy's own Connection, on a disconnect, has the
+        pool replace every connection older than the dead one; `dispose` is the
+        public way to the same end (the idle ones are closed now, not at their
+        next checkout; connections checked out by other calls finish there).
+        On SQLite a connection dies alone (closed under the store), and the pool
+        may be the database itself (``:memory:``): only the kept ones go back.
+        """
+        if self._sqlite:
+            self._kept.release()
+        else:
+            self.engine.dispose()
 
     @property
     def kept(self) -> int:
@@ -1161,6 +1155,18 @@ class AsyncRunnerLike(Protocol):
         self, make: Callable[[], Flow[T]], *, write: bool = False, retry: bool = True
     ) -> T:
         """Run the flow *make* builds."""
+        ...
+
+    async def write_if(
+        self, build: Callable[[], G], *, operation: str
+    ) -> G | Literal[False] | None:
+        """`SyncRunner.write_if`, without blocking the event loop."""
+        ...
+
+    async def write_one(
+        self, build: Callable[[], W], *, operation: str
+    ) -> W | Literal[False] | None:
+        """`SyncRunner.write_one`, without blocking the event loop."""
         ...
 
     async def aclose(self) -> None:
@@ -1196,7 +1202,22 @@ class AsyncRunner:
                 if not (retry and exc.connection_invalidated):
                     raise
             logger.warning("conversa: retrying a store call on a fresh connection")
+            await self.engine.dispose()  # as `SyncRunner._found_dead`
             return await self._once(make())
+
+    async def write_if(
+        self, build: Callable[[], G], *, operation: str
+    ) -> G | Literal[False] | None:
+        """None: this runner runs flows only."""
+        del build, operation
+        return None
+
+    async def write_one(
+        self, build: Callable[[], W], *, operation: str
+    ) -> W | Literal[False] | None:
+        """None: this runner runs flows only."""
+        del build, operation
+        return None
 
     async def aclose(self) -> None:
         """Dispose of the async engine's pool."""
@@ -1218,6 +1239,20 @@ class ThreadRunner:
     ) -> T:
         """Run the flow *make* builds in a worker thread."""
         call = functools.partial(self._runner.run, make, write=write, retry=retry)
+        return await anyio.to_thread.run_sync(call)
+
+    async def write_if(
+        self, build: Callable[[], G], *, operation: str
+    ) -> G | Literal[False] | None:
+        """`SyncRunner.write_if` in a worker thread."""
+        call = functools.partial(self._runner.write_if, build, operation=operation)
+        return await anyio.to_thread.run_sync(call)
+
+    async def write_one(
+        self, build: Callable[[], W], *, operation: str
+    ) -> W | Literal[False] | None:
+        """`SyncRunner.write_one` in a worker thread."""
+        call = functools.partial(self._runner.write_one, build, operation=operation)
         return await anyio.to_thread.run_sync(call)
 
     async def aclose(self) -> None:

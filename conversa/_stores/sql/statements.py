@@ -391,8 +391,8 @@ def _fast_move_sql(*, guard: bool, owned: bool, moves_start: bool) -> dict[str, 
     )
 
 
-@functools.lru_cache(maxsize=64)
-def _fast_append_sql(n: int, *, keyed: bool, move: str) -> str:
+@functools.lru_cache(maxsize=256)
+def _fast_append_sql(n: int, *, columns: tuple[str, ...], move: str) -> str:
     """PostgreSQL's fast append of *n* turns as one statement: (inserted, moved).
 
     The record moves (*move*, `_fast_move_sql`) only if it is still at the
@@ -401,12 +401,11 @@ def _fast_append_sql(n: int, *, keyed: bool, move: str) -> str:
     was. A seq or id already taken (a retried append) fails the whole statement
     with a unique violation, not a skipped row, so a COMMIT sent in the same
     round trip cannot keep the move without the turns; the caller rolls back and
-    runs the careful way (`FastMiss`). *keyed*: the turns are sealed, and their
-    key id goes in too (`crypto.py`). The values
-    are cast to their columns' types: rows of a VALUES list do not take them from
-    the table, as the rows of an INSERT's own VALUES do.
+    runs the careful way (`FastMiss`). *columns*: those the turns set (`_pg_fast`;
+    the key id too when they are sealed, `crypto.py`). The values are cast to
+    their columns' types: rows of a VALUES list do not take them from the table,
+    as the rows of an INSERT's own VALUES do.
     """
-    columns = (*INSERT_COLUMNS, "key_id") if keyed else INSERT_COLUMNS
     rows = ", ".join(
         "(" + ", ".join(f"CAST({{t{i}_{c}}} AS {_PG_TYPES[c]})" for c in columns) + ")"
         for i in range(n)
@@ -848,10 +847,14 @@ def _pg_fast(
         if codec is None
         else codec.turn_params(conversation_id, plan.new, "postgresql")
     )
+    # Only the columns some turn sets: a column left out is NULL (none of the
+    # nullable ones has a default), and each parameter costs the driver and the
+    # server (a user turn sets 11 of its 22).
+    columns = tuple(c for c in rows[0] if any(row[c] is not None for row in rows))
     for i, row in enumerate(rows):
-        move.update(zip(_row_names(i, tuple(row)), row.values(), strict=True))
-    keyed = codec is not None
-    text = _fast_append_sql(len(rows), keyed=keyed, move=move_sql)
+        names = _row_names(i, columns)
+        move.update(zip(names, [row[c] for c in columns], strict=True))
+    text = _fast_append_sql(len(rows), columns=columns, move=move_sql)
     return Raw({"postgresql": text}, move)
 
 

@@ -381,16 +381,21 @@ class SQLStore(SQLErasure):
     ) -> tuple[Turn, ...]:
         """See `append`; waits for the section without blocking the event loop."""
 
+        guard = lease_wait is not None
+
         async def attempt() -> tuple[Turn, ...] | Busy:
-            return await self._arun_append(
-                self._append(
-                    conversation_id,
-                    turns,
-                    expected_last_seq,
-                    updates,
-                    guard=lease_wait is not None,
-                )
+            make = self._append(
+                conversation_id, turns, expected_last_seq, updates, guard=guard
             )
+            if self._codec is None and not updates:
+                done = await self._aquick_append(
+                    conversation_id, turns, expected_last_seq, guard=guard
+                )
+                if done is False:
+                    return await self._arunner.run(lambda: make(fast=False), write=True)
+                if done is not None:
+                    return done
+            return await self._arun_append(make)
 
         if lease_wait is None:
             result = await attempt()
@@ -562,23 +567,49 @@ class SQLStore(SQLErasure):
         (`quick_append`), PostgreSQL's one (`quick_append_one`). The turns as
         stored; False: nothing written, the careful way tells why; None: not
         taken (the runner runs flows only, or the append is not plain)."""
-        owner = self._owner
-        done: QuickAppend | OneAppend | Literal[False] | None
-        if self._dialect == "sqlite":
-            build = quick_append(
-                conversation_id, turns, expected_last_seq, owner, guard=guard
-            )
-            if build is None:
-                return None
-            done = self._runner.write_if(build, operation="append")
-        else:
-            one = quick_append_one(
-                conversation_id, turns, expected_last_seq, owner, guard=guard
-            )
-            if one is None:
-                return None
+        two, one = self._quick(conversation_id, turns, expected_last_seq, guard)
+        done: QuickAppend | OneAppend | Literal[False] | None = None
+        if two is not None:
+            done = self._runner.write_if(two, operation="append")
+        elif one is not None:
             done = self._runner.write_one(one, operation="append")
         return done if done is None or done is False else done.result
+
+    async def _aquick_append(
+        self,
+        conversation_id: str,
+        turns: Sequence[Turn],
+        expected_last_seq: int | None,
+        *,
+        guard: bool,
+    ) -> tuple[Turn, ...] | Literal[False] | None:
+        """The async twin of `_quick_append`."""
+        two, one = self._quick(conversation_id, turns, expected_last_seq, guard)
+        done: QuickAppend | OneAppend | Literal[False] | None = None
+        if two is not None:
+            done = await self._arunner.write_if(two, operation="append")
+        elif one is not None:
+            done = await self._arunner.write_one(one, operation="append")
+        return done if done is None or done is False else done.result
+
+    def _quick(
+        self,
+        conversation_id: str,
+        turns: Sequence[Turn],
+        expected_last_seq: int | None,
+        guard: bool,  # noqa: FBT001 - private
+    ) -> tuple[Callable[[], QuickAppend] | None, Callable[[], OneAppend] | None]:
+        """What builds the quick append: SQLite's two statements, or PostgreSQL's
+        one (None, None: the fast way does not take it)."""
+        if self._dialect == "sqlite":
+            two = quick_append(
+                conversation_id, turns, expected_last_seq, self._owner, guard=guard
+            )
+            return two, None
+        one = quick_append_one(
+            conversation_id, turns, expected_last_seq, self._owner, guard=guard
+        )
+        return None, one
 
     def _run_append(
         self, make: Callable[..., Flow[tuple[Turn, ...] | Busy]]
