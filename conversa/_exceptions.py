@@ -378,7 +378,7 @@ class StoreUnavailableError(StoreError):
 
     Raised when a store opens (a server that is down or refuses the login, a
     directory that does not exist) and by the call that failed later (the server
-    went away mid-call and the one retry failed too, a SQLite file locked past the
+    went away mid-call and its retries failed too, a SQLite file locked past the
     busy timeout, or deleted or replaced under the open store). Nothing of a
     failed call is committed. The password is never part of the message.
 

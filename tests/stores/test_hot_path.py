@@ -42,6 +42,7 @@ from conversa import (
     PostgresStore,
     SeqConflictError,
     SQLiteStore,
+    StoreError,
 )
 from conversa._stores.protocol import TurnUpdate
 from conversa._stores.sql import raw, runners
@@ -968,6 +969,35 @@ def test_a_sqlite_call_on_a_dead_connection_runs_again_on_a_fresh_one(
         store.close()
 
 
+def test_a_call_meeting_only_dead_connections_gives_up(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each try meets a dead connection: the call runs again once more than the
+    pool holds idle connections (each may be dead after a restart), then raises
+    the store's error; it does not loop."""
+    store = SQLiteStore(tmp_path / "gone.db")
+    try:
+        conv = Conversation.create(store, model=MODEL)
+        conv.add("user", "q")
+        tries: list[int] = []
+
+        def dead(self: Any, flow: Any, *, write: bool, stage: list[bool]) -> Any:
+            tries.append(1)
+            statement = "SELECT"
+            raise DBAPIError(
+                statement, (), Exception("gone"), connection_invalidated=True
+            )
+
+        monkeypatch.setattr(runners.SyncRunner, "_once", dead)
+        with pytest.raises(StoreError):
+            store.get(conv.id)
+        idle = store.engine.pool.checkedin()
+        assert idle >= 1  # the kept connection, given back
+        assert len(tries) == 2 + idle
+    finally:
+        store.close()
+
+
 def test_a_plain_sqlite_append_is_its_two_statements_and_a_miss_asks_the_careful_way(
     tmp_path: Any,
 ) -> None:
@@ -1269,9 +1299,9 @@ def test_a_postgresql_add_on_dead_connections_runs_again_on_a_fresh_one(
 ) -> None:
     """The server ended every process of the store's connections (a restart, a
     failover): the kept one and those idle in the pool. The append's statement
-    fails on the kept one; the runner replaces the pool, and the statement runs
-    again, once, on a fresh connection, not on another dead one from the pool: one
-    turn stored, with no flow."""
+    fails on the kept one, then on each dead one the pool hands out, each dropped
+    as it is found, and runs on a fresh connection in the end: one turn stored,
+    with no flow. A flow's call (a read) does the same."""
     with PostgresStore(fresh_pg_url) as store:
         conv = Conversation.create(store, model=MODEL)
         conv.add("user", "one")
@@ -1291,12 +1321,11 @@ def test_a_postgresql_add_on_dead_connections_runs_again_on_a_fresh_one(
         assert [t.text for t in store.read(conv.id)] == ["one", "two"]
         assert store.get(conv.id).last_seq == 2
         assert store._runner.kept == 1  # the fresh one, kept
-        # A flow's call (a read) meets them the same way.
         idle = [store.engine.raw_connection() for _ in range(3)]
         pids = [c.driver_connection.info.backend_pid for c in idle]
         for pooled in idle:
             pooled.close()
-        kept = runners._KEPT[store.engine.pool]  # the pool was replaced
+        kept = runners._KEPT[store.engine.pool]
         pids.append(kept[0].driver_connection.info.backend_pid)
         with psycopg.connect(fresh_pg_url, autocommit=True) as admin:
             for pid in pids:

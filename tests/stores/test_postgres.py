@@ -146,16 +146,20 @@ async def test_connection_killed_mid_append_is_retried_once(
 async def test_connection_killed_twice_leaves_no_partial_turn(
     pg_url: str, killer: Any, twin: str
 ) -> None:
-    """When the retry dies too, the append fails whole and the next call succeeds."""
+    """When every try dies, the append gives up (after one more try than the pool
+    holds idle connections), fails whole, and the next call succeeds."""
     store = PostgresStore(pg_url)
     try:
         record = store.create(ConversationRecord(model="m"))
         engine = store.engine  # both twins run on its pool
-        killer(engine, 2)
+        armed = 1000
+        left = killer(engine, armed)
         turns = [user("q"), assistant("a")]
         view = SyncAsAsync(store) if twin == "sync" else store
         with pytest.raises(StoreUnavailableError):
             await view.aappend(record.id, turns)
+        assert 2 <= armed - left[0] <= 2 + engine.pool.size()  # it gave up
+        left[0] = 0  # the server is back
         assert store.read(record.id) == ()
         assert store.get(record.id).last_seq == 0
         stored = await store.aappend(record.id, [user("again")])

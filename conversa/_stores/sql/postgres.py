@@ -4,8 +4,9 @@ A plain `postgresql://` (or `postgres://`) URL is rewritten to
 `postgresql+psycopg://`, since SQLAlchemy would otherwise pick psycopg2.
 Connections come from SQLAlchemy's pool (psycopg's own pool, installed by the
 extra, is not needed on top of it). A call whose connection turns out dead (a
-restarted server or PgBouncer, a killed backend) is run again once on a fresh
-connection, so a restart costs one reconnect, not an error (see `runners.py`);
+restarted server or PgBouncer, a killed backend) is run again on a fresh
+connection (each dead one met is dropped), so a restart costs reconnects, not an
+error (see `runners.py`);
 there is no ping at checkout (`pool_pre_ping`), which cost three round trips per
 transaction (BEGIN, SELECT 1, ROLLBACK) on the hot path.
 

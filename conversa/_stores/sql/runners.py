@@ -6,7 +6,8 @@ Core statements and driver SQL): the sync twin directly, the async twin on an
 `AsyncConnection` (PostgreSQL) or through the sync runner in a worker thread
 (SQLite). If the connection turns out dead (a
 restarted server, a backend killed mid-transaction), the transaction was rolled
-back, and the call is retried once on a fresh connection; every flow retried this
+back, and the call is run again on a fresh connection (`SyncRunner._again`: each
+dead connection met is dropped; the async runner retries once); every flow retried this
 way is idempotent (appends by turn id, updates by value, leases by holder), while
 create, delete and fork, which are not, are never retried. What still fails
 becomes a conversa `StoreError` here, once for every call (see `_stores/errors.py`).
@@ -604,7 +605,7 @@ class _Kept:
     or resets. A connection a call left in a transaction or found dead goes back
     to the pool; so do all the kept ones when the engine's pool is replaced
     (`Engine.dispose`, after a fork as SQLAlchemy advises), when a dead
-    connection was met (the pool then recycles what is stale), and at `release`.
+    connection was met (the call then tries the pool's, `SyncRunner._again`), and at `release`.
     """
 
     __slots__ = ("__weakref__", "_engine", "_idle", "_pid", "_pool", "_size")
@@ -981,7 +982,8 @@ class SyncRunner:
     def run(
         self, make: Callable[[], Flow[T]], *, write: bool = False, retry: bool = True
     ) -> T:
-        """Run the flow *make* builds; retry once if the connection was dead.
+        """Run the flow *make* builds; again on a fresh connection if it met a
+        dead one (`_again`).
 
         A connection found dead before the COMMIT was sent committed nothing, so
         any flow is run again on a fresh one; one that dies during the COMMIT may
@@ -993,19 +995,48 @@ class SyncRunner:
             StoreError: a subclass naming the store for what the driver raised.
         """
         flow = make()
+        flows = [flow]  # the first try's; each later one builds its own
         try:  # `store_errors`, as an except: nothing to enter on the hot path
-            committing: list[bool] = []
-            try:
-                return self._once(flow, write=write, stage=committing)
-            except DBAPIError as exc:
-                if not exc.connection_invalidated or (committing and not retry):
-                    raise
-            logger.warning("conversa: retrying a store call on a fresh connection")
-            self._found_dead()
-            return self._once(make(), write=write, stage=[])
+            return self._again(
+                lambda stage: self._once(
+                    flows.pop() if flows else make(), write=write, stage=stage
+                ),
+                retry=retry,
+            )
         except Exception as exc:
             raise_store_error(exc, self.where, operation_of(flow))
             raise
+
+    def _again(self, attempt: Callable[[list[bool]], T], *, retry: bool = True) -> T:
+        """Run *attempt*, and again while the connection it took was dead.
+
+        After a server restart (or a failover, or PgBouncer's) every connection
+        the pool holds may be dead: each one found dead is dropped, and the call
+        runs again on the next, so it gets one more try than the pool then holds
+        idle connections, and the last is a fresh one. *attempt* appends to the
+        stage list it is given once its COMMIT is next; a connection that died
+        after that may have committed, so the call runs again only if *retry*
+        (it is idempotent). Any other error is raised at once.
+        """
+        stage: list[bool] = []
+        tries = 0
+        while True:
+            try:
+                return attempt(stage)
+            except DBAPIError as exc:
+                if not exc.connection_invalidated or (stage and not retry):
+                    raise
+                self._kept.release()  # kept ones may be dead too: back to the pool
+                if tries == 0:
+                    pool = self.engine.pool
+                    idle = pool.checkedin() if isinstance(pool, QueuePool) else 0
+                    tries = 1 + idle
+                elif tries == 1:
+                    raise
+                else:
+                    tries -= 1
+            logger.warning("conversa: retrying a store call on a fresh connection")
+            stage = []
 
     def write_if(
         self, build: Callable[[], G], *, operation: str
@@ -1020,9 +1051,9 @@ class SyncRunner:
         gave: written and committed. False: rolled back, nothing written (the guard
         changed no row, or the write not its rows): run the flow, which tells why.
         None: this runner runs flows only (not SQLite's lean way, `_lean`, or a
-        `:memory:` store's, serialized by its mutex). A connection found dead is
-        replaced and the two are built and run again, as `run` does (the guard
-        makes a second run after a first that committed change nothing).
+        `:memory:` store's, serialized by its mutex). On a connection found dead
+        the two are built and run again, as `run` does (`_again`; the guard makes
+        a second run after a first that committed change nothing).
         *operation* names the store call in errors.
 
         Raises:
@@ -1031,14 +1062,9 @@ class SyncRunner:
         if self._mutex is not None or not self._lean():
             return None
         try:
-            try:
-                written = _Lean(self.engine, self._kept).write_if(build)
-            except DBAPIError as exc:
-                if not exc.connection_invalidated:
-                    raise
-                logger.warning("conversa: retrying a store call on a fresh connection")
-                self._found_dead()
-                written = _Lean(self.engine, self._kept).write_if(build)
+            written = self._again(
+                lambda _stage: _Lean(self.engine, self._kept).write_if(build)
+            )
         except Exception as exc:
             raise_store_error(exc, self.where, operation)
             raise
@@ -1055,11 +1081,11 @@ class SyncRunner:
         *expect*, written and committed. False: it returned another row or broke
         an integrity constraint (a turn id stored); either way it wrote nothing
         (one statement, committed or rolled back whole): run the flow, which tells
-        why. None: this runner runs
-        flows only (not on the driver alone, `_driver_path`, or not at READ
-        COMMITTED). A connection found dead is replaced and the statement built
-        and run again, as `run` does (a second run after a first that committed
-        finds nothing to write). *operation* names the store call in errors.
+        why. None: this runner runs flows only (not on the driver alone,
+        `_driver_path`, or not at READ COMMITTED). On a connection found dead the
+        statement is built and run again, as `run` does (`_again`; a second run
+        after a first that committed finds nothing to write). *operation* names
+        the store call in errors.
 
         Raises:
             StoreError: a subclass naming the store for what the driver raised.
@@ -1067,14 +1093,7 @@ class SyncRunner:
         if self._mutex is not None or not self._driver_path():
             return None
         try:
-            try:
-                return self._one_on_driver(build)
-            except DBAPIError as exc:
-                if not exc.connection_invalidated:
-                    raise
-            logger.warning("conversa: retrying a store call on a fresh connection")
-            self._found_dead()
-            return self._one_on_driver(build)
+            return self._again(lambda _stage: self._one_on_driver(build))
         except Exception as exc:
             raise_store_error(exc, self.where, operation)
             raise
@@ -1118,24 +1137,6 @@ class SyncRunner:
                     fairy.invalidate()
             self._kept.give(fairy, idle=idle and fairy.is_valid, vouched=vouched)
         return built if row == built.expect else False
-
-    def _found_dead(self) -> None:
-        """After a connection was found dead, before the one retry: replace the
-        engine's pool (`Engine.dispose`; the kept connections go with it).
-
-        A dead connection most often means the server restarted or failed over,
-        which ended the pool's other connections too: the retry must not take
-        another of them. SQLAlchemy's own Connection, on a disconnect, has the
-        pool replace every connection older than the dead one; `dispose` is the
-        public way to the same end (the idle ones are closed now, not at their
-        next checkout; connections checked out by other calls finish there).
-        On SQLite a connection dies alone (closed under the store), and the pool
-        may be the database itself (``:memory:``): only the kept ones go back.
-        """
-        if self._sqlite:
-            self._kept.release()
-        else:
-            self.engine.dispose()
 
     @property
     def kept(self) -> int:
@@ -1188,7 +1189,7 @@ class AsyncRunner:
     async def run(
         self, make: Callable[[], Flow[T]], *, write: bool = False, retry: bool = True
     ) -> T:
-        """Run the flow *make* builds; retry once if the connection was dead.
+        """Run the flow *make* builds; again, once, if the connection was dead.
 
         Raises:
             StoreError: a subclass naming the store for what the driver raised.
@@ -1202,7 +1203,6 @@ class AsyncRunner:
                 if not (retry and exc.connection_invalidated):
                     raise
             logger.warning("conversa: retrying a store call on a fresh connection")
-            await self.engine.dispose()  # as `SyncRunner._found_dead`
             return await self._once(make())
 
     async def write_if(
