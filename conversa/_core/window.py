@@ -59,6 +59,7 @@ is sent. Trimming is a view: the stored history never changes.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 from attrs import frozen
@@ -169,13 +170,31 @@ class _Planner:
         if not self.walk:
             msg = "there is nothing to send: every turn is retracted or empty"
             raise InvalidInputError(msg)
-        self.suffix = [TurnSize(tokens=self.fixed, mid=self.fixed)] * (
-            len(self.walk) + 1
+        # Pinned turns inside the window count as part of it, once.
+        sizes = [self.size(t) for _, t in self.walk]
+        self._sizes = sizes
+        # The whole walk's size, summed as numbers: most sends keep the window,
+        # and then nothing else is summed (`suffix`, `bounds`: on a cut alone).
+        self.total = TurnSize(
+            self.fixed + sum([s.tokens for s in sizes]),
+            sum([s.images for s in sizes]),
+            sum([s.large for s in sizes]),
+            sum([s.bytes for s in sizes]),
+            self.fixed + sum([s.mid for s in sizes]),
         )
+
+    @functools.cached_property
+    def suffix(self) -> list[TurnSize]:
+        """The size of the walk from each index on (system and tools included)."""
+        suffix = [TurnSize(tokens=self.fixed, mid=self.fixed)] * (len(self.walk) + 1)
         for i in range(len(self.walk) - 1, -1, -1):
-            # Pinned turns inside the window count as part of it, once.
-            self.suffix[i] = self.suffix[i + 1] + self.size(self.walk[i][1])
-        self.bounds = exchange_starts([t for _, t in self.walk])
+            suffix[i] = suffix[i + 1] + self._sizes[i]
+        return suffix
+
+    @functools.cached_property
+    def bounds(self) -> list[int]:
+        """The walk indexes where an exchange may start (`exchange_starts`)."""
+        return exchange_starts([t for _, t in self.walk])
 
     def size(self, turn: Turn) -> TurnSize:
         """*turn* against the limits, estimates sized by the learned ratio."""
@@ -186,7 +205,8 @@ class _Planner:
         first = self.walk[index][0]
         before = [(t, size) for seq, t, size in self.pins if seq < first]
         summary = pick_summary(self.summaries, first) if with_summary else None
-        size = sum((size for _, size in before), self.suffix[index])
+        rest = self.total if index == 0 else self.suffix[index]
+        size = sum((size for _, size in before), rest)
         if summary is not None:
             size += self.size(summary)
         return _Candidate(index, tuple(t for t, _ in before), summary, size)
