@@ -43,6 +43,7 @@ from conversa import (
     SeqConflictError,
     SQLiteStore,
     StoreError,
+    TurnIdConflictError,
 )
 from conversa._stores.protocol import TurnUpdate
 from conversa._stores.sql import raw, runners
@@ -1269,13 +1270,25 @@ async def test_an_async_plain_append_runs_without_the_flow(
     """The async twin's plain append (an `AsyncConversation.add`) takes the same
     quick way as the sync one, in a worker thread: no flow; a miss is answered by
     the careful flow (the stored turns for a retry, `SeqConflictError`,
-    `ConversationBusyError`), with nothing written twice."""
+    `ConversationBusyError`), with nothing written twice. The write runs in a
+    worker thread, never on the event loop's."""
     flows = count_flows(monkeypatch)
+    writers: list[int] = []
+    for name in ("write_if", "write_one"):
+        original = getattr(runners.SyncRunner, name)
+
+        def spy(self: Any, *args: Any, _original: Any = original, **kw: Any) -> Any:
+            writers.append(threading.get_ident())
+            return _original(self, *args, **kw)
+
+        monkeypatch.setattr(runners.SyncRunner, name, spy)
     conv = await AsyncConversation.create(store, model=MODEL)
     await conv.add("user", "q")
     first = Turn("assistant", "a")
     stored = await store.aappend(conv.id, [first], expected_last_seq=1)
     assert flows == []
+    assert len(writers) == 2  # the add's and the append's, each its quick way
+    assert threading.get_ident() not in writers
     assert await store.aappend(conv.id, [first], expected_last_seq=1) == stored
     assert flows == [False]
     with pytest.raises(SeqConflictError):
@@ -1432,3 +1445,174 @@ def test_a_failed_pipeline_leaves_no_stale_prepared_statement(
         failing()
         for _ in range(8):
             assert runner.run(lambda: batch(ok, ok), write=True)[0].first() == (1,)
+
+
+def test_an_append_naming_no_seq_is_conditional_on_the_last_one_this_store_saw(
+    store: Any, sql_backend: str, target: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`store.append` without an expected seq: the first to a conversation runs
+    the careful way; the next ones take the quick way, conditional on the last seq
+    this store left it at (no flow). When another writer moved the conversation on,
+    the guess writes nothing and the careful way appends after the seq it finds;
+    a retried append gets its turns as stored; nothing is written twice."""
+    flows = count_flows(monkeypatch)
+    conv = Conversation.create(store, model=MODEL)
+    assert [t.seq for t in store.append(conv.id, [Turn("user", "a")])] == [1]
+    assert flows == [True]  # nothing seen yet: the flow
+    flows.clear()
+    assert [t.seq for t in store.append(conv.id, [Turn("assistant", "b")])] == [2]
+    assert flows == []
+    with open_store(sql_backend, target) as other:  # another writer, another pool
+        other.append(conv.id, [Turn("user", "c")])
+    flows.clear()
+    late = Turn("assistant", "d")
+    stored = store.append(conv.id, [late])
+    assert [t.seq for t in stored] == [4]
+    assert flows == [False]  # the guess (2) missed: the careful way, once
+    flows.clear()
+    assert store.append(conv.id, [late]) == stored  # a retry: as stored
+    assert flows == [False]  # the guess (4) was right, the turn id taken
+    flows.clear()
+    pair = store.append(conv.id, [Turn("user", "e"), Turn("assistant", "f")])
+    assert [t.seq for t in pair] == [5, 6]
+    assert flows == []
+    assert [t.text for t in store.read(conv.id)] == ["a", "b", "c", "d", "e", "f"]
+    assert store.get(conv.id).last_seq == 6
+
+
+async def test_an_async_append_naming_no_seq_guesses_as_the_sync_one(
+    store: Any, sql_backend: str, target: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The async twin of the test above: the same guess, the same misses."""
+    flows = count_flows(monkeypatch)
+    conv = await AsyncConversation.create(store, model=MODEL)
+    await store.aappend(conv.id, [Turn("user", "a")])
+    flows.clear()
+    await store.aappend(conv.id, [Turn("assistant", "b")])
+    assert flows == []
+    with open_store(sql_backend, target) as other:
+        other.append(conv.id, [Turn("user", "c")])
+    flows.clear()
+    stored = await store.aappend(conv.id, [Turn("assistant", "d")])
+    assert [t.seq for t in stored] == [4]
+    assert flows == [False]
+    assert [t.text for t in await store.aread(conv.id)] == ["a", "b", "c", "d"]
+
+
+def test_the_guessed_seqs_are_bounded_and_a_stale_one_only_misses(
+    store: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store remembers the last seq of its `GUESSED` most recently written
+    conversations, no more. A guess gone stale (the conversation deleted and made
+    again under its id, or erased) writes nothing: the careful way answers."""
+    monkeypatch.setattr(store_module, "GUESSED", 3)
+    convs = [Conversation.create(store, model=MODEL) for _ in range(5)]
+    for conv in convs:
+        store.append(conv.id, [Turn("user", "q")])
+    assert list(store._last_seqs) == [c.id for c in convs[2:]]
+    store.append(convs[2].id, [Turn("assistant", "a")])  # the newest again
+    assert list(store._last_seqs) == [c.id for c in (*convs[3:], convs[2])]
+    flows = count_flows(monkeypatch)
+    store.delete(convs[2].id)
+    again = Conversation.create(store, model=MODEL, id=convs[2].id)
+    assert [t.seq for t in store.append(again.id, [Turn("user", "new")])] == [1]
+    assert flows == [False]  # the guess (2) missed
+    store.erase(convs[3].id)
+    with pytest.raises(ConversationNotFoundError):
+        store.append(convs[3].id, [Turn("assistant", "gone")])
+
+
+def test_a_guessed_append_is_refused_as_the_careful_way_refuses(
+    store: Any, sql_backend: str, target: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a guess at hand, an append is refused for the reasons, and in the
+    order, the careful way has: another owner's conversation is not found (owner
+    handles share the guesses), a live lease keeps an append with `lease_wait`
+    out, ids repeated in one call are checked after the conversation is; a batch
+    whose first turn is stored gets it as stored and the new one after it. Nothing
+    is written by a refused append."""
+    mine, theirs = store.for_owner("a"), store.for_owner("b")
+    conv = Conversation.create(mine, model=MODEL)
+    mine.append(conv.id, [Turn("user", "q")])  # the guess: 1
+    with pytest.raises(ConversationNotFoundError):
+        theirs.append(conv.id, [Turn("assistant", "not yours")])
+    with (
+        open_store(sql_backend, target) as other,
+        other.lock(conv.id),
+        pytest.raises(ConversationBusyError),
+    ):
+        mine.append(conv.id, [Turn("assistant", "held")], lease_wait=0.05)
+    first = mine.append(conv.id, [Turn("assistant", "a")])
+    flows = count_flows(monkeypatch)
+    both = mine.append(conv.id, [first[0], Turn("user", "b")])
+    assert [(t.seq, t.text) for t in both] == [(2, "a"), (3, "b")]
+    assert flows == [False]  # the guess was right, the first id taken
+    twice = [Turn("assistant", "x", id="same"), Turn("assistant", "y", id="same")]
+    mine.erase(conv.id)
+    with pytest.raises(ConversationNotFoundError):
+        mine.append(conv.id, twice)
+    mine.append(
+        (again := Conversation.create(mine, model=MODEL)).id, [Turn("user", "q")]
+    )
+    with pytest.raises(TurnIdConflictError):
+        mine.append(again.id, twice)
+    assert [t.text for t in mine.read(again.id)] == ["q"]
+    assert mine.get(again.id).last_seq == 1
+
+
+def test_a_conversation_made_again_at_the_guessed_seq_is_appended_to_rightly(
+    store: Any, sql_backend: str, target: str
+) -> None:
+    """The guess is a seq, not a conversation: deleted and made again under its
+    id, a conversation that happens to stand at the guessed seq takes the append
+    right after it, as the careful way would have."""
+    conv = Conversation.create(store, model=MODEL)
+    store.append(conv.id, [Turn("user", "old")])  # the guess: 1
+    store.delete(conv.id)
+    with open_store(sql_backend, target) as other:
+        Conversation.create(other, model=MODEL, id=conv.id)
+        other.append(conv.id, [Turn("user", "new")])
+    stored = store.append(conv.id, [Turn("assistant", "reply")])
+    assert [t.seq for t in stored] == [2]
+    assert [t.text for t in store.read(conv.id)] == ["new", "reply"]
+
+
+def test_threads_appending_with_no_seq_leave_a_gapless_history(store: Any) -> None:
+    """Threads appending to one conversation with no expected seq, on one store:
+    their guesses race and miss, and every turn lands once, with gapless seqs."""
+    conv = Conversation.create(store, model=MODEL)
+    errors: list[BaseException] = []
+
+    def work(tag: str) -> None:
+        try:
+            for i in range(15):
+                store.append(conv.id, [Turn("user", f"{tag}{i}")])
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(tag,)) for tag in "abcd"]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    stored = store.read(conv.id)
+    assert [t.seq for t in stored] == list(range(1, 61))
+    assert sorted(t.text for t in stored) == sorted(
+        f"{tag}{i}" for tag in "abcd" for i in range(15)
+    )
+
+
+def test_a_send_leaves_its_guess_for_the_next_append(
+    store: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A send's reply (appended in its section) leaves the guess too: a
+    `store.append` with no seq after it takes the quick way."""
+    conv = Conversation.create(
+        store, client=Client(api_key="k", transport=FakeMessagesAPI()), model=MODEL
+    )
+    conv.send("hi")
+    flows = count_flows(monkeypatch)
+    stored = store.append(conv.id, [Turn("user", "after")])
+    assert [t.seq for t in stored] == [3]
+    assert flows == []

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import builtins
 import copy
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import (
     AbstractAsyncContextManager,
@@ -68,6 +70,66 @@ from .statements import (
 
 __all__ = ["SQLStore"]
 
+#: How many conversations a store remembers the last seq of, for the appends
+#: that name none (`LastSeqs`): the most recently written ones.
+GUESSED = 1024
+
+
+class LastSeqs:
+    """The last seq this store's own appends left each conversation at, for the
+    appends that name none: the most recently written `GUESSED` conversations.
+
+    A guess only saves the careful way's round trips. The quick append's
+    statement moves the record only from that seq, so when the conversation has
+    moved on (another writer, another process, a delete) it writes nothing, and
+    the careful way appends after the seq it finds, as it would have.
+    """
+
+    __slots__ = ("_lock", "_seqs")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._seqs: OrderedDict[str, int] = OrderedDict()
+
+    def expected(
+        self, conversation_id: str, turns: Sequence[Turn], given: int | None
+    ) -> int | None:
+        """The seq a quick append of *turns* is conditional on: the caller's
+        (*given*); none given, the guess, if there is one and the turns' ids are
+        all different (a repeated id goes the careful way, whose checks come in
+        its order: the conversation first, then the ids)."""
+        if given is not None:
+            return given
+        guess = self._seqs.get(conversation_id)
+        if guess is None or len({t.id for t in turns}) != len(turns):
+            return None
+        return guess
+
+    def saw(
+        self, conversation_id: str, result: tuple[Turn, ...] | Busy
+    ) -> tuple[Turn, ...] | Busy:
+        """Remember the last seq an append's *result* (as stored) shows; return it.
+
+        The highest seq in it: a retry of turns already stored shows an older
+        one, and the next guess misses once.
+        """
+        if isinstance(result, tuple) and result:
+            last = max(t.seq or 0 for t in result)
+            with self._lock:
+                seqs = self._seqs
+                seqs[conversation_id] = last
+                seqs.move_to_end(conversation_id)
+                if len(seqs) > GUESSED:
+                    seqs.popitem(last=False)
+        return result
+
+    def __len__(self) -> int:
+        return len(self._seqs)
+
+    def __iter__(self) -> Iterator[str]:
+        """The conversations remembered, least recently written first."""
+        return iter(list(self._seqs))
+
 
 def check_lease_seconds(lease_seconds: float) -> None:
     """Refuse a lease that is not positive (the stores check before they open anything)."""
@@ -105,6 +167,9 @@ class SQLStore(SQLErasure):
         # The `lock` blocks this store's process is in, by conversation: at most one
         # each, the lease being exclusive. Owner handles share it.
         self._sections: dict[str, Section] = {}
+        # The last seq this store's appends left each conversation at (owner
+        # handles share it: a guess about another owner's conversation misses).
+        self._last_seqs = LastSeqs()
 
     def _renew(
         self, leases: builtins.list[tuple[str, str]]
@@ -172,7 +237,9 @@ class SQLStore(SQLErasure):
         """Store *turns* atomically after the last seq and return them as stored.
 
         With *lease_wait*, wait (up to that long) while another holder's lease
-        is live; the check and the write are one transaction.
+        is live; the check and the write are one transaction. Without
+        *expected_last_seq*, a plain append is tried conditional on the last seq
+        this store left the conversation at (`LastSeqs`), then the careful way.
         """
 
         guard = lease_wait is not None
@@ -184,13 +251,17 @@ class SQLStore(SQLErasure):
             if self._codec is None and not updates:
                 # The usual add: its statements, without the flow.
                 done = self._quick_append(
-                    conversation_id, turns, expected_last_seq, guard=guard
+                    conversation_id,
+                    turns,
+                    self._last_seqs.expected(conversation_id, turns, expected_last_seq),
+                    guard=guard,
                 )
                 if done is False:  # the careful way tells why it missed
-                    return self._runner.run(lambda: make(fast=False), write=True)
+                    careful = self._runner.run(lambda: make(fast=False), write=True)
+                    return self._last_seqs.saw(conversation_id, careful)
                 if done is not None:
-                    return done
-            return self._run_append(make)
+                    return self._last_seqs.saw(conversation_id, done)
+            return self._last_seqs.saw(conversation_id, self._run_append(make))
 
         if lease_wait is None:
             result = attempt()
@@ -325,7 +396,7 @@ class SQLStore(SQLErasure):
             section=section,
         )
         with self._releasing(section):
-            result = self._run_append(make)
+            result = self._last_seqs.saw(conversation_id, self._run_append(make))
         assert not isinstance(result, Busy)  # noqa: S101 - unguarded: never busy
         return result
 
@@ -389,13 +460,19 @@ class SQLStore(SQLErasure):
             )
             if self._codec is None and not updates:
                 done = await self._aquick_append(
-                    conversation_id, turns, expected_last_seq, guard=guard
+                    conversation_id,
+                    turns,
+                    self._last_seqs.expected(conversation_id, turns, expected_last_seq),
+                    guard=guard,
                 )
                 if done is False:
-                    return await self._arunner.run(lambda: make(fast=False), write=True)
+                    careful = await self._arunner.run(
+                        lambda: make(fast=False), write=True
+                    )
+                    return self._last_seqs.saw(conversation_id, careful)
                 if done is not None:
-                    return done
-            return await self._arun_append(make)
+                    return self._last_seqs.saw(conversation_id, done)
+            return self._last_seqs.saw(conversation_id, await self._arun_append(make))
 
         if lease_wait is None:
             result = await attempt()
@@ -523,7 +600,7 @@ class SQLStore(SQLErasure):
             section=section,
         )
         with self._releasing(section):
-            result = await self._arun_append(make)
+            result = self._last_seqs.saw(conversation_id, await self._arun_append(make))
         assert not isinstance(result, Busy)  # noqa: S101 - unguarded: never busy
         return result
 
