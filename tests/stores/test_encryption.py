@@ -29,6 +29,7 @@ from conversa import (
     Turn,
     TurnIdConflictError,
 )
+from conversa._stores.sql import store as store_module
 from conversa._stores.sql.crypto import Codec
 from conversa._stores.sql.keyring import reseal
 from conversa._stores.sql.postgres import psycopg_url
@@ -197,6 +198,41 @@ def test_a_retried_append_is_compared_by_hmac(
         assert [t.seq for t in new] == [last + 1]
         assert store.read("c1")[-1].text == "zq-short-way-text"
         assert "zq-short-way-text" not in _dump(sql_backend, fresh_target)
+
+
+def test_an_encrypted_plain_append_is_sealed_the_quick_way(
+    sql_backend: str, fresh_target: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An encrypted store's plain append takes the quick write too (no flow), its
+    turns sealed as the flow seals them: ciphertext in the row, the text read back,
+    a retry answered by the careful way's HMAC comparison, nothing written twice."""
+    ran: list[bool] = []
+    flow = store_module.append_flow
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        ran.append(kwargs["fast"])
+        return flow(*args, **kwargs)
+
+    monkeypatch.setattr(store_module, "append_flow", counted)
+    with open_store(sql_backend, fresh_target, encryption=KEYS) as store:
+        conv = Conversation.create(store, model="claude-sonnet-4-5")
+        conv.add("user", "zq-first-sealed")
+        ran.clear()
+        conv.add("assistant", "zq-quick-sealed")  # the tail known: the quick write
+        guessed = store.append(conv.id, [Turn("user", "zq-guessed-sealed")])
+        assert ran == []
+        assert [t.seq for t in guessed] == [3]
+        assert [t.text for t in store.read(conv.id)] == [
+            "zq-first-sealed",
+            "zq-quick-sealed",
+            "zq-guessed-sealed",
+        ]
+        dump = _dump(sql_backend, fresh_target)
+        assert "zq-quick-sealed" not in dump
+        assert "zq-guessed-sealed" not in dump
+        assert store.append(conv.id, [guessed[0]]) == guessed
+        assert ran == [False]  # the id taken: the careful way compared it
+        assert store.get(conv.id).last_seq == 3
 
 
 async def test_a_retried_aappend_is_compared_by_hmac(

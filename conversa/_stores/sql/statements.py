@@ -950,10 +950,11 @@ def quick_append(
     owner: str | None,
     *,
     guard: bool,
+    codec: Codec | None = None,
 ) -> Callable[[], QuickAppend] | None:
-    """An append of plaintext turns on SQLite the fast way, written out: what
-    builds its statements; None if the fast way does not take it (no expected
-    seq, no turns or too many).
+    """An append on SQLite the fast way, written out: what builds its
+    statements (the turns sealed by *codec*, on an encrypted store); None if the
+    fast way does not take it (no expected seq, no turns or too many).
 
     The statements are the ones `append_flow` sends first (`_sqlite_fast`). Build
     them inside the write transaction, once its lock is held: the record's
@@ -971,7 +972,7 @@ def quick_append(
             owner,
             guard=guard,
             window_start=None,
-            codec=None,
+            codec=codec,
         )
         return QuickAppend(plan.result, move, insert, len(plan.new))
 
@@ -1001,10 +1002,11 @@ def quick_append_one(
     owner: str | None,
     *,
     guard: bool,
+    codec: Codec | None = None,
 ) -> Callable[[], OneAppend] | None:
-    """An append of plaintext turns on PostgreSQL the fast way, written out: what
-    builds its statement; None if the fast way does not take it (no expected seq,
-    no turns or too many).
+    """An append on PostgreSQL the fast way, written out: what builds its
+    statement (the turns sealed by *codec*, on an encrypted store); None if the
+    fast way does not take it (no expected seq, no turns or too many).
 
     The statement is the one `append_flow` sends first (`_pg_fast`). If it
     returns anything but (turns, 1), it wrote nothing (the record did not move,
@@ -1023,7 +1025,7 @@ def quick_append_one(
             owner,
             guard=guard,
             window_start=None,
-            codec=None,
+            codec=codec,
         )
         return OneAppend(plan.result, statement, (len(plan.new), 1))
 

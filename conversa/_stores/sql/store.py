@@ -248,7 +248,7 @@ class SQLStore(SQLErasure):
             make = self._append(
                 conversation_id, turns, expected_last_seq, updates, guard=guard
             )
-            if self._codec is None and not updates:
+            if not updates:
                 # The usual add: its statements, without the flow.
                 done = self._quick_append(
                     conversation_id,
@@ -458,7 +458,7 @@ class SQLStore(SQLErasure):
             make = self._append(
                 conversation_id, turns, expected_last_seq, updates, guard=guard
             )
-            if self._codec is None and not updates:
+            if not updates:
                 done = await self._aquick_append(
                     conversation_id,
                     turns,
@@ -680,11 +680,21 @@ class SQLStore(SQLErasure):
         one (None, None: the fast way does not take it)."""
         if self._dialect == "sqlite":
             two = quick_append(
-                conversation_id, turns, expected_last_seq, self._owner, guard=guard
+                conversation_id,
+                turns,
+                expected_last_seq,
+                self._owner,
+                guard=guard,
+                codec=self._codec,
             )
             return two, None
         one = quick_append_one(
-            conversation_id, turns, expected_last_seq, self._owner, guard=guard
+            conversation_id,
+            turns,
+            expected_last_seq,
+            self._owner,
+            guard=guard,
+            codec=self._codec,
         )
         return None, one
 
