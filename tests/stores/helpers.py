@@ -8,12 +8,16 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote
 
+import pytest
+
+from conversa._stores.sql import store as store_module
 from conversa._values.turns import Turn, Usage
 from conversa.testing.store_contract import SyncAsAsync
 
 __all__ = [
     "SyncAsAsync",
     "assistant",
+    "count_flows",
     "fresh_pg_schema",
     "pg_url_with_schema",
     "plain_url",
@@ -68,3 +72,16 @@ def assistant(text: str = "hi there", **fields: Any) -> Turn:
     fields.setdefault("usage", Usage(10, 5, 0, 0))
     fields.setdefault("request_id", "req_01")
     return Turn("assistant", text, **fields)
+
+
+def count_flows(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """The append flows the SQL stores run from now on, by their *fast* flag."""
+    ran: list[bool] = []
+    flow = store_module.append_flow
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        ran.append(kwargs["fast"])
+        return flow(*args, **kwargs)
+
+    monkeypatch.setattr(store_module, "append_flow", counted)
+    return ran

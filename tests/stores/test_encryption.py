@@ -29,13 +29,13 @@ from conversa import (
     Turn,
     TurnIdConflictError,
 )
-from conversa._stores.sql import store as store_module
 from conversa._stores.sql.crypto import Codec
 from conversa._stores.sql.keyring import reseal
 from conversa._stores.sql.postgres import psycopg_url
 from conversa._stores.sql.store import SQLStore
 from conversa.testing import FakeMessagesAPI
 from conversa.testing.store_contract import StoreContract
+from tests.stores.helpers import count_flows
 from tests.stores.workers import open_store
 
 pytestmark = pytest.mark.anyio
@@ -206,14 +206,7 @@ def test_an_encrypted_plain_append_is_sealed_the_quick_way(
     """An encrypted store's plain append takes the quick write too (no flow), its
     turns sealed as the flow seals them: ciphertext in the row, the text read back,
     a retry answered by the careful way's HMAC comparison, nothing written twice."""
-    ran: list[bool] = []
-    flow = store_module.append_flow
-
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        ran.append(kwargs["fast"])
-        return flow(*args, **kwargs)
-
-    monkeypatch.setattr(store_module, "append_flow", counted)
+    ran = count_flows(monkeypatch)
     with open_store(sql_backend, fresh_target, encryption=KEYS) as store:
         conv = Conversation.create(store, model="claude-sonnet-4-5")
         conv.add("user", "zq-first-sealed")

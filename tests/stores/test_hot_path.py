@@ -68,6 +68,7 @@ from conversa._stores.sql.sqlite import sqlite_begin
 from conversa._stores.sql.statements import FAST_TURNS
 from conversa._values.turns import ConversationRecord, Turn, Usage, utcnow
 from conversa.testing import FakeMessagesAPI
+from tests.stores.helpers import count_flows
 from tests.stores.workers import open_store
 
 pytestmark = pytest.mark.anyio
@@ -1152,19 +1153,6 @@ def autocommit(store: PostgresStore) -> bool:
         return bool(pooled.driver_connection.autocommit)
     finally:
         pooled.close()
-
-
-def count_flows(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
-    """The append flows the SQL stores run from now on, by their *fast* flag."""
-    ran: list[bool] = []
-    flow = store_module.append_flow
-
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        ran.append(kwargs["fast"])
-        return flow(*args, **kwargs)
-
-    monkeypatch.setattr(store_module, "append_flow", counted)
-    return ran
 
 
 @pytest.mark.postgres

@@ -678,25 +678,10 @@ class SQLStore(SQLErasure):
     ) -> tuple[Callable[[], QuickAppend] | None, Callable[[], OneAppend] | None]:
         """What builds the quick append: SQLite's two statements, or PostgreSQL's
         one (None, None: the fast way does not take it)."""
+        args = (conversation_id, turns, expected_last_seq, self._owner)
         if self._dialect == "sqlite":
-            two = quick_append(
-                conversation_id,
-                turns,
-                expected_last_seq,
-                self._owner,
-                guard=guard,
-                codec=self._codec,
-            )
-            return two, None
-        one = quick_append_one(
-            conversation_id,
-            turns,
-            expected_last_seq,
-            self._owner,
-            guard=guard,
-            codec=self._codec,
-        )
-        return None, one
+            return quick_append(*args, guard=guard, codec=self._codec), None
+        return None, quick_append_one(*args, guard=guard, codec=self._codec)
 
     def _run_append(
         self, make: Callable[..., Flow[tuple[Turn, ...] | Busy]]
