@@ -123,9 +123,6 @@ class LastSeqs:
                     seqs.popitem(last=False)
         return result
 
-    def __len__(self) -> int:
-        return len(self._seqs)
-
     def __iter__(self) -> Iterator[str]:
         """The conversations remembered, least recently written first."""
         return iter(list(self._seqs))
@@ -248,20 +245,22 @@ class SQLStore(SQLErasure):
             make = self._append(
                 conversation_id, turns, expected_last_seq, updates, guard=guard
             )
-            if not updates:
-                # The usual add: its statements, without the flow.
-                done = self._quick_append(
-                    conversation_id,
-                    turns,
-                    self._last_seqs.expected(conversation_id, turns, expected_last_seq),
-                    guard=guard,
+            # The usual add: its statements, without the flow.
+            done = (
+                None
+                if updates
+                else self._quick_append(
+                    conversation_id, turns, expected_last_seq, guard=guard
                 )
-                if done is False:  # the careful way tells why it missed
-                    careful = self._runner.run(lambda: make(fast=False), write=True)
-                    return self._last_seqs.saw(conversation_id, careful)
-                if done is not None:
-                    return self._last_seqs.saw(conversation_id, done)
-            return self._last_seqs.saw(conversation_id, self._run_append(make))
+            )
+            result: tuple[Turn, ...] | Busy
+            if done is False:  # the careful way tells why it missed
+                result = self._runner.run(lambda: make(fast=False), write=True)
+            elif done is None:
+                result = self._run_append(make)
+            else:
+                result = done
+            return self._last_seqs.saw(conversation_id, result)
 
         if lease_wait is None:
             result = attempt()
@@ -458,21 +457,21 @@ class SQLStore(SQLErasure):
             make = self._append(
                 conversation_id, turns, expected_last_seq, updates, guard=guard
             )
-            if not updates:
-                done = await self._aquick_append(
-                    conversation_id,
-                    turns,
-                    self._last_seqs.expected(conversation_id, turns, expected_last_seq),
-                    guard=guard,
+            done = (
+                None
+                if updates
+                else await self._aquick_append(
+                    conversation_id, turns, expected_last_seq, guard=guard
                 )
-                if done is False:
-                    careful = await self._arunner.run(
-                        lambda: make(fast=False), write=True
-                    )
-                    return self._last_seqs.saw(conversation_id, careful)
-                if done is not None:
-                    return self._last_seqs.saw(conversation_id, done)
-            return self._last_seqs.saw(conversation_id, await self._arun_append(make))
+            )
+            result: tuple[Turn, ...] | Busy
+            if done is False:
+                result = await self._arunner.run(lambda: make(fast=False), write=True)
+            elif done is None:
+                result = await self._arun_append(make)
+            else:
+                result = done
+            return self._last_seqs.saw(conversation_id, result)
 
         if lease_wait is None:
             result = await attempt()
@@ -677,8 +676,10 @@ class SQLStore(SQLErasure):
         guard: bool,  # noqa: FBT001 - private
     ) -> tuple[Callable[[], QuickAppend] | None, Callable[[], OneAppend] | None]:
         """What builds the quick append: SQLite's two statements, or PostgreSQL's
-        one (None, None: the fast way does not take it)."""
-        args = (conversation_id, turns, expected_last_seq, self._owner)
+        one (None, None: the fast way does not take it). With no
+        *expected_last_seq*, conditional on the store's guess (`LastSeqs`)."""
+        expected = self._last_seqs.expected(conversation_id, turns, expected_last_seq)
+        args = (conversation_id, turns, expected, self._owner)
         if self._dialect == "sqlite":
             return quick_append(*args, guard=guard, codec=self._codec), None
         return None, quick_append_one(*args, guard=guard, codec=self._codec)
