@@ -34,6 +34,7 @@ from .sse import Delta
 from .tracing import CallInfo, Tracing, make_tracer
 from .wire import (
     APIResponse,
+    NoCookies,
     StreamReader,
     build_request,
     check_http_args,
@@ -128,7 +129,7 @@ class AsyncClient(DoorConstructors[httpx.AsyncBaseTransport, httpx.AsyncClient])
         http = (
             http_client
             if http_client is not None
-            else httpx.AsyncClient(transport=transport)
+            else httpx.AsyncClient(transport=transport, cookies=NoCookies())
         )
         self.__attrs_init__(
             config, http, owns_http=http_client is None, auth=auth, tracer=tracer

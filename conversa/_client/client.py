@@ -28,6 +28,7 @@ from .sse import Delta
 from .tracing import CallInfo, Tracing, make_tracer
 from .wire import (
     APIResponse,
+    NoCookies,
     StreamReader,
     build_request,
     check_http_args,
@@ -156,7 +157,7 @@ class Client(DoorConstructors[httpx.BaseTransport, httpx.Client]):
         http = (
             http_client
             if http_client is not None
-            else httpx.Client(transport=transport)
+            else httpx.Client(transport=transport, cookies=NoCookies())
         )
         self.__attrs_init__(
             config, http, owns_http=http_client is None, auth=auth, tracer=tracer

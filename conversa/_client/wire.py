@@ -9,9 +9,11 @@ logs. `Client` and `AsyncClient` only send, retry and read.
 from __future__ import annotations
 
 import functools
+import http.cookiejar
 import importlib.metadata
 import json as jsonlib
 import logging
+import urllib.request
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -142,6 +144,22 @@ def check_http_args(transport: object | None, http_client: object | None) -> Non
     if transport is not None and http_client is not None:
         msg = "pass transport= or http_client=, not both (give the transport to your client)"
         raise InvalidInputError(msg)
+
+
+class NoCookies(http.cookiejar.CookieJar):
+    """The cookie jar of the httpx clients conversa makes: it keeps nothing.
+
+    The API authenticates every call by its headers, and conversa builds its
+    requests itself, so no cookie ever went back; but a jar still parsed every
+    reply's headers into a mail message, looking for some to keep. An
+    *http_client* passed in keeps its own jar.
+    """
+
+    def extract_cookies(self, response: Any, request: urllib.request.Request) -> None:
+        """Keep no cookie from *response*."""
+
+    def set_cookie(self, cookie: http.cookiejar.Cookie) -> None:
+        """Keep no *cookie*."""
 
 
 def build_request(

@@ -95,6 +95,52 @@ async def test_default_headers_sent(twin: Twin, fake: FakeMessagesAPI) -> None:
     assert fake.last_request.body == body()
 
 
+def _cookie_setter(seen: list[str | None]) -> httpx.MockTransport:
+    """A stand-in API whose replies set a cookie; it records each request's Cookie."""
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("cookie"))
+        payload = {
+            "id": "msg_1",
+            "type": "message",
+            "role": "assistant",
+            "model": body()["model"],
+            "content": [{"type": "text", "text": "Hi"}],
+            "stop_reason": "end_turn",
+            "stop_sequence": None,
+            "usage": {"input_tokens": 5, "output_tokens": 1},
+        }
+        return httpx.Response(
+            200, json=payload, headers={"set-cookie": "__cf_bm=abc; Path=/; Secure"}
+        )
+
+    return httpx.MockTransport(handle)
+
+
+async def test_no_cookie_is_kept_or_sent(make_twin: MakeTwin) -> None:
+    """conversa sends no cookie back (the API authenticates every call by its
+    headers), and the httpx client it makes keeps none: a jar would parse every
+    reply's headers for nothing."""
+    seen: list[str | None] = []
+    twin = make_twin(transport=_cookie_setter(seen))
+    await twin.create_message(body())
+    await twin.create_message(body())
+    assert seen == [None, None]
+    assert not twin.client._http.cookies
+
+
+def test_passed_http_client_keeps_its_jar() -> None:
+    """An *http_client* passed in keeps its own jar as it was set up; conversa's
+    requests still carry no cookie."""
+    seen: list[str | None] = []
+    with httpx.Client(transport=_cookie_setter(seen)) as http:
+        with Client(api_key=KEY, http_client=http) as client:
+            client.create_message(body())
+            client.create_message(body())
+        assert seen == [None, None]
+        assert http.cookies["__cf_bm"] == "abc"
+
+
 async def test_bearer_token(make_twin: MakeTwin, fake: FakeMessagesAPI) -> None:
     """An auth token goes out as authorization: Bearer, with no x-api-key."""
     await make_twin(auth_token=TOKEN).create_message(body())
