@@ -7,6 +7,7 @@ for the retries. Everything else is in ``wire.py`` and ``sse.py``.
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import (
     AsyncGenerator,
     Awaitable,
@@ -28,7 +29,7 @@ from .config import ClientConfig
 from .doors.constructors import DoorConstructors
 from .doors.eventstream import aiter_frames
 from .doors.route import COUNT_TOKENS, tokens_from
-from .retry import RetryPolicy, tenacity_kwargs
+from .retry import RetryPolicy, goes_on, replay_first, tenacity_kwargs
 from .spans import CallTracer, ChatSpan
 from .sse import Delta
 from .tracing import CallInfo, Tracing, make_tracer
@@ -277,6 +278,13 @@ class AsyncClient(DoorConstructors[httpx.AsyncBaseTransport, httpx.AsyncClient])
         span: ChatSpan | None = None,
     ) -> tuple[httpx.Response, int]:
         """Send *request* (its body read) until it succeeds or the policy stops."""
+        started = time.monotonic()
+        try:  # without the retry loop first (`goes_on`)
+            return await self._send_once(request, call=call), 1
+        except Exception as exc:
+            if not goes_on(self.config.retry, exc):
+                raise
+            first = exc
         label = f"{request.method} {request.url.path}"
         retrying = AsyncRetrying(
             **tenacity_kwargs(
@@ -288,6 +296,7 @@ class AsyncClient(DoorConstructors[httpx.AsyncBaseTransport, httpx.AsyncClient])
         )
         async for attempt in retrying:
             with attempt:
+                replay_first(attempt, first, started)
                 number = attempt.retry_state.attempt_number
                 response = await self._send_once(request, call=call, attempt=number)
         return response, attempt.retry_state.attempt_number

@@ -7,6 +7,7 @@ retry and read, and leave everything else to ``wire.py`` and ``sse.py``.
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any
@@ -22,7 +23,7 @@ from .config import ClientConfig
 from .doors.constructors import DoorConstructors
 from .doors.eventstream import iter_frames
 from .doors.route import COUNT_TOKENS, tokens_from
-from .retry import RetryPolicy, tenacity_kwargs
+from .retry import RetryPolicy, goes_on, replay_first, tenacity_kwargs
 from .spans import CallTracer, ChatSpan
 from .sse import Delta
 from .tracing import CallInfo, Tracing, make_tracer
@@ -323,6 +324,13 @@ class Client(DoorConstructors[httpx.BaseTransport, httpx.Client]):
         span: ChatSpan | None = None,
     ) -> tuple[httpx.Response, int]:
         """Send *request* (its body read) until it succeeds or the policy stops."""
+        started = time.monotonic()
+        try:  # without the retry loop first (`goes_on`)
+            return self._send_once(request, call=call), 1
+        except Exception as exc:
+            if not goes_on(self.config.retry, exc):
+                raise
+            first = exc
         label = f"{request.method} {request.url.path}"
         retrying = Retrying(
             **tenacity_kwargs(
@@ -334,6 +342,7 @@ class Client(DoorConstructors[httpx.BaseTransport, httpx.Client]):
         )
         for attempt in retrying:
             with attempt:
+                replay_first(attempt, first, started)
                 number = attempt.retry_state.attempt_number
                 response = self._send_once(request, call=call, attempt=number)
         return response, attempt.retry_state.attempt_number

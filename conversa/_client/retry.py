@@ -36,6 +36,7 @@ from typing import Any
 
 from attrs import field, frozen, validators
 from tenacity import (
+    AttemptManager,
     RetryCallState,
     retry_if_exception,
     stop_after_attempt,
@@ -49,8 +50,10 @@ from .tracing import CallInfo, log_fields
 __all__ = [
     "RetryPolicy",
     "RetryWait",
+    "goes_on",
     "is_retryable",
     "parse_retry_after",
+    "replay_first",
     "tenacity_kwargs",
 ]
 
@@ -220,6 +223,33 @@ class RetryWait:
         return self.policy.delay(
             retry_state.attempt_number - 1, retry_after=retry_after, rng=self.rng
         )
+
+
+def goes_on(policy: RetryPolicy, exc: BaseException) -> bool:
+    """Whether a call's first attempt, failed with *exc*, goes on to the retry loop.
+
+    A call's first attempt is made before tenacity's loop is built: most calls
+    succeed at once, and the loop (its stop, wait and log, and each attempt's
+    state) costs about 25 µs to build and run. Only a failure the policy may
+    retry builds it; every other one is raised as it is, as the loop would
+    raise it (``reraise=True``). The loop's first attempt then raises the
+    failure again (`replay_first`), so its waits, log lines, span events and
+    total delay are those the loop alone would have made of it.
+    """
+    return policy.max_attempts > 1 and is_retryable(exc)
+
+
+def replay_first(
+    attempt: AttemptManager, first: BaseException | None, started: float
+) -> None:
+    """Inside the retry loop built after a failed first attempt (`goes_on`): its
+    first attempt raises that failure, *first*, again, timed from *started*
+    (`time.monotonic()` before the real attempt), so that the policy's
+    `max_total_delay` counts the real attempt's time."""
+    state = attempt.retry_state
+    if first is not None and state.attempt_number == 1:
+        state.start_time = started
+        raise first
 
 
 def tenacity_kwargs(

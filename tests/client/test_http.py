@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -324,6 +325,68 @@ async def test_waits_come_from_retry_after_then_backoff(
     response = await twin.create_message(body())
     assert response.attempts == 3
     assert slept == [1.5, 1.0]
+
+
+class _SlowFirst(httpx.BaseTransport, httpx.AsyncBaseTransport):
+    """The fake, whose first answer takes *seconds* by the (patched) monotonic clock."""
+
+    def __init__(self, fake: FakeMessagesAPI, ahead: list[float], seconds: float):
+        self.fake, self.ahead, self.seconds = fake, ahead, seconds
+
+    def _first(self) -> None:
+        if not self.fake.requests:
+            self.ahead[0] += self.seconds
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self._first()
+        return self.fake.handle_request(request)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self._first()
+        return await self.fake.handle_async_request(request)
+
+
+@pytest.mark.parametrize(("first_took", "attempts"), [(8.0, 1), (6.0, 2)])
+async def test_total_delay_counts_the_first_attempt(
+    make_twin: MakeTwin,
+    fake: FakeMessagesAPI,
+    slept: list[float],
+    monkeypatch: pytest.MonkeyPatch,
+    first_took: float,
+    attempts: int,
+) -> None:
+    """max_total_delay counts from the first attempt's start, though the retry loop
+    is built only once it failed: 8 s of first attempt and a retry-after of 3 s pass
+    10 s (no retry); 6 s and 3 s do not."""
+    real = time.monotonic
+    ahead = [0.0]
+    monkeypatch.setattr(time, "monotonic", lambda: real() + ahead[0])
+    fake.script(fault.status(529, retry_after=3), reply.text("ok"))
+    twin = make_twin(
+        transport=_SlowFirst(fake, ahead, first_took),
+        retry=RetryPolicy(max_total_delay=10.0),
+    )
+    if attempts == 1:
+        with pytest.raises(OverloadedError):
+            await twin.create_message(body())
+        assert slept == []
+    else:
+        assert (await twin.create_message(body())).attempts == attempts
+        assert slept == [3.0]
+    assert len(fake.requests) == attempts
+
+
+async def test_a_first_failure_not_retried_is_raised_as_it_is(
+    twin: Twin, fake: FakeMessagesAPI, slept: list[float]
+) -> None:
+    """A 400 on the first attempt is raised at once (no retry loop is built), with
+    its request id; nothing is waited."""
+    fake.script(fault.status(400))
+    with pytest.raises(BadRequestError) as caught:
+        await twin.create_message(body())
+    assert caught.value.request_id == _request_id(fake.last_request)
+    assert slept == []
+    assert len(fake.requests) == 1
 
 
 async def test_retry_after_ms_wins(
