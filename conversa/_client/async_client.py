@@ -299,6 +299,7 @@ class AsyncClient(DoorConstructors[httpx.AsyncBaseTransport, httpx.AsyncClient])
                 replay_first(attempt, first, started)
                 number = attempt.retry_state.attempt_number
                 response = await self._send_once(request, call=call, attempt=number)
+        del first  # its traceback holds this frame: no cycle kept alive
         return response, attempt.retry_state.attempt_number
 
     async def _send_once(

@@ -345,6 +345,7 @@ class Client(DoorConstructors[httpx.BaseTransport, httpx.Client]):
                 replay_first(attempt, first, started)
                 number = attempt.retry_state.attempt_number
                 response = self._send_once(request, call=call, attempt=number)
+        del first  # its traceback holds this frame: no cycle kept alive
         return response, attempt.retry_state.attempt_number
 
     def _send_once(

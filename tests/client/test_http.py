@@ -376,11 +376,33 @@ async def test_total_delay_counts_the_first_attempt(
     assert len(fake.requests) == attempts
 
 
-async def test_a_first_failure_not_retried_is_raised_as_it_is(
-    twin: Twin, fake: FakeMessagesAPI, slept: list[float]
+def _no_retry_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make building tenacity's loop (either twin's) fail the test."""
+
+    def built(**_: Any) -> None:
+        pytest.fail("the retry loop was built")
+
+    monkeypatch.setattr("conversa._client.client.Retrying", built)
+    monkeypatch.setattr("conversa._client.async_client.AsyncRetrying", built)
+
+
+async def test_a_call_that_succeeds_builds_no_retry_loop(
+    twin: Twin, fake: FakeMessagesAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A 400 on the first attempt is raised at once (no retry loop is built), with
+    """The first attempt goes without tenacity's loop (`goes_on`)."""
+    _no_retry_loop(monkeypatch)
+    assert (await twin.create_message(body())).attempts == 1
+
+
+async def test_a_first_failure_not_retried_is_raised_as_it_is(
+    twin: Twin,
+    fake: FakeMessagesAPI,
+    slept: list[float],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A 400 on the first attempt is raised at once, no retry loop built, with
     its request id; nothing is waited."""
+    _no_retry_loop(monkeypatch)
     fake.script(fault.status(400))
     with pytest.raises(BadRequestError) as caught:
         await twin.create_message(body())
