@@ -509,9 +509,9 @@ def test_an_add_on_postgresql_is_one_round_trip(fresh_pg_url: str) -> None:
     its own in autocommit mode (the conditional write, the lease checked on the
     row it moves; psycopg's own BEGIN would be a round trip of its own), a read
     holds no transaction, and a send is six round trips: the lease (one statement);
-    the record, then the window; the user turn (one statement); the reply with
-    the bookkeeping's read, then the bookkeeping's write with the lease's release
-    and the COMMIT.
+    the record, then the window; the user turn (one statement); the reply, whose
+    move of the record ends the lease, with the bookkeeping's read, then the
+    bookkeeping's write and the COMMIT.
     Round trips are counted by libpq's protocol trace (the server ends each with
     one ReadyForQuery, saying whether a transaction is open), statements by the
     engine's cursor listener."""
@@ -534,8 +534,9 @@ def test_an_add_on_postgresql_is_one_round_trip(fresh_pg_url: str) -> None:
                 "WITH",  # the lease, on the record's row (and whether it is seen)
                 *("SELECT", "SELECT"),  # the record, the window
                 "WITH",  # the user turn
-                *("BEGIN", "SELECT", "WITH", "SELECT"),  # the reply, its counts' read
-                *("UPDATE", "UPDATE", "COMMIT"),  # the bookkeeping, the release
+                # the reply (its move of the record ends the lease), its counts' read
+                *("BEGIN", "SELECT", "WITH", "SELECT"),
+                *("UPDATE", "COMMIT"),  # the bookkeeping
             ]
             conv.add("user", "one more")
             assert trips.take() == ["I"]

@@ -159,6 +159,38 @@ def test_a_stolen_lease_is_reported(
             _wait_for(lambda: "lost the lock" in caplog.text, "the error")
 
 
+def test_the_replys_append_ends_only_its_own_lease(
+    sql_backend: str, target: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A send's reply ends the section's lease with its move of the record (no
+    statement of its own); a lease another holder took over meanwhile stays, and
+    so does the reply."""
+    with open_store(sql_backend, target) as store:
+        held = store.create(ConversationRecord(model="m"))
+        with store.lock(held.id):
+            store.append_in_section(
+                held.id, [user("hi")], expected_last_seq=0, release=True
+            )
+            assert _lease(store, held.id) is None  # ended with the append
+        assert [t.seq for t in store.read(held.id)] == [1]
+        taken = store.create(ConversationRecord(model="m"))
+        with caplog.at_level(logging.ERROR, logger="conversa"), store.lock(taken.id):
+            with Session(store._runner.engine) as session:
+                session.exec(
+                    update(ConversationRow)
+                    .where(col(ConversationRow.id) == taken.id)
+                    .values(lease_holder="someone else")
+                )
+                session.commit()
+            store.append_in_section(
+                taken.id, [user("hi")], expected_last_seq=0, release=True
+            )
+        lease = _lease(store, taken.id)
+        assert lease is not None
+        assert lease[0] == "someone else"
+        assert [t.text for t in store.read(taken.id)] == ["hi"]
+
+
 async def test_a_cancelled_waiter_leaves_no_lease(sync_store: Any) -> None:
     """Cancelling an async waiter gives up the wait and takes nothing with it."""
     record = sync_store.create(ConversationRecord(model="m"))

@@ -373,18 +373,33 @@ RENEW_SQL = _with_now(
 )
 
 
+#: The lease's release as part of the record's move (`_fast_move_sql`): both
+#: columns cleared if {holder} holds it (each CASE sees the row before the
+#: UPDATE), as `RELEASE_SQL` does on its own.
+_RELEASED = (
+    ", lease_holder = CASE WHEN lease_holder = {holder} THEN NULL"
+    " ELSE lease_holder END, lease_expires = CASE WHEN lease_holder = {holder}"
+    " THEN NULL ELSE lease_expires END"
+)
+
+
 @functools.lru_cache(maxsize=64)
-def _fast_move_sql(*, guard: bool, owned: bool, moves_start: bool) -> dict[str, str]:
+def _fast_move_sql(
+    *, guard: bool, owned: bool, moves_start: bool, releases: bool = False
+) -> dict[str, str]:
     """The fast append's UPDATE of the record: it moves only from the expected seq.
 
     With *guard*, only while no lease is live: on the same row, so on PostgreSQL
     an append that waited for the row (a send taking the lease) re-checks it on
-    the row as committed, and sees that lease.
+    the row as committed, and sees that lease. With *releases*, it ends the
+    lease of {holder} too (a send's reply), a statement less than
+    `RELEASE_SQL` after it.
     """
     start = ", window_start = {start}" if moves_start else ""
     return _with_now(
         "UPDATE conversa_conversations SET last_seq = {last_seq}, updated_at = {now}"
         + start
+        + (_RELEASED if releases else "")
         + " WHERE id = {cid} AND last_seq = {expected} AND erased_at IS NULL"
         + (" AND owner = {owner}" if owned else "")
         + (f" AND {_FREE}" if guard else "")
@@ -661,10 +676,10 @@ def _append(
             last_seq=expected_last_seq,
             expected_last_seq=expected_last_seq,
         )
-        # The bookkeeping's read goes with the short write (a send's reply: one
-        # round trip), its write with the release and the COMMIT (another).
+        # The release goes with the record's move. The bookkeeping's read goes
+        # with the short write (a send's reply: one round trip), its write with
+        # the COMMIT (another).
         read = _bookkeeping_read(conversation_id, updates)
-        last = read is None and release is None
         moved, rows = yield from _fast_append(
             conversation_id,
             plan,
@@ -674,22 +689,14 @@ def _append(
             guard=guard,
             window_start=window_start,
             codec=codec,
-            commit=last,
+            commit=read is None,
             then=read,
+            release=release,
         )
         if moved:
-            if not last:
-                writes = (
-                    ()
-                    if rows is None
-                    else (_bookkeeping_write(conversation_id, updates, rows),)
-                )
-                if release is not None:
-                    writes = (
-                        *writes,
-                        Raw(RELEASE_SQL, {"cid": conversation_id, "holder": release}),
-                    )
-                yield Batch(writes, commit=True)
+            if rows is not None:
+                write = _bookkeeping_write(conversation_id, updates, rows)
+                yield Batch((write,), commit=True)
             return plan.result, True
         # It wrote nothing: the careful way tells why, in the same transaction (a
         # new one when the short write was a transaction of its own).
@@ -756,10 +763,12 @@ def _fast_append(
     codec: Codec | None = None,
     commit: bool = False,
     then: Raw | None = None,
+    release: str | None = None,
 ) -> Flow[tuple[bool, list[Any] | None]]:
     """Insert *plan*'s new turns and move the record from *expected_last_seq*.
 
-    Encrypted (*codec*), the turns go in sealed, with their key id. With
+    Encrypted (*codec*), the turns go in sealed, with their key id. *release*
+    names a lease holder whose lease ends with the record's move. With
     *commit*, nothing else is written after it: on PostgreSQL the transaction
     may end with its statement (`Batch.commit`), so the append, BEGIN to COMMIT,
     is one round trip. *then*, a read, goes in the same round trip after it.
@@ -780,6 +789,7 @@ def _fast_append(
             guard=guard,
             window_start=window_start,
             codec=codec,
+            release=release,
         )
         moved = (yield move_step).rowcount
         if moved == 1 and (yield insert_step).rowcount != len(plan.new):
@@ -795,6 +805,7 @@ def _fast_append(
         guard=guard,
         window_start=window_start,
         codec=codec,
+        release=release,
     )
     # In a batch, so the BEGIN goes in the same round trip; alone, with
     # *commit*, it is the whole transaction (`runners._OwnTransaction`). The
@@ -829,6 +840,7 @@ def _pg_fast(
     guard: bool,
     window_start: int | None,
     codec: Codec | None,
+    release: str | None = None,
 ) -> Raw:
     """PostgreSQL's fast append, `_fast_append`: one statement that moves the
     record and inserts *plan*'s new turns only if it moved (`_fast_append_sql`);
@@ -841,6 +853,7 @@ def _pg_fast(
         "postgresql",
         guard=guard,
         window_start=window_start,
+        release=release,
     )
     rows = (
         [turn_params(conversation_id, t, "postgresql") for t in plan.new]
@@ -872,11 +885,15 @@ def _move(
     *,
     guard: bool,
     window_start: int | None,
+    release: str | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """The record's conditional move of the fast way: `_fast_move_sql`'s text in
-    *dialect*, and its parameters."""
+    *dialect*, and its parameters (*release*: the holder whose lease it ends)."""
     text = _fast_move_sql(
-        guard=guard, owned=owner is not None, moves_start=window_start is not None
+        guard=guard,
+        owned=owner is not None,
+        moves_start=window_start is not None,
+        releases=release is not None,
     )[dialect]
     move: dict[str, Any] = {
         "cid": conversation_id,
@@ -888,6 +905,8 @@ def _move(
         move["owner"] = owner
     if window_start is not None:
         move["start"] = window_start
+    if release is not None:
+        move["holder"] = release
     return text, move
 
 
@@ -900,6 +919,7 @@ def _sqlite_fast(
     guard: bool,
     window_start: int | None,
     codec: Codec | None,
+    release: str | None = None,
 ) -> tuple[Raw, Raw]:
     """SQLite's fast append, `_fast_append`: the record's conditional move, and the
     insert of *plan*'s new turns that goes after it only if it moved (one row,
@@ -912,6 +932,7 @@ def _sqlite_fast(
         "sqlite",
         guard=guard,
         window_start=window_start,
+        release=release,
     )
     insert: Mapping[str, str]
     inserted: list[Any]
