@@ -100,6 +100,17 @@ def _lease(store: SQLStore, conversation_id: str) -> tuple[str, float] | None:
     return row.lease_holder, row.lease_expires
 
 
+def _take_over(store: SQLStore, conversation_id: str) -> None:
+    """Another holder takes the conversation's lease over (its row says so)."""
+    with Session(store._runner.engine) as session:
+        session.exec(
+            update(ConversationRow)
+            .where(col(ConversationRow.id) == conversation_id)
+            .values(lease_holder="someone else")
+        )
+        session.commit()
+
+
 def _wait_for(condition: Callable[[], bool], what: str) -> None:
     deadline = time.monotonic() + PATIENCE
     while not condition():
@@ -149,13 +160,7 @@ def test_a_stolen_lease_is_reported(
     with open_store(sql_backend, target, lease_seconds=0.3) as store:
         record = store.create(ConversationRecord(model="m"))
         with caplog.at_level(logging.ERROR, logger="conversa"), store.lock(record.id):
-            with Session(store._runner.engine) as session:
-                session.exec(
-                    update(ConversationRow)
-                    .where(col(ConversationRow.id) == record.id)
-                    .values(lease_holder="someone else")
-                )
-                session.commit()
+            _take_over(store, record.id)
             _wait_for(lambda: "lost the lock" in caplog.text, "the error")
 
 
@@ -175,13 +180,7 @@ def test_the_replys_append_ends_only_its_own_lease(
         assert [t.seq for t in store.read(held.id)] == [1]
         taken = store.create(ConversationRecord(model="m"))
         with caplog.at_level(logging.ERROR, logger="conversa"), store.lock(taken.id):
-            with Session(store._runner.engine) as session:
-                session.exec(
-                    update(ConversationRow)
-                    .where(col(ConversationRow.id) == taken.id)
-                    .values(lease_holder="someone else")
-                )
-                session.commit()
+            _take_over(store, taken.id)
             store.append_in_section(
                 taken.id, [user("hi")], expected_last_seq=0, release=True
             )
