@@ -186,3 +186,60 @@ def test_postgres_calls_reuse_a_kept_connection(pg_url: str) -> None:
     finally:
         store.close()
     assert store.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+@pytest.mark.postgres
+def test_a_kept_postgres_connection_goes_back_to_the_pool_as_it_was(
+    pg_url: str,
+) -> None:
+    """A kept connection stays in autocommit mode between conversa's calls (it
+    frames its own transactions), and goes back to the pool as conversa found
+    it: not in autocommit, and idle."""
+    store = PostgresStore(pg_url, pool_size=1, max_overflow=1)
+    try:
+        _adds(store, 4)
+        assert store._runner.kept == 1
+        (fairy,) = store._runner._kept._idle
+        kept_driver: Any = fairy.driver_connection
+        assert kept_driver.autocommit is True  # left on while kept
+        store._runner._kept.release()  # back to the pool
+        raw: Any = store.engine.raw_connection()
+        try:
+            assert raw.driver_connection is kept_driver  # the same one
+            assert raw.driver_connection.autocommit is False
+            assert "conversa_autocommit" not in raw.info
+        finally:
+            raw.close()
+        _adds(store, 2)  # and conversa takes it up again
+        assert store._runner.kept == 1
+    finally:
+        store.close()
+
+
+@pytest.mark.postgres
+def test_postgres_calls_reuse_their_cursors_but_not_after_a_big_read(
+    pg_url: str,
+) -> None:
+    """The statements of a call run on cursors kept on the connection for the
+    next call; a cursor that read many rows is closed after the call rather than
+    kept holding them."""
+    store = PostgresStore(pg_url, pool_size=1, max_overflow=1)
+    try:
+        conv = _adds(store, 4)
+        (fairy,) = store._runner._kept._idle
+        first = list(fairy.info["conversa_cursors"][1:])
+        assert first
+        assert not any(c.closed for c in first)
+        _adds(store, 2)
+        assert fairy.info["conversa_cursors"][1:][: len(first)] == first  # the same
+        conv.add_turns([("user", f"q{k}") for k in range(100)])
+        assert len(store.read(conv.id)) == 104  # one read of more than 64 rows
+        (fairy,) = store._runner._kept._idle
+        now = fairy.info["conversa_cursors"][1:]
+        closed = [c for c in first if c.closed]
+        assert len(closed) == 1
+        assert closed[0] not in now
+        conv.add("assistant", "still fine")
+        assert store.read(conv.id)[-1].text == "still fine"
+    finally:
+        store.close()

@@ -241,6 +241,75 @@ _ROLLBACK = Raw({"postgresql": "ROLLBACK"})
 #: psycopg's `TransactionStatus.IDLE`: no transaction open on the connection.
 _IDLE = 0
 
+#: What conversa leaves on a pooled PostgreSQL connection between its calls, in
+#: the pool record's `info` (cleared by SQLAlchemy whenever the record opens a
+#: new driver connection): the driver's own autocommit setting, while conversa
+#: has it on (`_autocommit_on`), and the cursors it runs statements on (`_cursors`).
+_AUTOCOMMIT = "conversa_autocommit"
+_CURSORS = "conversa_cursors"
+#: A cursor that read more rows than this is closed after the call, not kept:
+#: a kept cursor holds its last result until it runs again (a history read whole).
+_KEPT_ROWS = 64
+
+
+def _autocommit_on(info: dict[str, Any], driver: Any) -> None:
+    """Switch *driver* to autocommit for the runner's own transactions, and leave
+    it so while the runner keeps the connection (`_Kept`).
+
+    Each switch costs psycopg a lock and a wait (16,000 instructions a call, both
+    ways). The driver's own setting goes in *info*, the pool record's, until
+    `_autocommit_back` puts it back, before the connection goes back to the pool.
+    """
+    if _AUTOCOMMIT not in info:
+        info[_AUTOCOMMIT] = (
+            driver.autocommit
+        )  # False, unless the engine made it AUTOCOMMIT
+        driver.autocommit = True
+
+
+def _autocommit_back(info: dict[str, Any], driver: Any) -> bool:
+    """Put back the autocommit setting `_autocommit_on` found; False if it cannot
+    be (a transaction is open on the driver: the caller invalidates it)."""
+    if _AUTOCOMMIT not in info:
+        return True
+    found = info.pop(_AUTOCOMMIT)
+    if driver.info.transaction_status != _IDLE:
+        return False
+    if found is not True:
+        driver.autocommit = found
+    return True
+
+
+def _to_pool(fairy: Any) -> None:
+    """Give *fairy* back to its pool, its driver's autocommit as conversa found it
+    (a connection that cannot have it back is invalidated, closed)."""
+    if fairy.is_valid and not _autocommit_back(fairy.info, fairy.driver_connection):
+        fairy.invalidate()
+    fairy.close()
+
+
+def _cursors(info: dict[str, Any], driver: Any, n: int) -> list[Any]:
+    """*n* cursors of *driver* for a call's statements, kept in *info* for the
+    next call: psycopg makes a cursor in about 47,000 instructions, a third of
+    a one-statement call."""
+    kept: list[Any] | None = info.get(_CURSORS)
+    if kept is None or kept[0] is not driver:
+        kept = info[_CURSORS] = [driver]
+    while len(kept) <= n:
+        kept.append(driver.cursor())
+    return kept[1 : n + 1]
+
+
+def _unkept(info: dict[str, Any], cursors: list[Any], results: list[Rows]) -> list[Any]:
+    """The *cursors* that read more than `_KEPT_ROWS` rows (their *results*),
+    forgotten by `_cursors`: the caller closes them."""
+    big = [c for c, r in zip(cursors, results, strict=True) if len(r.rows) > _KEPT_ROWS]
+    kept: list[Any] | None = info.get(_CURSORS)
+    for cursor in big:
+        if kept is not None and cursor in kept:
+            kept.remove(cursor)
+    return big
+
 
 class _OwnTransaction:
     """A flow's transaction, framed by the runner on a driver in autocommit mode.
@@ -325,7 +394,16 @@ class _Executor:
     ends that Connection, or gives the pooled connection back.
     """
 
-    __slots__ = ("_engine", "connection", "dialect", "driver", "errors", "fairy", "own")
+    __slots__ = (
+        "_engine",
+        "connection",
+        "dialect",
+        "driver",
+        "errors",
+        "fairy",
+        "info",
+        "own",
+    )
 
     def __init__(
         self,
@@ -341,6 +419,10 @@ class _Executor:
         self.own = own
         self.fairy = fairy
         self._engine = engine
+        #: The pool record's info (`_autocommit_on`, `_cursors`).
+        self.info: dict[str, Any] = (
+            fairy if connection is None else connection.connection
+        ).info
         dialect = (
             connection if connection is not None else cast(Engine, engine)
         ).dialect
@@ -395,7 +477,10 @@ class _Executor:
                 with contextlib.suppress(Exception):  # the error that failed it wins
                     connection.rollback()
         finally:
-            connection.close()
+            fairy = self.fairy
+            if fairy.is_valid and not _autocommit_back(self.info, self.driver):
+                fairy.invalidate()
+            connection.close()  # gives the pooled connection back
         return False
 
     def end(self) -> None:
@@ -425,26 +510,24 @@ class _Executor:
     def _run(self, steps: tuple[Raw, ...], *, pipelined: bool) -> list[Rows]:
         connection, driver, dialect = self.connection, self.driver, self.dialect
         pipelined = pipelined and dialect == "postgresql" and _pipelines(type(driver))
-        cursors: list[Any] = []
+        cursors = _cursors(self.info, driver, len(steps))
         step = steps[0]
         try:
             with driver.pipeline() if pipelined else nullcontext():
-                for step in steps:
-                    cursor = driver.cursor()
-                    cursors.append(cursor)
+                for step, cursor in zip(steps, cursors, strict=True):
                     _send_driver_sql(
                         connection, cursor, step.text[dialect], step.params
                     )
-            return [
+            results = [
                 _driver_result(connection, cursor, s.text[dialect], s.params)
                 for cursor, s in zip(cursors, steps, strict=True)
             ]
         except self.errors as exc:
             failed = _blamed(steps, step, dialect, pipelined=pipelined)
             raise self._failed(failed, exc, pipelined=pipelined) from exc
-        finally:
-            for cursor in cursors:
-                cursor.close()
+        for cursor in _unkept(self.info, cursors, results):
+            cursor.close()
+        return results
 
     def _failed(
         self, failed: Raw, exc: Exception, *, pipelined: bool
@@ -517,17 +600,15 @@ def _aexecutor(connection: AsyncConnection) -> Callable[[Any], Awaitable[Any]]:
         pooled = await connection.get_raw_connection()
         driver: Any = pooled.driver_connection
         pipelined = pipelined and _pipelines(type(driver))
-        cursors: list[Any] = []
+        cursors = _cursors(pooled.info, driver, len(steps))
         step = steps[0]
         try:
             async with driver.pipeline() if pipelined else nullcontext():
-                for step in steps:
-                    cursor = driver.cursor()
-                    cursors.append(cursor)
+                for step, cursor in zip(steps, cursors, strict=True):
                     await _asend_driver_sql(
                         connection, cursor, step.text[dialect], step.params
                     )
-            return [
+            results = [
                 await _adriver_result(connection, cursor, s.text[dialect], s.params)
                 for cursor, s in zip(cursors, steps, strict=True)
             ]
@@ -537,9 +618,9 @@ def _aexecutor(connection: AsyncConnection) -> Callable[[Any], Awaitable[Any]]:
             if dead or (pipelined and _stale_prepared(driver)):
                 await connection.invalidate(exc)
             raise error from exc
-        finally:
-            for cursor in cursors:
-                await cursor.close()
+        for cursor in _unkept(pooled.info, cursors, results):
+            await cursor.close()
+        return results
 
     async def execute(step: Any) -> Any:
         if isinstance(step, Raw):
@@ -553,19 +634,22 @@ def _aexecutor(connection: AsyncConnection) -> Callable[[Any], Awaitable[Any]]:
     return execute
 
 
-def _run_own(flow: Flow[T], execute: _Executor, stage: list[bool]) -> T:
+def _run_own(
+    flow: Flow[T], execute: _Executor, stage: list[bool], *, keep: bool = False
+) -> T:
     """Run *flow* in the runner's own transaction (`_OwnTransaction`).
 
     The driver is in autocommit mode for the flow: conversa's BEGIN and COMMIT
     frame the transaction, and psycopg's would cost round trips of their own. On
-    an error the transaction rolls back; the driver's autocommit setting is put
-    back as it was unless its connection died.
+    an error the transaction rolls back. The driver's autocommit setting is put
+    back as it was unless its connection died, or *keep*: the runner keeps the
+    connection (`_Kept`), and puts it back when the connection goes back to the
+    pool (`_to_pool`).
     """
     own = execute.own
     assert own is not None  # noqa: S101 - the caller made it
     driver = execute.driver
-    found = driver.autocommit  # False, unless the engine was made AUTOCOMMIT
-    driver.autocommit = True
+    _autocommit_on(execute.info, driver)
     try:
         result = drive(flow, execute)
         execute.end()
@@ -580,10 +664,10 @@ def _run_own(flow: Flow[T], execute: _Executor, stage: list[bool]) -> T:
             stage.append(True)  # a COMMIT went out: it may have committed
         if execute.invalidated:
             pass
-        elif driver.info.transaction_status == _IDLE:
-            driver.autocommit = found
-        else:  # a rollback failed: no one gets this connection again
-            execute.invalidate()
+        elif driver.info.transaction_status != _IDLE:
+            execute.invalidate()  # a rollback failed: no one gets it again
+        elif not keep:
+            _autocommit_back(execute.info, driver)
 
 
 class _Kept:
@@ -641,7 +725,7 @@ class _Kept:
                 for listener in pool.dispatch.checkout:  # conversa's own (`_keeps`)
                     listener(fairy.dbapi_connection, None, fairy)
             except BaseException:
-                fairy.close()
+                _to_pool(fairy)
                 raise
             return fairy, True
         return pool.connect(), False
@@ -663,7 +747,7 @@ class _Kept:
         ):
             self._idle.append(fairy)
         else:
-            fairy.close()
+            _to_pool(fairy)
 
     def _keeps(self, pool: Any) -> bool:
         """Whether connections of *pool* may be kept (see the class docstring)."""
@@ -704,7 +788,7 @@ class _Kept:
                 if replaced:
                     fairy.invalidate()  # closes the driver's connection
                 else:
-                    fairy.close()
+                    _to_pool(fairy)
         self._size = 0
 
 
@@ -932,13 +1016,13 @@ class SyncRunner:
         driver = fairy.driver_connection
         own = _own_level(self.engine.dialect, driver, write=write)
         if own is None:  # another isolation level: SQLAlchemy's transaction
-            fairy.close()
+            _to_pool(fairy)
             self._other_level = True  # the engine's connections all have it
             return self._once_on_connection(flow, write=write, stage=stage)
         execute = _Executor(None, driver, own, engine=self.engine, fairy=fairy)
         failed = True
         try:
-            result = _run_own(flow, execute, stage)
+            result = _run_own(flow, execute, stage, keep=True)
             failed = False
         finally:
             if execute.close(failed=failed):
@@ -1103,24 +1187,23 @@ class SyncRunner:
         fairy, vouched = self._kept.take()
         driver = fairy.driver_connection
         dialect = self.engine.dialect
-        found: bool | None = None  # its autocommit setting, once read
         idle = False
         try:
             if _own_level(dialect, driver, write=True) is None:
                 self._other_level = True  # the engine's connections all have it
                 return None
-            found = driver.autocommit  # False, unless the engine was made AUTOCOMMIT
+            info = fairy.info
             text, params = "", None
             try:
-                driver.autocommit = True  # psycopg's BEGIN would cost a round trip
+                _autocommit_on(info, driver)  # psycopg's BEGIN: a round trip
                 built = build()
                 text, params = (
                     built.statement.text["postgresql"],
                     built.statement.params,
                 )
-                with driver.cursor() as cursor:
-                    cursor.execute(text, params)
-                    row = cursor.fetchone()
+                cursor = _cursors(info, driver, 1)[0]
+                cursor.execute(text, params)
+                row = cursor.fetchone()
             except dialect.loaded_dbapi.IntegrityError:
                 row = None  # the statement failed whole: nothing written
             except dialect.loaded_dbapi.Error as exc:
@@ -1130,11 +1213,8 @@ class SyncRunner:
                 raise error from exc
             idle = True
         finally:
-            if fairy.is_valid and found is not None:
-                if driver.info.transaction_status == _IDLE:
-                    driver.autocommit = found
-                else:  # cannot be, in autocommit mode: no one gets it again
-                    fairy.invalidate()
+            if fairy.is_valid and driver.info.transaction_status != _IDLE:
+                fairy.invalidate()  # cannot be, in autocommit mode: no one gets it again
             self._kept.give(fairy, idle=idle and fairy.is_valid, vouched=vouched)
         return built if row == built.expect else False
 
