@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import functools
 import json
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -855,6 +856,11 @@ def _pg_fast(
         window_start=window_start,
         release=release,
     )
+    if codec is None and len(plan.new) == 1:  # the usual add: one plaintext turn
+        one = turn_row(conversation_id, plan.new[0], "postgresql")
+        text, names, pick = _one_row(tuple([v is not None for v in one]), move_sql)
+        move.update(zip(names, pick(one), strict=True))
+        return Raw({"postgresql": text}, move)
     rows = (
         [turn_params(conversation_id, t, "postgresql") for t in plan.new]
         if codec is None
@@ -862,7 +868,7 @@ def _pg_fast(
     )
     # Only the columns some turn sets: a column left out is NULL (none of the
     # nullable ones has a default), and each parameter costs the driver and the
-    # server (a user turn sets 11 of its 22). One row, the usual add: one pass.
+    # server (a user turn sets 11 of its 22). One row: one pass.
     if len(rows) == 1:
         values = [(c, v) for c, v in rows[0].items() if v is not None]
         columns = tuple([c for c, _ in values])
@@ -874,6 +880,35 @@ def _pg_fast(
             move.update(zip(names, [row[c] for c in columns], strict=True))
     text = _fast_append_sql(len(rows), columns=columns, move=move_sql)
     return Raw({"postgresql": text}, move)
+
+
+_OneRow = tuple[str, tuple[str, ...], Callable[[tuple[Any, ...]], tuple[Any, ...]]]
+#: What `_one_row` worked out, by shape.
+_ONE_ROWS: dict[tuple[tuple[bool, ...], str], _OneRow] = {}
+
+
+def _one_row(present: tuple[bool, ...], move: str) -> _OneRow:
+    """The fast append of one plaintext turn whose `turn_row` has a value where
+    *present* says, after the record's *move*: the statement (`_fast_append_sql`
+    of the columns set), its turn parameters' names, and what picks their values
+    out of the row. Worked out once a shape (a user turn, a reply, ...)."""
+    key = (present, move)
+    found = _ONE_ROWS.get(key)
+    if found is None:
+        picked = [i for i, there in enumerate(present) if there]
+        columns = tuple([INSERT_COLUMNS[i] for i in picked])
+        found = (
+            _fast_append_sql(1, columns=columns, move=move),
+            _row_names(0, columns),
+            operator.itemgetter(*picked),
+        )
+        if len(_ONE_ROWS) >= _ONE_ROWS_KEPT:
+            _ONE_ROWS.clear()
+        _ONE_ROWS[key] = found
+    return found
+
+
+_ONE_ROWS_KEPT = 256
 
 
 def _move(

@@ -242,9 +242,6 @@ class SQLStore(SQLErasure):
         guard = lease_wait is not None
 
         def attempt() -> tuple[Turn, ...] | Busy:
-            make = self._append(
-                conversation_id, turns, expected_last_seq, updates, guard=guard
-            )
             # The usual add: its statements, without the flow.
             done = (
                 None
@@ -254,10 +251,14 @@ class SQLStore(SQLErasure):
                 )
             )
             result: tuple[Turn, ...] | Busy
-            if done is False:  # the careful way tells why it missed
-                result = self._runner.run(lambda: make(fast=False), write=True)
-            elif done is None:
-                result = self._run_append(make)
+            if done is None or done is False:
+                make = self._append(
+                    conversation_id, turns, expected_last_seq, updates, guard=guard
+                )
+                if done is False:  # the careful way tells why it missed
+                    result = self._runner.run(lambda: make(fast=False), write=True)
+                else:
+                    result = self._run_append(make)
             else:
                 result = done
             return self._last_seqs.saw(conversation_id, result)
@@ -454,9 +455,6 @@ class SQLStore(SQLErasure):
         guard = lease_wait is not None
 
         async def attempt() -> tuple[Turn, ...] | Busy:
-            make = self._append(
-                conversation_id, turns, expected_last_seq, updates, guard=guard
-            )
             done = (
                 None
                 if updates
@@ -465,10 +463,16 @@ class SQLStore(SQLErasure):
                 )
             )
             result: tuple[Turn, ...] | Busy
-            if done is False:
-                result = await self._arunner.run(lambda: make(fast=False), write=True)
-            elif done is None:
-                result = await self._arun_append(make)
+            if done is None or done is False:
+                make = self._append(
+                    conversation_id, turns, expected_last_seq, updates, guard=guard
+                )
+                if done is False:
+                    result = await self._arunner.run(
+                        lambda: make(fast=False), write=True
+                    )
+                else:
+                    result = await self._arun_append(make)
             else:
                 result = done
             return self._last_seqs.saw(conversation_id, result)
