@@ -37,7 +37,6 @@ import hmac
 import json
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from hashlib import sha256
 from types import MappingProxyType
 from typing import Any, Literal, NamedTuple, cast
 
@@ -327,9 +326,12 @@ class Codec:
     def __repr__(self) -> str:
         return f"Codec({self.encryption!r})"
 
-    def _cipher(self, key_id: str, where: str) -> Any:
+    def _cipher(self, key_id: str, where: str | Slot) -> Any:
+        """The cipher of *key_id*; *where*: the value's slot, for the error."""
         cipher = self._ciphers.get(key_id)
         if cipher is None:
+            if isinstance(where, Slot):
+                where = where.where()
             msg = (
                 f"{where} is encrypted with key id {key_id!r}, which the keyring "
                 f"lacks (it has {list(self.encryption.key_ids)}): add that key"
@@ -338,14 +340,14 @@ class Codec:
         return cipher
 
     def _mac(self, key_id: str, data: bytes) -> bytes:
-        return hmac.new(self._macs[key_id], data, sha256).digest()
+        return hmac.digest(self._macs[key_id], data, "sha256")  # one call, in C
 
     # -- values ---------------------------------------------------------------
 
     def seal(self, slot: Slot, value: str) -> str:
         """Encrypt *value*, bound to its *slot*."""
         kid = self.encryption.current
-        cipher = self._cipher(kid, slot.where())
+        cipher = self._cipher(kid, slot)  # its words only for an error
         nonce = os.urandom(_NONCE)
         sealed = cipher.encrypt(nonce, value.encode(), slot.aad(kid))
         return f"{_PREFIX}{kid}:{_b64(nonce + sealed)}"
