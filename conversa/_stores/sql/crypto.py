@@ -48,7 +48,7 @@ from .raw import (
     INSERT_COLUMNS,
     sql,
     turn_from_tuple,
-    turn_params,
+    turn_row,
 )
 from .schema import record_values
 
@@ -286,6 +286,15 @@ INSERT_KEYED_SQL = sql(
     + ", ".join(f"{{{c}}}" for c in _KEYED_COLUMNS)
     + ")"
 )
+#: SQLite's fast append of sealed turns, positional (`Codec.turn_rows`): sqlite3
+#: binds a tuple in half the time of 23 names.
+INSERT_KEYED_NEW_ROW_SQL = {
+    "sqlite": f"INSERT INTO conversa_turns ({', '.join(_KEYED_COLUMNS)}) VALUES ("  # noqa: S608
+    + ", ".join("?" for _ in _KEYED_COLUMNS)
+    + ") ON CONFLICT DO NOTHING"
+}
+#: Where a `raw.turn_row` holds the seq and the content.
+_ROW_SEQ, _ROW_CONTENT = INSERT_COLUMNS.index("seq"), INSERT_COLUMNS.index("content")
 #: The longest sealed content whose plaintext `Codec` keeps (base64 and the header
 #: on top of what `raw` keeps).
 _CACHED_SEALED = CACHED_CONTENT * 2
@@ -297,6 +306,8 @@ class Codec:
     """Seals the values a SQL store writes and opens the rows it reads."""
 
     insert_sql = INSERT_KEYED_SQL
+    #: SQLite's fast append of `turn_rows` (positional).
+    insert_new_row_sql = INSERT_KEYED_NEW_ROW_SQL
 
     def __init__(self, encryption: Encryption) -> None:
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -398,15 +409,20 @@ class Codec:
         self, conversation_id: str, turns: Iterable[Turn], dialect: str
     ) -> list[dict[str, Any]]:
         """The parameters of `insert_sql` for *turns* (seqs set), content sealed."""
+        rows = self.turn_rows(conversation_id, turns, dialect)
+        return [dict(zip(_KEYED_COLUMNS, row, strict=True)) for row in rows]
+
+    def turn_rows(
+        self, conversation_id: str, turns: Iterable[Turn], dialect: str
+    ) -> list[tuple[Any, ...]]:
+        """`turn_params` as rows, in the order of `INSERT_KEYED_NEW_ROW_SQL`."""
+        kid = self.encryption.current
         out = []
         for turn in turns:
-            params = turn_params(conversation_id, turn, dialect)
-            place = (params["seq"], turn.id, turn.role, turn.kind)
-            params["content"] = self.seal_content(
-                conversation_id, place, params["content"]
-            )
-            params["key_id"] = self.encryption.current
-            out.append(params)
+            row = turn_row(conversation_id, turn, dialect)
+            place = (row[_ROW_SEQ], turn.id, turn.role, turn.kind)
+            sealed = self.seal_content(conversation_id, place, row[_ROW_CONTENT])
+            out.append((*row[:_ROW_CONTENT], sealed, *row[_ROW_CONTENT + 1 :], kid))
         return out
 
     def seal_content(self, conversation_id: str, place: TurnPlace, content: str) -> str:

@@ -976,8 +976,8 @@ def _sqlite_fast(
         insert = _INSERT_NEW_ROW_SQL
         inserted = [turn_row(conversation_id, t, "sqlite") for t in plan.new]
     else:
-        insert = {"sqlite": codec.insert_sql["sqlite"] + " ON CONFLICT DO NOTHING"}
-        inserted = codec.turn_params(conversation_id, plan.new, "sqlite")
+        insert = codec.insert_new_row_sql
+        inserted = codec.turn_rows(conversation_id, plan.new, "sqlite")
     # One row: execute, not executemany.
     values = inserted[0] if len(inserted) == 1 else inserted
     return Raw({"sqlite": move_sql}, move), Raw(insert, values)
