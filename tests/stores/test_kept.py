@@ -243,3 +243,59 @@ def test_postgres_calls_reuse_their_cursors_but_not_after_a_big_read(
         assert store.read(conv.id)[-1].text == "still fine"
     finally:
         store.close()
+
+
+@pytest.mark.postgres
+def test_a_large_turns_cursor_is_not_kept(pg_url: str) -> None:
+    """A cursor given a large value (a turn of more than 64 KiB of text) is closed
+    after its call, not kept holding the value until it runs again."""
+    store = PostgresStore(pg_url, pool_size=1, max_overflow=1)
+    try:
+        conv = _adds(store, 2)
+        (fairy,) = store._runner._kept._idle
+        (small,) = fairy.info["conversa_cursors"][1:2]
+        conv.add("user", "x" * 70_000)
+        assert small.closed
+        assert small not in fairy.info["conversa_cursors"]
+        conv.add("assistant", "short")  # a fresh cursor, kept
+        (fresh,) = fairy.info["conversa_cursors"][1:2]
+        assert not fresh.closed
+        assert [len(t.text) for t in store.read(conv.id)][-2:] == [70_000, 5]
+    finally:
+        store.close()
+
+
+@pytest.mark.postgres
+def test_a_kept_connection_closed_under_the_store_is_replaced(pg_url: str) -> None:
+    """A kept connection whose driver connection was closed (its cursors with it)
+    costs the next call a retry on a fresh connection, for a write and a read."""
+    store = PostgresStore(pg_url, pool_size=1, max_overflow=1)
+    try:
+        conv = _adds(store, 2)
+        (fairy,) = store._runner._kept._idle
+        fairy.driver_connection.close()
+        conv.add("user", "after")
+        (fairy,) = store._runner._kept._idle
+        fairy.driver_connection.close()
+        assert [t.text for t in store.read(conv.id)] == ["turn 0", "turn 1", "after"]
+    finally:
+        store.close()
+
+
+def test_autocommit_is_noted_only_once_switched() -> None:
+    """The driver's own autocommit setting is noted only once conversa switched
+    it: a switch refused (psycopg's, inside a transaction) notes nothing, so the
+    next call tries again rather than trusting a switch that never happened."""
+    from conversa._stores.sql.runners import _autocommit_on
+
+    class Refusing:
+        autocommit = False
+
+        def __setattr__(self, name: str, value: Any) -> None:
+            msg = "can't change autocommit now"
+            raise RuntimeError(msg)
+
+    info: dict[str, Any] = {}
+    with pytest.raises(RuntimeError):
+        _autocommit_on(info, Refusing())
+    assert info == {}

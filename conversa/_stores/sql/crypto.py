@@ -308,6 +308,8 @@ class Codec:
     insert_sql = INSERT_KEYED_SQL
     #: SQLite's fast append of `turn_rows` (positional).
     insert_new_row_sql = INSERT_KEYED_NEW_ROW_SQL
+    #: The columns of a `turn_rows` row, in order.
+    keyed_columns: tuple[str, ...] = _KEYED_COLUMNS
 
     def __init__(self, encryption: Encryption) -> None:
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM

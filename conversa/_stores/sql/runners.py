@@ -247,9 +247,13 @@ _IDLE = 0
 #: has it on (`_autocommit_on`), and the cursors it runs statements on (`_cursors`).
 _AUTOCOMMIT = "conversa_autocommit"
 _CURSORS = "conversa_cursors"
-#: A cursor that read more rows than this is closed after the call, not kept:
-#: a kept cursor holds its last result until it runs again (a history read whole).
+#: A kept cursor holds its last result and parameters until it runs again: one
+#: that read more rows than this (a history read whole), or was given a text or
+#: bytes value longer than `_KEPT_VALUE` (a turn with a large image or document),
+#: is closed after its call, not kept. (A window's rows are held no longer than
+#: the turns read from them are, `raw.turn_from_tuple`.)
 _KEPT_ROWS = 64
+_KEPT_VALUE = 1 << 16
 
 
 def _autocommit_on(info: dict[str, Any], driver: Any) -> None:
@@ -261,10 +265,9 @@ def _autocommit_on(info: dict[str, Any], driver: Any) -> None:
     `_autocommit_back` puts it back, before the connection goes back to the pool.
     """
     if _AUTOCOMMIT not in info:
-        info[_AUTOCOMMIT] = (
-            driver.autocommit
-        )  # False, unless the engine made it AUTOCOMMIT
-        driver.autocommit = True
+        found = driver.autocommit  # False, unless the engine made it AUTOCOMMIT
+        driver.autocommit = True  # raises in a transaction: nothing noted then
+        info[_AUTOCOMMIT] = found
 
 
 def _autocommit_back(info: dict[str, Any], driver: Any) -> bool:
@@ -300,15 +303,46 @@ def _cursors(info: dict[str, Any], driver: Any, n: int) -> list[Any]:
     return kept[1 : n + 1]
 
 
-def _unkept(info: dict[str, Any], cursors: list[Any], results: list[Rows]) -> list[Any]:
-    """The *cursors* that read more than `_KEPT_ROWS` rows (their *results*),
-    forgotten by `_cursors`: the caller closes them."""
-    big = [c for c, r in zip(cursors, results, strict=True) if len(r.rows) > _KEPT_ROWS]
-    kept: list[Any] | None = info.get(_CURSORS)
+def _unkept(
+    info: dict[str, Any],
+    cursors: list[Any],
+    results: list[Rows],
+    steps: tuple[Raw, ...],
+) -> list[Any]:
+    """The *cursors* not to keep (`_KEPT_ROWS`, `_KEPT_VALUE`; their *results*,
+    their *steps*), forgotten by `_cursors`: the caller closes them."""
+    big = [
+        cursor
+        for cursor, result, step in zip(cursors, results, steps, strict=True)
+        if len(result.rows) > _KEPT_ROWS or _large(step.params)
+    ]
     for cursor in big:
-        if kept is not None and cursor in kept:
-            kept.remove(cursor)
+        _forget(info, cursor)
     return big
+
+
+def _forget(info: dict[str, Any], cursor: Any) -> None:
+    """Take *cursor* out of those `_cursors` keeps (a fresh one takes its place)."""
+    kept: list[Any] | None = info.get(_CURSORS)
+    if kept is not None and cursor in kept:
+        kept.remove(cursor)
+
+
+def _large(params: Any) -> bool:
+    """Whether *params* (a mapping, a sequence, or a list of either) hold a text or
+    bytes value longer than `_KEPT_VALUE`. (A loop, not `any` over a generator:
+    it runs on every statement.)"""
+    if params is None:
+        return False
+    if isinstance(params, list):  # executemany's rows
+        return any(_large(row) for row in params)
+    for value in params.values() if isinstance(params, Mapping) else params:
+        if type(value) in _TEXTS and len(value) > _KEPT_VALUE:
+            return True
+    return False
+
+
+_TEXTS = frozenset((str, bytes, bytearray))
 
 
 class _OwnTransaction:
@@ -510,9 +544,9 @@ class _Executor:
     def _run(self, steps: tuple[Raw, ...], *, pipelined: bool) -> list[Rows]:
         connection, driver, dialect = self.connection, self.driver, self.dialect
         pipelined = pipelined and dialect == "postgresql" and _pipelines(type(driver))
-        cursors = _cursors(self.info, driver, len(steps))
         step = steps[0]
         try:
+            cursors = _cursors(self.info, driver, len(steps))
             with driver.pipeline() if pipelined else nullcontext():
                 for step, cursor in zip(steps, cursors, strict=True):
                     _send_driver_sql(
@@ -525,7 +559,7 @@ class _Executor:
         except self.errors as exc:
             failed = _blamed(steps, step, dialect, pipelined=pipelined)
             raise self._failed(failed, exc, pipelined=pipelined) from exc
-        for cursor in _unkept(self.info, cursors, results):
+        for cursor in _unkept(self.info, cursors, results, steps):
             cursor.close()
         return results
 
@@ -600,9 +634,9 @@ def _aexecutor(connection: AsyncConnection) -> Callable[[Any], Awaitable[Any]]:
         pooled = await connection.get_raw_connection()
         driver: Any = pooled.driver_connection
         pipelined = pipelined and _pipelines(type(driver))
-        cursors = _cursors(pooled.info, driver, len(steps))
         step = steps[0]
         try:
+            cursors = _cursors(pooled.info, driver, len(steps))
             async with driver.pipeline() if pipelined else nullcontext():
                 for step, cursor in zip(steps, cursors, strict=True):
                     await _asend_driver_sql(
@@ -618,7 +652,7 @@ def _aexecutor(connection: AsyncConnection) -> Callable[[Any], Awaitable[Any]]:
             if dead or (pipelined and _stale_prepared(driver)):
                 await connection.invalidate(exc)
             raise error from exc
-        for cursor in _unkept(pooled.info, cursors, results):
+        for cursor in _unkept(pooled.info, cursors, results, steps):
             await cursor.close()
         return results
 
@@ -1204,6 +1238,9 @@ class SyncRunner:
                 cursor = _cursors(info, driver, 1)[0]
                 cursor.execute(text, params)
                 row = cursor.fetchone()
+                if _large(params):  # a large turn: not kept holding it
+                    _forget(info, cursor)
+                    cursor.close()
             except dialect.loaded_dbapi.IntegrityError:
                 row = None  # the statement failed whole: nothing written
             except dialect.loaded_dbapi.Error as exc:

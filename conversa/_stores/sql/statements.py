@@ -856,9 +856,15 @@ def _pg_fast(
         window_start=window_start,
         release=release,
     )
-    if codec is None and len(plan.new) == 1:  # the usual add: one plaintext turn
-        one = turn_row(conversation_id, plan.new[0], "postgresql")
-        text, names, pick = _one_row(tuple([v is not None for v in one]), move_sql)
+    if len(plan.new) == 1:  # the usual add: one turn
+        order: tuple[str, ...] | None = None  # `INSERT_COLUMNS`
+        if codec is None:
+            one = turn_row(conversation_id, plan.new[0], "postgresql")
+        else:
+            (one,) = codec.turn_rows(conversation_id, plan.new, "postgresql")
+            order = codec.keyed_columns
+        present = tuple([v is not None for v in one])
+        text, names, pick = _one_row(present, move_sql, order)
         move.update(zip(names, pick(one), strict=True))
         return Raw({"postgresql": text}, move)
     rows = (
@@ -884,19 +890,24 @@ def _pg_fast(
 
 _OneRow = tuple[str, tuple[str, ...], Callable[[tuple[Any, ...]], tuple[Any, ...]]]
 #: What `_one_row` worked out, by shape.
-_ONE_ROWS: dict[tuple[tuple[bool, ...], str], _OneRow] = {}
+_ONE_ROWS: dict[tuple[tuple[bool, ...], str, tuple[str, ...] | None], _OneRow] = {}
 
 
-def _one_row(present: tuple[bool, ...], move: str) -> _OneRow:
-    """The fast append of one plaintext turn whose `turn_row` has a value where
-    *present* says, after the record's *move*: the statement (`_fast_append_sql`
-    of the columns set), its turn parameters' names, and what picks their values
-    out of the row. Worked out once a shape (a user turn, a reply, ...)."""
-    key = (present, move)
+def _one_row(
+    present: tuple[bool, ...], move: str, row_columns: tuple[str, ...] | None
+) -> _OneRow:
+    """The fast append of one turn whose row (`turn_row`, in `INSERT_COLUMNS`
+    order; or in *row_columns*' order: an encrypted store's, `Codec.turn_rows`)
+    has a value where *present* says, after the record's *move*: the statement
+    (`_fast_append_sql` of the columns set), its turn parameters' names, and what
+    picks their values out of the row. Worked out once a shape (a user turn, a
+    reply, ...)."""
+    key = (present, move, row_columns)
     found = _ONE_ROWS.get(key)
     if found is None:
+        order = INSERT_COLUMNS if row_columns is None else row_columns
         picked = [i for i, there in enumerate(present) if there]
-        columns = tuple([INSERT_COLUMNS[i] for i in picked])
+        columns = tuple([order[i] for i in picked])
         found = (
             _fast_append_sql(1, columns=columns, move=move),
             _row_names(0, columns),
