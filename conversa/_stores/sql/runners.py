@@ -284,11 +284,16 @@ def _autocommit_back(info: dict[str, Any], driver: Any) -> bool:
 
 
 def _to_pool(fairy: Any) -> None:
-    """Give *fairy* back to its pool, its driver's autocommit as conversa found it
-    (a connection that cannot have it back is invalidated, closed)."""
+    """Give *fairy* back to its pool, its driver's autocommit as conversa found it."""
+    _as_found(fairy)
+    fairy.close()
+
+
+def _as_found(fairy: Any) -> None:
+    """Put back *fairy*'s driver's autocommit as conversa found it; a connection
+    that cannot have it back (in a transaction) is invalidated."""
     if fairy.is_valid and not _autocommit_back(fairy.info, fairy.driver_connection):
         fairy.invalidate()
-    fairy.close()
 
 
 def _cursors(info: dict[str, Any], driver: Any, n: int) -> list[Any]:
@@ -511,9 +516,7 @@ class _Executor:
                 with contextlib.suppress(Exception):  # the error that failed it wins
                     connection.rollback()
         finally:
-            fairy = self.fairy
-            if fairy.is_valid and not _autocommit_back(self.info, self.driver):
-                fairy.invalidate()
+            _as_found(self.fairy)
             connection.close()  # gives the pooled connection back
         return False
 

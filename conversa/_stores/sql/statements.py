@@ -856,7 +856,7 @@ def _pg_fast(
         window_start=window_start,
         release=release,
     )
-    if len(plan.new) == 1:  # the usual add: one turn
+    if len(plan.new) == 1:  # the usual add: one turn, a shape worked out once
         order: tuple[str, ...] | None = None  # `INSERT_COLUMNS`
         if codec is None:
             one = turn_row(conversation_id, plan.new[0], "postgresql")
@@ -874,16 +874,11 @@ def _pg_fast(
     )
     # Only the columns some turn sets: a column left out is NULL (none of the
     # nullable ones has a default), and each parameter costs the driver and the
-    # server (a user turn sets 11 of its 22). One row: one pass.
-    if len(rows) == 1:
-        values = [(c, v) for c, v in rows[0].items() if v is not None]
-        columns = tuple([c for c, _ in values])
-        move.update(zip(_row_names(0, columns), [v for _, v in values], strict=True))
-    else:
-        columns = tuple([c for c in rows[0] if any(row[c] is not None for row in rows)])
-        for i, row in enumerate(rows):
-            names = _row_names(i, columns)
-            move.update(zip(names, [row[c] for c in columns], strict=True))
+    # server (a user turn sets 11 of its 22).
+    columns = tuple([c for c in rows[0] if any(row[c] is not None for row in rows)])
+    for i, row in enumerate(rows):
+        names = _row_names(i, columns)
+        move.update(zip(names, [row[c] for c in columns], strict=True))
     text = _fast_append_sql(len(rows), columns=columns, move=move_sql)
     return Raw({"postgresql": text}, move)
 
