@@ -35,7 +35,7 @@ from .sse import Delta
 from .tracing import CallInfo, Tracing, make_tracer
 from .wire import (
     APIResponse,
-    NoCookies,
+    AsyncCookielessClient,
     StreamReader,
     build_request,
     check_http_args,
@@ -130,7 +130,7 @@ class AsyncClient(DoorConstructors[httpx.AsyncBaseTransport, httpx.AsyncClient])
         http = (
             http_client
             if http_client is not None
-            else httpx.AsyncClient(transport=transport, cookies=NoCookies())
+            else AsyncCookielessClient(transport=transport)
         )
         self.__attrs_init__(
             config, http, owns_http=http_client is None, auth=auth, tracer=tracer

@@ -29,7 +29,7 @@ from .sse import Delta
 from .tracing import CallInfo, Tracing, make_tracer
 from .wire import (
     APIResponse,
-    NoCookies,
+    CookielessClient,
     StreamReader,
     build_request,
     check_http_args,
@@ -158,7 +158,7 @@ class Client(DoorConstructors[httpx.BaseTransport, httpx.Client]):
         http = (
             http_client
             if http_client is not None
-            else httpx.Client(transport=transport, cookies=NoCookies())
+            else CookielessClient(transport=transport)
         )
         self.__attrs_init__(
             config, http, owns_http=http_client is None, auth=auth, tracer=tracer

@@ -9,11 +9,9 @@ logs. `Client` and `AsyncClient` only send, retry and read.
 from __future__ import annotations
 
 import functools
-import http.cookiejar
 import importlib.metadata
 import json as jsonlib
 import logging
-import urllib.request
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -146,20 +144,55 @@ def check_http_args(transport: object | None, http_client: object | None) -> Non
         raise InvalidInputError(msg)
 
 
-class NoCookies(http.cookiejar.CookieJar):
-    """The cookie jar of the httpx clients conversa makes: it keeps nothing.
+class NoCookies(httpx.Cookies):
+    """The cookies of the httpx clients conversa makes: none, and none kept.
 
     The API authenticates every call by its headers, and conversa builds its
-    requests itself, so no cookie ever went back; but a jar still parsed every
-    reply's headers into a mail message, looking for some to keep. An
-    *http_client* passed in keeps its own jar.
+    requests itself, so no cookie ever goes back. httpx's own `Cookies` wraps
+    each reply and its request in urllib's shapes for the standard jar before
+    the jar looks at them (a `urllib.request.Request` made on every call); this
+    one skips both steps. An *http_client* passed in keeps its own cookies.
     """
 
-    def extract_cookies(self, response: Any, request: urllib.request.Request) -> None:
+    def extract_cookies(self, response: httpx.Response) -> None:
         """Keep no cookie from *response*."""
 
-    def set_cookie(self, cookie: http.cookiejar.Cookie) -> None:
-        """Keep no *cookie*."""
+    def set_cookie_header(self, request: httpx.Request) -> None:
+        """Add no cookie to *request*."""
+
+
+class CookielessClient(httpx.Client):
+    """The `httpx.Client` conversa makes when given none: `NoCookies`."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._no_cookies = NoCookies()
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        """Always none (`NoCookies`)."""
+        return self._no_cookies
+
+    @cookies.setter
+    def cookies(self, cookies: Any) -> None:
+        """Keep none: conversa's requests carry their auth in headers."""
+
+
+class AsyncCookielessClient(httpx.AsyncClient):
+    """The `httpx.AsyncClient` conversa makes when given none: `NoCookies`."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._no_cookies = NoCookies()
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        """Always none (`NoCookies`)."""
+        return self._no_cookies
+
+    @cookies.setter
+    def cookies(self, cookies: Any) -> None:
+        """Keep none: conversa's requests carry their auth in headers."""
 
 
 def build_request(

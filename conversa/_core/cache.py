@@ -34,7 +34,7 @@ inputs always give the same bytes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal, TypeAlias
 
 from .._exceptions import InvalidInputError
@@ -108,16 +108,28 @@ def cache_controls(body: Mapping[str, Any]) -> list[tuple[_Key, Any]]:
     for part, name in ((0, "tools"), (1, "system")):
         items = body.get(name)
         if isinstance(items, list | tuple):
-            _controls((part,), items, found)
+            _controls((part,), enumerate(items), found)
     for m, message in enumerate(body.get("messages") or ()):
         content = message.get("content")
         if isinstance(content, list):
-            _controls((2, m), content, found)
+            for index, block in enumerate(content):
+                # Most message blocks hold no mark and nothing nested (text): they
+                # are passed over here, without a call and a key each.
+                if (
+                    type(block) is dict
+                    and "cache_control" not in block
+                    and "content" not in block
+                    and block.get("type") != "document"
+                ):
+                    continue
+                _controls((2, m), ((index, block),), found)
     return found
 
 
-def _controls(key: _Key, blocks: Sequence[Any], found: list[tuple[_Key, Any]]) -> None:
-    for index, block in enumerate(blocks):
+def _controls(
+    key: _Key, blocks: Iterable[tuple[int, Any]], found: list[tuple[_Key, Any]]
+) -> None:
+    for index, block in blocks:
         # A dict first: isinstance against the Mapping ABC costs more.
         if type(block) is not dict and not isinstance(block, Mapping):
             continue
@@ -130,7 +142,7 @@ def _controls(key: _Key, blocks: Sequence[Any], found: list[tuple[_Key, Any]]) -
             if isinstance(source, Mapping):
                 inner = source.get("content")
         if isinstance(inner, list):
-            _controls((*key, index), inner, found)
+            _controls((*key, index), enumerate(inner), found)
 
 
 def _existing(body: Mapping[str, Any]) -> list[tuple[_Key, str]]:

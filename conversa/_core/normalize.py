@@ -47,7 +47,7 @@ from .._values.blocks import (
 from .._values.body_json import SplicedBody
 from .._values.capabilities import ModelCapabilities, same_model
 from .._values.settings import RETRACTS
-from .._values.turns import Role, Turn
+from .._values.turns import Role, Turn, remembered
 from .history_rules import Message, check_messages, check_thinking_end, turn_error
 
 __all__ = [
@@ -229,8 +229,8 @@ def check_history(
         role = _role(turn)
         if turn.id in new_turn_ids:
             new_positions.add(position)
-        blocks = _clean_turn(turn, role, model=model, rules_2026=rules_2026)
-        plain = plain and _plain(role, blocks)
+        blocks, plain_turn = _cleaned(turn, role, model=model, rules_2026=rules_2026)
+        plain = plain and plain_turn
         if not blocks:
             if turn.id in new_turn_ids:
                 rule = (
@@ -271,6 +271,21 @@ def check_history(
             max_images=caps.max_images,
         )
     return messages, sources
+
+
+def _cleaned(
+    turn: Turn, role: Role, *, model: str, rules_2026: bool
+) -> tuple[tuple[Block, ...], bool]:
+    """`_clean_turn` of *turn*, and whether what it kept is `_plain`: worked out
+    once per turn value, role, model and rules (`remembered`). A send replays
+    the same window turns, read back as the same values, call after call."""
+    memo = remembered(turn).setdefault("cleaned", {})
+    key = (role, model, rules_2026)
+    found: tuple[tuple[Block, ...], bool] | None = memo.get(key)
+    if found is None:
+        blocks = tuple(_clean_turn(turn, role, model=model, rules_2026=rules_2026))
+        found = memo[key] = (blocks, _plain(role, blocks))
+    return found
 
 
 def _plain(role: Role, blocks: Sequence[Block]) -> bool:

@@ -31,13 +31,13 @@ waits for itself and ends in `ConversationBusyError`.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import secrets
 import socket
 import threading
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from typing import TypeVar
@@ -137,8 +137,21 @@ class Section:
 
 
 def holder_id() -> str:
-    """Return a fresh lease holder id naming this host and process."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
+    """Return a fresh lease holder id naming this host and process.
+
+    The host and process part is worked out once per process (a send takes a
+    lease, so a holder id, every call); 128 random bits make it unique.
+    """
+    return _this_process() + os.urandom(16).hex()
+
+
+@functools.cache
+def _process_prefix(pid: int) -> str:
+    return f"{socket.gethostname()}:{pid}:"
+
+
+def _this_process() -> str:
+    return _process_prefix(os.getpid())
 
 
 def backoff(delay: float) -> float:
