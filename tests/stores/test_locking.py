@@ -14,7 +14,7 @@ import anyio.to_thread
 import pytest
 from sqlmodel import Session, col, select, update
 
-from conversa._exceptions import ConversationBusyError
+from conversa._exceptions import ConversationBusyError, SeqConflictError
 from conversa._stores.sql.schema import ConversationRow
 from conversa._stores.sql.store import SQLStore
 from conversa._values.turns import ConversationRecord
@@ -188,6 +188,35 @@ def test_the_replys_append_ends_only_its_own_lease(
         assert lease is not None
         assert lease[0] == "someone else"
         assert [t.text for t in store.read(taken.id)] == ["hi"]
+
+
+def test_a_sends_user_turn_moves_the_window_start_in_its_append(
+    sql_backend: str, target: str
+) -> None:
+    """A send's user turn that moves the window start is one plain append (no
+    bookkeeping, no lease to end: the short write without the flow). It moves the
+    start with the turn; sent again (a retried send), it is the stored turn; a
+    stale expected seq writes nothing and says so."""
+    with open_store(sql_backend, target) as store:
+        record = store.create(ConversationRecord(model="m"))
+        store.append(record.id, [user("a"), assistant("b")])
+        turn = user("c")
+        with store.lock(record.id):
+            (stored,) = store.append_in_section(
+                record.id, [turn], expected_last_seq=2, window_start=2
+            )
+            again = store.append_in_section(
+                record.id, [turn], expected_last_seq=2, window_start=2
+            )
+            with pytest.raises(SeqConflictError):
+                store.append_in_section(
+                    record.id, [user("d")], expected_last_seq=2, window_start=3
+                )
+        assert stored.seq == 3
+        assert again == (stored,)
+        after = store.get(record.id)
+        assert (after.last_seq, after.window_start) == (3, 2)
+        assert [t.text for t in store.read(record.id)] == ["a", "b", "c"]
 
 
 async def test_a_cancelled_waiter_leaves_no_lease(sync_store: Any) -> None:

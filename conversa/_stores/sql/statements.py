@@ -25,8 +25,8 @@ That is the careful way. An append that knows the last seq it expects (every
 UPDATE of the record (the expected last seq, not erased, the owner, no live lease)
 and the insert of the new turns, in one statement on PostgreSQL (a CTE; an `add`
 sends it alone, a transaction of its own: one round trip) and two on SQLite.
-An add's are sent without a flow when the store's calls run on the driver
-(`quick_append`, `quick_append_one`). If the record did not move, nothing was
+An add's, and a send's user turn, are sent without a flow when the store's
+calls run on the driver (`quick_append`, `quick_append_one`). If the record did not move, nothing was
 written, and the careful way runs next (in the same transaction, or in a new one
 when the first one ended with its statement on PostgreSQL or ran without a flow)
 and tells why (a moved seq, a lease, a missing conversation); if a turn id was
@@ -1013,6 +1013,7 @@ def quick_append(
     *,
     guard: bool,
     codec: Codec | None = None,
+    window_start: int | None = None,
 ) -> Callable[[], QuickAppend] | None:
     """An append on SQLite the fast way, written out: what builds its
     statements (the turns sealed by *codec*, on an encrypted store); None if the
@@ -1033,7 +1034,7 @@ def quick_append(
             expected,
             owner,
             guard=guard,
-            window_start=None,
+            window_start=window_start,
             codec=codec,
         )
         return QuickAppend(plan.result, move, insert, len(plan.new))
@@ -1065,6 +1066,7 @@ def quick_append_one(
     *,
     guard: bool,
     codec: Codec | None = None,
+    window_start: int | None = None,
 ) -> Callable[[], OneAppend] | None:
     """An append on PostgreSQL the fast way, written out: what builds its
     statement (the turns sealed by *codec*, on an encrypted store); None if the
@@ -1086,7 +1088,7 @@ def quick_append_one(
             expected,
             owner,
             guard=guard,
-            window_start=None,
+            window_start=window_start,
             codec=codec,
         )
         return OneAppend(plan.result, statement, (len(plan.new), 1))

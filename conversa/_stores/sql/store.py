@@ -18,7 +18,7 @@ from contextlib import (
     AbstractContextManager,
     contextmanager,
 )
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 import anyio.to_thread
 
@@ -69,6 +69,12 @@ from .statements import (
 )
 
 __all__ = ["SQLStore"]
+
+#: What builds a quick append (`SQLStore._quick`): SQLite's two statements, or
+#: PostgreSQL's one (both None: the fast way does not take it).
+_Quick: TypeAlias = tuple[
+    Callable[[], QuickAppend] | None, Callable[[], OneAppend] | None
+]
 
 #: How many conversations a store remembers the last seq of, for the appends
 #: that name none (`LastSeqs`): the most recently written ones.
@@ -242,25 +248,9 @@ class SQLStore(SQLErasure):
         guard = lease_wait is not None
 
         def attempt() -> tuple[Turn, ...] | Busy:
-            # The usual add: its statements, without the flow.
-            done = (
-                None
-                if updates
-                else self._quick_append(
-                    conversation_id, turns, expected_last_seq, guard=guard
-                )
+            result = self._appended(
+                conversation_id, turns, expected_last_seq, updates, guard=guard
             )
-            result: tuple[Turn, ...] | Busy
-            if done is None or done is False:
-                make = self._append(
-                    conversation_id, turns, expected_last_seq, updates, guard=guard
-                )
-                if done is False:  # the careful way tells why it missed
-                    result = self._runner.run(lambda: make(fast=False), write=True)
-                else:
-                    result = self._run_append(make)
-            else:
-                result = done
             return self._last_seqs.saw(conversation_id, result)
 
         if lease_wait is None:
@@ -387,16 +377,16 @@ class SQLStore(SQLErasure):
         block's end has nothing left to do.
         """
         section = self._sections.get(conversation_id) if release else None
-        make = self._append(
-            conversation_id,
-            turns,
-            expected_last_seq,
-            updates,
-            window_start=window_start,
-            section=section,
-        )
         with self._releasing(section):
-            result = self._last_seqs.saw(conversation_id, self._run_append(make))
+            appended = self._appended(
+                conversation_id,
+                turns,
+                expected_last_seq,
+                updates,
+                window_start=window_start,
+                section=section,
+            )
+            result = self._last_seqs.saw(conversation_id, appended)
         assert not isinstance(result, Busy)  # noqa: S101 - unguarded: never busy
         return result
 
@@ -455,26 +445,9 @@ class SQLStore(SQLErasure):
         guard = lease_wait is not None
 
         async def attempt() -> tuple[Turn, ...] | Busy:
-            done = (
-                None
-                if updates
-                else await self._aquick_append(
-                    conversation_id, turns, expected_last_seq, guard=guard
-                )
+            result = await self._aappended(
+                conversation_id, turns, expected_last_seq, updates, guard=guard
             )
-            result: tuple[Turn, ...] | Busy
-            if done is None or done is False:
-                make = self._append(
-                    conversation_id, turns, expected_last_seq, updates, guard=guard
-                )
-                if done is False:
-                    result = await self._arunner.run(
-                        lambda: make(fast=False), write=True
-                    )
-                else:
-                    result = await self._arun_append(make)
-            else:
-                result = done
             return self._last_seqs.saw(conversation_id, result)
 
         if lease_wait is None:
@@ -594,20 +567,105 @@ class SQLStore(SQLErasure):
     ) -> tuple[Turn, ...]:
         """See `append_in_section`."""
         section = self._sections.get(conversation_id) if release else None
+        with self._releasing(section):
+            appended = await self._aappended(
+                conversation_id,
+                turns,
+                expected_last_seq,
+                updates,
+                window_start=window_start,
+                section=section,
+            )
+            result = self._last_seqs.saw(conversation_id, appended)
+        assert not isinstance(result, Busy)  # noqa: S101 - unguarded: never busy
+        return result
+
+    # -- the pieces both twins share ----------------------------------------------
+
+    def _appended(
+        self,
+        conversation_id: str,
+        turns: Sequence[Turn],
+        expected_last_seq: int | None,
+        updates: Sequence[TurnUpdate],
+        *,
+        guard: bool = False,
+        window_start: int | None = None,
+        section: Section | None = None,
+    ) -> tuple[Turn, ...] | Busy:
+        """Run an append (`_ways`): the quick write, else the flow, the fast
+        way then, if that missed, the careful way."""
+        quick, make = self._ways(
+            conversation_id,
+            turns,
+            expected_last_seq,
+            updates,
+            guard,
+            window_start,
+            section,
+        )
+        done = None if quick is None else self._quick_append(*quick)
+        if done is None:
+            return self._run_append(make)
+        if done is False:  # the careful way tells why it missed
+            return self._runner.run(lambda: make(fast=False), write=True)
+        return done
+
+    async def _aappended(
+        self,
+        conversation_id: str,
+        turns: Sequence[Turn],
+        expected_last_seq: int | None,
+        updates: Sequence[TurnUpdate],
+        *,
+        guard: bool = False,
+        window_start: int | None = None,
+        section: Section | None = None,
+    ) -> tuple[Turn, ...] | Busy:
+        """The async twin of `_appended`."""
+        quick, make = self._ways(
+            conversation_id,
+            turns,
+            expected_last_seq,
+            updates,
+            guard,
+            window_start,
+            section,
+        )
+        done = None if quick is None else await self._aquick_append(*quick)
+        if done is None:
+            return await self._arun_append(make)
+        if done is False:
+            return await self._arunner.run(lambda: make(fast=False), write=True)
+        return done
+
+    def _ways(
+        self,
+        conversation_id: str,
+        turns: Sequence[Turn],
+        expected_last_seq: int | None,
+        updates: Sequence[TurnUpdate],
+        guard: bool,  # noqa: FBT001 - private
+        window_start: int | None,
+        section: Section | None,
+    ) -> tuple[_Quick | None, Callable[..., Flow[tuple[Turn, ...] | Busy]]]:
+        """An append's two ways: the quick write's builders (`_quick`), for a
+        plain one (no bookkeeping, no lease to end), else None; and the flow's."""
+        quick = (
+            self._quick(conversation_id, turns, expected_last_seq, guard, window_start)
+            if not updates and section is None
+            else None
+        )
         make = self._append(
             conversation_id,
             turns,
             expected_last_seq,
             updates,
+            guard=guard,
             window_start=window_start,
             section=section,
         )
-        with self._releasing(section):
-            result = self._last_seqs.saw(conversation_id, await self._arun_append(make))
-        assert not isinstance(result, Busy)  # noqa: S101 - unguarded: never busy
-        return result
-
-    # -- the pieces both twins share ----------------------------------------------
+        return quick, make
 
     def _append(
         self,
@@ -636,18 +694,12 @@ class SQLStore(SQLErasure):
         )
 
     def _quick_append(
-        self,
-        conversation_id: str,
-        turns: Sequence[Turn],
-        expected_last_seq: int | None,
-        *,
-        guard: bool,
+        self, two: Callable[[], QuickAppend] | None, one: Callable[[], OneAppend] | None
     ) -> tuple[Turn, ...] | Literal[False] | None:
-        """A plain append without the flow: SQLite's two statements
+        """A plain append without the flow (`_quick`): SQLite's two statements
         (`quick_append`), PostgreSQL's one (`quick_append_one`). The turns as
         stored; False: nothing written, the careful way tells why; None: not
         taken (the runner runs flows only, or the append is not plain)."""
-        two, one = self._quick(conversation_id, turns, expected_last_seq, guard)
         done: QuickAppend | OneAppend | Literal[False] | None = None
         if two is not None:
             done = self._runner.write_if(two, operation="append")
@@ -656,15 +708,9 @@ class SQLStore(SQLErasure):
         return done if done is None or done is False else done.result
 
     async def _aquick_append(
-        self,
-        conversation_id: str,
-        turns: Sequence[Turn],
-        expected_last_seq: int | None,
-        *,
-        guard: bool,
+        self, two: Callable[[], QuickAppend] | None, one: Callable[[], OneAppend] | None
     ) -> tuple[Turn, ...] | Literal[False] | None:
         """The async twin of `_quick_append`."""
-        two, one = self._quick(conversation_id, turns, expected_last_seq, guard)
         done: QuickAppend | OneAppend | Literal[False] | None = None
         if two is not None:
             done = await self._arunner.write_if(two, operation="append")
@@ -678,15 +724,23 @@ class SQLStore(SQLErasure):
         turns: Sequence[Turn],
         expected_last_seq: int | None,
         guard: bool,  # noqa: FBT001 - private
-    ) -> tuple[Callable[[], QuickAppend] | None, Callable[[], OneAppend] | None]:
+        window_start: int | None,
+    ) -> _Quick:
         """What builds the quick append: SQLite's two statements, or PostgreSQL's
         one (None, None: the fast way does not take it). With no
         *expected_last_seq*, conditional on the store's guess (`LastSeqs`)."""
         expected = self._last_seqs.expected(conversation_id, turns, expected_last_seq)
         args = (conversation_id, turns, expected, self._owner)
+        codec = self._codec
         if self._dialect == "sqlite":
-            return quick_append(*args, guard=guard, codec=self._codec), None
-        return None, quick_append_one(*args, guard=guard, codec=self._codec)
+            two = quick_append(
+                *args, guard=guard, codec=codec, window_start=window_start
+            )
+            return two, None
+        one = quick_append_one(
+            *args, guard=guard, codec=codec, window_start=window_start
+        )
+        return None, one
 
     def _run_append(
         self, make: Callable[..., Flow[tuple[Turn, ...] | Busy]]
