@@ -83,8 +83,13 @@ def error_type(exc: BaseException) -> str:
     return f"{module}.{cls.__qualname__}"
 
 
+#: The OpenTelemetry API's own providers: their spans never record.
+_API_PROVIDERS = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
+
+
 @functools.lru_cache(maxsize=64)
 def _server(base_url: str) -> dict[str, Any]:
+    """The server's attributes for *base_url* (unpacked into each span's own)."""
     url = httpx.URL(base_url)
     port = url.port or (443 if url.scheme == "https" else 80)
     return {"server.address": url.host, "server.port": port}
@@ -242,6 +247,7 @@ class CallTracer:
 
     def __init__(self, tracer_provider: Any, *, capture_content: bool) -> None:
         """Make spans with *tracer_provider* (None: the global one)."""
+        self._provider = tracer_provider
         self._tracer = trace.get_tracer(
             "conversa", _version(), tracer_provider=tracer_provider
         )
@@ -257,6 +263,8 @@ class CallTracer:
         conversation_id: str | None,
     ) -> ChatSpan | None:
         """Start the span of a Messages call; None when it would not be recorded."""
+        if self._silent():
+            return None
         attributes: dict[str, Any] = {
             "gen_ai.operation.name": "chat",
             "gen_ai.provider.name": PROVIDERS.get(door, "anthropic"),
@@ -290,6 +298,15 @@ class CallTracer:
                 span.set_attribute("gen_ai.system_instructions", _json(_parts(system)))
             span.set_attribute("gen_ai.input.messages", _messages(body))
         return ChatSpan(span, capture_content=self.capture_content)
+
+    def _silent(self) -> bool:
+        """Whether no span could record: the provider is the API's own (the
+        proxy before an SDK's is set, or the no-op one), whose spans are all
+        non-recording. Asked on each call: an SDK's provider may be set later."""
+        provider = self._provider
+        if provider is None:
+            provider = trace.get_tracer_provider()
+        return isinstance(provider, _API_PROVIDERS)
 
     def tool_hook(self, conversation_id: str | None) -> ToolHook:
         """Return the hook that wraps each tool call in an ``execute_tool`` span."""

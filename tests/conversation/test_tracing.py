@@ -545,7 +545,10 @@ def _run(script: str) -> str:
 
 
 def test_by_default_spans_go_to_the_global_provider() -> None:
-    """With the extra installed, a client traces through the provider set globally."""
+    """With the extra installed, a client traces through the provider set globally.
+
+    Before one is set (the API's proxy provider), a call makes no span and skips
+    building one; once an SDK's is set, the same client's calls are traced."""
     out = _run(
         """
         from opentelemetry import trace
@@ -558,11 +561,12 @@ def test_by_default_spans_go_to_the_global_provider() -> None:
         from conversa.testing import FakeMessagesAPI
 
         client = Client(api_key="sk-x", transport=FakeMessagesAPI())
+        conv = Conversation.create(MemoryStore(), client=client, model="claude-sonnet-4-5")
+        conv.send("before any provider")  # the API's proxy: no span to record
         exporter = InMemorySpanExporter()
         provider = TracerProvider()
         provider.add_span_processor(SimpleSpanProcessor(exporter))
         trace.set_tracer_provider(provider)  # after the client: still used
-        conv = Conversation.create(MemoryStore(), client=client, model="claude-sonnet-4-5")
         conv.send("hi")
         print([s.name for s in exporter.get_finished_spans()])
         """
