@@ -593,9 +593,20 @@ class SQLStore(SQLErasure):
         window_start: int | None = None,
         section: Section | None = None,
     ) -> tuple[Turn, ...] | Busy:
-        """Run an append (`_ways`): the quick write, else the flow, the fast
-        way then, if that missed, the careful way."""
-        quick, make = self._ways(
+        """Run an append: a plain one (no bookkeeping, no lease to end) as its
+        statements without the flow (`_quick_append`); else, or if that wrote
+        nothing, the flow: the fast way then, if that missed, the careful way.
+        The flow is built only then: an add's quick write is most appends."""
+        done = (
+            self._quick_append(
+                conversation_id, turns, expected_last_seq, guard, window_start
+            )
+            if not updates and section is None
+            else None
+        )
+        if done is not None and done is not False:
+            return done
+        make = self._append(
             conversation_id,
             turns,
             expected_last_seq,
@@ -604,12 +615,9 @@ class SQLStore(SQLErasure):
             window_start,
             section,
         )
-        done = None if quick is None else self._quick_append(*quick)
-        if done is None:
-            return self._run_append(make)
         if done is False:  # the careful way tells why it missed
             return self._runner.run(lambda: make(fast=False), write=True)
-        return done
+        return self._run_append(make)
 
     async def _aappended(
         self,
@@ -623,7 +631,16 @@ class SQLStore(SQLErasure):
         section: Section | None = None,
     ) -> tuple[Turn, ...] | Busy:
         """The async twin of `_appended`."""
-        quick, make = self._ways(
+        done = (
+            await self._aquick_append(
+                conversation_id, turns, expected_last_seq, guard, window_start
+            )
+            if not updates and section is None
+            else None
+        )
+        if done is not None and done is not False:
+            return done
+        make = self._append(
             conversation_id,
             turns,
             expected_last_seq,
@@ -632,14 +649,11 @@ class SQLStore(SQLErasure):
             window_start,
             section,
         )
-        done = None if quick is None else await self._aquick_append(*quick)
-        if done is None:
-            return await self._arun_append(make)
         if done is False:
             return await self._arunner.run(lambda: make(fast=False), write=True)
-        return done
+        return await self._arun_append(make)
 
-    def _ways(
+    def _append(
         self,
         conversation_id: str,
         turns: Sequence[Turn],
@@ -648,35 +662,6 @@ class SQLStore(SQLErasure):
         guard: bool,  # noqa: FBT001 - private
         window_start: int | None,
         section: Section | None,
-    ) -> tuple[_Quick | None, Callable[..., Flow[tuple[Turn, ...] | Busy]]]:
-        """An append's two ways: the quick write's builders (`_quick`), for a
-        plain one (no bookkeeping, no lease to end), else None; and the flow's."""
-        quick = (
-            self._quick(conversation_id, turns, expected_last_seq, guard, window_start)
-            if not updates and section is None
-            else None
-        )
-        make = self._append(
-            conversation_id,
-            turns,
-            expected_last_seq,
-            updates,
-            guard=guard,
-            window_start=window_start,
-            section=section,
-        )
-        return quick, make
-
-    def _append(
-        self,
-        conversation_id: str,
-        turns: Sequence[Turn],
-        expected_last_seq: int | None,
-        updates: Sequence[TurnUpdate],
-        *,
-        guard: bool = False,
-        window_start: int | None = None,
-        section: Section | None = None,
     ) -> Callable[..., Flow[tuple[Turn, ...] | Busy]]:
         """The append's flow, the fast way (True) or the careful way (False)."""
         return lambda *, fast: append_flow(
@@ -694,12 +679,20 @@ class SQLStore(SQLErasure):
         )
 
     def _quick_append(
-        self, two: Callable[[], QuickAppend] | None, one: Callable[[], OneAppend] | None
+        self,
+        conversation_id: str,
+        turns: Sequence[Turn],
+        expected_last_seq: int | None,
+        guard: bool,  # noqa: FBT001 - private
+        window_start: int | None,
     ) -> tuple[Turn, ...] | Literal[False] | None:
-        """A plain append without the flow (`_quick`): SQLite's two statements
+        """A plain append without the flow: SQLite's two statements
         (`quick_append`), PostgreSQL's one (`quick_append_one`). The turns as
         stored; False: nothing written, the careful way tells why; None: not
         taken (the runner runs flows only, or the append is not plain)."""
+        two, one = self._quick(
+            conversation_id, turns, expected_last_seq, guard, window_start
+        )
         done: QuickAppend | OneAppend | Literal[False] | None = None
         if two is not None:
             done = self._runner.write_if(two, operation="append")
@@ -708,9 +701,17 @@ class SQLStore(SQLErasure):
         return done if done is None or done is False else done.result
 
     async def _aquick_append(
-        self, two: Callable[[], QuickAppend] | None, one: Callable[[], OneAppend] | None
+        self,
+        conversation_id: str,
+        turns: Sequence[Turn],
+        expected_last_seq: int | None,
+        guard: bool,  # noqa: FBT001 - private
+        window_start: int | None,
     ) -> tuple[Turn, ...] | Literal[False] | None:
         """The async twin of `_quick_append`."""
+        two, one = self._quick(
+            conversation_id, turns, expected_last_seq, guard, window_start
+        )
         done: QuickAppend | OneAppend | Literal[False] | None = None
         if two is not None:
             done = await self._arunner.write_if(two, operation="append")
