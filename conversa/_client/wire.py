@@ -161,38 +161,29 @@ class NoCookies(httpx.Cookies):
         """Add no cookie to *request*."""
 
 
-class CookielessClient(httpx.Client):
+class _Cookieless:
+    """What both clients conversa makes share: `NoCookies`, whatever is set."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._no_cookies = NoCookies()
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        """Always none (`NoCookies`)."""
+        return self._no_cookies
+
+    @cookies.setter
+    def cookies(self, cookies: Any) -> None:
+        """Keep none: conversa's requests carry their auth in headers."""
+
+
+class CookielessClient(_Cookieless, httpx.Client):
     """The `httpx.Client` conversa makes when given none: `NoCookies`."""
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._no_cookies = NoCookies()
 
-    @property
-    def cookies(self) -> httpx.Cookies:
-        """Always none (`NoCookies`)."""
-        return self._no_cookies
-
-    @cookies.setter
-    def cookies(self, cookies: Any) -> None:
-        """Keep none: conversa's requests carry their auth in headers."""
-
-
-class AsyncCookielessClient(httpx.AsyncClient):
+class AsyncCookielessClient(_Cookieless, httpx.AsyncClient):
     """The `httpx.AsyncClient` conversa makes when given none: `NoCookies`."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._no_cookies = NoCookies()
-
-    @property
-    def cookies(self) -> httpx.Cookies:
-        """Always none (`NoCookies`)."""
-        return self._no_cookies
-
-    @cookies.setter
-    def cookies(self, cookies: Any) -> None:
-        """Keep none: conversa's requests carry their auth in headers."""
 
 
 def build_request(
