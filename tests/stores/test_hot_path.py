@@ -268,6 +268,79 @@ def test_turns_cross_between_driver_sql_and_core(store: Any) -> None:
     assert [_fields(t) for t in store.read(other.id)] == [_fields(t) for t in placed]
 
 
+def _shapes() -> list[Turn]:
+    """Turns of every shape a conversation stores: `_turns`, a tool call and its
+    result, thinking, an image, a summary."""
+    return [
+        *_turns(),
+        Turn(
+            "assistant",
+            [
+                {"type": "thinking", "thinking": "hm", "signature": "sig"},
+                {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {"x": 1}},
+            ],
+            usage=Usage(5, 2),
+        ),
+        Turn(
+            "user",
+            [
+                {
+                    "type": "tool_result",
+                    "tool_use_id": "toolu_1",
+                    "content": [{"type": "text", "text": "42"}],
+                    "is_error": False,
+                },
+                {
+                    "type": "image",
+                    "source": {
+                        "type": "base64",
+                        "media_type": "image/png",
+                        "data": "iVBORw0KGgo=",
+                    },
+                },
+            ],
+        ),
+        Turn("user", "what came before", kind="summary"),
+    ]
+
+
+@pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])
+def test_a_row_an_append_wrote_reads_back_as_the_turn_it_returned(
+    sql_backend: str, fresh_target: str, encrypted: bool
+) -> None:
+    """The first read of a row an append just wrote takes the turn the append
+    returned (`raw.Seeds`), decoding nothing; and that turn is the one the row
+    alone builds, for every shape of turn, so which of the two a read returns
+    does not show."""
+    keys = Encryption({"k": bytes(range(32))}, current="k") if encrypted else None
+    with open_store(sql_backend, fresh_target, encryption=keys) as store:
+        record = store.create(ConversationRecord(model=MODEL))
+        written = store.append(record.id, _shapes())
+        assert store.read(record.id) == written
+        assert all(r is w for r, w in zip(store.read(record.id), written, strict=True))
+
+        fresh = []
+        with store.engine.connect() as conn:
+            rows = conn.exec_driver_sql(
+                f"SELECT {', '.join(TURN_COLUMNS)} FROM conversa_turns "  # noqa: S608
+                "ORDER BY seq"
+            ).all()
+        for row in rows:
+            if encrypted:
+                fresh.append(store._codec._open_row(record.id, tuple(row), keep=False))
+            else:
+                fresh.append(raw._build_turn(tuple(row)))
+        assert [_fields(t) for t in fresh] == [_fields(t) for t in written]
+        assert all(f is not w for f, w in zip(fresh, written, strict=True))
+
+        # A row changed before its first read (bookkeeping) is read as it is now.
+        (turn,) = store.append(record.id, [Turn("user", "counted later")])
+        store.update_turns(record.id, [TurnUpdate(turn.seq, tokens=99, flags={"n": 1})])
+        (read,) = store.read(record.id, start=turn.seq)
+        assert (read.tokens, read.flags) == (99, {"n": 1})
+        assert read.blocks == turn.blocks
+
+
 def test_records_cross_between_driver_sql_and_core(store: Any) -> None:
     """A record reads the same through the hot path as through Core."""
     record = store.create(

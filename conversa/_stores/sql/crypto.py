@@ -46,6 +46,7 @@ from .raw import (
     CACHED_CONTENT,
     CACHED_TURNS,
     INSERT_COLUMNS,
+    Seeds,
     sql,
     turn_from_tuple,
     turn_row,
@@ -334,7 +335,10 @@ class Codec:
         # a window read again costs one lookup a row, not a plaintext's and a turn's.
         self._rows: Callable[[str, tuple[Any, ...]], Turn] = functools.lru_cache(
             maxsize=CACHED_TURNS
-        )(self._open_row)
+        )(self._seeded_or_opened)
+        # The turns this codec just sealed, by their rows (`raw.Seeds`): the first
+        # read of a row an append wrote takes the turn, decrypting nothing.
+        self._seeds = Seeds()
 
     def __repr__(self) -> str:
         return f"Codec({self.encryption!r})"
@@ -421,10 +425,13 @@ class Codec:
         kid = self.encryption.current
         out = []
         for turn in turns:
-            row = turn_row(conversation_id, turn, dialect)
+            row = turn_row(conversation_id, turn, dialect, seed=False)
             place = (row[_ROW_SEQ], turn.id, turn.role, turn.kind)
             sealed = self.seal_content(conversation_id, place, row[_ROW_CONTENT])
-            out.append((*row[:_ROW_CONTENT], sealed, *row[_ROW_CONTENT + 1 :], kid))
+            keyed = (*row[:_ROW_CONTENT], sealed, *row[_ROW_CONTENT + 1 :], kid)
+            if len(sealed) <= _CACHED_SEALED:  # as `open_turn` keeps
+                self._seeds.put(keyed, turn)
+            out.append(keyed)
         return out
 
     def seal_content(self, conversation_id: str, place: TurnPlace, content: str) -> str:
@@ -469,6 +476,10 @@ class Codec:
             if isinstance(content, str) and len(content) <= _CACHED_SEALED:
                 return self._rows(conversation_id, values)
         return self._open_row(conversation_id, row, keep=keep)
+
+    def _seeded_or_opened(self, conversation_id: str, row: tuple[Any, ...]) -> Turn:
+        seeded = self._seeds.take(row)
+        return self._open_row(conversation_id, row) if seeded is None else seeded
 
     def _open_row(
         self, conversation_id: str, row: Sequence[Any], *, keep: bool = True

@@ -15,13 +15,16 @@ dialect's parameter style (``:name`` for sqlite3, ``%(name)s`` for psycopg).
 Turns read back are built once per distinct row: the rows of a conversation's
 window come back on every send, and a turn is an immutable value, so
 `turn_from_tuple` keeps the most recently read rows (small ones only) and returns
-the turn it built before, as MemoryStore returns the turns it keeps.
+the turn it built before, as MemoryStore returns the turns it keeps. A row an
+append just wrote is not built at all: `turn_row` leaves the turn it was made from
+with the row it reads back as (`Seeds`), and the first read of that row takes it.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import operator
 import string
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
@@ -41,6 +44,7 @@ __all__ = [
     "TURN_COLUMNS",
     "Batch",
     "Raw",
+    "Seeds",
     "db_time",
     "record_columns",
     "record_from_tuple",
@@ -102,6 +106,12 @@ INSERT_COLUMNS = (
     "response_extra",
     "created_at",
 )
+#: The `TURN_COLUMNS` values of an `INSERT_COLUMNS` row: the row a read finds.
+_READ_BACK: Callable[[Sequence[Any]], tuple[Any, ...]] = operator.itemgetter(
+    *[INSERT_COLUMNS.index(c) for c in TURN_COLUMNS]
+)
+#: How many written turns `Seeds` holds until their rows are read.
+SEEDED_TURNS = 128
 RECORD_COLUMNS = (
     "id",
     "owner",
@@ -197,12 +207,19 @@ def turn_params(conversation_id: str, turn: Turn, dialect: str) -> dict[str, Any
     )
 
 
-def turn_row(conversation_id: str, turn: Turn, dialect: str) -> tuple[Any, ...]:
-    """`turn_params`' values, in `INSERT_COLUMNS` order (a positional insert)."""
+def turn_row(
+    conversation_id: str, turn: Turn, dialect: str, *, seed: bool = True
+) -> tuple[Any, ...]:
+    """`turn_params`' values, in `INSERT_COLUMNS` order (a positional insert).
+
+    *seed*: leave *turn* as the value its row reads back as (`Seeds`), so the
+    first read of the row takes it rather than building it; an encrypted store's
+    rows are sealed after this, and it seeds its own (`Codec.turn_rows`).
+    """
     usage = turn.usage
     extra = turn.response_extra
     flags = turn.flags
-    return (
+    row = (
         conversation_id,
         turn.seq,
         turn.id,
@@ -226,6 +243,45 @@ def turn_row(conversation_id: str, turn: Turn, dialect: str) -> tuple[Any, ...]:
         compact_json(dict(extra)) if extra else None,
         db_time(turn.created_at, dialect),
     )
+    if seed and len(row[5]) <= CACHED_CONTENT:
+        SEEDS.put(row, turn)
+    return row
+
+
+class Seeds:
+    """The turns inserts just wrote, with their rows, until each row is first read.
+
+    A read that finds a row equal to the one written (every stored value of the
+    turn: `_READ_BACK` of the insert's row) takes the turn the append returned,
+    instead of decoding its content again. Kept by (turn id, seq), which is cheap
+    to key on, and the whole row compared when read: a row that was not written
+    after all (a rolled-back insert) is never found equal but by a row with the
+    same values, which is the same turn. Bounded: full, it starts over.
+    """
+
+    __slots__ = ("_kept",)
+
+    def __init__(self) -> None:
+        self._kept: dict[tuple[str, int | None], tuple[Sequence[Any], Turn]] = {}
+
+    def put(self, inserted: Sequence[Any], turn: Turn) -> None:
+        """Keep *turn*, written as the `INSERT_COLUMNS` row *inserted* (or a row
+        whose first `INSERT_COLUMNS` values are in that order)."""
+        kept = self._kept
+        if len(kept) >= SEEDED_TURNS:
+            kept.clear()
+        kept[turn.id, turn.seq] = (inserted, turn)
+
+    def take(self, row: tuple[Any, ...]) -> Turn | None:
+        """The turn written as the `TURN_COLUMNS` *row*, once (None: none here)."""
+        found = self._kept.pop((row[1], row[0]), None)
+        if found is None or _READ_BACK(found[0]) != row:
+            return None
+        return found[1]
+
+
+#: The plaintext rows' seeds (`turn_row`, `turn_from_tuple`).
+SEEDS = Seeds()
 
 
 def _build_turn(row: tuple[Any, ...]) -> Turn:
@@ -270,9 +326,14 @@ def _build_turn(row: tuple[Any, ...]) -> Turn:
     )
 
 
+def _seeded_or_built(row: tuple[Any, ...]) -> Turn:
+    seeded = SEEDS.take(row)
+    return _build_turn(row) if seeded is None else seeded
+
+
 _cached_turn: Callable[[tuple[Any, ...]], Turn] = functools.lru_cache(
     maxsize=CACHED_TURNS
-)(_build_turn)
+)(_seeded_or_built)
 
 
 def turn_from_tuple(row: Sequence[Any], *, keep: bool = True) -> Turn:
