@@ -306,7 +306,10 @@ def _shapes() -> list[Turn]:
 
 @pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])
 def test_a_row_an_append_wrote_reads_back_as_the_turn_it_returned(
-    sql_backend: str, fresh_target: str, encrypted: bool
+    sql_backend: str,
+    fresh_target: str,
+    encrypted: bool,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The first read of a row an append just wrote takes the turn the append
     returned (`raw.Seeds`), decoding nothing; and that turn is the one the row
@@ -339,6 +342,51 @@ def test_a_row_an_append_wrote_reads_back_as_the_turn_it_returned(
         (read,) = store.read(record.id, start=turn.seq)
         assert (read.tokens, read.flags) == (99, {"n": 1})
         assert read.blocks == turn.blocks
+
+        # Bookkeeping written with the next append (a send's reply counting its
+        # user turn) goes to the kept turn too: read, neither turn is built.
+        (user,) = store.append(record.id, [Turn("user", "counted by the reply")])
+        count = {"user": 99, "assistant": 7}
+        store.append(
+            record.id,
+            [Turn("assistant", "the reply", tokens=7, tokens_exact=True)],
+            expected_last_seq=user.seq,
+            updates=[TurnUpdate(user.seq, tokens=42, tokens_exact=True, flags=count)],
+        )
+        built: list[object] = []
+        if encrypted:
+            opened = store._codec._open_row
+            monkeypatch.setattr(
+                store._codec,
+                "_open_row",
+                lambda *a, **k: built.append(a) or opened(*a, **k),
+            )
+        else:
+            monkeypatch.setattr(
+                raw,
+                "_build_turn",
+                lambda row, b=raw._build_turn: built.append(row) or b(row),
+            )
+        counted, reply = store.read(record.id, start=user.seq)
+        assert built == []
+        assert (counted.tokens, counted.tokens_exact, counted.flags) == (
+            42,
+            True,
+            count,
+        )
+        assert reply.text == "the reply"
+        monkeypatch.undo()
+        with store.engine.connect() as conn:
+            row = conn.exec_driver_sql(
+                f"SELECT {', '.join(TURN_COLUMNS)} FROM conversa_turns "  # noqa: S608
+                f"WHERE seq = {user.seq}"
+            ).one()
+        fresh_user = (
+            store._codec._open_row(record.id, tuple(row), keep=False)
+            if encrypted
+            else raw._build_turn(tuple(row))
+        )
+        assert _fields(fresh_user) == _fields(counted)
 
 
 def test_records_cross_between_driver_sql_and_core(store: Any) -> None:

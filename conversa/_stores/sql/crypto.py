@@ -338,7 +338,7 @@ class Codec:
         )(self._seeded_or_opened)
         # The turns this codec just sealed, by their rows (`raw.Seeds`): the first
         # read of a row an append wrote takes the turn, decrypting nothing.
-        self._seeds = Seeds()
+        self.seeds = Seeds()
 
     def __repr__(self) -> str:
         return f"Codec({self.encryption!r})"
@@ -430,7 +430,7 @@ class Codec:
             sealed = self.seal_content(conversation_id, place, row[_ROW_CONTENT])
             keyed = (*row[:_ROW_CONTENT], sealed, *row[_ROW_CONTENT + 1 :], kid)
             if len(sealed) <= _CACHED_SEALED:  # as `open_turn` keeps
-                self._seeds.put(keyed, turn)
+                self.seeds.put(keyed, turn)
             out.append(keyed)
         return out
 
@@ -478,7 +478,7 @@ class Codec:
         return self._open_row(conversation_id, row, keep=keep)
 
     def _seeded_or_opened(self, conversation_id: str, row: tuple[Any, ...]) -> Turn:
-        seeded = self._seeds.take(row)
+        seeded = self.seeds.take(row)
         return self._open_row(conversation_id, row) if seeded is None else seeded
 
     def _open_row(

@@ -34,13 +34,14 @@ from attrs import frozen
 
 from ..._values.jsontext import compact_json
 from ..._values.params import RequestParams
-from ..._values.turns import ConversationRecord, Role, Turn, Usage
+from ..._values.turns import ConversationRecord, Role, Turn, Usage, replaced
 from ..rules import as_utc
 
 __all__ = [
     "INSERT_COLUMNS",
     "KEPT_RANGE",
     "RECORD_COLUMNS",
+    "SEEDS",
     "TURN_COLUMNS",
     "Batch",
     "Raw",
@@ -110,6 +111,10 @@ INSERT_COLUMNS = (
 _READ_BACK: Callable[[Sequence[Any]], tuple[Any, ...]] = operator.itemgetter(
     *[INSERT_COLUMNS.index(c) for c in TURN_COLUMNS]
 )
+#: Where each column sits in an `INSERT_COLUMNS` row.
+_INSERTED = {column: i for i, column in enumerate(INSERT_COLUMNS)}
+#: The columns a turn's bookkeeping changes (`Seeds.changed`).
+_BOOKKEEPING_COLUMNS = ("tokens", "tokens_exact", "status", "flags")
 #: How many written turns `Seeds` holds until their rows are read.
 SEEDED_TURNS = 128
 RECORD_COLUMNS = (
@@ -256,7 +261,9 @@ class Seeds:
     instead of decoding its content again. Kept by (turn id, seq), which is cheap
     to key on, and the whole row compared when read: a row that was not written
     after all (a rolled-back insert) is never found equal but by a row with the
-    same values, which is the same turn. Bounded: full, it starts over.
+    same values, which is the same turn. The bookkeeping an append writes over
+    such a turn (a send's reply counting its user turn) moves the kept turn to
+    its new values (`changed`). Bounded: full, it starts over.
     """
 
     __slots__ = ("_kept",)
@@ -271,6 +278,26 @@ class Seeds:
         if len(kept) >= SEEDED_TURNS:
             kept.clear()
         kept[turn.id, turn.seq] = (inserted, turn)
+
+    def changed(self, turn_id: str, seq: int, bookkeeping: Mapping[str, Any]) -> None:
+        """The turn written as (*turn_id*, *seq*) now has the *bookkeeping*
+        column values written (tokens, tokens_exact, status, flags as text)."""
+        found = self._kept.pop((turn_id, seq), None)
+        if found is None:
+            return
+        inserted, turn = found
+        row = list(inserted)
+        for column in _BOOKKEEPING_COLUMNS:
+            row[_INSERTED[column]] = bookkeeping[column]
+        flags = bookkeeping["flags"]
+        turn = replaced(
+            turn,
+            tokens=bookkeeping["tokens"],
+            tokens_exact=bool(bookkeeping["tokens_exact"]),
+            status=bookkeeping["status"],
+            flags={} if flags == "{}" else json.loads(flags),
+        )
+        self.put(row, turn)
 
     def take(self, row: tuple[Any, ...]) -> Turn | None:
         """The turn written as the `TURN_COLUMNS` *row*, once (None: none here)."""

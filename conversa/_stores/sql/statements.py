@@ -101,9 +101,11 @@ from .raw import (
     INSERT_COLUMNS,
     KEPT_RANGE,
     RECORD_COLUMNS,
+    SEEDS,
     TURN_COLUMNS,
     Batch,
     Raw,
+    Seeds,
     db_time,
     record_columns,
     sql,
@@ -463,13 +465,14 @@ def _bookkeeping_sql(n: int) -> dict[str, str]:
     seqs = ", ".join(f"{{s{i}}}" for i in range(n))
     return {
         "sqlite": sql(
-            "SELECT seq, tokens, tokens_exact, status, flags FROM conversa_turns"
-            f" WHERE conversation_id = {{cid}} AND seq IN ({seqs})"
+            "SELECT seq, turn_id, tokens, tokens_exact, status, flags"
+            f" FROM conversa_turns WHERE conversation_id = {{cid}} AND seq IN ({seqs})"
         )["sqlite"],
         "postgresql": sql(
-            "SELECT t.seq, t.tokens, t.tokens_exact, t.status, t.flags"
+            "SELECT t.seq, t.turn_id, t.tokens, t.tokens_exact, t.status, t.flags"
             " FROM unnest(CAST({seqs} AS INTEGER[])) AS s (seq) CROSS JOIN LATERAL"
-            " (SELECT seq, tokens, tokens_exact, status, flags FROM conversa_turns"
+            " (SELECT seq, turn_id, tokens, tokens_exact, status, flags"
+            " FROM conversa_turns"
             " WHERE conversation_id = {cid} AND seq = s.seq LIMIT 1 FOR UPDATE) AS t"
             " ORDER BY t.seq"
         )["postgresql"],
@@ -696,7 +699,10 @@ def _append(
         )
         if moved:
             if rows is not None:
-                write = _bookkeeping_write(conversation_id, updates, rows)
+                # The turns this changes keep their values (`raw.Seeds`): a send's
+                # user turn, counted by the reply, is read by the next send.
+                seeds = SEEDS if codec is None else codec.seeds
+                write = _bookkeeping_write(conversation_id, updates, rows, seeds)
                 yield Batch((write,), commit=True)
             return plan.result, True
         # It wrote nothing: the careful way tells why, in the same transaction (a
@@ -1286,41 +1292,46 @@ def _bookkeeping_read(
 
 
 def _bookkeeping_write(
-    conversation_id: str, updates: Sequence[TurnUpdate], rows: Sequence[Any]
+    conversation_id: str,
+    updates: Sequence[TurnUpdate],
+    rows: Sequence[Any],
+    seeds: Seeds | None = None,
 ) -> Raw:
-    """The write of *updates* over the bookkeeping *rows* read (`_bookkeeping_read`).
+    """The write of *updates* over the bookkeeping *rows* read (`_bookkeeping_read`);
+    *seeds*: the written turns whose rows this changes take the new values.
 
     Raises:
         ConversaError: an update refused by the stored values (`check_updates`).
     """
-    current = {
-        seq: {
+    ids = {}
+    current = {}
+    for seq, turn_id, tokens, exact, status, flags in rows:
+        ids[seq] = turn_id
+        current[seq] = {
             "tokens": tokens,
             "tokens_exact": bool(exact),
             "status": status,
             "flags": json.loads(flags),
         }
-        for seq, tokens, exact, status, flags in rows
-    }
     check_updates(conversation_id, updates, current)
     for update_ in updates:
         current[update_.seq] = bookkeeping_after(current[update_.seq], update_)
-    return Raw(
-        _SET_BOOKKEEPING_SQL,
-        [
-            {
-                "cid": conversation_id,
-                "seq": seq,
-                "tokens": values["tokens"],
-                "tokens_exact": bool(values["tokens_exact"]),
-                "status": values["status"],
-                "flags": json.dumps(
-                    values["flags"], ensure_ascii=False, separators=(",", ":")
-                ),
-            }
-            for seq, values in sorted(current.items())
-        ],
-    )
+    params = []
+    for seq, values in sorted(current.items()):
+        written = {
+            "cid": conversation_id,
+            "seq": seq,
+            "tokens": values["tokens"],
+            "tokens_exact": bool(values["tokens_exact"]),
+            "status": values["status"],
+            "flags": json.dumps(
+                values["flags"], ensure_ascii=False, separators=(",", ":")
+            ),
+        }
+        params.append(written)
+        if seeds is not None:
+            seeds.changed(ids[seq], seq, written)
+    return Raw(_SET_BOOKKEEPING_SQL, params)
 
 
 def list_flow(
