@@ -39,6 +39,7 @@ from conversa import (
     ConversationBusyError,
     ConversationNotFoundError,
     Encryption,
+    EncryptionError,
     PostgresStore,
     SeqConflictError,
     SQLiteStore,
@@ -320,7 +321,11 @@ def test_a_row_an_append_wrote_reads_back_as_the_turn_it_returned(
         record = store.create(ConversationRecord(model=MODEL))
         written = store.append(record.id, _shapes())
         assert store.read(record.id) == written
-        assert all(r is w for r, w in zip(store.read(record.id), written, strict=True))
+        # Turns of strings alone are kept (`raw.seedable`): the plain user turn and
+        # the summary. A text block with other fields (citations), tool calls and
+        # their results, images are built from their rows.
+        kept = [r is w for r, w in zip(store.read(record.id), written, strict=True)]
+        assert kept == [True, False, False, False, True]
 
         fresh = []
         with store.engine.connect() as conn:
@@ -335,6 +340,15 @@ def test_a_row_an_append_wrote_reads_back_as_the_turn_it_returned(
                 fresh.append(raw._build_turn(tuple(row)))
         assert [_fields(t) for t in fresh] == [_fields(t) for t in written]
         assert all(f is not w for f, w in zip(fresh, written, strict=True))
+
+        # A turn whose values would not come back from their JSON as they are
+        # (a tuple comes back a list) is not kept: it reads as its row decodes.
+        (odd,) = store.append(
+            record.id, [Turn("user", "tuple flags", flags={"t": (1, 2)})]
+        )
+        (read_odd,) = store.read(record.id, start=odd.seq)
+        assert read_odd is not odd
+        assert read_odd.flags == {"t": [1, 2]}
 
         # A row changed before its first read (bookkeeping) is read as it is now.
         (turn,) = store.append(record.id, [Turn("user", "counted later")])
@@ -387,6 +401,26 @@ def test_a_row_an_append_wrote_reads_back_as_the_turn_it_returned(
             else raw._build_turn(tuple(row))
         )
         assert _fields(fresh_user) == _fields(counted)
+
+
+def test_a_sealed_row_kept_for_one_conversation_opens_for_no_other(
+    tmp_path: Any,
+) -> None:
+    """A kept turn of an encrypted store is bound to its conversation as its
+    ciphertext is: its row read as another conversation's does not open."""
+    keys = Encryption({"k": bytes(range(32))}, current="k")
+    with SQLiteStore(tmp_path / "bound.db", encryption=keys) as store:
+        record = store.create(ConversationRecord(model=MODEL))
+        (turn,) = store.append(record.id, [Turn("user", "secret")])
+        with store.engine.connect() as conn:
+            row = tuple(
+                conn.exec_driver_sql(
+                    f"SELECT {', '.join(TURN_COLUMNS)} FROM conversa_turns"  # noqa: S608
+                ).one()
+            )
+        with pytest.raises(EncryptionError):
+            store._codec.open_turn("another", row)
+        assert store._codec.open_turn(record.id, row) is turn
 
 
 def test_records_cross_between_driver_sql_and_core(store: Any) -> None:

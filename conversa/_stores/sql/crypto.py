@@ -47,6 +47,7 @@ from .raw import (
     CACHED_TURNS,
     INSERT_COLUMNS,
     Seeds,
+    seedable,
     sql,
     turn_from_tuple,
     turn_row,
@@ -429,8 +430,8 @@ class Codec:
             place = (row[_ROW_SEQ], turn.id, turn.role, turn.kind)
             sealed = self.seal_content(conversation_id, place, row[_ROW_CONTENT])
             keyed = (*row[:_ROW_CONTENT], sealed, *row[_ROW_CONTENT + 1 :], kid)
-            if len(sealed) <= _CACHED_SEALED:  # as `open_turn` keeps
-                self.seeds.put(keyed, turn)
+            if len(sealed) <= _CACHED_SEALED and seedable(turn, row):
+                self.seeds.put(keyed, turn)  # as `open_turn` keeps
             out.append(keyed)
         return out
 
@@ -478,7 +479,8 @@ class Codec:
         return self._open_row(conversation_id, row, keep=keep)
 
     def _seeded_or_opened(self, conversation_id: str, row: tuple[Any, ...]) -> Turn:
-        seeded = self.seeds.take(row)
+        # The row's ciphertext is bound to its conversation: so is its seed.
+        seeded = self.seeds.take(row, conversation_id)
         return self._open_row(conversation_id, row) if seeded is None else seeded
 
     def _open_row(

@@ -32,6 +32,7 @@ from typing import Any
 
 from attrs import frozen
 
+from ..._values.blocks import RedactedThinkingBlock, TextBlock, ThinkingBlock
 from ..._values.jsontext import compact_json
 from ..._values.params import RequestParams
 from ..._values.turns import ConversationRecord, Role, Turn, Usage, replaced
@@ -248,9 +249,39 @@ def turn_row(
         compact_json(dict(extra)) if extra else None,
         db_time(turn.created_at, dialect),
     )
-    if seed and len(row[5]) <= CACHED_CONTENT:
+    if seed and len(row[5]) <= CACHED_CONTENT and seedable(turn, row):
         SEEDS.put(row, turn)
     return row
+
+
+#: Blocks of strings alone: their JSON text decodes to an equal block.
+_STRING_BLOCKS = (TextBlock, ThinkingBlock, RedactedThinkingBlock)
+
+
+def seedable(turn: Turn, row: Sequence[Any]) -> bool:
+    """Whether *turn* is the very value its `INSERT_COLUMNS` *row* decodes to
+    (`_build_turn`), so a read of the row may return it (`Seeds`).
+
+    Only turns of string blocks (text without citations or other extra fields,
+    thinking), with an int count and a bool, and usage, flags and extra fields
+    that come back equal from their JSON text: a tuple would come back a list, a
+    number key a string, usage whose raw object disagrees with its counts the
+    raw object's. Anything else is built from its row, as ever.
+    """
+    if type(turn.tokens) is not int or type(turn.tokens_exact) is not bool:
+        return False
+    for block in turn.blocks:
+        if not isinstance(block, _STRING_BLOCKS) or block.extra:
+            return False
+    usage = turn.usage
+    if usage is not None:
+        data = json.loads(row[_INSERTED["usage"]])
+        if data != usage.to_api() or Usage.from_api(data) != usage:
+            return False
+    if turn.flags and json.loads(row[_INSERTED["flags"]]) != turn.flags:
+        return False
+    extra = row[_INSERTED["response_extra"]]
+    return extra is None or json.loads(extra) == turn.response_extra
 
 
 class Seeds:
@@ -299,11 +330,18 @@ class Seeds:
         )
         self.put(row, turn)
 
-    def take(self, row: tuple[Any, ...]) -> Turn | None:
-        """The turn written as the `TURN_COLUMNS` *row*, once (None: none here)."""
-        found = self._kept.pop((row[1], row[0]), None)
+    def take(
+        self, row: tuple[Any, ...], conversation_id: str | None = None
+    ) -> Turn | None:
+        """The turn written as the `TURN_COLUMNS` *row*, once (None: none here);
+        with *conversation_id*, only one written to that conversation."""
+        key = (row[1], row[0])
+        found = self._kept.get(key)
         if found is None or _READ_BACK(found[0]) != row:
             return None
+        if conversation_id is not None and found[0][0] != conversation_id:
+            return None
+        self._kept.pop(key, None)
         return found[1]
 
 
