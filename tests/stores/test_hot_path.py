@@ -14,10 +14,12 @@ other.
 from __future__ import annotations
 
 import contextlib
+import enum
 import sqlite3
 import tempfile
 import threading
 import time
+import types
 from collections.abc import Iterator
 from typing import Any
 
@@ -401,6 +403,35 @@ def test_a_row_an_append_wrote_reads_back_as_the_turn_it_returned(
             else raw._build_turn(tuple(row))
         )
         assert _fields(fresh_user) == _fields(counted)
+
+
+class _Level(enum.IntEnum):
+    HIGH = 2
+
+
+@pytest.mark.parametrize(
+    "turn",
+    [
+        Turn("user", "read-only flags", flags=types.MappingProxyType({"a": 1})),
+        Turn("user", "an enum in its flags", flags={"level": _Level.HIGH}),
+        Turn("assistant", "usage without its raw object", usage=Usage(5, 2)),
+    ],
+    ids=["mapping-proxy", "int-enum", "usage-no-raw"],
+)
+def test_a_turn_equal_to_its_row_but_not_of_its_types_is_built_from_it(
+    tmp_path: Any, turn: Turn
+) -> None:
+    """`raw.seedable` keeps only a turn whose every value is of the type its row
+    decodes to: an equal value of another type (a read-only mapping, an enum,
+    usage with no raw object) is read as the row decodes, not as appended."""
+    with SQLiteStore(tmp_path / "types.db") as store:
+        record = store.create(ConversationRecord(model=MODEL))
+        (written,) = store.append(record.id, [turn])
+        (read,) = store.read(record.id)
+        assert read is not written
+        assert read == written
+        assert type(read.flags) is dict
+        assert all(type(v) is int for v in read.flags.values())
 
 
 def test_a_sealed_row_kept_for_one_conversation_opens_for_no_other(

@@ -413,16 +413,27 @@ class Codec:
     # -- turns ----------------------------------------------------------------
 
     def turn_params(
-        self, conversation_id: str, turns: Iterable[Turn], dialect: str
+        self,
+        conversation_id: str,
+        turns: Iterable[Turn],
+        dialect: str,
+        *,
+        seed: bool = False,
     ) -> list[dict[str, Any]]:
         """The parameters of `insert_sql` for *turns* (seqs set), content sealed."""
-        rows = self.turn_rows(conversation_id, turns, dialect)
+        rows = self.turn_rows(conversation_id, turns, dialect, seed=seed)
         return [dict(zip(_KEYED_COLUMNS, row, strict=True)) for row in rows]
 
     def turn_rows(
-        self, conversation_id: str, turns: Iterable[Turn], dialect: str
+        self,
+        conversation_id: str,
+        turns: Iterable[Turn],
+        dialect: str,
+        *,
+        seed: bool = False,
     ) -> list[tuple[Any, ...]]:
-        """`turn_params` as rows, in the order of `INSERT_KEYED_NEW_ROW_SQL`."""
+        """`turn_params` as rows, in the order of `INSERT_KEYED_NEW_ROW_SQL`;
+        *seed*: keep the turns, as `raw.turn_row` does (`Seeds`)."""
         kid = self.encryption.current
         out = []
         for turn in turns:
@@ -430,7 +441,7 @@ class Codec:
             place = (row[_ROW_SEQ], turn.id, turn.role, turn.kind)
             sealed = self.seal_content(conversation_id, place, row[_ROW_CONTENT])
             keyed = (*row[:_ROW_CONTENT], sealed, *row[_ROW_CONTENT + 1 :], kid)
-            if len(sealed) <= _CACHED_SEALED and seedable(turn, row):
+            if seed and len(sealed) <= _CACHED_SEALED and seedable(turn):
                 self.seeds.put(keyed, turn)  # as `open_turn` keeps
             out.append(keyed)
         return out

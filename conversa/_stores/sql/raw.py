@@ -206,21 +206,24 @@ def _time(value: Any) -> datetime:
     return as_utc(value)
 
 
-def turn_params(conversation_id: str, turn: Turn, dialect: str) -> dict[str, Any]:
+def turn_params(
+    conversation_id: str, turn: Turn, dialect: str, *, seed: bool = False
+) -> dict[str, Any]:
     """The parameters that insert *turn* (its seq and tokens already set)."""
-    return dict(
-        zip(INSERT_COLUMNS, turn_row(conversation_id, turn, dialect), strict=True)
-    )
+    row = turn_row(conversation_id, turn, dialect, seed=seed)
+    return dict(zip(INSERT_COLUMNS, row, strict=True))
 
 
 def turn_row(
-    conversation_id: str, turn: Turn, dialect: str, *, seed: bool = True
+    conversation_id: str, turn: Turn, dialect: str, *, seed: bool = False
 ) -> tuple[Any, ...]:
     """`turn_params`' values, in `INSERT_COLUMNS` order (a positional insert).
 
     *seed*: leave *turn* as the value its row reads back as (`Seeds`), so the
     first read of the row takes it rather than building it; an encrypted store's
-    rows are sealed after this, and it seeds its own (`Codec.turn_rows`).
+    rows are sealed after this, and it seeds its own (`Codec.turn_rows`). The
+    appends that seed are the ones no lease guards: a send's, whose turns its next
+    send reads. An `add()`'s turn is not read back soon enough to pay for it.
     """
     usage = turn.usage
     extra = turn.response_extra
@@ -249,39 +252,108 @@ def turn_row(
         compact_json(dict(extra)) if extra else None,
         db_time(turn.created_at, dialect),
     )
-    if seed and len(row[5]) <= CACHED_CONTENT and seedable(turn, row):
+    if seed and len(row[5]) <= CACHED_CONTENT and seedable(turn):
         SEEDS.put(row, turn)
     return row
 
 
-#: Blocks of strings alone: their JSON text decodes to an equal block.
-_STRING_BLOCKS = (TextBlock, ThinkingBlock, RedactedThinkingBlock)
-
-
-def seedable(turn: Turn, row: Sequence[Any]) -> bool:
-    """Whether *turn* is the very value its `INSERT_COLUMNS` *row* decodes to
+def seedable(turn: Turn) -> bool:
+    """Whether *turn* is the very value its `INSERT_COLUMNS` row decodes to
     (`_build_turn`), so a read of the row may return it (`Seeds`).
 
-    Only turns of string blocks (text without citations or other extra fields,
-    thinking), with an int count and a bool, and usage, flags and extra fields
-    that come back equal from their JSON text: a tuple would come back a list, a
-    number key a string, usage whose raw object disagrees with its counts the
-    raw object's. Anything else is built from its row, as ever.
+    Equal is not enough: every value must be of the very type decoding gives
+    (`str`, not a subclass; `dict`, not a read-only mapping; `int`, not a bool or
+    an enum), and come back from its JSON as it is (`_json_exact`: a tuple would
+    come back a list, a number key a string). So only turns of string blocks (text
+    with no other fields, thinking) whose usage, flags and reply fields pass;
+    anything else is built from its row, as ever.
     """
-    if type(turn.tokens) is not int or type(turn.tokens_exact) is not bool:
+    typed: tuple[tuple[object, type], ...] = (
+        (turn.tokens, int),
+        (turn.tokens_exact, bool),
+        (turn.id, str),
+        (turn.role, str),
+        (turn.kind, str),
+        (turn.status, str),
+    )
+    for value, kind in typed:
+        if type(value) is not kind:
+            return False
+    optional: tuple[object, ...] = (
+        turn.message_id,
+        turn.model,
+        turn.stop_reason,
+        turn.stop_sequence,
+        turn.request_id,
+    )
+    for value in optional:
+        if value is not None and type(value) is not str:
+            return False
+    created = turn.created_at
+    if type(created) is not datetime or created.fold:
         return False
     for block in turn.blocks:
-        if not isinstance(block, _STRING_BLOCKS) or block.extra:
+        names = _BLOCK_STRINGS.get(type(block))
+        if names is None or getattr(block, "extra", None):
             return False
+        for name in names:
+            if type(getattr(block, name)) is not str:
+                return False
     usage = turn.usage
-    if usage is not None:
-        data = json.loads(row[_INSERTED["usage"]])
-        if data != usage.to_api() or Usage.from_api(data) != usage:
-            return False
-    if turn.flags and json.loads(row[_INSERTED["flags"]]) != turn.flags:
+    if usage is not None and not _exact_usage(usage):
         return False
-    extra = row[_INSERTED["response_extra"]]
-    return extra is None or json.loads(extra) == turn.response_extra
+    flags, extra = turn.flags, turn.response_extra
+    return (
+        type(flags) is dict
+        and _json_exact(flags)
+        and type(extra) is dict
+        and _json_exact(extra)
+    )
+
+
+#: The string fields of the blocks `seedable` passes.
+_BLOCK_STRINGS: Mapping[type, tuple[str, ...]] = {
+    TextBlock: ("text",),
+    ThinkingBlock: ("thinking", "signature"),
+    RedactedThinkingBlock: ("data",),
+}
+_COUNTS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+)
+
+
+def _exact_usage(usage: Usage) -> bool:
+    """Whether *usage* is what `Usage.from_api` makes of its JSON: the raw
+    object as the API gave it, and the counts read from it."""
+    raw = usage.raw
+    return (
+        type(usage) is Usage
+        and type(raw) is dict
+        and bool(raw)
+        and _json_exact(raw)
+        and all(type(getattr(usage, name)) is int for name in _COUNTS)
+        and Usage.from_api(raw) == usage
+    )
+
+
+def _json_exact(value: Any) -> bool:
+    """Whether *value* comes back from its JSON text as it is, of the same types."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return True
+    if kind is float:
+        return bool(value == value)  # NaN equals nothing, its decoding neither
+    if kind is list:
+        return all(_json_exact(item) for item in value)
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str or not _json_exact(item):
+                return False
+        return True
+    return False
 
 
 class Seeds:
@@ -317,6 +389,9 @@ class Seeds:
         if found is None:
             return
         inserted, turn = found
+        tokens, status = bookkeeping["tokens"], bookkeeping["status"]
+        if type(tokens) is not int or type(status) is not str:
+            return  # not the types a read gives back: the row is built
         row = list(inserted)
         for column in _BOOKKEEPING_COLUMNS:
             row[_INSERTED[column]] = bookkeeping[column]

@@ -731,7 +731,9 @@ def _append(
             last_seq=last_seq,
             expected_last_seq=expected_last_seq,
         )
-        params = [turn_params(conversation_id, t, dialect) for t in plan.new]
+        params = [
+            turn_params(conversation_id, t, dialect, seed=not guard) for t in plan.new
+        ]
         if (yield Raw(_INSERT_NEW_SQL, params)).rowcount == len(params):
             yield from _move_last_seq(conversation_id, plan, dialect, window_start)
             return plan.result, False
@@ -748,11 +750,15 @@ def _append(
         if codec is None:
             yield Raw(
                 _INSERT_SQL,
-                [turn_params(conversation_id, t, dialect) for t in plan.new],
+                [
+                    turn_params(conversation_id, t, dialect, seed=not guard)
+                    for t in plan.new
+                ],
             )
         else:
             yield Raw(
-                codec.insert_sql, codec.turn_params(conversation_id, plan.new, dialect)
+                codec.insert_sql,
+                codec.turn_params(conversation_id, plan.new, dialect, seed=not guard),
             )
         yield from _move_last_seq(conversation_id, plan, dialect, window_start)
     return plan.result, False
@@ -865,9 +871,11 @@ def _pg_fast(
     if len(plan.new) == 1:  # the usual add: one turn, a shape worked out once
         order: tuple[str, ...] | None = None  # `INSERT_COLUMNS`
         if codec is None:
-            one = turn_row(conversation_id, plan.new[0], "postgresql")
+            one = turn_row(conversation_id, plan.new[0], "postgresql", seed=not guard)
         else:
-            (one,) = codec.turn_rows(conversation_id, plan.new, "postgresql")
+            (one,) = codec.turn_rows(
+                conversation_id, plan.new, "postgresql", seed=not guard
+            )
             order = codec.keyed_columns
         present = tuple([v is not None for v in one])
         text, names, pick = _one_row(present, move_sql, order)
@@ -986,10 +994,12 @@ def _sqlite_fast(
     if codec is None:
         # Positional: sqlite3 binds a tuple in half the time of 22 names.
         insert = _INSERT_NEW_ROW_SQL
-        inserted = [turn_row(conversation_id, t, "sqlite") for t in plan.new]
+        inserted = [
+            turn_row(conversation_id, t, "sqlite", seed=not guard) for t in plan.new
+        ]
     else:
         insert = codec.insert_new_row_sql
-        inserted = codec.turn_rows(conversation_id, plan.new, "sqlite")
+        inserted = codec.turn_rows(conversation_id, plan.new, "sqlite", seed=not guard)
     # One row: execute, not executemany.
     values = inserted[0] if len(inserted) == 1 else inserted
     return Raw({"sqlite": move_sql}, move), Raw(insert, values)
