@@ -319,6 +319,7 @@ def test_a_row_an_append_wrote_reads_back_as_the_turn_it_returned(
     alone builds, for every shape of turn, so which of the two a read returns
     does not show."""
     keys = Encryption({"k": bytes(range(32))}, current="k") if encrypted else None
+    raw.SEEDS.clear()  # what earlier tests left is not this test's to push out
     with open_store(sql_backend, fresh_target, encryption=keys) as store:
         record = store.create(ConversationRecord(model=MODEL))
         written = store.append(record.id, _shapes())
@@ -432,6 +433,20 @@ def test_a_turn_equal_to_its_row_but_not_of_its_types_is_built_from_it(
         assert read == written
         assert type(read.flags) is dict
         assert all(type(v) is int for v in read.flags.values())
+
+
+def test_kept_turns_push_out_the_oldest_first() -> None:
+    """Past `raw.SEEDED_TURNS`, the oldest kept turn goes, not all of them: a
+    send's two newest turns are never pushed out by the turns before them."""
+    seeds = raw.Seeds()
+    rows = []
+    for k in range(raw.SEEDED_TURNS + 5):
+        turn = Turn("user", f"turn {k}", id=f"t{k}", seq=k + 1, tokens=3)
+        row = raw.turn_row("c", turn, "sqlite")
+        seeds.put(row, turn)
+        rows.append((raw._READ_BACK(row), turn))
+    assert seeds.take(rows[0][0]) is None  # the oldest went
+    assert all(seeds.take(row) is turn for row, turn in rows[-raw.SEEDED_TURNS :])
 
 
 def test_a_sealed_row_kept_for_one_conversation_opens_for_no_other(

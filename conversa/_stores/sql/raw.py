@@ -22,6 +22,7 @@ with the row it reads back as (`Seeds`), and the first read of that row takes it
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import operator
@@ -366,7 +367,7 @@ class Seeds:
     after all (a rolled-back insert) is never found equal but by a row with the
     same values, which is the same turn. The bookkeeping an append writes over
     such a turn (a send's reply counting its user turn) moves the kept turn to
-    its new values (`changed`). Bounded: full, it starts over.
+    its new values (`changed`). Bounded: full, the oldest goes.
     """
 
     __slots__ = ("_kept",)
@@ -378,9 +379,14 @@ class Seeds:
         """Keep *turn*, written as the `INSERT_COLUMNS` row *inserted* (or a row
         whose first `INSERT_COLUMNS` values are in that order)."""
         kept = self._kept
-        if len(kept) >= SEEDED_TURNS:
-            kept.clear()
         kept[turn.id, turn.seq] = (inserted, turn)
+        if len(kept) > SEEDED_TURNS:  # the oldest goes: dicts keep their order
+            with contextlib.suppress(KeyError, RuntimeError, StopIteration):
+                del kept[next(iter(kept))]  # (another thread took it, or changed it)
+
+    def clear(self) -> None:
+        """Forget every kept turn."""
+        self._kept.clear()
 
     def changed(self, turn_id: str, seq: int, bookkeeping: Mapping[str, Any]) -> None:
         """The turn written as (*turn_id*, *seq*) now has the *bookkeeping*
