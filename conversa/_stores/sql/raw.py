@@ -404,9 +404,9 @@ class Seeds:
         flags = bookkeeping["flags"]
         turn = replaced(
             turn,
-            tokens=bookkeeping["tokens"],
+            tokens=tokens,
             tokens_exact=bool(bookkeeping["tokens_exact"]),
-            status=bookkeeping["status"],
+            status=status,
             flags={} if flags == "{}" else json.loads(flags),
         )
         self.put(row, turn)
