@@ -307,6 +307,63 @@ def _shapes() -> list[Turn]:
     ]
 
 
+def test_only_a_row_with_no_reply_values_binds_them_as_null_in_the_text() -> None:
+    """`raw.unreplied`: a row whose reply columns are all None binds the rest,
+    the flag as an int; any reply value keeps the whole row bound as it is."""
+    user = raw.turn_row("c1", Turn("user", "hi", seq=1, tokens_exact=True), "sqlite")
+    values = raw.unreplied(user)
+    assert values is not None
+    text = raw.sqlite_insert_sql(INSERT_COLUMNS, replied=False)["sqlite"]
+    assert text.count("?") == len(values) == len(INSERT_COLUMNS) - 11
+    assert text.count("NULL") == 11
+    exact = INSERT_COLUMNS.index("tokens_exact")
+    assert type(values[exact]) is int
+    assert values[exact] == 1
+    assert values[-1] == user[-1]  # created_at, after the reply's columns
+    for reply in (
+        Turn("assistant", "ok", seq=2, stop_reason="end_turn"),
+        Turn("assistant", "ok", seq=2, message_id="msg_1"),
+        Turn("assistant", "ok", seq=2, usage=Usage(1, 2)),
+        Turn("assistant", "ok", seq=2, response_extra={"container": None}),
+    ):
+        assert raw.unreplied(raw.turn_row("c1", reply, "sqlite")) is None
+    # The longer rows of an encrypted store (the key id last) keep it.
+    keyed = raw.unreplied((*user, "k"))
+    assert keyed is not None
+    assert keyed[-2:] == (user[-1], "k")
+
+
+@pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])
+def test_a_turn_without_reply_values_stores_the_same_row_either_way(
+    tmp_path: Any, encrypted: bool
+) -> None:
+    """A user turn (reply columns NULL in the insert's text) and a reply (every
+    column bound) store the values Core's insert stores: NULLs, and the flag as
+    SQLite's integer; both read back as the turns the appends returned."""
+    keys = Encryption({"k": bytes(range(32))}, current="k") if encrypted else None
+    store = SQLiteStore(tmp_path / "rows.db", encryption=keys)
+    try:
+        record = store.create(ConversationRecord(model=MODEL))
+        (user,) = store.append(record.id, [Turn("user", "hi")])
+        (reply,) = store.append(
+            record.id,
+            [Turn("assistant", "yo", message_id="msg_1", stop_reason="end_turn")],
+        )
+        assert store.read(record.id) == (user, reply)
+    finally:
+        store.close()
+    reply_columns = INSERT_COLUMNS[
+        INSERT_COLUMNS.index("message_id") : INSERT_COLUMNS.index("response_extra") + 1
+    ]
+    typed = ", ".join(f"typeof({c})" for c in ("tokens_exact", *reply_columns))
+    with contextlib.closing(sqlite3.connect(tmp_path / "rows.db")) as conn:
+        rows = conn.execute(
+            f"SELECT {typed} FROM conversa_turns ORDER BY seq"  # noqa: S608
+        ).fetchall()
+    assert rows[0] == ("integer", *["null"] * len(reply_columns))
+    assert rows[1][:4] == ("integer", "text", "null", "text")  # id, model, stop
+
+
 @pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])
 def test_a_row_an_append_wrote_reads_back_as_the_turn_it_returned(
     sql_backend: str,

@@ -49,6 +49,7 @@ from .raw import (
     Seeds,
     seedable,
     sql,
+    sqlite_insert_sql,
     turn_from_tuple,
     turn_row,
 )
@@ -290,11 +291,8 @@ INSERT_KEYED_SQL = sql(
 )
 #: SQLite's fast append of sealed turns, positional (`Codec.turn_rows`): sqlite3
 #: binds a tuple in half the time of 23 names.
-INSERT_KEYED_NEW_ROW_SQL = {
-    "sqlite": f"INSERT INTO conversa_turns ({', '.join(_KEYED_COLUMNS)}) VALUES ("  # noqa: S608
-    + ", ".join("?" for _ in _KEYED_COLUMNS)
-    + ") ON CONFLICT DO NOTHING"
-}
+INSERT_KEYED_NEW_ROW_SQL = sqlite_insert_sql(_KEYED_COLUMNS)
+INSERT_KEYED_UNREPLIED_ROW_SQL = sqlite_insert_sql(_KEYED_COLUMNS, replied=False)
 #: Where a `raw.turn_row` holds the seq and the content.
 _ROW_SEQ, _ROW_CONTENT = INSERT_COLUMNS.index("seq"), INSERT_COLUMNS.index("content")
 #: The longest sealed content whose plaintext `Codec` keeps (base64 and the header
@@ -310,6 +308,8 @@ class Codec:
     insert_sql = INSERT_KEYED_SQL
     #: SQLite's fast append of `turn_rows` (positional).
     insert_new_row_sql = INSERT_KEYED_NEW_ROW_SQL
+    #: ... for a row with no reply's values (`raw.unreplied`).
+    insert_unreplied_row_sql = INSERT_KEYED_UNREPLIED_ROW_SQL
     #: The columns of a `turn_rows` row, in order.
     keyed_columns: tuple[str, ...] = _KEYED_COLUMNS
 

@@ -52,9 +52,11 @@ __all__ = [
     "record_columns",
     "record_from_tuple",
     "sql",
+    "sqlite_insert_sql",
     "turn_from_tuple",
     "turn_params",
     "turn_row",
+    "unreplied",
 ]
 
 #: The longest range read whose turns `turn_from_tuple` keeps: a whole history
@@ -109,6 +111,48 @@ INSERT_COLUMNS = (
     "response_extra",
     "created_at",
 )
+#: The columns of a reply's own values in an `INSERT_COLUMNS` row (one after
+#: another): every one None on a turn that is not a reply (`unreplied`).
+_REPLY = slice(
+    INSERT_COLUMNS.index("message_id"), INSERT_COLUMNS.index("response_extra") + 1
+)
+_NO_REPLY = (None,) * (_REPLY.stop - _REPLY.start)
+_EXACT = INSERT_COLUMNS.index("tokens_exact")
+
+
+def sqlite_insert_sql(
+    columns: Sequence[str], *, replied: bool = True
+) -> dict[str, str]:
+    """SQLite's positional insert of new turns (*columns*, `INSERT_COLUMNS` and
+    maybe more after them), which skips a turn id already stored; not *replied*:
+    with the reply's columns NULL in its text, for `unreplied` values."""
+    nulls = () if replied else INSERT_COLUMNS[_REPLY]
+    values = ", ".join("NULL" if c in nulls else "?" for c in columns)
+    return {
+        "sqlite": f"INSERT INTO conversa_turns ({', '.join(columns)})"  # noqa: S608
+        f" VALUES ({values}) ON CONFLICT DO NOTHING"
+    }
+
+
+def unreplied(row: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """The values of *row* (`turn_row`'s, or a longer one) to bind to
+    `sqlite_insert_sql(..., replied=False)`, if it holds no reply's values.
+
+    sqlite3 binds a str or an int as it is, but looks for an adapter for None
+    or a bool (about 2,000 instructions each, an exception raised and dropped
+    inside): a user turn's row has eleven Nones and a bool. NULL in the text
+    and the flag as an int store the same values.
+    """
+    if row[_REPLY] != _NO_REPLY:
+        return None
+    return (
+        *row[:_EXACT],
+        int(row[_EXACT]),
+        *row[_EXACT + 1 : _REPLY.start],
+        *row[_REPLY.stop :],
+    )
+
+
 #: The `TURN_COLUMNS` values of an `INSERT_COLUMNS` row: the row a read finds.
 _READ_BACK: Callable[[Sequence[Any]], tuple[Any, ...]] = operator.itemgetter(
     *[INSERT_COLUMNS.index(c) for c in TURN_COLUMNS]

@@ -109,9 +109,11 @@ from .raw import (
     db_time,
     record_columns,
     sql,
+    sqlite_insert_sql,
     turn_from_tuple,
     turn_params,
     turn_row,
+    unreplied,
 )
 from .schema import (
     CONVERSATIONS,
@@ -275,12 +277,10 @@ _INSERT_SQL = sql(
 _INSERT_NEW_SQL = {
     dialect: text + " ON CONFLICT DO NOTHING" for dialect, text in _INSERT_SQL.items()
 }
-#: `_INSERT_NEW_SQL` with positional parameters (`raw.turn_row`), SQLite's fast way.
-_INSERT_NEW_ROW_SQL = {
-    "sqlite": f"INSERT INTO conversa_turns ({', '.join(INSERT_COLUMNS)}) VALUES ("
-    + ", ".join("?" for _ in INSERT_COLUMNS)
-    + ") ON CONFLICT DO NOTHING"
-}
+#: `_INSERT_NEW_SQL` with positional parameters (`raw.turn_row`), SQLite's fast
+#: way; and for a row with no reply's values (`raw.unreplied`).
+_INSERT_NEW_ROW_SQL = sqlite_insert_sql(INSERT_COLUMNS)
+_INSERT_UNREPLIED_ROW_SQL = sqlite_insert_sql(INSERT_COLUMNS, replied=False)
 #: Take back the turns an append inserted past the last seq (same transaction).
 _DROP_AFTER_SQL = sql(
     "DELETE FROM conversa_turns WHERE conversation_id = {cid} AND seq > {seq}"
@@ -993,16 +993,21 @@ def _sqlite_fast(
     inserted: list[Any]
     if codec is None:
         # Positional: sqlite3 binds a tuple in half the time of 22 names.
-        insert = _INSERT_NEW_ROW_SQL
+        insert, plain = _INSERT_NEW_ROW_SQL, _INSERT_UNREPLIED_ROW_SQL
         inserted = [
             turn_row(conversation_id, t, "sqlite", seed=not guard) for t in plan.new
         ]
     else:
-        insert = codec.insert_new_row_sql
+        insert, plain = codec.insert_new_row_sql, codec.insert_unreplied_row_sql
         inserted = codec.turn_rows(conversation_id, plan.new, "sqlite", seed=not guard)
-    # One row: execute, not executemany.
-    values = inserted[0] if len(inserted) == 1 else inserted
-    return Raw({"sqlite": move_sql}, move), Raw(insert, values)
+    moved = Raw({"sqlite": move_sql}, move)
+    if len(inserted) > 1:
+        return moved, Raw(insert, inserted)
+    # One row: execute, not executemany; a turn that is not a reply binds less.
+    values = unreplied(inserted[0])
+    if values is None:
+        return moved, Raw(insert, inserted[0])
+    return moved, Raw(plain, values)
 
 
 @frozen
