@@ -7,7 +7,6 @@ change). Turns of one conversation are numbered by a gapless `seq` starting at 1
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import time
@@ -295,8 +294,21 @@ def _to_blocks(content: Any) -> tuple[Block, ...]:
     return to_blocks(content)
 
 
+class _KeepsJSON:
+    """The slot `Turn.content_json` keeps its text in, once computed.
+
+    Not a field: never stored, compared, copied by `evolve`, shown or pickled.
+    A plain slot of a base class, not a `functools.cached_property`: for one,
+    attrs gives the class a `__getattr__`, and every attribute read of every
+    turn then takes Python's slow way (about three times the cost).
+    """
+
+    __slots__ = ("_json",)
+    _json: str
+
+
 @frozen
-class Turn:
+class Turn(_KeepsJSON):
     """One stored message of a conversation.
 
     Attributes:
@@ -351,14 +363,15 @@ class Turn:
 
     def content_json(self) -> str:
         """The content as the JSON text a store keeps."""
-        return self._json
-
-    # Computed once per value (blocks never change): the stores hand back the same
-    # value for a row read again, and a send re-reads its window every time. Not a
-    # field: never stored, compared, copied by `evolve` or shown.
-    @functools.cached_property
-    def _json(self) -> str:
-        return blocks_to_json(self.blocks)
+        # Computed once per value (blocks never change): the stores hand back the
+        # same value for a row read again, and a send re-reads its window every
+        # time (`_KeepsJSON`).
+        try:
+            return self._json
+        except AttributeError:  # not yet
+            text = blocks_to_json(self.blocks)
+            object.__setattr__(self, "_json", text)
+            return text
 
     def same_content(self, other: Turn) -> bool:
         """Tell whether *other* is the same turn by content (for idempotent appends)."""

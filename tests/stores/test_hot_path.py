@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import pickle
 import sqlite3
 import tempfile
 import threading
@@ -305,6 +306,26 @@ def _shapes() -> list[Turn]:
         ),
         Turn("user", "what came before", kind="summary"),
     ]
+
+
+def test_a_turns_json_text_is_kept_outside_its_fields() -> None:
+    """`Turn.content_json` computes the text once and keeps it in a slot of its
+    own: not a field (not compared, copied by evolve, shown or pickled), and no
+    `__getattr__` on the class, which would slow every attribute read."""
+    turn = Turn("user", "hi")
+    assert "__getattr__" not in dir(Turn)
+    text = turn.content_json()
+    assert text == '[{"type":"text","text":"hi"}]'
+    assert turn.content_json() is text
+    assert "_json" not in attrs.asdict(turn, recurse=False)
+    assert "_json" not in repr(turn)
+    again = pickle.loads(pickle.dumps(turn))  # noqa: S301 - our own value
+    assert again == turn
+    with pytest.raises(AttributeError):
+        object.__getattribute__(again, "_json")  # not carried: made again
+    assert again.content_json() == text
+    changed = attrs.evolve(turn, blocks=({"type": "text", "text": "ho"},))
+    assert changed.content_json() == '[{"type":"text","text":"ho"}]'
 
 
 def test_only_a_row_with_no_reply_values_binds_them_as_null_in_the_text() -> None:
