@@ -96,8 +96,6 @@ _ASCII_CLASSES = (
     )
     + b"." * 128
 )
-_ONLY_LETTERS = bytes.maketrans(b"0.", b"  ")
-_ONLY_DIGITS = bytes.maketrans(b"a.", b"  ")
 
 
 def _text_parts(text: str) -> Estimate:
@@ -105,27 +103,28 @@ def _text_parts(text: str) -> Estimate:
         return _text_parts_regex(text)
     # The same counts as the regular expressions, several times as fast (a
     # turn's estimate is on every add's path): each character becomes its
-    # class, and the runs of letters and of digits are the words of what is
-    # left of them (`_runs`).
+    # class, and the runs of letters and of digits are the words (`_runs`).
     classes = text.encode("ascii").translate(_ASCII_CLASSES)
-    words = _runs(classes.translate(_ONLY_LETTERS), b"a", 3)
+    words = _runs(classes, b"a", 3)
     if b"0" in classes:
-        words += _runs(classes.translate(_ONLY_DIGITS), b"0", 2)
+        words += _runs(classes, b"0", 2)
     return Estimate(words, classes.count(b"."))
 
 
 def _runs(line: bytes, mark: bytes, per: int) -> int:
-    """The sum of ceil(n / *per*) over the runs of *mark* in *line* (which holds
-    nothing but spaces and *mark*).
+    """The sum of ceil(n / *per*) over the runs of *mark* in *line*, *per* 2 or 3.
 
     Deleting every *per* marks in a row (left to right) leaves each run of n
-    with its n % per leftover marks: the bytes deleted are *per* times the sum
-    of n // per, and each run with a leftover still starts after a space (or at
-    the start). Three passes in C over the line, whatever the runs' lengths
-    (a replace by another byte cost half as much again).
+    with its n % per leftover marks, still between the bytes that ended it: the
+    bytes deleted are *per* times the sum of n // per, and the runs with a
+    leftover are its marks less its pairs of marks (a leftover is one or two
+    long). A few passes in C over the line, whatever the runs' lengths.
     """
     left = line.replace(mark * per, b"")
-    return (len(line) - len(left)) // per + (b" " + left).count(b" " + mark)
+    leftovers = left.count(mark)
+    if per == 3:
+        leftovers -= left.count(mark * 2)
+    return (len(line) - len(left)) // per + leftovers
 
 
 def _text_parts_regex(text: str) -> Estimate:
