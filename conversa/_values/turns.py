@@ -11,6 +11,7 @@ import json
 import os
 import time
 import weakref
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any, Literal, TypeAlias, TypeVar
@@ -63,15 +64,37 @@ def new_id() -> str:
     indexes on ids appended at one end, as a sequence would, rather than written
     at random pages across them: PostgreSQL's unique index on (turn_id,
     conversation_id) and the records' key.
+
+    The random part is drawn for `_DRAWN` ids at once (one system call, not one
+    an id) and each is used once: a forked child drops its parent's.
     """
-    rand = bytearray(os.urandom(10))
-    rand[0] = 0x70 | rand[0] & 0x0F  # the version, 7, over 4 of the 80 bits
-    rand[2] = 0x80 | rand[2] & 0x3F  # the variant, 0b10, over 2 more
-    millis = time.time_ns() // 1_000_000 & _MILLIS
-    return millis.to_bytes(6, "big").hex() + rand.hex()
+    try:
+        rand = _RANDOM.popleft()
+    except IndexError:
+        rand = _draw()
+    return f"{(time.time_ns() // 1_000_000 & _MILLIS) << 80 | rand:032x}"
+
+
+def _draw() -> int:
+    """Fill `_RANDOM` with the random bits of `_DRAWN` ids; return one more."""
+    drawn = os.urandom(10 * (_DRAWN + 1))
+    # The version, 7, over 4 of the 80 bits; the variant, 0b10, over 2 more.
+    bits = [
+        int.from_bytes(drawn[i : i + 10], "big") & _RANDOM_BITS | _VERSION_VARIANT
+        for i in range(0, len(drawn), 10)
+    ]
+    _RANDOM.extend(bits[1:])
+    return bits[0]
 
 
 _MILLIS = (1 << 48) - 1
+_RANDOM_BITS = ~(0xF << 76 | 0xC << 60) & (1 << 80) - 1
+_VERSION_VARIANT = 0x7 << 76 | 0x8 << 60
+_DRAWN = 64
+#: Random bits not used yet (`new_id`): popped, so two threads never share any.
+_RANDOM: deque[int] = deque()
+if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork
+    os.register_at_fork(after_in_child=_RANDOM.clear)
 
 
 def reply_id_for(user_turn_id: str) -> str:

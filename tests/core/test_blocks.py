@@ -10,7 +10,9 @@ and the same through the storage form (`blocks_to_json` then `json.loads`).
 from __future__ import annotations
 
 import json
+import os
 import re
+import threading
 import time
 import uuid
 from datetime import timezone
@@ -706,3 +708,35 @@ def test_new_ids_are_time_ordered_uuid7_and_unique() -> None:
     assert abs(millis - time.time() * 1000) < 60_000
     # the random part varies within one millisecond
     assert len({i[12:] for i in ids}) == len(ids)
+
+
+def test_new_ids_drawn_ahead_are_never_shared_by_threads_or_forks() -> None:
+    """The random part is drawn for many ids at once: each is still used once,
+    across threads, and a forked child draws its own rather than its parent's."""
+    new_id()  # the parent has random bits drawn and not used yet
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next ids, to the parent
+        os.close(reader)
+        os.write(writer, " ".join(new_id() for _ in range(100)).encode())
+        os._exit(0)
+    os.close(writer)
+    with os.fdopen(reader) as pipe:
+        child = pipe.read().split()
+    os.waitpid(pid, 0)
+    parent = [new_id() for _ in range(100)]
+    assert len(child) == 100
+    assert not {i[12:] for i in child} & {i[12:] for i in parent}
+
+    seen: list[list[str]] = [[] for _ in range(8)]
+
+    def draw(out: list[str]) -> None:
+        out.extend(new_id() for _ in range(2_000))
+
+    threads = [threading.Thread(target=draw, args=(out,)) for out in seen]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    drawn = [i[12:] for out in seen for i in out]
+    assert len(set(drawn)) == len(drawn) == 16_000
