@@ -22,12 +22,17 @@ import threading
 import time
 import types
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import attrs
 import psycopg
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import Connection, Engine, create_engine, event, insert, select
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.dialects.sqlite import base as sqlite_types
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import Session
@@ -1884,3 +1889,29 @@ def test_a_send_leaves_its_guess_for_the_next_append(
     stored = store.append(conv.id, [Turn("user", "after")])
     assert [t.seq for t in stored] == [3]
     assert flows == []
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(1, 1, 2),  # noqa: DTZ001 - hypothesis takes naive bounds
+        max_value=datetime(9999, 12, 30),  # noqa: DTZ001 - in UTC, in range still
+        timezones=st.sampled_from([timezone.utc, timezone(timedelta(hours=-5))]),
+    ),
+    st.lists(st.integers(0, 2_000_000), max_size=3),
+)
+def test_a_time_is_written_as_sqlalchemys_sqlite_datetime_text(
+    value: datetime, steps: list[int]
+) -> None:
+    """The text up to the second is kept from the last call (`raw.sqlite_time`):
+    times in the same second, the next ones, and any zone all read back right."""
+    for step in (0, *steps):
+        value = value + timedelta(microseconds=step)
+        text = raw.sqlite_time(value)
+        utc = value.astimezone(timezone.utc)
+        assert text == utc.isoformat(" ", "microseconds")[:-6]
+        assert text == _SQLITE_DATETIME(utc.replace(tzinfo=None))
+        assert datetime.fromisoformat(text).replace(tzinfo=timezone.utc) == utc
+
+
+#: SQLAlchemy's own writer of SQLite DATETIME text.
+_SQLITE_DATETIME = sqlite_types.DATETIME().bind_processor(sqlite_dialect.dialect())
