@@ -39,7 +39,7 @@ from .._stores.protocol import DEFAULT_LOCK_TIMEOUT
 from .._values.doors import DOORS, FIRST_PARTY, DoorCapabilities
 from .._values.params import RequestParams, params_from_kwargs
 from .._values.settings import BUDGET, CACHE, BudgetConfig, CacheConfig
-from .._values.turns import ConversationRecord, Turn, new_id
+from .._values.turns import ConversationRecord, Turn, new_id, with_json
 
 __all__ = ["CANCELLED", "door_of", "timeout_set"]
 
@@ -198,13 +198,14 @@ class _Base(Generic[S, C]):
         self, role: Literal["user", "assistant"], content: Any, turn_id: str | None
     ) -> Turn:
         blocks = check_caller_content(content, role=_role(role, "add"), entry="add")
-        return Turn(
+        turn = Turn(
             role,
             blocks,
             id=turn_id or new_id(),
             flags=vouched_flags(blocks),
             tokens=estimate_blocks(blocks),  # as `estimated` would: one value, not two
         )
+        return with_json(turn)  # the store's text, needed next
 
     @staticmethod
     def _turns_in(turns: Iterable[Any], *, entry: str) -> tuple[Turn, ...]:

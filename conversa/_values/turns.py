@@ -43,6 +43,7 @@ __all__ = [
     "reply_id_for",
     "seqs_of",
     "utcnow",
+    "with_json",
 ]
 
 Role: TypeAlias = Literal["user", "assistant"]
@@ -95,6 +96,17 @@ _DRAWN = 64
 _RANDOM: deque[int] = deque()
 if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork
     os.register_at_fork(after_in_child=_RANDOM.clear)
+
+
+def with_json(turn: Turn) -> Turn:
+    """*turn*, its content's JSON text made now (`Turn.content_json`).
+
+    For a turn just built (an add's), whose text a store needs next: made here,
+    it is kept without the miss `content_json` first meets (an AttributeError
+    raised and caught, several times the cost of a hit).
+    """
+    object.__setattr__(turn, "_json", blocks_to_json(turn.blocks))
+    return turn
 
 
 def reply_id_for(user_turn_id: str) -> str:

@@ -75,7 +75,14 @@ from conversa._stores.sql.schema import (
 )
 from conversa._stores.sql.sqlite import sqlite_begin
 from conversa._stores.sql.statements import FAST_TURNS
-from conversa._values.turns import ConversationRecord, Turn, Usage, utcnow
+from conversa._values.turns import (
+    ConversationRecord,
+    Turn,
+    Usage,
+    blocks_to_json,
+    utcnow,
+    with_json,
+)
 from conversa.testing import FakeMessagesAPI
 from tests.stores.helpers import count_flows
 from tests.stores.workers import open_store
@@ -331,6 +338,19 @@ def test_a_turns_json_text_is_kept_outside_its_fields() -> None:
     assert again.content_json() == text
     changed = attrs.evolve(turn, blocks=({"type": "text", "text": "ho"},))
     assert changed.content_json() == '[{"type":"text","text":"ho"}]'
+
+
+def test_an_added_turn_has_its_json_text_from_the_start(tmp_path: Any) -> None:
+    """An add builds its turn with the text made (`turns.with_json`), the same
+    text `content_json` makes, and the row stores it."""
+    made = with_json(Turn("user", [{"type": "text", "text": 'say "hi"'}]))
+    assert object.__getattribute__(made, "_json") == blocks_to_json(made.blocks)
+    with SQLiteStore(tmp_path / "json.db") as store:
+        conv = Conversation.create(store, model="m")
+        added = conv.add("user", 'say "hi"')
+        assert object.__getattribute__(added, "_json") == made.content_json()
+        (stored,) = store.read(conv.id)
+        assert stored.content_json() == made.content_json()
 
 
 def test_only_a_row_with_no_reply_values_binds_them_as_null_in_the_text() -> None:

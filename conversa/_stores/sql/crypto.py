@@ -93,7 +93,8 @@ CHECK_LABEL = b"conversa key check v1"
 
 
 def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
+    # `base64.b64encode`'s own call, without its frame (on every sealed value).
+    return binascii.b2a_base64(data, newline=False).decode("ascii")
 
 
 def _check_id(key_id: object) -> str:
