@@ -15,6 +15,17 @@ the driver's, which is what a change to conversa's code moves.
     python benchmarks/instructions.py --op send      # conversa's send(), instant model
     python benchmarks/instructions.py --op send --on # with tracing and encryption on
 
+    python benchmarks/instructions.py --misses       # cache misses per add, below
+
+With ``--misses``, valgrind simulates the caches too (a 32 KB first level for
+code and one for data, and 1 MB standing for this machine's L2 as the last
+level), and 2 MB of memory are written before each add: as in `speed.py`, where
+every other cell runs between two of conversa's calls, an add starts with its
+code and data out of the caches. It prints the misses of one add (those of the
+writes alone, measured the same way, taken off): code that misses the first
+level (I1), code and data that miss the last (LL). In the loop, an add's misses
+cost about as much time as its instructions.
+
 One workload (run by valgrind, ``--child``): a conversation of 300 turns built
 with `add_turns`, then *n* `add()`s of 900 characters, alternating roles; with
 ``--op send``, *n* `send()`s of 900 characters through `speed.py`'s instant model
@@ -46,8 +57,23 @@ TEXT = ("the parcel is held at customs, which documents release it? " * 16)[:900
 HISTORY = 300
 
 
+#: What ``--misses`` writes before each add: more than the last level simulated.
+_JUNK = bytearray(2 * 1024 * 1024)
+
+
+def pollute() -> None:
+    """Write a byte of every 64 (a cache line) of `_JUNK` (``--misses``)."""
+    _JUNK[::64] = _JUNK[1::64]
+
+
 def conversa_adds(
-    backend: str, n: int, workdir: str, *, op: str = "add", on: bool = False
+    backend: str,
+    n: int,
+    workdir: str,
+    *,
+    op: str = "add",
+    on: bool = False,
+    between: Any = None,
 ) -> None:
     """*n* warm `add()`s (or `send()`s) on a conversation of HISTORY turns."""
     from conversa import (
@@ -95,10 +121,14 @@ def conversa_adds(
             [("user" if k % 2 == 0 else "assistant", TEXT) for k in range(HISTORY)]
         )
         if op == "send":
-            for _ in range(n + 5):  # the first sends move the window start
+            for _ in range(5):  # the first sends move the window start
                 conv.send(TEXT)
-        else:
-            for k in range(n):
+        for k in range(n):
+            if between is not None:
+                between()
+            if op == "send":
+                conv.send(TEXT)
+            elif op == "add":
                 conv.add("user" if k % 2 == 0 else "assistant", TEXT)
     finally:
         if client is not None:
@@ -111,7 +141,7 @@ def conversa_adds(
                 conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
-def floor_adds(n: int, workdir: str) -> None:
+def floor_adds(n: int, workdir: str, between: Any = None) -> None:
     """The same rows with raw sqlite3: BEGIN IMMEDIATE, UPDATE, INSERT, COMMIT."""
     conn = sqlite3.connect(Path(workdir) / "floor.db", isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -124,6 +154,8 @@ def floor_adds(n: int, workdir: str) -> None:
     conn.execute("INSERT INTO c VALUES ('c1', 0, CURRENT_TIMESTAMP)")
     content = '[{"type":"text","text":"' + TEXT + '"}]'
     for k in range(HISTORY + n):
+        if between is not None and k >= HISTORY:
+            between()
         conn.execute("BEGIN IMMEDIATE")
         (seq,) = conn.execute(
             "UPDATE c SET last_seq = last_seq + 1, at = CURRENT_TIMESTAMP"
@@ -137,13 +169,17 @@ def floor_adds(n: int, workdir: str) -> None:
     conn.close()
 
 
-def count(args: argparse.Namespace, n: int) -> int:
-    """Instructions of one run of the workload with *n* adds."""
+def count(
+    args: argparse.Namespace, n: int, *, only_writes: bool = False
+) -> dict[str, int]:
+    """What cachegrind counted in one run of the workload with *n* adds, by event
+    (Ir: instructions; with ``--misses``, I1mr, ILmr, DLmr, DLmw: misses);
+    *only_writes*: the writes ``--misses`` makes between adds, alone."""
     with tempfile.TemporaryDirectory() as out:
         command = [
             "valgrind",
             "--tool=cachegrind",
-            "--cache-sim=no",
+            *(_SIMULATED if args.misses else ("--cache-sim=no",)),
             f"--cachegrind-out-file={out}/cg.out",
             sys.executable,
             __file__,
@@ -154,21 +190,37 @@ def count(args: argparse.Namespace, n: int) -> int:
             "--op",
             args.op,
         ]
-        if args.on:
-            command.append("--on")
-        if args.floor:
-            command.append("--floor")
+        command.extend(
+            f"--{flag}" for flag in ("on", "floor", "misses") if getattr(args, flag)
+        )
+        if only_writes:
+            command.append("--only-writes")
         env = {**os.environ, "PYTHONHASHSEED": "0"}
         done = subprocess.run(  # noqa: S603 - this script and valgrind, by path
             command, env=env, capture_output=True, text=True, check=False
         )
         if done.returncode != 0:
             raise SystemExit(done.stderr[-2000:])
-        found = re.search(r"summary:\s+(\d+)", Path(out, "cg.out").read_text())
-        if found is None:
-            msg = "no summary line in cachegrind's output"
+        text = Path(out, "cg.out").read_text()
+        events = re.search(r"^events:\s+(.+)$", text, re.MULTILINE)
+        summary = re.search(r"^summary:\s+(.+)$", text, re.MULTILINE)
+        if events is None or summary is None:
+            msg = "no events or summary line in cachegrind's output"
             raise SystemExit(msg)
-        return int(found.group(1))
+        return dict(
+            zip(
+                events.group(1).split(), map(int, summary.group(1).split()), strict=True
+            )
+        )
+
+
+#: ``--misses``: the caches valgrind simulates (a 1 MB last level, this machine's L2).
+_SIMULATED = (
+    "--cache-sim=yes",
+    "--I1=32768,8,64",
+    "--D1=32768,8,64",
+    "--LL=1048576,16,64",
+)
 
 
 def main() -> None:
@@ -181,14 +233,32 @@ def main() -> None:
     parser.add_argument(
         "--on", action="store_true", help="tracing and encryption on (conversa)"
     )
+    parser.add_argument(
+        "--misses",
+        action="store_true",
+        help="cache misses per add, the caches written over before each",
+    )
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--only-writes", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
+        between = pollute if args.misses else None
+        if args.only_writes:
+            for _ in range(args.child):
+                pollute()
+            return
         with tempfile.TemporaryDirectory() as workdir:
             if args.floor:
-                floor_adds(args.child, workdir)
+                floor_adds(args.child, workdir, between)
             else:
-                conversa_adds(args.backend, args.child, workdir, op=args.op, on=args.on)
+                conversa_adds(
+                    args.backend,
+                    args.child,
+                    workdir,
+                    op=args.op,
+                    on=args.on,
+                    between=between,
+                )
         return
     if args.floor and (args.backend != "sqlite" or args.op != "add"):
         msg = "--floor is raw sqlite3 adds only"
@@ -202,12 +272,32 @@ def main() -> None:
     if shutil.which("valgrind") is None:
         msg = "valgrind is not installed (Debian: apt-get install -y valgrind)"
         raise SystemExit(msg)
+    extra = args.large - args.small
     small, large = count(args, args.small), count(args, args.large)
-    per = (large - small) / (args.large - args.small)
+    per = {e: (large[e] - small[e]) / extra for e in large}
     what = "raw sqlite3" if args.floor else f"conversa {args.op}(), {args.backend}"
     if args.on:
         what += ", tracing and encryption on"
-    print(f"{what}: {per / 1000:.1f}k instructions per {args.op}")
+    if not args.misses:
+        print(f"{what}: {per['Ir'] / 1000:.1f}k instructions per {args.op}")
+        return
+    writes_small = count(args, args.small, only_writes=True)
+    writes_large = count(args, args.large, only_writes=True)
+    for e in per:
+        per[e] -= (writes_large[e] - writes_small[e]) / extra
+    shown = ", ".join(
+        f"{per[e] / 1000:.2f}k {name}"
+        for e, name in (
+            ("I1mr", "code first-level misses"),
+            ("ILmr", "code last-level"),
+            ("DLmr", "data reads last-level"),
+            ("DLmw", "data writes last-level"),
+        )
+    )
+    print(
+        f"{what}, caches written over before each: {per['Ir'] / 1000:.1f}k "
+        f"instructions, {shown} per {args.op}"
+    )
 
 
 if __name__ == "__main__":
