@@ -128,7 +128,7 @@ def conversa_adds(
                 between()
             if op == "send":
                 conv.send(TEXT)
-            elif op == "add":
+            else:
                 conv.add("user" if k % 2 == 0 else "assistant", TEXT)
     finally:
         if client is not None:

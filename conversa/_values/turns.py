@@ -105,8 +105,15 @@ def with_json(turn: Turn) -> Turn:
     it is kept without the miss `content_json` first meets (an AttributeError
     raised and caught, several times the cost of a hit).
     """
-    object.__setattr__(turn, "_json", blocks_to_json(turn.blocks))
+    _keep_json(turn)
     return turn
+
+
+def _keep_json(turn: Turn) -> str:
+    """Make *turn*'s content JSON text and keep it in its slot (`_KeepsJSON`)."""
+    text = blocks_to_json(turn.blocks)
+    object.__setattr__(turn, "_json", text)
+    return text
 
 
 def reply_id_for(user_turn_id: str) -> str:
@@ -404,9 +411,7 @@ class Turn(_KeepsJSON):
         try:
             return self._json
         except AttributeError:  # not yet
-            text = blocks_to_json(self.blocks)
-            object.__setattr__(self, "_json", text)
-            return text
+            return _keep_json(self)
 
     def same_content(self, other: Turn) -> bool:
         """Tell whether *other* is the same turn by content (for idempotent appends)."""
